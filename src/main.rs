@@ -1,0 +1,100 @@
+//! gatebench: load tests and benchmarks for S3 storage behind an API gateway.
+//!
+//! `main` parses the command line, loads the scenario and hands over to `run`; it owns
+//! exit codes and nothing else.
+
+mod cli;
+mod engine;
+mod plan;
+mod progress;
+mod record;
+mod report;
+mod results;
+mod run;
+mod scenario;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, RunArgs};
+use results::summary::RunStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run(args) => run_command(args),
+    }
+}
+
+fn validate(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match scenario::load(f) {
+            Ok(plan) => println!("{}: ok ({} targets, {} operations in the mix)", f.display(), plan.targets.len(), plan.mix.len()),
+            Err(e) => {
+                eprintln!("{e}");
+                ok = false;
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let mut plan = match scenario::load(&args.scenario) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(d) = args.duration {
+        plan.limits.duration = Some(d);
+    }
+    if let Some(n) = args.ops {
+        plan.limits.ops = Some(n);
+    }
+    if let Some(s) = args.seed {
+        plan.seed = s;
+    }
+    let opts = run::RunOptions {
+        results_base: args.results,
+        out: args.out,
+        keep_data: args.keep_data,
+        quiet: args.quiet,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run::run(plan, opts)) {
+        Ok(out) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&out.summary).unwrap_or_default());
+            } else {
+                print!("{}", report::console::table(&out.summary));
+                println!("results: {}", out.folder.display());
+            }
+            match out.summary.status {
+                RunStatus::Complete => ExitCode::SUCCESS,
+                RunStatus::Interrupted => ExitCode::from(130),
+                RunStatus::Failed => {
+                    if let Some(e) = &out.summary.error {
+                        eprintln!("error: {e}");
+                    }
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The seeded stream of operations a run sends: same seed, same (op, key, size) sequence.
+//!
+//! The stream is independent of timing: workers take the next operation from it, so two
+//! runs with one seed issue the same operations in the same order whatever the server
+//! does. It owns key choice (seeded read set, keys written by this run) and nothing else.
+
+use std::collections::VecDeque;
+
+use rand::SeedableRng;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
+use rand::Rng;
+use rand_pcg::Pcg64;
+
+use super::size::SizeSampler;
+use super::{OpKind, Plan};
+
+/// Which object an operation touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKey {
+    /// Object `n` of the read set seeded before the run.
+    Seeded(u64),
+    /// The object written by the PUT that was operation `n` of this run.
+    Written(u64),
+    /// No single object (LIST).
+    None,
+}
+
+/// One operation to send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlannedOp {
+    /// Position in the run's sequence, from 0.
+    pub index: u64,
+    pub op: OpKind,
+    /// Index into the plan's buckets.
+    pub bucket: usize,
+    pub key: ObjectKey,
+    /// Body size for PUT, 0 otherwise.
+    pub size: u64,
+    /// Index into the plan's mix (LIST options live there).
+    pub mix_entry: usize,
+}
+
+/// Generates the run's operations in order.
+#[derive(Debug, Clone)]
+pub struct OpSequence {
+    rng: Pcg64,
+    mix_ops: Vec<OpKind>,
+    any_op: WeightedIndex<u32>,
+    /// The mix without DELETE, used when no written object is left to delete.
+    no_delete: Option<WeightedIndex<u32>>,
+    sizes: SizeSampler,
+    buckets: usize,
+    objects: u64,
+    next_index: u64,
+    /// Written objects not yet deleted, oldest first, with their bucket.
+    written: VecDeque<(u64, usize)>,
+}
+
+impl OpSequence {
+    /// A sequence for `plan`, starting at operation 0.
+    pub fn new(plan: &Plan) -> Result<Self, String> {
+        let weights: Vec<u32> = plan.mix.iter().map(|m| m.weight).collect();
+        let any_op = WeightedIndex::new(&weights).map_err(|_| "the mix needs a weight > 0".to_string())?;
+        let no_delete_weights = plan
+            .mix
+            .iter()
+            .map(|m| if m.op == OpKind::Delete { 0 } else { m.weight });
+        Ok(OpSequence {
+            rng: Pcg64::seed_from_u64(plan.seed),
+            mix_ops: plan.mix.iter().map(|m| m.op).collect(),
+            any_op,
+            no_delete: WeightedIndex::new(no_delete_weights).ok(),
+            sizes: plan.data.size.sampler()?,
+            buckets: plan.data.buckets.len().max(1),
+            objects: plan.data.objects,
+            next_index: 0,
+            written: VecDeque::new(),
+        })
+    }
+
+    /// The next operation. DELETE removes the oldest object this run wrote; when there is
+    /// none, the draw is repeated over the mix without DELETE.
+    pub fn next_op(&mut self) -> PlannedOp {
+        let index = self.next_index;
+        self.next_index += 1;
+        let mut entry = self.any_op.sample(&mut self.rng);
+        if self.mix_ops[entry] == OpKind::Delete && self.written.is_empty() {
+            if let Some(no_delete) = &self.no_delete {
+                entry = no_delete.sample(&mut self.rng);
+            }
+        }
+        let op = self.mix_ops[entry];
+        let (bucket, key, size) = match op {
+            OpKind::Put => {
+                let bucket = self.rng.random_range(0..self.buckets);
+                self.written.push_back((index, bucket));
+                (bucket, ObjectKey::Written(index), self.sizes.sample(&mut self.rng))
+            }
+            OpKind::Get | OpKind::Head => {
+                let n = self.rng.random_range(0..self.objects.max(1));
+                (seeded_bucket(n, self.buckets), ObjectKey::Seeded(n), 0)
+            }
+            OpKind::List => (self.rng.random_range(0..self.buckets), ObjectKey::None, 0),
+            OpKind::Delete => match self.written.pop_front() {
+                Some((n, bucket)) => (bucket, ObjectKey::Written(n), 0),
+                None => (0, ObjectKey::None, 0),
+            },
+        };
+        PlannedOp {
+            index,
+            op,
+            bucket,
+            key,
+            size,
+            mix_entry: entry,
+        }
+    }
+}
+
+/// The bucket that holds seeded object `n`: objects go round-robin over the buckets.
+pub fn seeded_bucket(n: u64, buckets: usize) -> usize {
+    (n % buckets.max(1) as u64) as usize
+}
+
+/// The size of seeded object `n`, fixed by the seed alone.
+pub fn seeded_size(plan_seed: u64, n: u64, sizes: &SizeSampler) -> u64 {
+    let mut rng = Pcg64::seed_from_u64(plan_seed ^ 0x5EED_0B1E_C7u64.wrapping_mul(n.wrapping_add(1)));
+    sizes.sample(&mut rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario;
+
+    fn plan(seed: u64) -> Plan {
+        let text = format!(
+            r#"
+name = "seq"
+[run]
+ops = 100
+seed = {seed}
+[load]
+executor = "closed-loop"
+concurrency = 4
+[data]
+buckets = ["aaa", "bbb"]
+objects = 50
+size = {{ lognormal = {{ median = "4KiB", p99 = "1MiB" }} }}
+[mix]
+get = 40
+head = 20
+put = 20
+list = 10
+delete = 10
+[targets.local]
+kind = "embedded"
+"#
+        );
+        scenario::parse(std::path::Path::new("seq.toml"), &text, &|_| None).unwrap()
+    }
+
+    fn ops(seed: u64, n: usize) -> Vec<PlannedOp> {
+        let mut s = OpSequence::new(&plan(seed)).unwrap();
+        (0..n).map(|_| s.next_op()).collect()
+    }
+
+    #[test]
+    fn same_seed_gives_same_sequence() {
+        let a = ops(7, 5_000);
+        assert_eq!(a, ops(7, 5_000));
+        assert_ne!(a, ops(8, 5_000));
+        for op in [OpKind::Put, OpKind::Get, OpKind::Head, OpKind::List, OpKind::Delete] {
+            assert!(a.iter().any(|p| p.op == op), "{op} never drawn");
+        }
+    }
+
+    #[test]
+    fn deletes_only_touch_objects_written_earlier() {
+        let a = ops(3, 5_000);
+        let mut live = std::collections::HashSet::new();
+        for p in &a {
+            match (p.op, p.key) {
+                (OpKind::Put, ObjectKey::Written(n)) => assert!(live.insert(n)),
+                (OpKind::Delete, ObjectKey::Written(n)) => assert!(live.remove(&n), "deleted {n} twice"),
+                (OpKind::Delete, k) => panic!("delete of {k:?}"),
+                _ => {}
+            }
+        }
+    }
+}

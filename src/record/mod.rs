@@ -1,0 +1,412 @@
+//! Recording: per-request samples into HDR histograms, per worker, merged off the hot path.
+//!
+//! Workers own a [`WorkerRecorder`] and record into histograms for the current second;
+//! when a sample falls in a new second the finished interval is sent to the
+//! [`Recorder`], which merges intervals from all workers, hands each finished second to
+//! an [`IntervalSink`] (the `.hlog` writer) and keeps run totals. Histograms are only ever
+//! merged, never percentiles averaged. Latencies are microseconds, 3 significant digits.
+
+mod outcome;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+pub use outcome::{OutcomeClass, TransportError};
+
+use crate::plan::OpKind;
+
+/// Significant digits kept by every histogram.
+pub const SIGFIG: u8 = 3;
+
+/// Seconds a finished interval waits for samples from slower workers before it is
+/// written; later samples are still counted, in an extra interval line.
+const GRACE_SECONDS: u64 = 2;
+
+/// Whether a sample counts in the results or belongs to the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Warmup,
+    Steady,
+}
+
+/// What a histogram series is about: one target, operation, outcome class and phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    /// Index into the plan's targets.
+    pub target: usize,
+    pub op: OpKind,
+    pub class: OutcomeClass,
+    pub phase: Phase,
+}
+
+/// One finished request, as the engine saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub key: SeriesKey,
+    pub completed_at: Instant,
+    /// From when the request was due to its last byte.
+    pub latency: Duration,
+    /// From when the request was due to the response headers (`None`: no response).
+    pub ttfb: Option<Duration>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub status: Option<u16>,
+    pub transport: Option<TransportError>,
+}
+
+/// Histograms and counters of one series.
+#[derive(Debug, Clone)]
+pub struct SeriesData {
+    /// Total latency, µs.
+    pub latency: Histogram<u64>,
+    /// Time to first byte, µs (requests that got a response).
+    pub ttfb: Histogram<u64>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Count per HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Count per transport error kind.
+    pub transport: BTreeMap<TransportError, u64>,
+}
+
+impl SeriesData {
+    fn new() -> Self {
+        SeriesData {
+            latency: new_histogram(),
+            ttfb: new_histogram(),
+            bytes_up: 0,
+            bytes_down: 0,
+            statuses: BTreeMap::new(),
+            transport: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, s: &Sample) {
+        let _ = self.latency.record(micros(s.latency));
+        if let Some(t) = s.ttfb {
+            let _ = self.ttfb.record(micros(t));
+        }
+        self.bytes_up += s.bytes_up;
+        self.bytes_down += s.bytes_down;
+        if let Some(code) = s.status {
+            *self.statuses.entry(code).or_default() += 1;
+        }
+        if let Some(kind) = s.transport {
+            *self.transport.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Adds another series' data to this one.
+    pub fn merge(&mut self, other: &SeriesData) {
+        // Both histograms auto-resize, so adding cannot fail on range.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.ttfb.add(&other.ttfb);
+        self.bytes_up += other.bytes_up;
+        self.bytes_down += other.bytes_down;
+        for (k, v) in &other.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for (k, v) in &other.transport {
+            *self.transport.entry(*k).or_default() += v;
+        }
+    }
+
+    /// Requests recorded.
+    pub fn count(&self) -> u64 {
+        self.latency.len()
+    }
+}
+
+/// An empty auto-resizing histogram with gatebench's precision.
+pub fn new_histogram() -> Histogram<u64> {
+    // 3 significant digits is always a valid precision.
+    let mut h = Histogram::new(SIGFIG).expect("valid precision");
+    h.auto(true);
+    h
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).max(1)
+}
+
+/// The samples of one second, from one worker or merged.
+#[derive(Debug, Default)]
+pub struct Interval {
+    /// Whole seconds since the run started.
+    pub second: u64,
+    pub series: HashMap<SeriesKey, SeriesData>,
+}
+
+/// Receives each finished second (and late additions to one).
+pub trait IntervalSink: Send {
+    /// Called once per finished second, and again if late samples for it arrive.
+    fn write_interval(&mut self, interval: &Interval) -> std::io::Result<()>;
+}
+
+/// The per-worker recording handle used on the hot path.
+pub struct WorkerRecorder {
+    run_start: Instant,
+    current: Interval,
+    tx: mpsc::UnboundedSender<Interval>,
+}
+
+impl WorkerRecorder {
+    /// Records one sample; sends the previous second's data on when a new second begins.
+    pub fn record(&mut self, s: &Sample) {
+        let second = s.completed_at.saturating_duration_since(self.run_start).as_secs();
+        if second != self.current.second && !self.current.series.is_empty() {
+            self.flush();
+        }
+        self.current.second = second;
+        self.current.series.entry(s.key).or_insert_with(SeriesData::new).record(s);
+    }
+
+    fn flush(&mut self) {
+        let done = std::mem::take(&mut self.current);
+        // The recorder outlives every worker; a closed channel means the run is over.
+        let _ = self.tx.send(done);
+    }
+}
+
+impl Drop for WorkerRecorder {
+    fn drop(&mut self) {
+        if !self.current.series.is_empty() {
+            self.flush();
+        }
+    }
+}
+
+/// What the progress line shows; published once a second.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Requests completed so far (all targets, all phases).
+    pub completed: u64,
+    /// Requests that did not end `ok`.
+    pub errors: u64,
+    /// Requests completed in the last finished second.
+    pub last_second_ops: u64,
+    /// p99 latency of `ok` steady-phase requests so far, µs.
+    pub p99_us: u64,
+}
+
+/// Creates worker handles; cheap to clone. The recorder stops once every handle and
+/// every worker handle is gone.
+#[derive(Clone)]
+pub struct RecordHandle {
+    run_start: Instant,
+    tx: mpsc::UnboundedSender<Interval>,
+}
+
+impl RecordHandle {
+    /// A recording handle for one worker.
+    pub fn worker(&self) -> WorkerRecorder {
+        WorkerRecorder {
+            run_start: self.run_start,
+            current: Interval::default(),
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Merges worker intervals, writes finished seconds and keeps the run's totals.
+pub struct Recorder {
+    run_start: Instant,
+    rx: mpsc::UnboundedReceiver<Interval>,
+    pending: BTreeMap<u64, Interval>,
+    /// Seconds below this have been written.
+    written_up_to: u64,
+    totals: HashMap<SeriesKey, SeriesData>,
+    sink: Box<dyn IntervalSink>,
+    sink_error: Option<std::io::Error>,
+    progress: watch::Sender<Progress>,
+}
+
+/// The merged result of a run.
+pub struct Totals {
+    pub series: HashMap<SeriesKey, SeriesData>,
+    /// The first error the sink reported, if any (the run still completes).
+    pub sink_error: Option<std::io::Error>,
+}
+
+impl Recorder {
+    /// A recorder whose seconds count from `run_start`, writing finished seconds to
+    /// `sink`, and the handle that makes worker recorders for it.
+    pub fn new(run_start: Instant, sink: Box<dyn IntervalSink>) -> (Self, RecordHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            run_start,
+            rx,
+            pending: BTreeMap::new(),
+            written_up_to: 0,
+            totals: HashMap::new(),
+            sink,
+            sink_error: None,
+            progress: watch::Sender::new(Progress::default()),
+        };
+        (recorder, RecordHandle { run_start, tx })
+    }
+
+    /// Progress updates, once a second.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Merges intervals until every handle is gone, writes what is left and returns the
+    /// totals.
+    pub async fn run(mut self) -> Totals {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(iv) => self.add(iv),
+                    None => break,
+                },
+                _ = tick.tick() => self.write_finished(false),
+            }
+        }
+        self.write_finished(true);
+        Totals {
+            series: self.totals,
+            sink_error: self.sink_error,
+        }
+    }
+
+    fn add(&mut self, iv: Interval) {
+        if iv.second < self.written_up_to {
+            // Late: the second was written already; write the addition on its own.
+            self.emit(iv);
+            return;
+        }
+        let slot = self.pending.entry(iv.second).or_insert_with(|| Interval {
+            second: iv.second,
+            series: HashMap::new(),
+        });
+        for (k, v) in iv.series {
+            match slot.series.get_mut(&k) {
+                Some(existing) => existing.merge(&v),
+                None => {
+                    slot.series.insert(k, v);
+                }
+            }
+        }
+    }
+
+    fn write_finished(&mut self, all: bool) {
+        let now_second = self.run_start.elapsed().as_secs();
+        let limit = if all { u64::MAX } else { now_second.saturating_sub(GRACE_SECONDS) };
+        let mut last_ops = None;
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() >= limit {
+                break;
+            }
+            let iv = entry.remove();
+            self.written_up_to = iv.second + 1;
+            last_ops = Some(iv.series.values().map(SeriesData::count).sum());
+            self.emit(iv);
+        }
+        if !all {
+            self.written_up_to = self.written_up_to.max(limit);
+        }
+        if let Some(ops) = last_ops {
+            self.publish_progress(ops);
+        }
+    }
+
+    fn emit(&mut self, iv: Interval) {
+        if let Err(e) = self.sink.write_interval(&iv) {
+            self.sink_error.get_or_insert(e);
+        }
+        for (k, v) in iv.series {
+            match self.totals.get_mut(&k) {
+                Some(t) => t.merge(&v),
+                None => {
+                    self.totals.insert(k, v);
+                }
+            }
+        }
+    }
+
+    fn publish_progress(&self, last_second_ops: u64) {
+        let mut p = Progress {
+            last_second_ops,
+            ..Progress::default()
+        };
+        let mut ok = new_histogram();
+        for (k, v) in &self.totals {
+            p.completed += v.count();
+            if k.class != OutcomeClass::Ok {
+                p.errors += v.count();
+            } else if k.phase == Phase::Steady {
+                let _ = ok.add(&v.latency);
+            }
+        }
+        p.p99_us = ok.value_at_quantile(0.99);
+        self.progress.send_replace(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<(u64, u64)>>>);
+
+    impl IntervalSink for Collect {
+        fn write_interval(&mut self, iv: &Interval) -> std::io::Result<()> {
+            let n = iv.series.values().map(SeriesData::count).sum();
+            self.0.lock().unwrap().push((iv.second, n));
+            Ok(())
+        }
+    }
+
+    fn sample(at: Instant, us: u64, class: OutcomeClass) -> Sample {
+        Sample {
+            key: SeriesKey {
+                target: 0,
+                op: OpKind::Get,
+                class,
+                phase: Phase::Steady,
+            },
+            completed_at: at,
+            latency: Duration::from_micros(us),
+            ttfb: Some(Duration::from_micros(us / 2)),
+            bytes_up: 0,
+            bytes_down: 10,
+            status: Some(200),
+            transport: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn workers_are_merged_into_exact_totals_and_intervals() {
+        // Samples lie in the future of the clock, so nothing is written before the end.
+        let start = Instant::now();
+        let sink = Collect::default();
+        let (rec, handle) = Recorder::new(start, Box::new(sink.clone()));
+        let mut a = handle.worker();
+        let mut b = handle.worker();
+        for i in 0..1000u64 {
+            let at = start + Duration::from_millis(i * 5); // seconds 0..4
+            a.record(&sample(at, 100 + i, OutcomeClass::Ok));
+            b.record(&sample(at, 10_000, OutcomeClass::Ok));
+        }
+        b.record(&sample(start + Duration::from_secs(1), 7, OutcomeClass::ServerError));
+        drop((a, b, handle));
+        let totals = rec.run().await;
+        let ok = totals.series.iter().find(|(k, _)| k.class == OutcomeClass::Ok).unwrap().1;
+        assert_eq!(ok.count(), 2001);
+        assert_eq!(ok.bytes_down, 20_010);
+        assert_eq!(ok.latency.max(), ok.latency.highest_equivalent(10_000));
+        assert_eq!(ok.latency.value_at_quantile(0.25), ok.latency.highest_equivalent(100 + 499));
+        let written = sink.0.lock().unwrap().clone();
+        assert_eq!(written.iter().map(|w| w.1).sum::<u64>(), 2001);
+        assert_eq!(written.iter().map(|w| w.0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    }
+}

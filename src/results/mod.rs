@@ -1,0 +1,117 @@
+//! The results folder of a run: `summary.json`, interval logs, the resolved scenario
+//! (secrets redacted) and provenance.
+//!
+//! Owns file names and layout under `results/<scenario>-<UTC timestamp>/`. Everything
+//! is written even when a run fails or is interrupted, so nothing gathered is lost.
+
+pub mod hlog;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::plan::Plan;
+
+/// File name of the summary.
+pub const SUMMARY: &str = "summary.json";
+/// File name of the resolved, redacted scenario.
+pub const SCENARIO: &str = "scenario.resolved.toml";
+/// File name of the provenance record.
+pub const PROVENANCE: &str = "provenance.json";
+
+/// A run's output folder.
+pub struct RunFolder {
+    pub dir: PathBuf,
+}
+
+impl RunFolder {
+    /// Creates `out` if given, else `<base>/<run_id>`; refuses an existing non-empty folder.
+    pub fn create(base: &Path, run_id: &str, out: Option<&Path>) -> anyhow::Result<Self> {
+        let dir = out.map_or_else(|| base.join(run_id), Path::to_path_buf);
+        if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+            anyhow::bail!("results folder {} exists and is not empty", dir.display());
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
+        Ok(RunFolder { dir })
+    }
+
+    /// Writes `value` as pretty JSON to `name`.
+    pub fn write_json(&self, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.write_text(name, &(text + "\n"))
+    }
+
+    /// Writes `text` to `name`.
+    pub fn write_text(&self, name: &str, text: &str) -> anyhow::Result<()> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Writes the resolved plan; secrets serialize as `<redacted>`.
+    pub fn write_scenario(&self, plan: &Plan) -> anyhow::Result<()> {
+        let body = toml::to_string(plan).context("cannot serialize the resolved scenario")?;
+        let head = format!(
+            "# Resolved scenario of {} (secrets redacted). For the record, not for re-running as is.\n",
+            plan.source.display()
+        );
+        self.write_text(SCENARIO, &(head + &body))
+    }
+}
+
+/// Where and with what a run was made.
+#[derive(Debug, Serialize)]
+pub struct Provenance {
+    pub gatebench_version: &'static str,
+    pub git_commit: &'static str,
+    pub host: String,
+    pub os: &'static str,
+    pub arch: &'static str,
+    pub cpus: usize,
+    /// The command line (secrets only ever come from the environment, never arguments).
+    pub command: Vec<String>,
+    pub started_at: String,
+    pub ended_at: String,
+    /// Peak resident memory of the gatebench process, bytes (Linux only).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Provenance {
+    /// Provenance of this process for a run between `started` and `ended`.
+    pub fn collect(started: SystemTime, ended: SystemTime) -> Self {
+        Provenance {
+            gatebench_version: env!("CARGO_PKG_VERSION"),
+            git_commit: option_env!("GATEBENCH_GIT_COMMIT").unwrap_or("unknown"),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            command: std::env::args().collect(),
+            started_at: timestamp(started),
+            ended_at: timestamp(ended),
+            peak_rss_bytes: peak_rss_bytes(),
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamp with seconds.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `20261126T031500Z`: a UTC timestamp usable in folder names.
+pub fn compact_timestamp(t: SystemTime) -> String {
+    timestamp(t).replace(['-', ':'], "")
+}
+
+/// The process's peak resident set size (`VmHWM`), if the platform tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

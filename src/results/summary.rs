@@ -1,0 +1,189 @@
+//! `summary.json`: the versioned, documented summary of a run (schema in README.md).
+//!
+//! Built from merged steady-phase histograms only; the warm-up is left out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::plan::OpKind;
+use crate::record::{OutcomeClass, Phase, SeriesData};
+
+/// The schema identifier written into every summary.
+pub const SCHEMA: &str = "gatebench.summary/1";
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Ran to its duration or op count.
+    Complete,
+    /// Stopped early by Ctrl-C or SIGTERM; everything recorded until then is kept.
+    Interrupted,
+    /// Setup or a target failed; `error` says why.
+    Failed,
+}
+
+/// The whole summary file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub scenario: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub targets: Vec<TargetSummary>,
+}
+
+/// One target's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub name: String,
+    /// `embedded` or `s3`.
+    pub kind: String,
+    pub endpoint: String,
+    /// A caveat readers must see (the embedded target measures the harness only).
+    pub note: Option<String>,
+    /// What stopped this target early, if anything.
+    pub error: Option<String>,
+    /// Seconds from the end of the warm-up to the last response.
+    pub measured_seconds: f64,
+    /// Requests abandoned in flight by an interruption.
+    pub cancelled: u64,
+    pub ops: Vec<OpSummary>,
+}
+
+/// One operation's results on one target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpSummary {
+    pub op: OpKind,
+    /// Requests completed (every outcome).
+    pub requests: u64,
+    /// Requests per outcome class (`ok`, `client_error`, `auth_failure`, `throttled`,
+    /// `quota`, `server_error`, `transport`).
+    pub outcomes: BTreeMap<OutcomeClass, u64>,
+    /// Requests per HTTP status.
+    pub status_codes: BTreeMap<u16, u64>,
+    /// Requests per transport error kind.
+    pub transport_errors: BTreeMap<String, u64>,
+    /// All completed requests per second.
+    pub ops_per_sec: f64,
+    /// `ok` requests per second.
+    pub ok_ops_per_sec: f64,
+    /// Body bytes sent and received.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Body MiB (up + down) per second.
+    pub mib_per_sec: f64,
+    /// Latency of `ok` requests, from due time to last byte.
+    pub latency_us: Option<LatencyStats>,
+    /// Time to first byte of `ok` requests.
+    pub ttfb_us: Option<LatencyStats>,
+    /// Latency per outcome class.
+    pub latency_by_outcome_us: BTreeMap<OutcomeClass, LatencyStats>,
+}
+
+/// Percentiles of one histogram, microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub p99_99: u64,
+    pub max: u64,
+}
+
+impl LatencyStats {
+    /// Stats of `h`, or `None` if it is empty.
+    pub fn of(h: &Histogram<u64>) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |p: f64| h.value_at_quantile(p);
+        Some(LatencyStats {
+            count: h.len(),
+            min: h.min(),
+            mean: (h.mean() * 10.0).round() / 10.0,
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            p99_99: q(0.9999),
+            max: h.max(),
+        })
+    }
+}
+
+/// Merged steady-phase series of one target and op, by class.
+pub type OpSeries<'a> = BTreeMap<OutcomeClass, &'a SeriesData>;
+
+/// Summarises one op of one target from its per-class series.
+pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSummary {
+    let secs = measured.as_secs_f64().max(1e-9);
+    let mut s = OpSummary {
+        op,
+        requests: 0,
+        outcomes: BTreeMap::new(),
+        status_codes: BTreeMap::new(),
+        transport_errors: BTreeMap::new(),
+        ops_per_sec: 0.0,
+        ok_ops_per_sec: 0.0,
+        bytes_up: 0,
+        bytes_down: 0,
+        mib_per_sec: 0.0,
+        latency_us: None,
+        ttfb_us: None,
+        latency_by_outcome_us: BTreeMap::new(),
+    };
+    for (class, data) in by_class {
+        let n = data.count();
+        s.requests += n;
+        s.outcomes.insert(*class, n);
+        s.bytes_up += data.bytes_up;
+        s.bytes_down += data.bytes_down;
+        for (code, c) in &data.statuses {
+            *s.status_codes.entry(*code).or_default() += c;
+        }
+        for (kind, c) in &data.transport {
+            *s.transport_errors.entry(kind.name().to_string()).or_default() += c;
+        }
+        if let Some(stats) = LatencyStats::of(&data.latency) {
+            s.latency_by_outcome_us.insert(*class, stats);
+        }
+        if *class == OutcomeClass::Ok {
+            s.latency_us = LatencyStats::of(&data.latency);
+            s.ttfb_us = LatencyStats::of(&data.ttfb);
+        }
+    }
+    let ok = s.outcomes.get(&OutcomeClass::Ok).copied().unwrap_or(0);
+    s.ops_per_sec = round2(s.requests as f64 / secs);
+    s.ok_ops_per_sec = round2(ok as f64 / secs);
+    s.mib_per_sec = round2((s.bytes_up + s.bytes_down) as f64 / (1024.0 * 1024.0) / secs);
+    s
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Groups a run's totals of one target by op and class (steady phase only).
+pub fn steady_series<'a>(
+    totals: impl Iterator<Item = (&'a crate::record::SeriesKey, &'a SeriesData)>,
+    target: usize,
+) -> BTreeMap<OpKind, OpSeries<'a>> {
+    let mut out: BTreeMap<OpKind, OpSeries> = BTreeMap::new();
+    for (k, v) in totals {
+        if k.target == target && k.phase == Phase::Steady {
+            out.entry(k.op).or_default().insert(k.class, v);
+        }
+    }
+    out
+}

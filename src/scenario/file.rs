@@ -1,0 +1,164 @@
+//! The scenario file format as written by hand: serde types that mirror the TOML.
+//!
+//! Every field that can be wrong keeps its span (`Spanned`) so validation can point at
+//! it. Unknown fields are rejected. Nothing here checks ranges or meaning; that is
+//! `validate`'s job.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_spanned::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    pub run: RunSection,
+    pub load: LoadSection,
+    pub data: DataSection,
+    pub mix: MixSection,
+    pub targets: Spanned<BTreeMap<String, Spanned<TargetSection>>>,
+}
+
+/// `[run]`: how long, which seed, how long a request may take.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub duration: Option<Spanned<String>>,
+    pub ops: Option<Spanned<i64>>,
+    pub warmup: Option<Spanned<String>>,
+    pub seed: Option<Spanned<i64>>,
+    pub request_timeout: Option<Spanned<String>>,
+}
+
+/// `[load]`: the load model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSection {
+    pub executor: Spanned<String>,
+    pub concurrency: Option<Spanned<i64>>,
+}
+
+/// `[data]`: buckets, key prefix, pre-seeded read set and object sizes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    pub buckets: Spanned<Vec<Spanned<String>>>,
+    pub prefix: Option<Spanned<String>>,
+    pub objects: Option<Spanned<i64>>,
+    pub size: Spanned<SizeSpec>,
+}
+
+/// An object size: `"4KiB"` or one of the distribution tables.
+#[derive(Debug)]
+pub enum SizeSpec {
+    Fixed(String),
+    Table(SizeTable),
+}
+
+/// The table forms of an object size.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum SizeTable {
+    /// Uniform between `min` and `max`.
+    Uniform { min: String, max: String },
+    /// Log-normal with the given median and 99th percentile.
+    Lognormal { median: String, p99: String },
+    /// A weighted table of fixed sizes.
+    Weighted(Vec<WeightedSize>),
+}
+
+/// One row of a weighted size table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedSize {
+    pub size: String,
+    pub weight: i64,
+}
+
+impl<'de> Deserialize<'de> for SizeSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl<'de> Visitor<'de> for SizeVisitor {
+            type Value = SizeSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"a size such as "4KiB", or a table { uniform | lognormal | weighted = ... }"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeSpec, E> {
+                Ok(SizeSpec::Fixed(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SizeSpec, A::Error> {
+                SizeTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(SizeSpec::Table)
+            }
+        }
+        d.deserialize_any(SizeVisitor)
+    }
+}
+
+/// `[mix]`: a weight per operation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixSection {
+    pub put: Option<Spanned<OpEntryForm>>,
+    pub get: Option<Spanned<OpEntryForm>>,
+    pub head: Option<Spanned<OpEntryForm>>,
+    pub list: Option<Spanned<OpEntryForm>>,
+    pub delete: Option<Spanned<OpEntryForm>>,
+}
+
+/// An operation's entry in the mix: `get = 60` or `list = { weight = 5, max_keys = 100 }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpEntry {
+    pub weight: i64,
+    /// LIST only: `max-keys` per request.
+    pub max_keys: Option<i64>,
+    /// LIST only: a prefix below the run's own prefix.
+    pub prefix: Option<String>,
+}
+
+/// An `OpEntry` accepted in either of its two written forms.
+#[derive(Debug)]
+pub struct OpEntryForm(pub OpEntry);
+
+impl<'de> Deserialize<'de> for OpEntryForm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = OpEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a weight (integer) or a table { weight = N, ... }")
+            }
+            fn visit_i64<E: de::Error>(self, weight: i64) -> Result<OpEntry, E> {
+                Ok(OpEntry {
+                    weight,
+                    ..OpEntry::default()
+                })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OpEntry, E> {
+                let weight = i64::try_from(v).map_err(|_| E::custom("weight is too large"))?;
+                self.visit_i64(weight)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OpEntry, A::Error> {
+                OpEntry::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(EntryVisitor).map(OpEntryForm)
+    }
+}
+
+/// `[targets.NAME]`: where requests go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    pub kind: Spanned<String>,
+    pub endpoint: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub access_key: Option<Spanned<String>>,
+    pub secret_key: Option<Spanned<String>>,
+}

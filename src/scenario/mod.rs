@@ -1,0 +1,350 @@
+//! Scenario files: reading, `${ENV}` interpolation and validation into a [`Plan`].
+//!
+//! Owns the file format and every message a user sees about a broken file; each names
+//! the file, line, column and field. Produces a `Plan` and performs no other I/O than
+//! reading the file and the environment.
+
+mod error;
+mod file;
+mod interpolate;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+pub use error::ScenarioError;
+use file::{OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
+pub use interpolate::interpolate;
+
+use crate::plan::{
+    DataSet, LoadModel, MixEntry, OpKind, Plan, RunLimits, S3Endpoint, Secret, SizeDist,
+    TargetKind, TargetSpec,
+};
+
+/// Default request timeout when the scenario sets none.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads and validates a scenario file, resolving `${VAR}` from the process environment.
+pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        field: String::new(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse(path, &text, &|name| std::env::var(name).ok())
+}
+
+/// Validates scenario `text` (named `path` in messages), resolving `${VAR}` with `env`.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ScenarioError> {
+    let file = deserialize(path, text)?;
+    Validator { path, text, env }.plan(file)
+}
+
+fn deserialize(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
+    let syntax = |e: toml::de::Error| ScenarioError::at(path, text, e.span(), "", e.message());
+    let de = toml::Deserializer::parse(text).map_err(syntax)?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // `Spanned` fields add a private segment to the path; users never see it.
+        let field = e
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|seg| !seg.is_empty() && !seg.starts_with("$__serde_spanned"))
+            .collect::<Vec<_>>()
+            .join(".");
+        let inner = e.into_inner();
+        ScenarioError::at(path, text, inner.span(), field, inner.message())
+    })
+}
+
+/// Checks meaning and ranges, with access to the source for locations.
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+type Checked<T> = Result<T, ScenarioError>;
+
+impl Validator<'_> {
+    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.path, self.text, Some(span), field, message)
+    }
+
+    fn plan(&self, f: ScenarioFile) -> Checked<Plan> {
+        let name = f.name.get_ref().trim().to_string();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(self.err(f.name.span(), "name", "use letters, digits, '-', '_' or '.' (it names the results folder)"));
+        }
+        let limits = self.limits(&f.run)?;
+        let seed = match &f.run.seed {
+            Some(s) => u64::try_from(*s.get_ref()).map_err(|_| self.err(s.span(), "run.seed", "must be >= 0"))?,
+            None => 1,
+        };
+        let load = self.load(&f.load)?;
+        let data = self.data(&f.data)?;
+        let mix = self.mix(&f.mix, &data)?;
+        let targets = self.targets(&f.targets)?;
+        Ok(Plan {
+            name,
+            description: f.description,
+            source: self.path.to_path_buf(),
+            limits,
+            seed,
+            load,
+            data,
+            mix,
+            targets,
+        })
+    }
+
+    fn duration(&self, s: &Spanned<String>, field: &str) -> Checked<Duration> {
+        humantime::parse_duration(s.get_ref().trim())
+            .map_err(|e| self.err(s.span(), field, format!("not a duration like \"30s\" or \"2m\": {e}")))
+    }
+
+    fn positive(&self, n: &Spanned<i64>, field: &str) -> Checked<u64> {
+        match u64::try_from(*n.get_ref()) {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(self.err(n.span(), field, "must be > 0")),
+        }
+    }
+
+    fn limits(&self, run: &file::RunSection) -> Checked<RunLimits> {
+        let duration = run.duration.as_ref().map(|d| self.duration(d, "run.duration")).transpose()?;
+        if let (Some(d), Some(span)) = (duration, run.duration.as_ref().map(|d| d.span())) {
+            if d.is_zero() {
+                return Err(self.err(span, "run.duration", "must be > 0"));
+            }
+        }
+        let ops = run.ops.as_ref().map(|n| self.positive(n, "run.ops")).transpose()?;
+        if duration.is_none() && ops.is_none() {
+            return Err(ScenarioError::at(self.path, self.text, None, "run", "set `duration` or `ops` (or both): a run must end by itself"));
+        }
+        let warmup = run.warmup.as_ref().map(|w| self.duration(w, "run.warmup")).transpose()?.unwrap_or_default();
+        let request_timeout = match &run.request_timeout {
+            Some(t) => {
+                let d = self.duration(t, "run.request_timeout")?;
+                if d.is_zero() {
+                    return Err(self.err(t.span(), "run.request_timeout", "must be > 0"));
+                }
+                d
+            }
+            None => DEFAULT_REQUEST_TIMEOUT,
+        };
+        Ok(RunLimits { duration, ops, warmup, request_timeout })
+    }
+
+    fn load(&self, load: &file::LoadSection) -> Checked<LoadModel> {
+        match load.executor.get_ref().as_str() {
+            "closed-loop" => {
+                let Some(c) = &load.concurrency else {
+                    return Err(self.err(load.executor.span(), "load.concurrency", "closed-loop needs `concurrency` (number of workers)"));
+                };
+                let concurrency = self.positive(c, "load.concurrency")?;
+                if concurrency > 10_000 {
+                    return Err(self.err(c.span(), "load.concurrency", "must be <= 10000"));
+                }
+                Ok(LoadModel::ClosedLoop { concurrency: concurrency as usize })
+            }
+            other => Err(self.err(load.executor.span(), "load.executor", format!("unknown executor {other:?}; expected \"closed-loop\""))),
+        }
+    }
+
+    fn data(&self, d: &file::DataSection) -> Checked<DataSet> {
+        if d.buckets.get_ref().is_empty() {
+            return Err(self.err(d.buckets.span(), "data.buckets", "name at least one bucket"));
+        }
+        let mut buckets = Vec::new();
+        for (i, b) in d.buckets.get_ref().iter().enumerate() {
+            let field = format!("data.buckets[{i}]");
+            if let Err(why) = check_bucket_name(b.get_ref()) {
+                return Err(self.err(b.span(), &field, why));
+            }
+            if buckets.contains(b.get_ref()) {
+                return Err(self.err(b.span(), &field, "bucket named twice"));
+            }
+            buckets.push(b.get_ref().clone());
+        }
+        let prefix = match &d.prefix {
+            Some(p) if p.get_ref().starts_with('/') => {
+                return Err(self.err(p.span(), "data.prefix", "must not start with '/'"));
+            }
+            Some(p) => p.get_ref().clone(),
+            None => "gatebench/".to_string(),
+        };
+        let objects = match &d.objects {
+            Some(n) => u64::try_from(*n.get_ref()).map_err(|_| self.err(n.span(), "data.objects", "must be >= 0"))?,
+            None => 100,
+        };
+        let size = self.size(&d.size)?;
+        Ok(DataSet { buckets, prefix, objects, size })
+    }
+
+    fn size(&self, s: &Spanned<SizeSpec>) -> Checked<SizeDist> {
+        let bytes = |v: &str| parse_size(v).map_err(|why| self.err(s.span(), "data.size", why));
+        let dist = match s.get_ref() {
+            SizeSpec::Fixed(v) => SizeDist::Fixed(bytes(v)?),
+            SizeSpec::Table(SizeTable::Uniform { min, max }) => SizeDist::Uniform { min: bytes(min)?, max: bytes(max)? },
+            SizeSpec::Table(SizeTable::Lognormal { median, p99 }) => SizeDist::Lognormal { median: bytes(median)?, p99: bytes(p99)? },
+            SizeSpec::Table(SizeTable::Weighted(rows)) => {
+                let mut out = Vec::new();
+                for row in rows {
+                    let w = u32::try_from(row.weight).map_err(|_| self.err(s.span(), "data.size", "weights must be >= 0"))?;
+                    out.push((bytes(&row.size)?, w));
+                }
+                SizeDist::Weighted(out)
+            }
+        };
+        dist.sampler().map_err(|why| self.err(s.span(), "data.size", why))?;
+        Ok(dist)
+    }
+
+    fn mix(&self, m: &file::MixSection, data: &DataSet) -> Checked<Vec<MixEntry>> {
+        let entries: [(OpKind, &Option<Spanned<OpEntryForm>>); 5] = [
+            (OpKind::Put, &m.put),
+            (OpKind::Get, &m.get),
+            (OpKind::Head, &m.head),
+            (OpKind::List, &m.list),
+            (OpKind::Delete, &m.delete),
+        ];
+        let mut mix = Vec::new();
+        for (op, entry) in entries {
+            let Some(entry) = entry else { continue };
+            let field = format!("mix.{op}");
+            let e = &entry.get_ref().0;
+            let weight = u32::try_from(e.weight).map_err(|_| self.err(entry.span(), &format!("{field}.weight"), "must be >= 0"))?;
+            if op != OpKind::List && (e.max_keys.is_some() || e.prefix.is_some()) {
+                return Err(self.err(entry.span(), &field, "`max_keys` and `prefix` apply to `list` only"));
+            }
+            let max_keys = match e.max_keys {
+                Some(k) if !(1..=1000).contains(&k) => {
+                    return Err(self.err(entry.span(), &format!("{field}.max_keys"), "must be between 1 and 1000"));
+                }
+                Some(k) => Some(k as u32),
+                None if op == OpKind::List => Some(1000),
+                None => None,
+            };
+            if weight > 0 {
+                mix.push(MixEntry { op, weight, max_keys, prefix: e.prefix.clone() });
+            }
+            let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
+            if weight > 0 && needs_objects && data.objects == 0 {
+                return Err(self.err(entry.span(), &field, "reads need a seeded read set: set data.objects > 0"));
+            }
+        }
+        if mix.is_empty() {
+            return Err(ScenarioError::at(self.path, self.text, None, "mix", "give at least one operation a weight > 0"));
+        }
+        let has = |op| mix.iter().any(|e: &MixEntry| e.op == op);
+        if has(OpKind::Delete) && !has(OpKind::Put) {
+            let span = m.delete.as_ref().map(|d| d.span());
+            return Err(ScenarioError::at(self.path, self.text, span, "mix.delete", "deletes remove objects this run wrote: add `put`"));
+        }
+        Ok(mix)
+    }
+
+    fn targets(&self, t: &Spanned<BTreeMap<String, Spanned<TargetSection>>>) -> Checked<Vec<TargetSpec>> {
+        if t.get_ref().is_empty() {
+            return Err(self.err(t.span(), "targets", "define at least one target"));
+        }
+        let mut out = Vec::new();
+        for (name, section) in t.get_ref() {
+            let field = format!("targets.{name}");
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self.err(section.span(), &field, "target names use letters, digits, '-' and '_'"));
+            }
+            let kind = self.target_kind(section, &field)?;
+            out.push(TargetSpec { name: name.clone(), kind });
+        }
+        Ok(out)
+    }
+
+    fn target_kind(&self, s: &Spanned<TargetSection>, field: &str) -> Checked<TargetKind> {
+        let t = s.get_ref();
+        let fields: [(&str, &Option<Spanned<String>>); 4] = [
+            ("endpoint", &t.endpoint),
+            ("region", &t.region),
+            ("access_key", &t.access_key),
+            ("secret_key", &t.secret_key),
+        ];
+        match t.kind.get_ref().as_str() {
+            "embedded" => {
+                if let Some((name, Some(v))) = fields.iter().find(|(_, v)| v.is_some()) {
+                    return Err(self.err(v.span(), &format!("{field}.{name}"), "an embedded target takes no address or keys"));
+                }
+                Ok(TargetKind::Embedded)
+            }
+            "s3" => {
+                let required = |name: &str, v: &Option<Spanned<String>>| -> Checked<String> {
+                    let f = format!("{field}.{name}");
+                    let v = v.as_ref().ok_or_else(|| self.err(s.span(), &f, "required for kind = \"s3\""))?;
+                    interpolate(v.get_ref(), self.env).map_err(|why| self.err(v.span(), &f, why))
+                };
+                let endpoint = required("endpoint", &t.endpoint)?;
+                if let Err(why) = check_endpoint(&endpoint) {
+                    let span = t.endpoint.as_ref().map_or(s.span(), |e| e.span());
+                    return Err(self.err(span, &format!("{field}.endpoint"), why));
+                }
+                let region = match &t.region {
+                    Some(_) => required("region", &t.region)?,
+                    None => "us-east-1".to_string(),
+                };
+                Ok(TargetKind::S3(S3Endpoint {
+                    endpoint: endpoint.trim_end_matches('/').to_string(),
+                    region,
+                    access_key: required("access_key", &t.access_key)?,
+                    secret_key: Secret::new(required("secret_key", &t.secret_key)?),
+                }))
+            }
+            other => Err(self.err(t.kind.span(), &format!("{field}.kind"), format!("unknown kind {other:?}; expected \"embedded\" or \"s3\""))),
+        }
+    }
+}
+
+/// Parses `4KiB`, `1MiB`, `512` (bytes) and the like.
+pub fn parse_size(v: &str) -> Result<u64, String> {
+    v.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("{v:?} is not a size like \"4KiB\" or \"1MiB\""))
+}
+
+/// S3 bucket naming rules (the subset that matters for path-style requests).
+fn check_bucket_name(b: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&b.len()) {
+        return Err("bucket names have 3 to 63 characters");
+    }
+    if !b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+        return Err("bucket names use lowercase letters, digits, '-' and '.'");
+    }
+    Ok(())
+}
+
+fn check_endpoint(e: &str) -> Result<(), String> {
+    let uri: http::Uri = e.parse().map_err(|err| format!("{e:?} is not a URL: {err}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => return Err("https endpoints are not supported yet; use http".into()),
+        _ => return Err(format!("{e:?} needs a scheme, e.g. http://127.0.0.1:7480")),
+    }
+    if uri.authority().is_none() {
+        return Err(format!("{e:?} has no host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err("an S3 endpoint has no path or query; buckets go in [data]".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

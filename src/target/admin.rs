@@ -1,0 +1,149 @@
+//! Setup and clean-up through `aws-sdk-s3`: buckets, the seeded read set, and removal of
+//! this run's own objects. Never on the measured path; SDK retries are off so failures
+//! show as they are.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::body::SdkBody;
+use tokio::task::JoinSet;
+
+use super::body::GeneratedBody;
+use crate::plan::S3Endpoint;
+
+/// Requests the admin client keeps in flight while seeding or deleting.
+const ADMIN_CONCURRENCY: usize = 16;
+
+/// An SDK client for one endpoint.
+#[derive(Clone)]
+pub struct Admin {
+    s3: aws_sdk_s3::Client,
+}
+
+impl Admin {
+    /// A client for `endpoint` (path-style, no retries, checksums only when required).
+    pub fn new(endpoint: &S3Endpoint) -> Self {
+        let creds = Credentials::new(
+            endpoint.access_key.clone(),
+            endpoint.secret_key.expose().to_string(),
+            None,
+            None,
+            "gatebench",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(endpoint.region.clone()))
+            .endpoint_url(endpoint.endpoint.clone())
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(300))
+                    .build(),
+            )
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        Admin {
+            s3: aws_sdk_s3::Client::from_conf(config),
+        }
+    }
+
+    /// Creates each bucket that does not exist yet.
+    pub async fn ensure_buckets(&self, buckets: &[String]) -> anyhow::Result<()> {
+        for b in buckets {
+            if self.s3.head_bucket().bucket(b).send().await.is_ok() {
+                continue;
+            }
+            if let Err(e) = self.s3.create_bucket().bucket(b).send().await {
+                let owned = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you());
+                if !owned {
+                    return Err(anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+                        .with_context(|| format!("cannot create bucket {b}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes each `(bucket, key, size)` object with a generated body.
+    pub async fn put_objects(&self, objects: Vec<(String, String, u64)>) -> anyhow::Result<()> {
+        self.bounded(objects, |s3, (bucket, key, size)| async move {
+            let body = ByteStream::new(SdkBody::from_body_1_x(GeneratedBody::new(size)));
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .content_length(size as i64)
+                .body(body)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("cannot seed {bucket}/{key}: {}", DisplayErrorContext(&e)))
+        })
+        .await
+    }
+
+    /// Keys under `prefix` in `bucket`.
+    pub async fn list_keys(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| anyhow::anyhow!("cannot list {bucket}/{prefix}: {}", DisplayErrorContext(&e)))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        Ok(keys)
+    }
+
+    /// Deletes every object under `prefix` in each bucket; returns how many.
+    pub async fn delete_prefix(&self, buckets: &[String], prefix: &str) -> anyhow::Result<u64> {
+        let mut all = Vec::new();
+        for b in buckets {
+            for key in self.list_keys(b, prefix).await? {
+                all.push((b.clone(), key));
+            }
+        }
+        let n = all.len() as u64;
+        self.bounded(all, |s3, (bucket, key)| async move {
+            s3.delete_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("cannot delete {bucket}/{key}: {}", DisplayErrorContext(&e)))
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// Runs `f` over `items` with at most `ADMIN_CONCURRENCY` in flight; first error wins.
+    async fn bounded<T, F, Fut>(&self, items: Vec<T>, f: F) -> anyhow::Result<()>
+    where
+        F: Fn(aws_sdk_s3::Client, T) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        for item in items {
+            if set.len() >= ADMIN_CONCURRENCY {
+                if let Some(r) = set.join_next().await {
+                    r??;
+                }
+            }
+            set.spawn(f(self.s3.clone(), item));
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+}

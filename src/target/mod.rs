@@ -1,0 +1,126 @@
+//! How requests reach storage: keys and request shapes, the signed hyper client, the SDK
+//! admin client, and the embedded server.
+//!
+//! Owns turning a `PlannedOp` into an S3 request and sending it. Knows nothing of
+//! timing or recording.
+
+pub mod admin;
+pub mod body;
+pub mod client;
+pub mod embedded;
+mod signer;
+
+use std::fmt::Write;
+
+use http::Method;
+
+use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
+use crate::plan::{OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
+pub use admin::Admin;
+pub use client::{S3Call, S3Client};
+use embedded::EmbeddedS3;
+
+/// A target made ready: where it is, and the embedded server if it is one.
+pub struct OpenTarget {
+    /// `embedded` or `s3`.
+    pub kind: &'static str,
+    pub endpoint: S3Endpoint,
+    _embedded: Option<EmbeddedS3>,
+}
+
+impl OpenTarget {
+    /// Resolves a target spec, starting the embedded server if needed.
+    pub async fn open(spec: &TargetSpec) -> anyhow::Result<Self> {
+        let (kind, endpoint, embedded) = match &spec.kind {
+            TargetKind::Embedded => {
+                let server = EmbeddedS3::start().await?;
+                ("embedded", server.endpoint.clone(), Some(server))
+            }
+            TargetKind::S3(ep) => ("s3", ep.clone(), None),
+        };
+        Ok(OpenTarget {
+            kind,
+            endpoint,
+            _embedded: embedded,
+        })
+    }
+}
+
+/// Object names and request shapes for one run: every key lives under the run's prefix.
+#[derive(Debug, Clone)]
+pub struct KeySpace {
+    buckets: Vec<String>,
+    run_prefix: String,
+    /// Per mix entry, for LIST: (max-keys, encoded prefix).
+    lists: Vec<Option<(u32, String)>>,
+}
+
+impl KeySpace {
+    /// Keys for `plan` under `run_prefix` (which ends with '/').
+    pub fn new(plan: &Plan, run_prefix: &str) -> Self {
+        let lists = plan
+            .mix
+            .iter()
+            .map(|m| {
+                (m.op == OpKind::List).then(|| {
+                    let prefix = format!("{run_prefix}{}", m.prefix.as_deref().unwrap_or(""));
+                    (m.max_keys.unwrap_or(1000), prefix.replace('/', "%2F"))
+                })
+            })
+            .collect();
+        KeySpace {
+            buckets: plan.data.buckets.clone(),
+            run_prefix: run_prefix.to_string(),
+            lists,
+        }
+    }
+
+    /// The prefix every object of this run is under.
+    pub fn run_prefix(&self) -> &str {
+        &self.run_prefix
+    }
+
+    /// The object key for `key` (empty for `ObjectKey::None`).
+    pub fn key(&self, key: ObjectKey) -> String {
+        match key {
+            ObjectKey::Seeded(n) => format!("{}s/{n:08}", self.run_prefix),
+            ObjectKey::Written(n) => format!("{}w/{n:010}", self.run_prefix),
+            ObjectKey::None => String::new(),
+        }
+    }
+
+    /// The S3 request that carries out `op`.
+    pub fn call(&self, op: &PlannedOp) -> S3Call {
+        let bucket = &self.buckets[op.bucket];
+        let mut path = String::with_capacity(64);
+        let _ = write!(path, "/{bucket}/{}", self.key(op.key));
+        let (method, body_len) = match op.op {
+            OpKind::Put => (Method::PUT, op.size),
+            OpKind::Get => (Method::GET, 0),
+            OpKind::Head => (Method::HEAD, 0),
+            OpKind::Delete => (Method::DELETE, 0),
+            OpKind::List => {
+                let (max_keys, prefix) = self.lists[op.mix_entry].clone().unwrap_or((1000, String::new()));
+                path.clear();
+                let _ = write!(path, "/{bucket}?list-type=2&max-keys={max_keys}&prefix={prefix}");
+                (Method::GET, 0)
+            }
+        };
+        S3Call {
+            method,
+            path_and_query: path,
+            body_len,
+        }
+    }
+
+    /// The seeded read set: (bucket, key, size) for each object.
+    pub fn seed_objects(&self, plan: &Plan) -> anyhow::Result<Vec<(String, String, u64)>> {
+        let sizes = plan.data.size.sampler().map_err(anyhow::Error::msg)?;
+        Ok((0..plan.data.objects)
+            .map(|n| {
+                let bucket = self.buckets[seeded_bucket(n, self.buckets.len())].clone();
+                (bucket, self.key(ObjectKey::Seeded(n)), seeded_size(plan.seed, n, &sizes))
+            })
+            .collect())
+    }
+}
