@@ -33,14 +33,23 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
         match scenario::load(f) {
-            Ok(plan) => println!("{}: ok ({} targets, {} operations in the mix)", f.display(), plan.targets.len(), plan.mix.len()),
+            Ok(plan) => println!(
+                "{}: ok ({} targets, {} operations in the mix)",
+                f.display(),
+                plan.targets.len(),
+                plan.mix.len()
+            ),
             Err(e) => {
                 eprintln!("{e}");
                 ok = false;
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(2) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -66,7 +75,10 @@ fn run_command(args: RunArgs) -> ExitCode {
         keep_data: args.keep_data,
         quiet: args.quiet,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -76,7 +88,10 @@ fn run_command(args: RunArgs) -> ExitCode {
     match runtime.block_on(run::run(plan, opts)) {
         Ok(out) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&out.summary).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out.summary).unwrap_or_default()
+                );
             } else {
                 print!("{}", report::console::table(&out.summary));
                 println!("results: {}", out.folder.display());

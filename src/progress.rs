@@ -25,7 +25,11 @@ impl Display {
     /// A display on stderr; `quiet` shows nothing but errors.
     pub fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(ProgressBar::hidden);
-        Display { quiet, bar, ticker: None }
+        Display {
+            quiet,
+            bar,
+            ticker: None,
+        }
     }
 
     /// Prints one line above the bar (or plainly), unless quiet.
@@ -40,7 +44,12 @@ impl Display {
     }
 
     /// Starts showing progress of one target's load phase, expected to take `total`.
-    pub fn start(&mut self, label: String, total: Option<Duration>, updates: watch::Receiver<Progress>) {
+    pub fn start(
+        &mut self,
+        label: String,
+        total: Option<Duration>,
+        updates: watch::Receiver<Progress>,
+    ) {
         self.stop();
         if self.quiet {
             return;
@@ -57,7 +66,10 @@ impl Display {
                 } else {
                     "{prefix} [{elapsed_precise}] {msg}"
                 };
-                bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+                bar.set_style(
+                    ProgressStyle::with_template(template)
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
                 bar.set_prefix(label);
                 let bar = bar.clone();
                 tokio::spawn(async move {
@@ -75,7 +87,11 @@ impl Display {
                 loop {
                     tick.tick().await;
                     let total = total.map_or(String::new(), |t| format!("/{}s", t.as_secs()));
-                    eprintln!("{label} {}s{total} {}", started.elapsed().as_secs(), describe(&updates.borrow()));
+                    eprintln!(
+                        "{label} {}s{total} {}",
+                        started.elapsed().as_secs(),
+                        describe(&updates.borrow())
+                    );
                 }
             }),
         };
@@ -105,6 +121,10 @@ fn describe(p: &Progress) -> String {
         p.last_second_ops,
         p.completed,
         p.errors,
-        if p.p99_us == 0 { "-".to_string() } else { format_us(p.p99_us) }
+        if p.p99_us == 0 {
+            "-".to_string()
+        } else {
+            format_us(p.p99_us)
+        }
     )
 }

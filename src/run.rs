@@ -66,18 +66,35 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let updates = recorder.progress();
     let recording = tokio::spawn(recorder.run());
     let mut display = Display::new(opts.quiet);
-    display.line(&format!("gatebench {}: results in {}", plan.name, folder.dir.display()));
+    display.line(&format!(
+        "gatebench {}: results in {}",
+        plan.name,
+        folder.dir.display()
+    ));
 
     let mut runs = Vec::new();
     for (index, spec) in plan.targets.iter().enumerate() {
         if *stop.borrow() {
             break;
         }
-        let run = run_target(&plan, index, &keys, &opts, &handle, &stop, &mut display, updates.clone()).await;
+        let run = run_target(
+            &plan,
+            index,
+            &keys,
+            &opts,
+            &handle,
+            &stop,
+            &mut display,
+            updates.clone(),
+        )
+        .await;
         let failed = run.error.is_some();
         runs.push(run);
         if failed {
-            display.line(&format!("target {} failed; later targets are skipped", spec.name));
+            display.line(&format!(
+                "target {} failed; later targets are skipped",
+                spec.name
+            ));
             break;
         }
     }
@@ -89,7 +106,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let interrupted = *stop.borrow();
     let mut targets = Vec::new();
     for (index, run) in runs.iter().enumerate() {
-        let (kind, endpoint) = run.open.clone().unwrap_or_else(|| ("unknown".into(), String::new()));
+        let (kind, endpoint) = run
+            .open
+            .clone()
+            .unwrap_or_else(|| ("unknown".into(), String::new()));
         let measured = run.report.steady_elapsed;
         let ops = summary::steady_series(totals.series.iter(), index)
             .iter()
@@ -110,7 +130,12 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         .iter()
         .zip(&plan.targets)
         .find_map(|(r, t)| r.error.as_ref().map(|e| format!("target {}: {e}", t.name)))
-        .or_else(|| totals.sink_error.as_ref().map(|e| format!("writing interval logs: {e}")));
+        .or_else(|| {
+            totals
+                .sink_error
+                .as_ref()
+                .map(|e| format!("writing interval logs: {e}"))
+        });
     let status = if error.is_some() {
         RunStatus::Failed
     } else if interrupted {
@@ -187,7 +212,11 @@ async fn run_target(
         return run;
     }
     let LoadModel::ClosedLoop { concurrency } = plan.load;
-    let client = match S3Client::new(&target.endpoint, plan.load.max_in_flight(), plan.limits.request_timeout) {
+    let client = match S3Client::new(
+        &target.endpoint,
+        plan.load.max_in_flight(),
+        plan.limits.request_timeout,
+    ) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             run.error = Some(format!("cannot make a client: {e:#}"));
@@ -210,14 +239,36 @@ async fn run_target(
     };
     let total = plan.limits.duration.map(|d| d + plan.limits.warmup);
     display.start(format!("[{}]", spec.name), total, updates);
-    run.report = engine::run_closed_loop(settings, client, keys.clone(), sequence, handle, stop.clone()).await;
+    run.report = engine::run_closed_loop(
+        settings,
+        client,
+        keys.clone(),
+        sequence,
+        handle,
+        stop.clone(),
+    )
+    .await;
     display.stop();
     if opts.keep_data {
-        display.line(&format!("[{}] kept objects under {}", spec.name, keys.run_prefix()));
+        display.line(&format!(
+            "[{}] kept objects under {}",
+            spec.name,
+            keys.run_prefix()
+        ));
     } else {
-        match admin.delete_prefix(&plan.data.buckets, keys.run_prefix()).await {
-            Ok(n) => display.line(&format!("[{}] cleaned up {n} objects under {}", spec.name, keys.run_prefix())),
-            Err(e) => display.line(&format!("[{}] warning: clean-up incomplete: {e:#}", spec.name)),
+        match admin
+            .delete_prefix(&plan.data.buckets, keys.run_prefix())
+            .await
+        {
+            Ok(n) => display.line(&format!(
+                "[{}] cleaned up {n} objects under {}",
+                spec.name,
+                keys.run_prefix()
+            )),
+            Err(e) => display.line(&format!(
+                "[{}] warning: clean-up incomplete: {e:#}",
+                spec.name
+            )),
         }
     }
     run
@@ -227,7 +278,8 @@ async fn run_target(
 fn stop_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
             match term.as_mut() {
                 Some(t) => {

@@ -91,7 +91,11 @@ async fn worker(shared: Arc<Shared>, mut rec: WorkerRecorder, mut stop: watch::R
         if shared.end.is_some_and(|end| due >= end) {
             return;
         }
-        let phase = if due < shared.steady_start { Phase::Warmup } else { Phase::Steady };
+        let phase = if due < shared.steady_start {
+            Phase::Warmup
+        } else {
+            Phase::Steady
+        };
         if phase == Phase::Steady {
             let n = shared.steady_issued.fetch_add(1, Ordering::Relaxed);
             if s.ops.is_some_and(|limit| n >= limit) {

@@ -6,10 +6,10 @@
 
 use std::collections::VecDeque;
 
+use rand::Rng;
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
-use rand::Rng;
 use rand_pcg::Pcg64;
 
 use super::size::SizeSampler;
@@ -61,7 +61,8 @@ impl OpSequence {
     /// A sequence for `plan`, starting at operation 0.
     pub fn new(plan: &Plan) -> Result<Self, String> {
         let weights: Vec<u32> = plan.mix.iter().map(|m| m.weight).collect();
-        let any_op = WeightedIndex::new(&weights).map_err(|_| "the mix needs a weight > 0".to_string())?;
+        let any_op =
+            WeightedIndex::new(&weights).map_err(|_| "the mix needs a weight > 0".to_string())?;
         let no_delete_weights = plan
             .mix
             .iter()
@@ -85,17 +86,22 @@ impl OpSequence {
         let index = self.next_index;
         self.next_index += 1;
         let mut entry = self.any_op.sample(&mut self.rng);
-        if self.mix_ops[entry] == OpKind::Delete && self.written.is_empty() {
-            if let Some(no_delete) = &self.no_delete {
-                entry = no_delete.sample(&mut self.rng);
-            }
+        if self.mix_ops[entry] == OpKind::Delete
+            && self.written.is_empty()
+            && let Some(no_delete) = &self.no_delete
+        {
+            entry = no_delete.sample(&mut self.rng);
         }
         let op = self.mix_ops[entry];
         let (bucket, key, size) = match op {
             OpKind::Put => {
                 let bucket = self.rng.random_range(0..self.buckets);
                 self.written.push_back((index, bucket));
-                (bucket, ObjectKey::Written(index), self.sizes.sample(&mut self.rng))
+                (
+                    bucket,
+                    ObjectKey::Written(index),
+                    self.sizes.sample(&mut self.rng),
+                )
             }
             OpKind::Get | OpKind::Head => {
                 let n = self.rng.random_range(0..self.objects.max(1));
@@ -125,7 +131,8 @@ pub fn seeded_bucket(n: u64, buckets: usize) -> usize {
 
 /// The size of seeded object `n`, fixed by the seed alone.
 pub fn seeded_size(plan_seed: u64, n: u64, sizes: &SizeSampler) -> u64 {
-    let mut rng = Pcg64::seed_from_u64(plan_seed ^ 0x5EED_0B1E_C7u64.wrapping_mul(n.wrapping_add(1)));
+    let mut rng =
+        Pcg64::seed_from_u64(plan_seed ^ 0x005E_ED0B_1EC7_u64.wrapping_mul(n.wrapping_add(1)));
     sizes.sample(&mut rng)
 }
 
@@ -171,7 +178,13 @@ kind = "embedded"
         let a = ops(7, 5_000);
         assert_eq!(a, ops(7, 5_000));
         assert_ne!(a, ops(8, 5_000));
-        for op in [OpKind::Put, OpKind::Get, OpKind::Head, OpKind::List, OpKind::Delete] {
+        for op in [
+            OpKind::Put,
+            OpKind::Get,
+            OpKind::Head,
+            OpKind::List,
+            OpKind::Delete,
+        ] {
             assert!(a.iter().any(|p| p.op == op), "{op} never drawn");
         }
     }
@@ -183,7 +196,9 @@ kind = "embedded"
         for p in &a {
             match (p.op, p.key) {
                 (OpKind::Put, ObjectKey::Written(n)) => assert!(live.insert(n)),
-                (OpKind::Delete, ObjectKey::Written(n)) => assert!(live.remove(&n), "deleted {n} twice"),
+                (OpKind::Delete, ObjectKey::Written(n)) => {
+                    assert!(live.remove(&n), "deleted {n} twice")
+                }
                 (OpKind::Delete, k) => panic!("delete of {k:?}"),
                 _ => {}
             }

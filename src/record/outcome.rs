@@ -89,15 +89,24 @@ mod tests {
     fn statuses_map_to_classes() {
         assert_eq!(OutcomeClass::of_status(200, b""), Ok);
         assert_eq!(OutcomeClass::of_status(304, b""), Ok);
-        assert_eq!(OutcomeClass::of_status(404, b"<Code>NoSuchKey</Code>"), ClientError);
+        assert_eq!(
+            OutcomeClass::of_status(404, b"<Code>NoSuchKey</Code>"),
+            ClientError
+        );
         assert_eq!(OutcomeClass::of_status(401, b""), AuthFailure);
-        assert_eq!(OutcomeClass::of_status(403, b"<Code>AccessDenied</Code>"), AuthFailure);
+        assert_eq!(
+            OutcomeClass::of_status(403, b"<Code>AccessDenied</Code>"),
+            AuthFailure
+        );
         assert_eq!(
             OutcomeClass::of_status(403, br#"{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in 00:00:10."}"#),
             Quota
         );
         assert_eq!(OutcomeClass::of_status(429, b""), Throttled);
-        assert_eq!(OutcomeClass::of_status(503, b"<Error><Code>SlowDown</Code>"), Throttled);
+        assert_eq!(
+            OutcomeClass::of_status(503, b"<Error><Code>SlowDown</Code>"),
+            Throttled
+        );
         assert_eq!(OutcomeClass::of_status(503, b"unavailable"), ServerError);
         assert_eq!(OutcomeClass::of_status(500, b""), ServerError);
     }

@@ -17,14 +17,17 @@ pub fn format_us(us: u64) -> String {
 /// The table, followed by per-target notes and errors.
 pub fn table(summary: &Summary) -> String {
     let header = [
-        "target", "op", "requests", "ok", "failed", "ops/s", "MiB/s", "p50", "p90", "p99", "p99.9", "max",
+        "target", "op", "requests", "ok", "failed", "ops/s", "MiB/s", "p50", "p90", "p99", "p99.9",
+        "max",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for t in &summary.targets {
         for op in &t.ops {
             let ok = op.outcomes.get(&OutcomeClass::Ok).copied().unwrap_or(0);
             let lat = |f: fn(&crate::results::summary::LatencyStats) -> u64| {
-                op.latency_us.as_ref().map_or("-".to_string(), |l| format_us(f(l)))
+                op.latency_us
+                    .as_ref()
+                    .map_or("-".to_string(), |l| format_us(f(l)))
             };
             rows.push(vec![
                 t.name.clone(),

@@ -10,9 +10,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::Histogram;
 
 use crate::record::{Interval, IntervalSink, Phase, SeriesKey};
 
@@ -41,19 +41,29 @@ impl HlogWriter {
         let mut open = |name: &str, what: &str| -> std::io::Result<BufWriter<File>> {
             let mut w = BufWriter::new(File::create(dir.join(name))?);
             IntervalLogWriterBuilder::new()
-                .add_comment(&format!("gatebench {} interval log ({what}); values in microseconds", env!("CARGO_PKG_VERSION")))
+                .add_comment(&format!(
+                    "gatebench {} interval log ({what}); values in microseconds",
+                    env!("CARGO_PKG_VERSION")
+                ))
                 .add_comment("tags: <target>/<op>/<outcome class>/<latency|ttfb>")
                 .with_start_time(start)
                 .with_base_time(start)
                 .begin_log_with(&mut w, &mut serializer)?;
-            writeln!(w, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"")?;
+            writeln!(
+                w,
+                "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+            )?;
             Ok(w)
         };
         let steady = open(STEADY_LOG, "steady phase")?;
         let warmup = open(WARMUP_LOG, "warm-up")?;
-        Ok(HlogWriter { steady, warmup, serializer, targets })
+        Ok(HlogWriter {
+            steady,
+            warmup,
+            serializer,
+            targets,
+        })
     }
-
 }
 
 impl IntervalSink for HlogWriter {
@@ -68,7 +78,8 @@ impl IntervalSink for HlogWriter {
                 Phase::Steady => &mut self.steady,
                 Phase::Warmup => &mut self.warmup,
             };
-            let mut log = IntervalLogWriterBuilder::new().begin_log_with(out, &mut self.serializer)?;
+            let mut log =
+                IntervalLogWriterBuilder::new().begin_log_with(out, &mut self.serializer)?;
             for (metric, h) in [("latency", &data.latency), ("ttfb", &data.ttfb)] {
                 write_one(&mut log, h, start, &tag(target, key, metric))?;
             }

@@ -34,7 +34,8 @@ impl RunFolder {
         if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
             anyhow::bail!("results folder {} exists and is not empty", dir.display());
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create results folder {}", dir.display()))?;
         Ok(RunFolder { dir })
     }
 

@@ -153,7 +153,9 @@ pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSumm
             *s.status_codes.entry(*code).or_default() += c;
         }
         for (kind, c) in &data.transport {
-            *s.transport_errors.entry(kind.name().to_string()).or_default() += c;
+            *s.transport_errors
+                .entry(kind.name().to_string())
+                .or_default() += c;
         }
         if let Some(stats) = LatencyStats::of(&data.latency) {
             s.latency_by_outcome_us.insert(*class, stats);

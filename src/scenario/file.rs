@@ -87,13 +87,16 @@ impl<'de> Deserialize<'de> for SizeSpec {
         impl<'de> Visitor<'de> for SizeVisitor {
             type Value = SizeSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(r#"a size such as "4KiB", or a table { uniform | lognormal | weighted = ... }"#)
+                f.write_str(
+                    r#"a size such as "4KiB", or a table { uniform | lognormal | weighted = ... }"#,
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeSpec, E> {
                 Ok(SizeSpec::Fixed(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SizeSpec, A::Error> {
-                SizeTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(SizeSpec::Table)
+                SizeTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(SizeSpec::Table)
             }
         }
         d.deserialize_any(SizeVisitor)

@@ -17,9 +17,12 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             let end = body.find('}').ok_or("unclosed `${`")?;
             let name = &body[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`${{{name}}}` is not a variable name (letters, digits, '_')"));
+                return Err(format!(
+                    "`${{{name}}}` is not a variable name (letters, digits, '_')"
+                ));
             }
-            let value = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &body[end + 1..];
         } else {
@@ -47,7 +50,10 @@ mod tests {
 
     #[test]
     fn unset_and_malformed_are_errors() {
-        assert_eq!(interpolate("${NOPE}", &env).unwrap_err(), "environment variable NOPE is not set");
+        assert_eq!(
+            interpolate("${NOPE}", &env).unwrap_err(),
+            "environment variable NOPE is not set"
+        );
         assert!(interpolate("${KEY", &env).is_err());
         assert!(interpolate("${A B}", &env).is_err());
     }

@@ -82,12 +82,21 @@ impl Validator<'_> {
 
     fn plan(&self, f: ScenarioFile) -> Checked<Plan> {
         let name = f.name.get_ref().trim().to_string();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(self.err(f.name.span(), "name", "use letters, digits, '-', '_' or '.' (it names the results folder)"));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(self.err(
+                f.name.span(),
+                "name",
+                "use letters, digits, '-', '_' or '.' (it names the results folder)",
+            ));
         }
         let limits = self.limits(&f.run)?;
         let seed = match &f.run.seed {
-            Some(s) => u64::try_from(*s.get_ref()).map_err(|_| self.err(s.span(), "run.seed", "must be >= 0"))?,
+            Some(s) => u64::try_from(*s.get_ref())
+                .map_err(|_| self.err(s.span(), "run.seed", "must be >= 0"))?,
             None => 1,
         };
         let load = self.load(&f.load)?;
@@ -108,8 +117,13 @@ impl Validator<'_> {
     }
 
     fn duration(&self, s: &Spanned<String>, field: &str) -> Checked<Duration> {
-        humantime::parse_duration(s.get_ref().trim())
-            .map_err(|e| self.err(s.span(), field, format!("not a duration like \"30s\" or \"2m\": {e}")))
+        humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+            self.err(
+                s.span(),
+                field,
+                format!("not a duration like \"30s\" or \"2m\": {e}"),
+            )
+        })
     }
 
     fn positive(&self, n: &Spanned<i64>, field: &str) -> Checked<u64> {
@@ -120,17 +134,36 @@ impl Validator<'_> {
     }
 
     fn limits(&self, run: &file::RunSection) -> Checked<RunLimits> {
-        let duration = run.duration.as_ref().map(|d| self.duration(d, "run.duration")).transpose()?;
-        if let (Some(d), Some(span)) = (duration, run.duration.as_ref().map(|d| d.span())) {
-            if d.is_zero() {
-                return Err(self.err(span, "run.duration", "must be > 0"));
-            }
+        let duration = run
+            .duration
+            .as_ref()
+            .map(|d| self.duration(d, "run.duration"))
+            .transpose()?;
+        if let (Some(d), Some(span)) = (duration, run.duration.as_ref().map(|d| d.span()))
+            && d.is_zero()
+        {
+            return Err(self.err(span, "run.duration", "must be > 0"));
         }
-        let ops = run.ops.as_ref().map(|n| self.positive(n, "run.ops")).transpose()?;
+        let ops = run
+            .ops
+            .as_ref()
+            .map(|n| self.positive(n, "run.ops"))
+            .transpose()?;
         if duration.is_none() && ops.is_none() {
-            return Err(ScenarioError::at(self.path, self.text, None, "run", "set `duration` or `ops` (or both): a run must end by itself"));
+            return Err(ScenarioError::at(
+                self.path,
+                self.text,
+                None,
+                "run",
+                "set `duration` or `ops` (or both): a run must end by itself",
+            ));
         }
-        let warmup = run.warmup.as_ref().map(|w| self.duration(w, "run.warmup")).transpose()?.unwrap_or_default();
+        let warmup = run
+            .warmup
+            .as_ref()
+            .map(|w| self.duration(w, "run.warmup"))
+            .transpose()?
+            .unwrap_or_default();
         let request_timeout = match &run.request_timeout {
             Some(t) => {
                 let d = self.duration(t, "run.request_timeout")?;
@@ -141,22 +174,37 @@ impl Validator<'_> {
             }
             None => DEFAULT_REQUEST_TIMEOUT,
         };
-        Ok(RunLimits { duration, ops, warmup, request_timeout })
+        Ok(RunLimits {
+            duration,
+            ops,
+            warmup,
+            request_timeout,
+        })
     }
 
     fn load(&self, load: &file::LoadSection) -> Checked<LoadModel> {
         match load.executor.get_ref().as_str() {
             "closed-loop" => {
                 let Some(c) = &load.concurrency else {
-                    return Err(self.err(load.executor.span(), "load.concurrency", "closed-loop needs `concurrency` (number of workers)"));
+                    return Err(self.err(
+                        load.executor.span(),
+                        "load.concurrency",
+                        "closed-loop needs `concurrency` (number of workers)",
+                    ));
                 };
                 let concurrency = self.positive(c, "load.concurrency")?;
                 if concurrency > 10_000 {
                     return Err(self.err(c.span(), "load.concurrency", "must be <= 10000"));
                 }
-                Ok(LoadModel::ClosedLoop { concurrency: concurrency as usize })
+                Ok(LoadModel::ClosedLoop {
+                    concurrency: concurrency as usize,
+                })
             }
-            other => Err(self.err(load.executor.span(), "load.executor", format!("unknown executor {other:?}; expected \"closed-loop\""))),
+            other => Err(self.err(
+                load.executor.span(),
+                "load.executor",
+                format!("unknown executor {other:?}; expected \"closed-loop\""),
+            )),
         }
     }
 
@@ -183,29 +231,43 @@ impl Validator<'_> {
             None => "gatebench/".to_string(),
         };
         let objects = match &d.objects {
-            Some(n) => u64::try_from(*n.get_ref()).map_err(|_| self.err(n.span(), "data.objects", "must be >= 0"))?,
+            Some(n) => u64::try_from(*n.get_ref())
+                .map_err(|_| self.err(n.span(), "data.objects", "must be >= 0"))?,
             None => 100,
         };
         let size = self.size(&d.size)?;
-        Ok(DataSet { buckets, prefix, objects, size })
+        Ok(DataSet {
+            buckets,
+            prefix,
+            objects,
+            size,
+        })
     }
 
     fn size(&self, s: &Spanned<SizeSpec>) -> Checked<SizeDist> {
         let bytes = |v: &str| parse_size(v).map_err(|why| self.err(s.span(), "data.size", why));
         let dist = match s.get_ref() {
             SizeSpec::Fixed(v) => SizeDist::Fixed(bytes(v)?),
-            SizeSpec::Table(SizeTable::Uniform { min, max }) => SizeDist::Uniform { min: bytes(min)?, max: bytes(max)? },
-            SizeSpec::Table(SizeTable::Lognormal { median, p99 }) => SizeDist::Lognormal { median: bytes(median)?, p99: bytes(p99)? },
+            SizeSpec::Table(SizeTable::Uniform { min, max }) => SizeDist::Uniform {
+                min: bytes(min)?,
+                max: bytes(max)?,
+            },
+            SizeSpec::Table(SizeTable::Lognormal { median, p99 }) => SizeDist::Lognormal {
+                median: bytes(median)?,
+                p99: bytes(p99)?,
+            },
             SizeSpec::Table(SizeTable::Weighted(rows)) => {
                 let mut out = Vec::new();
                 for row in rows {
-                    let w = u32::try_from(row.weight).map_err(|_| self.err(s.span(), "data.size", "weights must be >= 0"))?;
+                    let w = u32::try_from(row.weight)
+                        .map_err(|_| self.err(s.span(), "data.size", "weights must be >= 0"))?;
                     out.push((bytes(&row.size)?, w));
                 }
                 SizeDist::Weighted(out)
             }
         };
-        dist.sampler().map_err(|why| self.err(s.span(), "data.size", why))?;
+        dist.sampler()
+            .map_err(|why| self.err(s.span(), "data.size", why))?;
         Ok(dist)
     }
 
@@ -222,49 +284,92 @@ impl Validator<'_> {
             let Some(entry) = entry else { continue };
             let field = format!("mix.{op}");
             let e = &entry.get_ref().0;
-            let weight = u32::try_from(e.weight).map_err(|_| self.err(entry.span(), &format!("{field}.weight"), "must be >= 0"))?;
+            let weight = u32::try_from(e.weight)
+                .map_err(|_| self.err(entry.span(), &format!("{field}.weight"), "must be >= 0"))?;
             if op != OpKind::List && (e.max_keys.is_some() || e.prefix.is_some()) {
-                return Err(self.err(entry.span(), &field, "`max_keys` and `prefix` apply to `list` only"));
+                return Err(self.err(
+                    entry.span(),
+                    &field,
+                    "`max_keys` and `prefix` apply to `list` only",
+                ));
             }
             let max_keys = match e.max_keys {
                 Some(k) if !(1..=1000).contains(&k) => {
-                    return Err(self.err(entry.span(), &format!("{field}.max_keys"), "must be between 1 and 1000"));
+                    return Err(self.err(
+                        entry.span(),
+                        &format!("{field}.max_keys"),
+                        "must be between 1 and 1000",
+                    ));
                 }
                 Some(k) => Some(k as u32),
                 None if op == OpKind::List => Some(1000),
                 None => None,
             };
             if weight > 0 {
-                mix.push(MixEntry { op, weight, max_keys, prefix: e.prefix.clone() });
+                mix.push(MixEntry {
+                    op,
+                    weight,
+                    max_keys,
+                    prefix: e.prefix.clone(),
+                });
             }
             let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
             if weight > 0 && needs_objects && data.objects == 0 {
-                return Err(self.err(entry.span(), &field, "reads need a seeded read set: set data.objects > 0"));
+                return Err(self.err(
+                    entry.span(),
+                    &field,
+                    "reads need a seeded read set: set data.objects > 0",
+                ));
             }
         }
         if mix.is_empty() {
-            return Err(ScenarioError::at(self.path, self.text, None, "mix", "give at least one operation a weight > 0"));
+            return Err(ScenarioError::at(
+                self.path,
+                self.text,
+                None,
+                "mix",
+                "give at least one operation a weight > 0",
+            ));
         }
         let has = |op| mix.iter().any(|e: &MixEntry| e.op == op);
         if has(OpKind::Delete) && !has(OpKind::Put) {
             let span = m.delete.as_ref().map(|d| d.span());
-            return Err(ScenarioError::at(self.path, self.text, span, "mix.delete", "deletes remove objects this run wrote: add `put`"));
+            return Err(ScenarioError::at(
+                self.path,
+                self.text,
+                span,
+                "mix.delete",
+                "deletes remove objects this run wrote: add `put`",
+            ));
         }
         Ok(mix)
     }
 
-    fn targets(&self, t: &Spanned<BTreeMap<String, Spanned<TargetSection>>>) -> Checked<Vec<TargetSpec>> {
+    fn targets(
+        &self,
+        t: &Spanned<BTreeMap<String, Spanned<TargetSection>>>,
+    ) -> Checked<Vec<TargetSpec>> {
         if t.get_ref().is_empty() {
             return Err(self.err(t.span(), "targets", "define at least one target"));
         }
         let mut out = Vec::new();
         for (name, section) in t.get_ref() {
             let field = format!("targets.{name}");
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(self.err(section.span(), &field, "target names use letters, digits, '-' and '_'"));
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(self.err(
+                    section.span(),
+                    &field,
+                    "target names use letters, digits, '-' and '_'",
+                ));
             }
             let kind = self.target_kind(section, &field)?;
-            out.push(TargetSpec { name: name.clone(), kind });
+            out.push(TargetSpec {
+                name: name.clone(),
+                kind,
+            });
         }
         Ok(out)
     }
@@ -280,14 +385,20 @@ impl Validator<'_> {
         match t.kind.get_ref().as_str() {
             "embedded" => {
                 if let Some((name, Some(v))) = fields.iter().find(|(_, v)| v.is_some()) {
-                    return Err(self.err(v.span(), &format!("{field}.{name}"), "an embedded target takes no address or keys"));
+                    return Err(self.err(
+                        v.span(),
+                        &format!("{field}.{name}"),
+                        "an embedded target takes no address or keys",
+                    ));
                 }
                 Ok(TargetKind::Embedded)
             }
             "s3" => {
                 let required = |name: &str, v: &Option<Spanned<String>>| -> Checked<String> {
                     let f = format!("{field}.{name}");
-                    let v = v.as_ref().ok_or_else(|| self.err(s.span(), &f, "required for kind = \"s3\""))?;
+                    let v = v
+                        .as_ref()
+                        .ok_or_else(|| self.err(s.span(), &f, "required for kind = \"s3\""))?;
                     interpolate(v.get_ref(), self.env).map_err(|why| self.err(v.span(), &f, why))
                 };
                 let endpoint = required("endpoint", &t.endpoint)?;
@@ -306,7 +417,11 @@ impl Validator<'_> {
                     secret_key: Secret::new(required("secret_key", &t.secret_key)?),
                 }))
             }
-            other => Err(self.err(t.kind.span(), &format!("{field}.kind"), format!("unknown kind {other:?}; expected \"embedded\" or \"s3\""))),
+            other => Err(self.err(
+                t.kind.span(),
+                &format!("{field}.kind"),
+                format!("unknown kind {other:?}; expected \"embedded\" or \"s3\""),
+            )),
         }
     }
 }
@@ -324,14 +439,19 @@ fn check_bucket_name(b: &str) -> Result<(), &'static str> {
     if !(3..=63).contains(&b.len()) {
         return Err("bucket names have 3 to 63 characters");
     }
-    if !b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+    if !b
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
         return Err("bucket names use lowercase letters, digits, '-' and '.'");
     }
     Ok(())
 }
 
 fn check_endpoint(e: &str) -> Result<(), String> {
-    let uri: http::Uri = e.parse().map_err(|err| format!("{e:?} is not a URL: {err}"))?;
+    let uri: http::Uri = e
+        .parse()
+        .map_err(|err| format!("{e:?} is not a URL: {err}"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => return Err("https endpoints are not supported yet; use http".into()),

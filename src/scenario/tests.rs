@@ -41,7 +41,9 @@ fn a_good_file_becomes_a_plan() {
     let plan = check(GOOD).unwrap();
     assert_eq!(plan.mix.len(), 2);
     assert_eq!(plan.mix[1].max_keys, Some(100));
-    let TargetKind::S3(s3) = &plan.targets[0].kind else { panic!() };
+    let TargetKind::S3(s3) = &plan.targets[0].kind else {
+        panic!()
+    };
     assert_eq!(s3.secret_key.expose(), "very-secret");
     assert!(!format!("{plan:?}").contains("very-secret"));
     assert!(!toml::to_string(&plan).unwrap().contains("very-secret"));
@@ -52,7 +54,11 @@ fn type_error_names_line_and_field() {
     let e = check(&GOOD.replace("concurrency = 4", "concurrency = \"four\"")).unwrap_err();
     assert_eq!((e.line, e.column), (Some(6), Some(15)), "{e}");
     assert_eq!(e.field, "load.concurrency");
-    assert!(e.to_string().starts_with("scenarios/x.toml:6:15: load.concurrency: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("scenarios/x.toml:6:15: load.concurrency: "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -96,7 +102,11 @@ fn bad_size_and_endpoint_are_located() {
     let e = check(&GOOD.replace("\"4KiB\"", "\"4 kilos\"")).unwrap_err();
     assert_eq!((e.line, e.field.as_str()), (Some(10), "data.size"), "{e}");
     let e = check(&GOOD.replace("http://127.0.0.1:7480", "127.0.0.1:7480")).unwrap_err();
-    assert_eq!((e.line, e.field.as_str()), (Some(16), "targets.rgw.endpoint"), "{e}");
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(16), "targets.rgw.endpoint"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::body::SdkBody;
@@ -88,7 +90,9 @@ impl Admin {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| anyhow::anyhow!("cannot seed {bucket}/{key}: {}", DisplayErrorContext(&e)))
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot seed {bucket}/{key}: {}", DisplayErrorContext(&e))
+                })
         })
         .await
     }
@@ -96,10 +100,22 @@ impl Admin {
     /// Keys under `prefix` in `bucket`.
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut keys = Vec::new();
-        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| anyhow::anyhow!("cannot list {bucket}/{prefix}: {}", DisplayErrorContext(&e)))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            let page = page.map_err(|e| {
+                anyhow::anyhow!("cannot list {bucket}/{prefix}: {}", DisplayErrorContext(&e))
+            })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
         }
         Ok(keys)
     }
@@ -120,7 +136,9 @@ impl Admin {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| anyhow::anyhow!("cannot delete {bucket}/{key}: {}", DisplayErrorContext(&e)))
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot delete {bucket}/{key}: {}", DisplayErrorContext(&e))
+                })
         })
         .await?;
         Ok(n)
@@ -134,10 +152,10 @@ impl Admin {
     {
         let mut set = JoinSet::new();
         for item in items {
-            if set.len() >= ADMIN_CONCURRENCY {
-                if let Some(r) = set.join_next().await {
-                    r??;
-                }
+            if set.len() >= ADMIN_CONCURRENCY
+                && let Some(r) = set.join_next().await
+            {
+                r??;
             }
             set.spawn(f(self.s3.clone(), item));
         }

@@ -110,7 +110,9 @@ impl S3Client {
         if call.body_len > 0 || call.method == Method::PUT {
             builder = builder.header(CONTENT_LENGTH, call.body_len);
         }
-        let mut req = builder.body(GeneratedBody::new(call.body_len)).map_err(|e| e.to_string())?;
+        let mut req = builder
+            .body(GeneratedBody::new(call.body_len))
+            .map_err(|e| e.to_string())?;
         self.signer.sign(&mut req)?;
         Ok(req)
     }

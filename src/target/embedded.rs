@@ -26,14 +26,19 @@ pub struct EmbeddedS3 {
 impl EmbeddedS3 {
     /// Starts a server on `127.0.0.1:<free port>`.
     pub async fn start() -> anyhow::Result<Self> {
-        let root = tempfile::Builder::new().prefix("gatebench-embedded-").tempdir()?;
+        let root = tempfile::Builder::new()
+            .prefix("gatebench-embedded-")
+            .tempdir()?;
         let fs = s3s_fs::FileSystem::new(root.path())
             .map_err(|e| anyhow::anyhow!("embedded S3 server: {e:?}"))?;
         let access_key = Alphanumeric.sample_string(&mut rand::rng(), 20);
         let secret_key = Alphanumeric.sample_string(&mut rand::rng(), 40);
         let service = {
             let mut b = S3ServiceBuilder::new(fs);
-            b.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
+            b.set_auth(SimpleAuth::from_single(
+                access_key.clone(),
+                secret_key.clone(),
+            ));
             b.build()
         };
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;

@@ -100,9 +100,14 @@ impl KeySpace {
             OpKind::Head => (Method::HEAD, 0),
             OpKind::Delete => (Method::DELETE, 0),
             OpKind::List => {
-                let (max_keys, prefix) = self.lists[op.mix_entry].clone().unwrap_or((1000, String::new()));
+                let (max_keys, prefix) = self.lists[op.mix_entry]
+                    .clone()
+                    .unwrap_or((1000, String::new()));
                 path.clear();
-                let _ = write!(path, "/{bucket}?list-type=2&max-keys={max_keys}&prefix={prefix}");
+                let _ = write!(
+                    path,
+                    "/{bucket}?list-type=2&max-keys={max_keys}&prefix={prefix}"
+                );
                 (Method::GET, 0)
             }
         };
@@ -119,7 +124,11 @@ impl KeySpace {
         Ok((0..plan.data.objects)
             .map(|n| {
                 let bucket = self.buckets[seeded_bucket(n, self.buckets.len())].clone();
-                (bucket, self.key(ObjectKey::Seeded(n)), seeded_size(plan.seed, n, &sizes))
+                (
+                    bucket,
+                    self.key(ObjectKey::Seeded(n)),
+                    seeded_size(plan.seed, n, &sizes),
+                )
             })
             .collect())
     }

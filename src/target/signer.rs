@@ -55,9 +55,16 @@ impl Signer {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
         let uri = req.uri().to_string();
-        let signable = SignableRequest::new(req.method().as_str(), uri, headers, SignableBody::UnsignedPayload)
-            .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+        let signable = SignableRequest::new(
+            req.method().as_str(),
+            uri,
+            headers,
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
     }

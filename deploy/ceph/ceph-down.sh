@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ceph-down.sh DIR -- stop the cluster that deploy/ceph/ceph-up.sh started in DIR and
+# remove DIR. Only the pids recorded in DIR/*.pid are signalled (never by name), and only
+# while that pid still runs with DIR/ceph.conf on its command line (pid-reuse guard).
+set -euo pipefail
+
+log() { printf '[ceph-down] %s\n' "$*" >&2; }
+
+if [[ $# -ne 1 || -z "$1" ]]; then
+    echo "usage: $0 DIR" >&2
+    exit 2
+fi
+if [[ ! -d "$1" ]]; then
+    log "$1 does not exist; nothing to do"
+    exit 0
+fi
+DIR="$(cd "$1" && pwd -P)"
+CONF="$DIR/ceph.conf"
+case "$DIR" in /|/root|/home|/tmp|/var|/usr|/etc) log "refusing to remove $DIR"; exit 1;; esac
+
+pid_is_ours() {
+    local pid="$1"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
+}
+
+# Phase 1: rgw, mgr, osd while the mon is still up (an OSD whose mon is gone waits
+# 5 s for a mark-down ack; RGW/mgr can hang on a dead mon). Phase 2: the mon.
+shopt -s nullglob
+FIRST=(); LAST=()
+for f in "$DIR"/*.pid; do
+    name="$(basename "$f" .pid)"
+    pid="$(cat "$f" 2>/dev/null || true)"
+    if pid_is_ours "$pid"; then
+        if [[ "$name" == mon ]]; then LAST+=("$pid"); else FIRST+=("$pid"); fi
+        log "stopping $name (pid $pid)"
+    else
+        log "$name: pid '$pid' not running (or not ours); skipping"
+    fi
+done
+
+# stop_pids WAIT_STEPS PID... : TERM, wait up to WAIT_STEPS*0.2 s, KILL, verify.
+stop_pids() {
+    local steps="$1"; shift
+    [[ $# -gt 0 ]] || return 0
+    local pids=("$@") p alive
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 "$steps"); do
+        alive=(); for p in "${pids[@]}"; do pid_is_ours "$p" && alive+=("$p"); done
+        [[ ${#alive[@]} -eq 0 ]] && return 0
+        sleep 0.2
+    done
+    log "still running after $((steps / 5)) s, sending KILL to: ${alive[*]}"
+    kill -KILL "${alive[@]}" 2>/dev/null || true
+    for _ in $(seq 1 25); do
+        alive=(); for p in "${pids[@]}"; do pid_is_ours "$p" && alive+=("$p"); done
+        [[ ${#alive[@]} -eq 0 ]] && return 0
+        sleep 0.2
+    done
+    log "ERROR: could not stop pids: ${alive[*]}; leaving $DIR in place"
+    exit 1
+}
+stop_pids 50 "${FIRST[@]}"
+stop_pids 25 "${LAST[@]}"
+PIDS=("${FIRST[@]}" "${LAST[@]}")
+
+rm -rf "$DIR"
+log "stopped ${#PIDS[@]} daemon(s) and removed $DIR"

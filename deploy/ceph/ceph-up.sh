@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# ceph-up.sh DIR -- bring up a throw-away single-host Ceph (Pacific) cluster with
+# one RGW, entirely under DIR, on loopback. See deploy/ceph/README.md.
+#
+# stdout: only the three `export RGW_...=` lines (also written to DIR/env.sh).
+# stderr: progress, errors, elapsed time.
+set -euo pipefail
+
+# ---------------------------------------------------------------- settings --
+MON_PORT="${CEPH_MON_PORT:-3300}"            # msgr2 port of the monitor
+MON_V1_PORT="${CEPH_MON_V1_PORT:-}"          # optional legacy msgr1 port (e.g. 6789); off by default
+RGW_PORT="${RGW_PORT:-7480}"
+RGW_BIND="${RGW_BIND:-127.0.0.1}"            # 0.0.0.0 inside a container
+RGW_HOST="${RGW_HOST:-127.0.0.1}"            # host name used in RGW_ENDPOINT
+RGW_ACCESS_KEY="${RGW_ACCESS_KEY:-gatebench-access}"
+RGW_SECRET_KEY="${RGW_SECRET_KEY:-gatebench-secret-key-for-local-use-only}"
+RGW_UID="${RGW_UID:-gatebench}"
+OSD_BACKEND="${CEPH_OSD_BACKEND:-memstore}"  # memstore | bluestore
+MEMSTORE_BYTES="${CEPH_MEMSTORE_BYTES:-4294967296}"     # 4 GiB
+BLUESTORE_BYTES="${CEPH_BLUESTORE_BYTES:-21474836480}"  # 20 GiB (sparse file)
+RGW_WAIT_SECS="${CEPH_RGW_WAIT_SECS:-60}"
+FOREGROUND="${CEPH_FOREGROUND:-0}"           # 1: stay attached to the daemons (containers)
+PACKAGES=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
+RGW_NAME="client.rgw.gatebench"
+
+log() { printf '[ceph-up] %s\n' "$*" >&2; }
+die() { printf '[ceph-up] ERROR: %s\n' "$*" >&2; exit 1; }
+
+if [[ $# -ne 1 || -z "$1" ]]; then
+    echo "usage: $0 DIR   (see deploy/ceph/README.md)" >&2
+    exit 2
+fi
+case "$OSD_BACKEND" in memstore|bluestore) ;; *) die "CEPH_OSD_BACKEND must be memstore or bluestore, got '$OSD_BACKEND'";; esac
+for v in MON_PORT RGW_PORT MEMSTORE_BYTES BLUESTORE_BYTES RGW_WAIT_SECS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
+done
+[[ -z "$MON_V1_PORT" || "$MON_V1_PORT" =~ ^[0-9]+$ ]] || die "CEPH_MON_V1_PORT must be a number"
+
+START_NS=$(date +%s%N)
+elapsed() { echo "$(( ($(date +%s%N) - START_NS) / 1000000 ))" | awk '{printf "%.1f s", $1/1000}'; }
+
+mkdir -p "$1"
+DIR="$(cd "$1" && pwd -P)"
+CONF="$DIR/ceph.conf"
+ENDPOINT="http://${RGW_HOST}:${RGW_PORT}"
+DAEMONS=(mon mgr osd rgw)
+
+exports() {
+    printf 'export RGW_ENDPOINT=%s\nexport RGW_ACCESS_KEY=%s\nexport RGW_SECRET_KEY=%s\n' \
+        "$ENDPOINT" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY"
+}
+
+# A recorded pid counts as ours only if that process still runs with our ceph.conf
+# (guards against pid reuse).
+pid_is_ours() {
+    local pid="$1"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
+}
+daemon_alive() { local f="$DIR/$1.pid"; [[ -f "$f" ]] && pid_is_ours "$(cat "$f")"; }
+rgw_answers() { curl -s -o /dev/null -m 2 "http://127.0.0.1:${RGW_PORT}/"; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Block until a daemon dies (or TERM/INT arrives); then stop everything.
+stay_in_foreground() {
+    log "CEPH_FOREGROUND=1: staying attached; stop with SIGTERM"
+    trap 'log "signal received, stopping"; stop_started; exit 0' TERM INT
+    while true; do
+        for d in "${DAEMONS[@]}"; do
+            if ! daemon_alive "$d"; then
+                log "daemon $d exited; log tail:"
+                tail -n 30 "$DIR/log/$d.log" >&2 2>/dev/null || true
+                stop_started
+                exit 1
+            fi
+        done
+        sleep 2 & wait $! || true
+    done
+}
+
+# ------------------------------------------------------------ idempotency --
+if [[ -f "$CONF" ]]; then
+    alive=0
+    for d in "${DAEMONS[@]}"; do daemon_alive "$d" && alive=$((alive + 1)); done
+    if [[ $alive -eq ${#DAEMONS[@]} ]] && rgw_answers && [[ -f "$DIR/env.sh" ]]; then
+        log "cluster in $DIR is already running; nothing to do"
+        # The keys are those the cluster was created with, not the current env.
+        cat "$DIR/env.sh"
+        if [[ "$FOREGROUND" == 1 ]]; then
+            stop_started() { :; }   # not our children: leave them to ceph-down.sh
+            stay_in_foreground
+        fi
+        exit 0
+    fi
+    if [[ $alive -gt 0 ]]; then
+        die "$DIR holds a partially running cluster ($alive of ${#DAEMONS[@]} daemons alive, or RGW not answering); run deploy/ceph/ceph-down.sh $DIR first"
+    fi
+    log "$DIR holds a stopped cluster; wiping its state and starting fresh"
+    rm -rf "$DIR"/{mon,mgr,osd,rgw,run,log,crash} "$DIR"/*.pid "$DIR"/*.keyring "$DIR"/monmap "$DIR"/env.sh "$CONF"
+fi
+
+# --------------------------------------------------------------- packages --
+need_install=0
+for b in ceph-mon ceph-osd ceph-mgr radosgw ceph ceph-authtool monmaptool radosgw-admin curl; do
+    command -v "$b" >/dev/null 2>&1 || need_install=1
+done
+if [[ $need_install == 1 ]]; then
+    command -v apt-get >/dev/null 2>&1 || die "Ceph binaries missing and no apt-get to install them (${PACKAGES[*]})"
+    [[ $(id -u) == 0 ]] || die "Ceph packages missing; run as root (or install: ${PACKAGES[*]} curl)"
+    log "installing ${PACKAGES[*]} curl"
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" curl >&2
+    START_NS=$(date +%s%N)   # report cluster start time, not install time
+fi
+
+# ------------------------------------------------------------- port check --
+port_in_use "$MON_PORT" && die "mon port 127.0.0.1:$MON_PORT is already in use (set CEPH_MON_PORT to another port)"
+[[ -n "$MON_V1_PORT" ]] && port_in_use "$MON_V1_PORT" && die "mon v1 port 127.0.0.1:$MON_V1_PORT is already in use (set CEPH_MON_V1_PORT)"
+port_in_use "$RGW_PORT" && die "RGW port 127.0.0.1:$RGW_PORT is already in use (set RGW_PORT to another port)"
+
+# -------------------------------------------------------------- teardown --
+STARTED=()
+stop_started() {
+    local pid i
+    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for i in $(seq 1 50); do
+        local left=0
+        for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        [[ $left == 0 ]] && break
+        sleep 0.2
+    done
+    for pid in "${STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    STARTED=()
+    rm -f "$DIR"/{mon,mgr,osd,rgw}.pid
+}
+fail() {
+    local d="$1"; shift
+    printf '[ceph-up] ERROR: %s\n' "$*" >&2
+    for f in "$DIR/log/$d.log" "$DIR/log/$d.out"; do
+        if [[ -s "$f" ]]; then
+            printf '[ceph-up] ---- last 30 lines of %s ----\n' "$f" >&2
+            tail -n 30 "$f" >&2
+        fi
+    done
+    log "stopping the daemons started so far"
+    stop_started
+    exit 1
+}
+trap 'rc=$?; if [[ $rc -ne 0 && ${#STARTED[@]} -gt 0 ]]; then log "failed (exit $rc); stopping started daemons"; stop_started; fi' EXIT
+
+# start_daemon NAME CMD... : run CMD in the foreground mode of the daemon, detached
+# into its own session, output to DIR/log/NAME.out, pid in DIR/NAME.pid.
+start_daemon() {
+    local name="$1"; shift
+    # Not a process-group leader here (no job control), so setsid execs in place and
+    # $! is the daemon's own pid.
+    setsid "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 &
+    local pid=$!
+    STARTED+=("$pid")
+    echo "$pid" >"$DIR/$name.pid"
+    log "started $name (pid $pid)"
+}
+check_alive() { # NAME
+    pid_is_ours "$(cat "$DIR/$1.pid")" || fail "$1" "$1 exited during startup"
+}
+
+cephc() { timeout 45 ceph -c "$CONF" --connect-timeout 30 "$@"; }
+
+# ------------------------------------------------------------- ceph.conf --
+log "creating cluster in $DIR (osd backend: $OSD_BACKEND)"
+mkdir -p "$DIR"/{mon,mgr/ceph-x,osd/ceph-0,rgw/ceph-gatebench,run,log,crash}
+FSID="$(cat /proc/sys/kernel/random/uuid)"
+MON_ADDRS="v2:127.0.0.1:${MON_PORT}"
+[[ -n "$MON_V1_PORT" ]] && MON_ADDRS="$MON_ADDRS,v1:127.0.0.1:${MON_V1_PORT}"
+
+if [[ "$OSD_BACKEND" == memstore ]]; then
+    OSD_STORE="osd objectstore = memstore
+memstore device bytes = $MEMSTORE_BYTES"
+else
+    OSD_STORE="osd objectstore = bluestore
+bluestore block path = $DIR/osd/block-\$id.img
+bluestore block create = true
+bluestore block size = $BLUESTORE_BYTES
+bluestore block db create = false
+bluestore block wal create = false
+bluestore fsck on mkfs = false
+bluestore fsck on mount = false"
+fi
+
+cat >"$CONF" <<EOF
+# generated by deploy/ceph/ceph-up.sh -- single-host throw-away cluster
+[global]
+fsid = $FSID
+mon host = [$MON_ADDRS]
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = $DIR/admin.keyring
+run dir = $DIR/run
+log file = $DIR/log/\$name.log
+mon cluster log file = $DIR/log/cluster.log
+crash dir = $DIR/crash
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon warn on insecure global id reclaim = false
+mon warn on insecure global id reclaim allowed = false
+mon max pg per osd = 1000
+mon data avail warn = 2
+mon data avail crit = 1
+# one mon: commit map changes after 0.1 s instead of 1 s (RGW's pool creation at
+# startup is a chain of osdmap epochs; this cuts several seconds off startup)
+paxos propose interval = 0.1
+
+[mon]
+mon data = $DIR/mon/ceph-\$id
+keyring = $DIR/mon/ceph-\$id/keyring
+log file = $DIR/log/mon.log
+
+[mgr]
+mgr data = $DIR/mgr/ceph-\$id
+keyring = $DIR/mgr/ceph-\$id/keyring
+log file = $DIR/log/mgr.log
+
+[osd]
+osd data = $DIR/osd/ceph-\$id
+keyring = $DIR/osd/ceph-\$id/keyring
+log file = $DIR/log/osd.log
+osd journal = $DIR/osd/ceph-\$id/journal
+$OSD_STORE
+
+[$RGW_NAME]
+keyring = $DIR/rgw/ceph-gatebench/keyring
+rgw data = $DIR/rgw/ceph-gatebench
+log file = $DIR/log/rgw.log
+rgw frontends = beast endpoint=${RGW_BIND}:${RGW_PORT} tcp_nodelay=1
+EOF
+
+# --------------------------------------------------------------- keyrings --
+auth() { ceph-authtool "$@" >/dev/null; }
+MONKR="$DIR/mon.keyring"   # mkfs input; mkfs copies it into the (must-be-empty) mon data dir
+auth --create-keyring "$MONKR" --gen-key -n mon. --cap mon 'allow *'
+auth --create-keyring "$DIR/admin.keyring" --gen-key -n client.admin \
+    --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *'
+auth --create-keyring "$DIR/mgr/ceph-x/keyring" --gen-key -n mgr.x \
+    --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
+auth --create-keyring "$DIR/osd/ceph-0/keyring" --gen-key -n osd.0 \
+    --cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *'
+auth --create-keyring "$DIR/rgw/ceph-gatebench/keyring" --gen-key -n "$RGW_NAME" \
+    --cap mon 'allow rw' --cap osd 'allow rwx' --cap mgr 'allow rw'
+# The mon's mkfs keyring seeds the auth database with every entity.
+for kr in admin.keyring mgr/ceph-x/keyring osd/ceph-0/keyring rgw/ceph-gatebench/keyring; do
+    auth "$MONKR" --import-keyring "$DIR/$kr"
+done
+
+# -------------------------------------------------------------------- mon --
+monmaptool --create --fsid "$FSID" --addv a "[$MON_ADDRS]" "$DIR/monmap" >/dev/null
+ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$MONKR" \
+    >>"$DIR/log/mon.out" 2>&1 || fail mon "ceph-mon --mkfs failed"
+[[ -d "$DIR/mon/ceph-a/store.db" ]] || fail mon "ceph-mon --mkfs did not create $DIR/mon/ceph-a/store.db"
+start_daemon mon ceph-mon -f -c "$CONF" -i a
+for i in $(seq 1 100); do
+    check_alive mon
+    port_in_use "$MON_PORT" && break
+    [[ $i == 100 ]] && fail mon "mon did not listen on 127.0.0.1:$MON_PORT within 20 s"
+    sleep 0.2
+done
+
+# -------------------------------------------------------------------- mgr --
+start_daemon mgr ceph-mgr -f -c "$CONF" -i x
+
+# -------------------------------------------------------------------- osd --
+OSD_UUID="$(cat /proc/sys/kernel/random/uuid)"
+OSD_ID="$(cephc osd new "$OSD_UUID" 0 2>>"$DIR/log/osd.out")" || fail mon "'ceph osd new' failed (mon not answering?)"
+[[ "$OSD_ID" == 0 ]] || fail mon "'ceph osd new' returned id '$OSD_ID', expected 0"
+ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" >>"$DIR/log/osd.out" 2>&1 \
+    || fail osd "ceph-osd --mkfs failed"
+start_daemon osd ceph-osd -f -c "$CONF" -i 0
+
+# -------------------------------------------------------------------- rgw --
+start_daemon rgw radosgw -f -c "$CONF" -n "$RGW_NAME"
+
+log "waiting up to ${RGW_WAIT_SECS} s for RGW on 127.0.0.1:$RGW_PORT"
+deadline=$(( $(date +%s) + RGW_WAIT_SECS ))
+until rgw_answers; do
+    for d in "${DAEMONS[@]}"; do check_alive "$d"; done
+    [[ $(date +%s) -ge $deadline ]] && fail rgw "RGW did not answer on 127.0.0.1:$RGW_PORT within ${RGW_WAIT_SECS} s"
+    sleep 0.25
+done
+log "RGW answers after $(elapsed)"
+
+# ---------------------------------------------------------------- S3 user --
+timeout 60 radosgw-admin -c "$CONF" user create --uid "$RGW_UID" --display-name "$RGW_UID" \
+    --access-key "$RGW_ACCESS_KEY" --secret-key "$RGW_SECRET_KEY" \
+    >>"$DIR/log/radosgw-admin.out" 2>&1 || fail radosgw-admin "radosgw-admin user create failed"
+
+exports >"$DIR/env.sh"
+exports
+log "cluster up in $(elapsed); stop with: bash deploy/ceph/ceph-down.sh $DIR"
+
+if [[ "$FOREGROUND" == 1 ]]; then
+    stay_in_foreground
+fi
+trap - EXIT

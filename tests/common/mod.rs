@@ -1,0 +1,113 @@
+//! Helpers shared by the end-to-end tests: running the CLI and reading its results.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The gatebench binary built for these tests.
+pub fn gatebench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatebench"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// Runs gatebench with `args`, returning its output.
+pub fn run(args: &[&str]) -> Output {
+    gatebench().args(args).output().expect("gatebench runs")
+}
+
+/// Stdout and stderr of `out`, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("gatebench-test-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Writes a scenario file into `dir` and returns its path.
+pub fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}
+
+/// Reads `summary.json` of a results folder.
+pub fn summary(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json exists");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+/// The summary entry of `op` on target `target`.
+pub fn op<'a>(summary: &'a Value, target: &str, op: &str) -> &'a Value {
+    summary["targets"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == target))
+        .and_then(|t| t["ops"].as_array())
+        .and_then(|ops| ops.iter().find(|o| o["op"] == op))
+        .unwrap_or_else(|| panic!("no {op} on {target} in {summary:#}"))
+}
+
+/// `ok` count of an op entry.
+pub fn ok_count(op: &Value) -> u64 {
+    op["outcomes"]["ok"].as_u64().unwrap_or(0)
+}
+
+/// Decodes an interval log with the independent Python reader (HdrHistogram_py),
+/// installing that package into the test's scratch folder if it is missing.
+pub fn read_hlog(path: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/read_hlog.py");
+    let pydeps = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pydeps");
+    let python = || {
+        let mut c = Command::new("python3");
+        c.env("PYTHONPATH", &pydeps);
+        c
+    };
+    let has_reader = python()
+        .args(["-c", "import hdrh"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_reader {
+        let out = python()
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&pydeps)
+            .arg("hdrhistogram")
+            .output()
+            .expect("pip runs");
+        assert!(
+            out.status.success(),
+            "cannot install the hdrhistogram Python package: {}",
+            text(&out)
+        );
+    }
+    let out = python()
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the independent hlog reader failed: {}",
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("reader prints JSON")
+}
