@@ -11,12 +11,14 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::watch;
 
 use crate::engine::{self, EngineReport, EngineSettings};
+use crate::plan::Plan;
 use crate::plan::sequence::OpSequence;
-use crate::plan::{LoadModel, Plan};
 use crate::progress::Display;
 use crate::record::Recorder;
 use crate::results::hlog::HlogWriter;
-use crate::results::summary::{self, RunStatus, Summary, TargetSummary};
+use crate::results::summary::{
+    self, LoadSummary, RunStatus, ScheduleSummary, Summary, TargetSummary,
+};
 use crate::results::{self, Provenance, RunFolder};
 use crate::target::{Admin, KeySpace, OpenTarget, S3Client};
 
@@ -123,6 +125,12 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             error: run.error.clone(),
             measured_seconds: (measured.as_secs_f64() * 1000.0).round() / 1000.0,
             cancelled: run.report.cancelled,
+            load: LoadSummary {
+                executor: plan.load.executor().to_string(),
+                max_in_flight: plan.load.max_in_flight(),
+                phases: plan.load.phases(&plan.limits),
+                schedule: run.report.schedule.as_ref().map(ScheduleSummary::of),
+            },
             ops,
         });
     }
@@ -211,7 +219,6 @@ async fn run_target(
         run.error = Some(format!("setup failed: {e:#}"));
         return run;
     }
-    let LoadModel::ClosedLoop { concurrency } = plan.load;
     let client = match S3Client::new(
         &target.endpoint,
         plan.load.max_in_flight(),
@@ -232,14 +239,15 @@ async fn run_target(
     };
     let settings = EngineSettings {
         target: index,
-        concurrency,
+        load: plan.load.clone(),
         warmup: plan.limits.warmup,
         duration: plan.limits.duration,
         ops: plan.limits.ops,
+        seed: plan.seed,
     };
     let total = plan.limits.duration.map(|d| d + plan.limits.warmup);
     display.start(format!("[{}]", spec.name), total, updates);
-    run.report = engine::run_closed_loop(
+    run.report = engine::run(
         settings,
         client,
         keys.clone(),

@@ -25,15 +25,16 @@ pid_is_ours() {
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
 }
 
-# Phase 1: rgw, mgr, osd while the mon is still up (an OSD whose mon is gone waits
-# 5 s for a mark-down ack; RGW/mgr can hang on a dead mon). Phase 2: the mon.
+# Stop in reverse dependency order, each phase with the daemons below it still up:
+# rgw first (its shutdown unwatches objects on the OSD), then osd + mgr (an OSD whose
+# mon is gone waits 5 s for a mark-down ack), then the mon.
 shopt -s nullglob
-FIRST=(); LAST=()
+P_RGW=(); P_MID=(); P_MON=()
 for f in "$DIR"/*.pid; do
     name="$(basename "$f" .pid)"
     pid="$(cat "$f" 2>/dev/null || true)"
     if pid_is_ours "$pid"; then
-        if [[ "$name" == mon ]]; then LAST+=("$pid"); else FIRST+=("$pid"); fi
+        case "$name" in rgw) P_RGW+=("$pid");; mon) P_MON+=("$pid");; *) P_MID+=("$pid");; esac
         log "stopping $name (pid $pid)"
     else
         log "$name: pid '$pid' not running (or not ours); skipping"
@@ -61,9 +62,10 @@ stop_pids() {
     log "ERROR: could not stop pids: ${alive[*]}; leaving $DIR in place"
     exit 1
 }
-stop_pids 50 "${FIRST[@]}"
-stop_pids 25 "${LAST[@]}"
-PIDS=("${FIRST[@]}" "${LAST[@]}")
+stop_pids 50 "${P_RGW[@]}"
+stop_pids 50 "${P_MID[@]}"
+stop_pids 50 "${P_MON[@]}"
+PIDS=("${P_RGW[@]}" "${P_MID[@]}" "${P_MON[@]}")
 
 rm -rf "$DIR"
 log "stopped ${#PIDS[@]} daemon(s) and removed $DIR"

@@ -59,7 +59,18 @@ pid_is_ours() {
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
 }
 daemon_alive() { local f="$DIR/$1.pid"; [[ -f "$f" ]] && pid_is_ours "$(cat "$f")"; }
-rgw_answers() { curl -s -o /dev/null -m 2 "http://127.0.0.1:${RGW_PORT}/"; }
+# True once anything answers HTTP on the RGW port (curl if present, else bash /dev/tcp).
+rgw_answers() {
+    local port="${1:-$RGW_PORT}"
+    if command -v curl >/dev/null 2>&1; then
+        curl -s -o /dev/null -m 2 "http://127.0.0.1:$port/"
+    else
+        # shellcheck disable=SC2016  # $1 expands in the inner bash
+        timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+            printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
+            IFS= read -r line <&3 && [[ "$line" == HTTP/* ]]' _ "$port" 2>/dev/null
+    fi
+}
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Block until a daemon dies (or TERM/INT arrives); then stop everything.
@@ -83,7 +94,9 @@ stay_in_foreground() {
 if [[ -f "$CONF" ]]; then
     alive=0
     for d in "${DAEMONS[@]}"; do daemon_alive "$d" && alive=$((alive + 1)); done
-    if [[ $alive -eq ${#DAEMONS[@]} ]] && rgw_answers && [[ -f "$DIR/env.sh" ]]; then
+    # the port that cluster was created with (env may differ now)
+    old_port="$(sed -n 's/^rgw frontends = .*endpoint=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$CONF")"
+    if [[ $alive -eq ${#DAEMONS[@]} ]] && rgw_answers "${old_port:-$RGW_PORT}" && [[ -f "$DIR/env.sh" ]]; then
         log "cluster in $DIR is already running; nothing to do"
         # The keys are those the cluster was created with, not the current env.
         cat "$DIR/env.sh"
@@ -102,35 +115,47 @@ fi
 
 # --------------------------------------------------------------- packages --
 need_install=0
-for b in ceph-mon ceph-osd ceph-mgr radosgw ceph ceph-authtool monmaptool radosgw-admin curl; do
+for b in ceph-mon ceph-osd ceph-mgr radosgw ceph ceph-authtool monmaptool radosgw-admin; do
     command -v "$b" >/dev/null 2>&1 || need_install=1
 done
 if [[ $need_install == 1 ]]; then
     command -v apt-get >/dev/null 2>&1 || die "Ceph binaries missing and no apt-get to install them (${PACKAGES[*]})"
-    [[ $(id -u) == 0 ]] || die "Ceph packages missing; run as root (or install: ${PACKAGES[*]} curl)"
-    log "installing ${PACKAGES[*]} curl"
+    [[ $(id -u) == 0 ]] || die "Ceph packages missing; run as root (or install: ${PACKAGES[*]})"
+    log "installing ${PACKAGES[*]}"
     apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" curl >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" >&2
     START_NS=$(date +%s%N)   # report cluster start time, not install time
 fi
 
 # ------------------------------------------------------------- port check --
-port_in_use "$MON_PORT" && die "mon port 127.0.0.1:$MON_PORT is already in use (set CEPH_MON_PORT to another port)"
-[[ -n "$MON_V1_PORT" ]] && port_in_use "$MON_V1_PORT" && die "mon v1 port 127.0.0.1:$MON_V1_PORT is already in use (set CEPH_MON_V1_PORT)"
-port_in_use "$RGW_PORT" && die "RGW port 127.0.0.1:$RGW_PORT is already in use (set RGW_PORT to another port)"
+port_taken() { rmdir "$DIR" 2>/dev/null || true; die "$@"; }   # drop DIR if we just made it
+port_in_use "$MON_PORT" && port_taken "mon port 127.0.0.1:$MON_PORT is already in use (set CEPH_MON_PORT to another port)"
+[[ -n "$MON_V1_PORT" ]] && port_in_use "$MON_V1_PORT" && port_taken "mon v1 port 127.0.0.1:$MON_V1_PORT is already in use (set CEPH_MON_V1_PORT)"
+port_in_use "$RGW_PORT" && port_taken "RGW port 127.0.0.1:$RGW_PORT is already in use (set RGW_PORT to another port)"
 
 # -------------------------------------------------------------- teardown --
-STARTED=()
+STARTED=()   # "name:pid", in start order
+# Stop in reverse dependency order (rgw, then osd+mgr, then mon), each group with
+# TERM, up to 10 s grace, then KILL.
 stop_started() {
-    local pid i
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 50); do
-        local left=0
-        for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-        [[ $left == 0 ]] && break
-        sleep 0.2
+    local group entry pid i left pids
+    for group in rgw "osd mgr" mon; do
+        pids=()
+        for entry in "${STARTED[@]}"; do
+            [[ " $group " == *" ${entry%%:*} "* ]] && pids+=("${entry#*:}")
+        done
+        [[ ${#pids[@]} -gt 0 ]] || continue
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        for i in $(seq 1 50); do
+            left=0
+            for pid in "${pids[@]}"; do pid_is_ours "$pid" && left=1; done
+            [[ $left == 0 ]] && break
+            sleep 0.2
+        done
+        for pid in "${pids[@]}"; do
+            pid_is_ours "$pid" && { log "$group pid $pid ignored TERM for 10 s; killing"; kill -KILL "$pid" 2>/dev/null || true; }
+        done
     done
-    for pid in "${STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     STARTED=()
     rm -f "$DIR"/{mon,mgr,osd,rgw}.pid
 }
@@ -143,10 +168,11 @@ fail() {
             tail -n 30 "$f" >&2
         fi
     done
-    log "stopping the daemons started so far"
+    log "stopping the daemons started so far (logs stay in $DIR/log; remove with ceph-down.sh $DIR)"
     stop_started
     exit 1
 }
+# shellcheck disable=SC2154  # rc is assigned inside the trap string
 trap 'rc=$?; if [[ $rc -ne 0 && ${#STARTED[@]} -gt 0 ]]; then log "failed (exit $rc); stopping started daemons"; stop_started; fi' EXIT
 
 # start_daemon NAME CMD... : run CMD in the foreground mode of the daemon, detached
@@ -157,7 +183,7 @@ start_daemon() {
     # $! is the daemon's own pid.
     setsid "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 &
     local pid=$!
-    STARTED+=("$pid")
+    STARTED+=("$name:$pid")
     echo "$pid" >"$DIR/$name.pid"
     log "started $name (pid $pid)"
 }

@@ -1,19 +1,28 @@
-//! The engine: workers that take operations from the seeded sequence, send them and
-//! record what happened.
+//! The engine: takes operations from the seeded sequence, sends them when they are due
+//! and records what happened.
 //!
-//! Closed loop: `concurrency` workers, each sending its next request when the previous
-//! one ends, so a request is due the moment it is sent. Owns phases (warm-up, steady),
-//! stop conditions and cancellation; knows nothing of HTTP beyond the target client.
+//! Two load models share one request path ([`Exec::execute`]):
+//! - closed loop (`closed`): `concurrency` workers, each sending its next request when
+//!   the previous one ends, so a request is due the moment it is sent;
+//! - open loop (`open`): requests are due at planned times (`schedule`) whatever the
+//!   server does; latency runs from the due time, so a stall shows in the tail.
+//!
+//! Owns phases, stop conditions and cancellation; knows nothing of HTTP beyond the
+//! target client, and nothing of files.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod closed;
+mod open;
+pub mod schedule;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use crate::plan::sequence::OpSequence;
-use crate::record::{Phase, RecordHandle, Sample, SeriesKey, WorkerRecorder};
+use crate::plan::LoadModel;
+use crate::plan::sequence::{OpSequence, PlannedOp};
+use crate::record::{Phase, RecordHandle, Sample, SeriesKey, Shards};
 use crate::target::{KeySpace, S3Client};
 
 /// What one engine run needs besides the client.
@@ -21,10 +30,12 @@ use crate::target::{KeySpace, S3Client};
 pub struct EngineSettings {
     /// Index of the target in the plan (recorded with every sample).
     pub target: usize,
-    pub concurrency: usize,
+    pub load: LoadModel,
     pub warmup: Duration,
     pub duration: Option<Duration>,
     pub ops: Option<u64>,
+    /// Seeds the Poisson arrival gaps.
+    pub seed: u64,
 }
 
 /// How an engine run went.
@@ -34,22 +45,78 @@ pub struct EngineReport {
     pub steady_elapsed: Duration,
     /// Requests abandoned in flight because the run was interrupted.
     pub cancelled: u64,
+    /// Open loop only: how requests kept to their schedule.
+    pub schedule: Option<ScheduleReport>,
 }
 
-/// Shared, read-only state of one engine run.
-struct Shared {
-    settings: EngineSettings,
+/// Open-loop schedule keeping.
+#[derive(Debug, Clone)]
+pub struct ScheduleReport {
+    /// Requests that came due (and were sent).
+    pub planned: u64,
+    /// Requests that could not start on time because `max_in_flight` were in flight.
+    pub late_starts: u64,
+    /// How late those requests started, µs.
+    pub late_by: Histogram<u64>,
+    /// How far behind its due time the dispatcher handed out every request, µs
+    /// (the generator's own timing error, including late starts).
+    pub dispatch_delay: Histogram<u64>,
+}
+
+/// The request path shared by both load models.
+struct Exec {
+    target: usize,
     client: Arc<S3Client>,
     keys: Arc<KeySpace>,
-    sequence: Mutex<OpSequence>,
-    steady_start: Instant,
-    end: Option<Instant>,
-    steady_issued: AtomicU64,
-    cancelled: AtomicU64,
+    shards: Shards,
+    /// Closed loop with correction: the expected interval between requests.
+    expected_interval: Option<Duration>,
 }
 
-/// Runs a closed loop until the duration or op count is reached, or `stop` turns true.
-pub async fn run_closed_loop(
+impl Exec {
+    /// Sends `op` (due at `due`) and records the outcome; false if `stop` cut it short.
+    async fn execute(
+        &self,
+        worker: usize,
+        op: &PlannedOp,
+        due: Instant,
+        phase: Phase,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let call = self.keys.call(op);
+        let sent = Instant::now();
+        let resp = tokio::select! {
+            r = self.client.send(&call) => r,
+            _ = stopped(stop) => return false,
+        };
+        let completed_at = Instant::now();
+        self.shards.record(
+            worker,
+            &Sample {
+                key: SeriesKey {
+                    target: self.target,
+                    op: op.op,
+                    class: resp.class,
+                    phase,
+                },
+                completed_at,
+                latency: completed_at - due,
+                service: completed_at - sent,
+                expected_interval: self.expected_interval,
+                ttfb: resp.headers_at.map(|t| t.saturating_duration_since(due)),
+                bytes_up: resp.bytes_up,
+                bytes_down: resp.bytes_down,
+                status: resp.status,
+                transport: resp.transport,
+            },
+        );
+        true
+    }
+}
+
+/// Runs the load of `settings` against `client` until its duration or op count is
+/// reached, or `stop` turns true.
+pub async fn run(
     settings: EngineSettings,
     client: Arc<S3Client>,
     keys: Arc<KeySpace>,
@@ -57,80 +124,24 @@ pub async fn run_closed_loop(
     recorder: &RecordHandle,
     stop: watch::Receiver<bool>,
 ) -> EngineReport {
-    let start = Instant::now();
-    let steady_start = start + settings.warmup;
-    let shared = Arc::new(Shared {
-        end: settings.duration.map(|d| steady_start + d),
-        settings,
+    let expected_interval = match &settings.load {
+        LoadModel::ClosedLoop {
+            expected_interval, ..
+        } => *expected_interval,
+        LoadModel::OpenLoop(_) => None,
+    };
+    let exec = Arc::new(Exec {
+        target: settings.target,
         client,
         keys,
-        sequence: Mutex::new(sequence),
-        steady_start,
-        steady_issued: AtomicU64::new(0),
-        cancelled: AtomicU64::new(0),
+        shards: recorder.shards(),
+        expected_interval,
     });
-    let mut workers = JoinSet::new();
-    for _ in 0..shared.settings.concurrency {
-        workers.spawn(worker(shared.clone(), recorder.worker(), stop.clone()));
-    }
-    while workers.join_next().await.is_some() {}
-    let finished = Instant::now();
-    EngineReport {
-        steady_elapsed: finished.saturating_duration_since(steady_start),
-        cancelled: shared.cancelled.load(Ordering::Relaxed),
-    }
-}
-
-async fn worker(shared: Arc<Shared>, mut rec: WorkerRecorder, mut stop: watch::Receiver<bool>) {
-    let s = &shared.settings;
-    loop {
-        if *stop.borrow() {
-            return;
+    match settings.load.clone() {
+        LoadModel::ClosedLoop { concurrency, .. } => {
+            closed::run(&settings, concurrency, exec, sequence, stop).await
         }
-        let due = Instant::now();
-        if shared.end.is_some_and(|end| due >= end) {
-            return;
-        }
-        let phase = if due < shared.steady_start {
-            Phase::Warmup
-        } else {
-            Phase::Steady
-        };
-        if phase == Phase::Steady {
-            let n = shared.steady_issued.fetch_add(1, Ordering::Relaxed);
-            if s.ops.is_some_and(|limit| n >= limit) {
-                shared.steady_issued.fetch_sub(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        let op = match shared.sequence.lock() {
-            Ok(mut seq) => seq.next_op(),
-            Err(_) => return,
-        };
-        let call = shared.keys.call(&op);
-        let resp = tokio::select! {
-            r = shared.client.send(&call) => r,
-            _ = stopped(&mut stop) => {
-                shared.cancelled.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        };
-        let completed_at = Instant::now();
-        rec.record(&Sample {
-            key: SeriesKey {
-                target: s.target,
-                op: op.op,
-                class: resp.class,
-                phase,
-            },
-            completed_at,
-            latency: completed_at - due,
-            ttfb: resp.headers_at.map(|t| t.saturating_duration_since(due)),
-            bytes_up: resp.bytes_up,
-            bytes_down: resp.bytes_down,
-            status: resp.status,
-            transport: resp.transport,
-        });
+        LoadModel::OpenLoop(open) => open::run(&settings, &open, exec, sequence, stop).await,
     }
 }
 

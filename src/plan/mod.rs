@@ -46,19 +46,133 @@ pub struct RunLimits {
     pub request_timeout: Duration,
 }
 
-/// How load is offered.
+/// How load is offered (the executor).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "executor", rename_all = "kebab-case")]
 pub enum LoadModel {
-    /// A fixed number of workers, each sending its next request when the last one ends.
-    ClosedLoop { concurrency: usize },
+    /// Closed loop: a fixed number of workers, each sending its next request when the
+    /// last one ends. With `expected_interval`, a corrected histogram is kept as well.
+    ClosedLoop {
+        concurrency: usize,
+        #[serde(with = "humantime_opt", skip_serializing_if = "Option::is_none")]
+        expected_interval: Option<Duration>,
+    },
+    /// Open loop: requests are due at planned times, whatever the server does.
+    #[serde(untagged)]
+    OpenLoop(OpenLoop),
+}
+
+/// An open-loop load: when requests are due, and how many may be in flight.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoop {
+    #[serde(flatten)]
+    pub arrivals: Arrivals,
+    /// Requests due while this many are in flight start late, and are counted as late.
+    pub max_in_flight: usize,
+}
+
+/// When open-loop requests are due.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "executor", rename_all = "kebab-case")]
+pub enum Arrivals {
+    /// Evenly spaced at `rate` per second.
+    ConstantArrivalRate { rate: f64 },
+    /// `start_rate` during the warm-up, then each stage ramps linearly to its target.
+    RampingArrivalRate { start_rate: f64, stages: Vec<Stage> },
+    /// Poisson arrivals (exponential gaps) at a mean of `rate` per second.
+    PoissonArrivalRate { rate: f64 },
+}
+
+/// A labelled stretch of a run, in seconds from the start of the target's load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    /// `warmup`, `steady`, or `stage-N` for ramps.
+    pub name: String,
+    pub start_s: f64,
+    /// `None`: until the op count is reached.
+    pub end_s: Option<f64>,
+    /// Planned rate at the start and end, requests per second (open loop only).
+    pub rate_from: Option<f64>,
+    pub rate_to: Option<f64>,
+}
+
+/// One stage of a ramping arrival rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// Rate at the end of the stage, requests per second.
+    pub target: f64,
+    #[serde(with = "humantime_dur")]
+    pub duration: Duration,
 }
 
 impl LoadModel {
     /// How many requests may be in flight at once (sizes the connection pool).
     pub fn max_in_flight(&self) -> usize {
         match self {
-            LoadModel::ClosedLoop { concurrency } => *concurrency,
+            LoadModel::ClosedLoop { concurrency, .. } => *concurrency,
+            LoadModel::OpenLoop(o) => o.max_in_flight,
+        }
+    }
+
+    /// The labelled stretches of a run: warm-up, then steady (or one per ramp stage).
+    pub fn phases(&self, limits: &RunLimits) -> Vec<PhaseSpan> {
+        let w = limits.warmup.as_secs_f64();
+        let (warm_rate, stages): (Option<f64>, Option<&[Stage]>) = match self {
+            LoadModel::ClosedLoop { .. } => (None, None),
+            LoadModel::OpenLoop(o) => match &o.arrivals {
+                Arrivals::ConstantArrivalRate { rate } | Arrivals::PoissonArrivalRate { rate } => {
+                    (Some(*rate), None)
+                }
+                Arrivals::RampingArrivalRate { start_rate, stages } => {
+                    (Some(*start_rate), Some(stages))
+                }
+            },
+        };
+        let mut out = Vec::new();
+        if w > 0.0 {
+            out.push(PhaseSpan {
+                name: "warmup".into(),
+                start_s: 0.0,
+                end_s: Some(w),
+                rate_from: warm_rate,
+                rate_to: warm_rate,
+            });
+        }
+        match stages {
+            None => out.push(PhaseSpan {
+                name: "steady".into(),
+                start_s: w,
+                end_s: limits.duration.map(|d| w + d.as_secs_f64()),
+                rate_from: warm_rate,
+                rate_to: warm_rate,
+            }),
+            Some(stages) => {
+                let (mut t, mut from) = (w, warm_rate.unwrap_or(0.0));
+                for (i, s) in stages.iter().enumerate() {
+                    let end = t + s.duration.as_secs_f64();
+                    out.push(PhaseSpan {
+                        name: format!("stage-{}", i + 1),
+                        start_s: t,
+                        end_s: Some(end),
+                        rate_from: Some(from),
+                        rate_to: Some(s.target),
+                    });
+                    (t, from) = (end, s.target);
+                }
+            }
+        }
+        out
+    }
+
+    /// The executor's name as written in scenario files.
+    pub fn executor(&self) -> &'static str {
+        match self {
+            LoadModel::ClosedLoop { .. } => "closed-loop",
+            LoadModel::OpenLoop(o) => match o.arrivals {
+                Arrivals::ConstantArrivalRate { .. } => "constant-arrival-rate",
+                Arrivals::RampingArrivalRate { .. } => "ramping-arrival-rate",
+                Arrivals::PoissonArrivalRate { .. } => "poisson-arrival-rate",
+            },
         }
     }
 }

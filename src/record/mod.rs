@@ -1,14 +1,16 @@
 //! Recording: per-request samples into HDR histograms, per worker, merged off the hot path.
 //!
-//! Workers own a [`WorkerRecorder`] and record into histograms for the current second;
-//! when a sample falls in a new second the finished interval is sent to the
-//! [`Recorder`], which merges intervals from all workers, hands each finished second to
-//! an [`IntervalSink`] (the `.hlog` writer) and keeps run totals. Histograms are only ever
-//! merged, never percentiles averaged. Latencies are microseconds, 3 significant digits.
+//! Workers record through [`Shards`]: one recorder per shard (a few per core, each behind
+//! an uncontended lock) holding histograms for the current second. When a sample falls
+//! in a new second the finished interval is sent to the [`Recorder`], which merges
+//! intervals from all shards, hands each finished second to an [`IntervalSink`] (the
+//! `.hlog` writer) and keeps run totals. Histograms are only ever merged, never
+//! percentiles averaged. Latencies are microseconds, 3 significant digits.
 
 mod outcome;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -49,8 +51,13 @@ pub struct SeriesKey {
 pub struct Sample {
     pub key: SeriesKey,
     pub completed_at: Instant,
-    /// From when the request was due to its last byte.
+    /// From when the request was due to its last byte (response time).
     pub latency: Duration,
+    /// From when the request was actually sent to its last byte (service time).
+    pub service: Duration,
+    /// Closed loop with correction only: the expected interval between requests, used
+    /// to add the samples a stalled closed loop failed to send (labelled "corrected").
+    pub expected_interval: Option<Duration>,
     /// From when the request was due to the response headers (`None`: no response).
     pub ttfb: Option<Duration>,
     pub bytes_up: u64,
@@ -62,8 +69,12 @@ pub struct Sample {
 /// Histograms and counters of one series.
 #[derive(Debug, Clone)]
 pub struct SeriesData {
-    /// Total latency, µs.
+    /// Response time, from due time, µs.
     pub latency: Histogram<u64>,
+    /// Service time, from actual send, µs.
+    pub service: Histogram<u64>,
+    /// Closed-loop latency with expected-interval correction, µs (only when configured).
+    pub corrected: Option<Histogram<u64>>,
     /// Time to first byte, µs (requests that got a response).
     pub ttfb: Histogram<u64>,
     pub bytes_up: u64,
@@ -78,6 +89,8 @@ impl SeriesData {
     fn new() -> Self {
         SeriesData {
             latency: new_histogram(),
+            service: new_histogram(),
+            corrected: None,
             ttfb: new_histogram(),
             bytes_up: 0,
             bytes_down: 0,
@@ -88,6 +101,11 @@ impl SeriesData {
 
     fn record(&mut self, s: &Sample) {
         let _ = self.latency.record(micros(s.latency));
+        let _ = self.service.record(micros(s.service));
+        if let Some(interval) = s.expected_interval {
+            let h = self.corrected.get_or_insert_with(new_histogram);
+            let _ = h.record_correct(micros(s.latency), micros(interval));
+        }
         if let Some(t) = s.ttfb {
             let _ = self.ttfb.record(micros(t));
         }
@@ -105,6 +123,10 @@ impl SeriesData {
     pub fn merge(&mut self, other: &SeriesData) {
         // Both histograms auto-resize, so adding cannot fail on range.
         let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        if let Some(c) = &other.corrected {
+            let _ = self.corrected.get_or_insert_with(new_histogram).add(c);
+        }
         let _ = self.ttfb.add(&other.ttfb);
         self.bytes_up += other.bytes_up;
         self.bytes_down += other.bytes_down;
@@ -130,7 +152,8 @@ pub fn new_histogram() -> Histogram<u64> {
     h
 }
 
-fn micros(d: Duration) -> u64 {
+/// Whole microseconds, at least 1 (histograms record from 1).
+pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
 }
 
@@ -148,16 +171,16 @@ pub trait IntervalSink: Send {
     fn write_interval(&mut self, interval: &Interval) -> std::io::Result<()>;
 }
 
-/// The per-worker recording handle used on the hot path.
-pub struct WorkerRecorder {
+/// Recording for one shard: histograms of the current second.
+struct ShardRecorder {
     run_start: Instant,
     current: Interval,
     tx: mpsc::UnboundedSender<Interval>,
 }
 
-impl WorkerRecorder {
+impl ShardRecorder {
     /// Records one sample; sends the previous second's data on when a new second begins.
-    pub fn record(&mut self, s: &Sample) {
+    fn record(&mut self, s: &Sample) {
         let second = s
             .completed_at
             .saturating_duration_since(self.run_start)
@@ -175,16 +198,33 @@ impl WorkerRecorder {
 
     fn flush(&mut self) {
         let done = std::mem::take(&mut self.current);
-        // The recorder outlives every worker; a closed channel means the run is over.
+        // The recorder outlives every shard; a closed channel means the run is over.
         let _ = self.tx.send(done);
     }
 }
 
-impl Drop for WorkerRecorder {
+impl Drop for ShardRecorder {
     fn drop(&mut self) {
         if !self.current.series.is_empty() {
             self.flush();
         }
+    }
+}
+
+/// The hot-path recording handle of one engine run, shared by its workers. Each worker
+/// records into the shard its id picks, so locks are rarely contended; what a shard
+/// holds is sent on when it is dropped.
+pub struct Shards {
+    shards: Vec<Mutex<ShardRecorder>>,
+}
+
+impl Shards {
+    /// Records `s` into the shard picked by `worker`.
+    pub fn record(&self, worker: usize, s: &Sample) {
+        let shard = &self.shards[worker % self.shards.len()];
+        // A poisoned shard only means another worker panicked; its data is still valid.
+        let mut r = shard.lock().unwrap_or_else(|e| e.into_inner());
+        r.record(s);
     }
 }
 
@@ -201,8 +241,8 @@ pub struct Progress {
     pub p99_us: u64,
 }
 
-/// Creates worker handles; cheap to clone. The recorder stops once every handle and
-/// every worker handle is gone.
+/// Creates recording shards; cheap to clone. The recorder stops once every handle and
+/// every shard is gone.
 #[derive(Clone)]
 pub struct RecordHandle {
     run_start: Instant,
@@ -210,13 +250,19 @@ pub struct RecordHandle {
 }
 
 impl RecordHandle {
-    /// A recording handle for one worker.
-    pub fn worker(&self) -> WorkerRecorder {
-        WorkerRecorder {
-            run_start: self.run_start,
-            current: Interval::default(),
-            tx: self.tx.clone(),
-        }
+    /// Recording shards for one engine run: four per core.
+    pub fn shards(&self) -> Shards {
+        let n = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(ShardRecorder {
+                    run_start: self.run_start,
+                    current: Interval::default(),
+                    tx: self.tx.clone(),
+                })
+            })
+            .collect();
+        Shards { shards }
     }
 }
 
@@ -387,6 +433,8 @@ mod tests {
             },
             completed_at: at,
             latency: Duration::from_micros(us),
+            service: Duration::from_micros(us),
+            expected_interval: None,
             ttfb: Some(Duration::from_micros(us / 2)),
             bytes_up: 0,
             bytes_down: 10,
@@ -401,19 +449,15 @@ mod tests {
         let start = Instant::now();
         let sink = Collect::default();
         let (rec, handle) = Recorder::new(start, Box::new(sink.clone()));
-        let mut a = handle.worker();
-        let mut b = handle.worker();
+        let shards = handle.shards();
         for i in 0..1000u64 {
             let at = start + Duration::from_millis(i * 5); // seconds 0..4
-            a.record(&sample(at, 100 + i, OutcomeClass::Ok));
-            b.record(&sample(at, 10_000, OutcomeClass::Ok));
+            shards.record(0, &sample(at, 100 + i, OutcomeClass::Ok));
+            shards.record(1, &sample(at, 10_000, OutcomeClass::Ok));
         }
-        b.record(&sample(
-            start + Duration::from_secs(1),
-            7,
-            OutcomeClass::ServerError,
-        ));
-        drop((a, b, handle));
+        let late = sample(start + Duration::from_secs(1), 7, OutcomeClass::ServerError);
+        shards.record(1, &late);
+        drop((shards, handle));
         let totals = rec.run().await;
         let ok = totals
             .series

@@ -2,8 +2,10 @@
 //!
 //! `histograms.hlog` holds the steady phase and `warmup.hlog` the warm-up. Each line is
 //! one series for one second, tagged `<target>/<op>/<class>/<metric>` where metric is
-//! `latency` or `ttfb`; values are microseconds. Any HdrHistogram interval-log reader
-//! can read them.
+//! `latency` (response time from the due time), `service` (from the actual send),
+//! `ttfb` (due time to response headers) or `corrected` (closed loop with
+//! expected-interval correction only); values are microseconds. Any HdrHistogram
+//! interval-log reader can read them.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -45,7 +47,7 @@ impl HlogWriter {
                     "gatebench {} interval log ({what}); values in microseconds",
                     env!("CARGO_PKG_VERSION")
                 ))
-                .add_comment("tags: <target>/<op>/<outcome class>/<latency|ttfb>")
+                .add_comment("tags: <target>/<op>/<outcome class>/<latency|service|ttfb|corrected>")
                 .with_start_time(start)
                 .with_base_time(start)
                 .begin_log_with(&mut w, &mut serializer)?;
@@ -80,8 +82,16 @@ impl IntervalSink for HlogWriter {
             };
             let mut log =
                 IntervalLogWriterBuilder::new().begin_log_with(out, &mut self.serializer)?;
-            for (metric, h) in [("latency", &data.latency), ("ttfb", &data.ttfb)] {
-                write_one(&mut log, h, start, &tag(target, key, metric))?;
+            let metrics = [
+                ("latency", Some(&data.latency)),
+                ("service", Some(&data.service)),
+                ("ttfb", Some(&data.ttfb)),
+                ("corrected", data.corrected.as_ref()),
+            ];
+            for (metric, h) in metrics {
+                if let Some(h) = h {
+                    write_one(&mut log, h, start, &tag(target, key, metric))?;
+                }
             }
         }
         self.steady.flush()?;

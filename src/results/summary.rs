@@ -8,7 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::OpKind;
+use crate::engine::ScheduleReport;
+use crate::plan::{OpKind, PhaseSpan};
 use crate::record::{OutcomeClass, Phase, SeriesData};
 
 /// The schema identifier written into every summary.
@@ -54,7 +55,48 @@ pub struct TargetSummary {
     pub measured_seconds: f64,
     /// Requests abandoned in flight by an interruption.
     pub cancelled: u64,
+    pub load: LoadSummary,
     pub ops: Vec<OpSummary>,
+}
+
+/// How load was offered to a target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// `closed-loop`, `constant-arrival-rate`, `ramping-arrival-rate` or
+    /// `poisson-arrival-rate`.
+    pub executor: String,
+    /// Closed loop: workers; open loop: the in-flight cap.
+    pub max_in_flight: usize,
+    /// Warm-up, steady or ramp stages, in seconds from the start of this target's load.
+    pub phases: Vec<PhaseSpan>,
+    /// Open loop only: how requests kept to their schedule.
+    pub schedule: Option<ScheduleSummary>,
+}
+
+/// Open-loop schedule keeping (warm-up included).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleSummary {
+    /// Requests that came due and were sent.
+    pub planned: u64,
+    /// Requests that could not start on time because `max_in_flight` were in flight.
+    pub late_starts: u64,
+    /// How late those started, µs.
+    pub late_by_us: Option<LatencyStats>,
+    /// How far behind its due time every request was handed out, µs: the generator's
+    /// own timing error (late starts included).
+    pub dispatch_delay_us: Option<LatencyStats>,
+}
+
+impl ScheduleSummary {
+    /// Summarises an engine's schedule report.
+    pub fn of(r: &ScheduleReport) -> Self {
+        ScheduleSummary {
+            planned: r.planned,
+            late_starts: r.late_starts,
+            late_by_us: LatencyStats::of(&r.late_by),
+            dispatch_delay_us: LatencyStats::of(&r.dispatch_delay),
+        }
+    }
 }
 
 /// One operation's results on one target.
@@ -79,8 +121,13 @@ pub struct OpSummary {
     pub bytes_down: u64,
     /// Body MiB (up + down) per second.
     pub mib_per_sec: f64,
-    /// Latency of `ok` requests, from due time to last byte.
+    /// Response time of `ok` requests: from when each was due to its last byte.
     pub latency_us: Option<LatencyStats>,
+    /// Service time of `ok` requests: from when each was actually sent to its last byte.
+    pub service_us: Option<LatencyStats>,
+    /// Closed loop with `expected_interval` only: `ok` latency with coordinated-omission
+    /// correction (synthesised samples, HdrHistogram `record_correct`).
+    pub latency_corrected_us: Option<LatencyStats>,
     /// Time to first byte of `ok` requests.
     pub ttfb_us: Option<LatencyStats>,
     /// Latency per outcome class.
@@ -140,6 +187,8 @@ pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSumm
         bytes_down: 0,
         mib_per_sec: 0.0,
         latency_us: None,
+        service_us: None,
+        latency_corrected_us: None,
         ttfb_us: None,
         latency_by_outcome_us: BTreeMap::new(),
     };
@@ -162,6 +211,8 @@ pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSumm
         }
         if *class == OutcomeClass::Ok {
             s.latency_us = LatencyStats::of(&data.latency);
+            s.service_us = LatencyStats::of(&data.service);
+            s.latency_corrected_us = data.corrected.as_ref().and_then(LatencyStats::of);
             s.ttfb_us = LatencyStats::of(&data.ttfb);
         }
     }

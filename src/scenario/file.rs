@@ -36,12 +36,32 @@ pub struct RunSection {
     pub request_timeout: Option<Spanned<String>>,
 }
 
-/// `[load]`: the load model.
+/// `[load]`: the load model (executor) and its fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSection {
     pub executor: Spanned<String>,
+    /// closed-loop: number of workers.
     pub concurrency: Option<Spanned<i64>>,
+    /// closed-loop: expected interval between a worker's requests, for correction.
+    pub expected_interval: Option<Spanned<String>>,
+    /// constant- and poisson-arrival-rate: requests per second.
+    pub rate: Option<Spanned<f64>>,
+    /// ramping-arrival-rate: rate during the warm-up and at the start of the first stage.
+    pub start_rate: Option<Spanned<f64>>,
+    /// ramping-arrival-rate: the stages, each ramping linearly to its target rate.
+    pub stages: Option<Spanned<Vec<StageSection>>>,
+    /// Open loop: most requests in flight at once.
+    pub max_in_flight: Option<Spanned<i64>>,
+}
+
+/// One stage of a ramping arrival rate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// Rate reached at the end of the stage, requests per second.
+    pub target: f64,
+    pub duration: String,
 }
 
 /// `[data]`: buckets, key prefix, pre-seeded read set and object sizes.

@@ -20,8 +20,8 @@ use file::{OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
 pub use interpolate::interpolate;
 
 use crate::plan::{
-    DataSet, LoadModel, MixEntry, OpKind, Plan, RunLimits, S3Endpoint, Secret, SizeDist,
-    TargetKind, TargetSpec,
+    Arrivals, DataSet, LoadModel, MixEntry, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret,
+    SizeDist, Stage, TargetKind, TargetSpec,
 };
 
 /// Default request timeout when the scenario sets none.
@@ -93,13 +93,13 @@ impl Validator<'_> {
                 "use letters, digits, '-', '_' or '.' (it names the results folder)",
             ));
         }
-        let limits = self.limits(&f.run)?;
+        let load = self.load(&f.load)?;
+        let limits = self.limits(&f.run, &load)?;
         let seed = match &f.run.seed {
             Some(s) => u64::try_from(*s.get_ref())
                 .map_err(|_| self.err(s.span(), "run.seed", "must be >= 0"))?,
             None => 1,
         };
-        let load = self.load(&f.load)?;
         let data = self.data(&f.data)?;
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
@@ -133,12 +133,26 @@ impl Validator<'_> {
         }
     }
 
-    fn limits(&self, run: &file::RunSection) -> Checked<RunLimits> {
-        let duration = run
+    fn limits(&self, run: &file::RunSection, load: &LoadModel) -> Checked<RunLimits> {
+        let mut duration = run
             .duration
             .as_ref()
             .map(|d| self.duration(d, "run.duration"))
             .transpose()?;
+        if let LoadModel::OpenLoop(OpenLoop {
+            arrivals: Arrivals::RampingArrivalRate { stages, .. },
+            ..
+        }) = load
+        {
+            if let Some(d) = &run.duration {
+                return Err(self.err(
+                    d.span(),
+                    "run.duration",
+                    "ramping-arrival-rate takes its length from its stages; remove run.duration",
+                ));
+            }
+            duration = Some(stages.iter().map(|s| s.duration).sum());
+        }
         if let (Some(d), Some(span)) = (duration, run.duration.as_ref().map(|d| d.span()))
             && d.is_zero()
         {
@@ -182,30 +196,137 @@ impl Validator<'_> {
         })
     }
 
-    fn load(&self, load: &file::LoadSection) -> Checked<LoadModel> {
-        match load.executor.get_ref().as_str() {
+    fn load(&self, l: &file::LoadSection) -> Checked<LoadModel> {
+        let executor = l.executor.get_ref().as_str();
+        let field = |name: &str| format!("load.{name}");
+        // Fields each executor takes; any other that is set is an error.
+        let takes: &[&str] = match executor {
+            "closed-loop" => &["concurrency", "expected_interval"],
+            "constant-arrival-rate" | "poisson-arrival-rate" => &["rate", "max_in_flight"],
+            "ramping-arrival-rate" => &["start_rate", "stages", "max_in_flight"],
+            other => {
+                return Err(self.err(
+                    l.executor.span(),
+                    "load.executor",
+                    format!(
+                        "unknown executor {other:?}; expected \"closed-loop\", \"constant-arrival-rate\", \"ramping-arrival-rate\" or \"poisson-arrival-rate\""
+                    ),
+                ));
+            }
+        };
+        let set: [(&str, Option<Range<usize>>); 6] = [
+            ("concurrency", l.concurrency.as_ref().map(|v| v.span())),
+            (
+                "expected_interval",
+                l.expected_interval.as_ref().map(|v| v.span()),
+            ),
+            ("rate", l.rate.as_ref().map(|v| v.span())),
+            ("start_rate", l.start_rate.as_ref().map(|v| v.span())),
+            ("stages", l.stages.as_ref().map(|v| v.span())),
+            ("max_in_flight", l.max_in_flight.as_ref().map(|v| v.span())),
+        ];
+        if let Some((name, Some(span))) =
+            set.iter().find(|(n, s)| s.is_some() && !takes.contains(n))
+        {
+            return Err(self.err(
+                span.clone(),
+                &field(name),
+                format!("{executor} does not take `{name}`"),
+            ));
+        }
+        let missing = |name: &str| {
+            self.err(
+                l.executor.span(),
+                &field(name),
+                format!("{executor} needs `{name}`"),
+            )
+        };
+        let rate = |v: &Option<Spanned<f64>>, name: &str, allow_zero: bool| -> Checked<f64> {
+            let v = v.as_ref().ok_or_else(|| missing(name))?;
+            let r = *v.get_ref();
+            let ok = r.is_finite() && r <= 1e6 && (r > 0.0 || (allow_zero && r == 0.0));
+            if !ok {
+                let bound = if allow_zero { ">= 0" } else { "> 0" };
+                return Err(self.err(
+                    v.span(),
+                    &field(name),
+                    format!("must be {bound} and <= 1000000 (requests per second)"),
+                ));
+            }
+            Ok(r)
+        };
+        let max_in_flight = match &l.max_in_flight {
+            Some(n) => self.positive(n, "load.max_in_flight")? as usize,
+            None => 256,
+        };
+        let arrivals = match executor {
             "closed-loop" => {
-                let Some(c) = &load.concurrency else {
-                    return Err(self.err(
-                        load.executor.span(),
-                        "load.concurrency",
-                        "closed-loop needs `concurrency` (number of workers)",
-                    ));
-                };
+                let c = l
+                    .concurrency
+                    .as_ref()
+                    .ok_or_else(|| missing("concurrency"))?;
                 let concurrency = self.positive(c, "load.concurrency")?;
                 if concurrency > 10_000 {
                     return Err(self.err(c.span(), "load.concurrency", "must be <= 10000"));
                 }
-                Ok(LoadModel::ClosedLoop {
+                let expected_interval = l
+                    .expected_interval
+                    .as_ref()
+                    .map(|d| self.duration(d, "load.expected_interval"))
+                    .transpose()?;
+                return Ok(LoadModel::ClosedLoop {
                     concurrency: concurrency as usize,
-                })
+                    expected_interval,
+                });
             }
-            other => Err(self.err(
-                load.executor.span(),
-                "load.executor",
-                format!("unknown executor {other:?}; expected \"closed-loop\""),
-            )),
-        }
+            "constant-arrival-rate" => Arrivals::ConstantArrivalRate {
+                rate: rate(&l.rate, "rate", false)?,
+            },
+            "poisson-arrival-rate" => Arrivals::PoissonArrivalRate {
+                rate: rate(&l.rate, "rate", false)?,
+            },
+            _ => {
+                let start_rate = match &l.start_rate {
+                    Some(_) => rate(&l.start_rate, "start_rate", true)?,
+                    None => 0.0,
+                };
+                let stages_spanned = l.stages.as_ref().ok_or_else(|| missing("stages"))?;
+                if stages_spanned.get_ref().is_empty() {
+                    return Err(self.err(
+                        stages_spanned.span(),
+                        "load.stages",
+                        "give at least one stage",
+                    ));
+                }
+                let mut stages = Vec::new();
+                for (i, st) in stages_spanned.get_ref().iter().enumerate() {
+                    let f = format!("load.stages[{i}]");
+                    let duration = humantime::parse_duration(st.duration.trim()).map_err(|e| {
+                        self.err(
+                            stages_spanned.span(),
+                            &format!("{f}.duration"),
+                            format!("not a duration: {e}"),
+                        )
+                    })?;
+                    if !(st.target.is_finite() && (0.0..=1e6).contains(&st.target)) {
+                        return Err(self.err(
+                            stages_spanned.span(),
+                            &format!("{f}.target"),
+                            "must be between 0 and 1000000",
+                        ));
+                    }
+                    stages.push(Stage {
+                        target: st.target,
+                        duration,
+                    });
+                }
+                Arrivals::RampingArrivalRate { start_rate, stages }
+            }
+        };
+        Ok(LoadModel::OpenLoop(OpenLoop {
+            arrivals,
+            max_in_flight,
+        }))
     }
 
     fn data(&self, d: &file::DataSection) -> Checked<DataSet> {

@@ -1,0 +1,87 @@
+//! Closed loop: a fixed number of workers, each sending its next request when the last
+//! one ends. A request is due when it is sent, so a stalled server lowers the rate
+//! instead of lengthening the tail (coordinated omission); `expected_interval` adds a
+//! corrected histogram, labelled as such.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{EngineReport, EngineSettings, Exec};
+use crate::plan::sequence::OpSequence;
+use crate::record::Phase;
+
+/// State shared by the workers of one closed-loop run.
+struct Loop {
+    exec: Arc<Exec>,
+    sequence: Mutex<OpSequence>,
+    steady_start: Instant,
+    end: Option<Instant>,
+    ops_limit: Option<u64>,
+    steady_issued: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// Runs `concurrency` workers until the run's end.
+pub async fn run(
+    settings: &EngineSettings,
+    concurrency: usize,
+    exec: Arc<Exec>,
+    sequence: OpSequence,
+    stop: watch::Receiver<bool>,
+) -> EngineReport {
+    let steady_start = Instant::now() + settings.warmup;
+    let state = Arc::new(Loop {
+        exec,
+        sequence: Mutex::new(sequence),
+        steady_start,
+        end: settings.duration.map(|d| steady_start + d),
+        ops_limit: settings.ops,
+        steady_issued: AtomicU64::new(0),
+        cancelled: AtomicU64::new(0),
+    });
+    let mut workers = JoinSet::new();
+    for id in 0..concurrency {
+        workers.spawn(worker(id, state.clone(), stop.clone()));
+    }
+    while workers.join_next().await.is_some() {}
+    EngineReport {
+        steady_elapsed: Instant::now().saturating_duration_since(steady_start),
+        cancelled: state.cancelled.load(Ordering::Relaxed),
+        schedule: None,
+    }
+}
+
+async fn worker(id: usize, state: Arc<Loop>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let due = Instant::now();
+        if state.end.is_some_and(|end| due >= end) {
+            return;
+        }
+        let phase = if due < state.steady_start {
+            Phase::Warmup
+        } else {
+            Phase::Steady
+        };
+        if phase == Phase::Steady {
+            let n = state.steady_issued.fetch_add(1, Ordering::Relaxed);
+            if state.ops_limit.is_some_and(|limit| n >= limit) {
+                return;
+            }
+        }
+        let op = match state.sequence.lock() {
+            Ok(mut seq) => seq.next_op(),
+            Err(_) => return,
+        };
+        if !state.exec.execute(id, &op, due, phase, &mut stop).await {
+            state.cancelled.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+}

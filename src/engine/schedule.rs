@@ -1,0 +1,181 @@
+//! When open-loop requests are due: offsets from the start of the run, in order.
+//!
+//! Pure arithmetic, no clocks: the dispatcher turns offsets into instants. Constant rates
+//! are spaced exactly (`i / rate`); ramps integrate the rate over time; Poisson arrivals
+//! draw exponential gaps from a seeded generator.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Exp};
+use rand_pcg::Pcg64;
+
+use crate::plan::Arrivals;
+
+/// Integration step for ramps, seconds.
+const STEP: f64 = 0.001;
+
+/// Due times of one open-loop run.
+pub struct Schedule {
+    arrivals: Arrivals,
+    /// Seconds of warm-up before the stages begin (ramps only).
+    warmup: f64,
+    /// No request is due at or after this offset, seconds.
+    end: f64,
+    /// Requests planned so far.
+    count: u64,
+    /// Offset of the last due time, seconds.
+    t: f64,
+    rng: Pcg64,
+}
+
+impl Schedule {
+    /// A schedule for `arrivals` over `warmup + duration` seconds (`duration` of `None`:
+    /// unbounded; the op count ends the run).
+    pub fn new(arrivals: &Arrivals, warmup: f64, duration: Option<f64>, seed: u64) -> Self {
+        Schedule {
+            arrivals: arrivals.clone(),
+            warmup,
+            end: duration.map_or(f64::INFINITY, |d| warmup + d),
+            count: 0,
+            t: 0.0,
+            rng: Pcg64::seed_from_u64(seed ^ 0xA5A5_5A5A_A5A5_5A5A),
+        }
+    }
+
+    /// The planned rate at offset `t`, requests per second.
+    pub fn rate_at(&self, t: f64) -> f64 {
+        match &self.arrivals {
+            Arrivals::ConstantArrivalRate { rate } | Arrivals::PoissonArrivalRate { rate } => *rate,
+            Arrivals::RampingArrivalRate { start_rate, stages } => {
+                if t < self.warmup {
+                    return *start_rate;
+                }
+                let mut from = *start_rate;
+                let mut stage_start = self.warmup;
+                for s in stages {
+                    let len = s.duration.as_secs_f64();
+                    if t < stage_start + len {
+                        let f = if len > 0.0 {
+                            (t - stage_start) / len
+                        } else {
+                            1.0
+                        };
+                        return from + (s.target - from) * f;
+                    }
+                    from = s.target;
+                    stage_start += len;
+                }
+                from
+            }
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    /// Offset of the next due time from the start, seconds.
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let t = match &self.arrivals {
+            Arrivals::ConstantArrivalRate { rate } => self.count as f64 / rate,
+            Arrivals::PoissonArrivalRate { rate } => {
+                let gap = Exp::new(*rate).map_or(f64::INFINITY, |e| e.sample(&mut self.rng));
+                if self.count == 0 { 0.0 } else { self.t + gap }
+            }
+            Arrivals::RampingArrivalRate { .. } => {
+                // Advance until one more request's worth of rate has accumulated.
+                let mut need = if self.count == 0 { 0.0 } else { 1.0 };
+                let mut t = self.t;
+                loop {
+                    if t >= self.end {
+                        return None;
+                    }
+                    let r = self.rate_at(t);
+                    let step = STEP.min(self.end - t);
+                    if need <= 0.0 {
+                        if r > 0.0 {
+                            break t;
+                        }
+                    } else if r * step >= need {
+                        break t + need / r;
+                    } else {
+                        need -= r * step;
+                    }
+                    t += step;
+                }
+            }
+        };
+        if t >= self.end {
+            return None;
+        }
+        self.count += 1;
+        self.t = t;
+        Some(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Stage;
+    use std::time::Duration;
+
+    #[test]
+    fn constant_rate_is_evenly_spaced_and_bounded() {
+        let s = Schedule::new(
+            &Arrivals::ConstantArrivalRate { rate: 100.0 },
+            1.0,
+            Some(2.0),
+            1,
+        );
+        let due: Vec<f64> = s.collect();
+        assert_eq!(due.len(), 300);
+        assert!((due[1] - 0.01).abs() < 1e-12);
+        assert!(*due.last().unwrap() < 3.0);
+    }
+
+    #[test]
+    fn ramp_delivers_the_area_under_its_rate() {
+        // 0 → 100/s over 10 s, then hold 100/s for 5 s: 500 + 500 requests.
+        let arrivals = Arrivals::RampingArrivalRate {
+            start_rate: 0.0,
+            stages: vec![
+                Stage {
+                    target: 100.0,
+                    duration: Duration::from_secs(10),
+                },
+                Stage {
+                    target: 100.0,
+                    duration: Duration::from_secs(5),
+                },
+            ],
+        };
+        let s = Schedule::new(&arrivals, 0.0, Some(15.0), 1);
+        let due: Vec<f64> = s.collect();
+        assert!((995..=1005).contains(&due.len()), "{}", due.len());
+        let first_half = due.iter().filter(|t| **t < 5.0).count();
+        assert!(
+            (120..=130).contains(&first_half),
+            "ramp is linear: {first_half}"
+        );
+        assert!(due.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn poisson_has_the_mean_rate_and_is_seeded() {
+        let arrivals = Arrivals::PoissonArrivalRate { rate: 200.0 };
+        let a: Vec<f64> = Schedule::new(&arrivals, 0.0, Some(50.0), 3).collect();
+        let b: Vec<f64> = Schedule::new(&arrivals, 0.0, Some(50.0), 3).collect();
+        assert_eq!(a, b);
+        assert!((9_700..=10_300).contains(&a.len()), "{}", a.len());
+        let gaps: Vec<f64> = a.windows(2).map(|w| w[1] - w[0]).collect();
+        let cv = {
+            let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+            var.sqrt() / mean
+        };
+        assert!(
+            (0.95..1.05).contains(&cv),
+            "exponential gaps have cv 1, got {cv}"
+        );
+    }
+}
