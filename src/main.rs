@@ -3,23 +3,13 @@
 //! `main` parses the command line, loads the scenario and hands over to `run`; it owns
 //! exit codes and nothing else.
 
-mod cli;
-mod engine;
-mod plan;
-mod progress;
-mod record;
-mod report;
-mod results;
-mod run;
-mod scenario;
-mod target;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, RunArgs};
-use results::summary::RunStatus;
+use gatebench::cli::{Cli, Command, RunArgs};
+use gatebench::results::summary::RunStatus;
+use gatebench::{report, run, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,18 @@
+//! gatebench: load tests and benchmarks for S3 object storage (Ceph RGW) behind an API
+//! gateway (Azure API Management).
+//!
+//! Data flows one way: `scenario` (file → validated `plan::Plan`) → `engine` (sends the
+//! seeded operation sequence through a `target`) → `record` (HDR histograms per target ×
+//! op × outcome, per second) → `results` (the run folder) → `report` (what people read).
+//! `run` wires one `gatebench run` together; `cli` holds the command line.
+
+pub mod cli;
+pub mod engine;
+pub mod plan;
+pub mod progress;
+pub mod record;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod scenario;
+pub mod target;

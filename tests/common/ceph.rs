@@ -1,0 +1,108 @@
+//! One real Ceph RGW per test process, started with `deploy/ceph/ceph-up.sh` on first use
+//! and stopped with `ceph-down.sh` when the process exits.
+//!
+//! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`) points the tests at an RGW
+//! that is already running instead. `GATEBENCH_SKIP_RGW=1` skips the RGW tests, with a
+//! printed reason; nothing else does.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Where and how to reach the test RGW.
+#[derive(Debug, Clone)]
+pub struct Rgw {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Rgw {
+    /// The environment a scenario using `${RGW_*}` needs.
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("RGW_ENDPOINT", self.endpoint.clone()),
+            ("RGW_ACCESS_KEY", self.access_key.clone()),
+            ("RGW_SECRET_KEY", self.secret_key.clone()),
+        ]
+    }
+}
+
+/// Ports of the test cluster, away from the defaults a developer's own cluster uses.
+const TEST_RGW_PORT: &str = "17480";
+const TEST_MON_PORT: &str = "13300";
+
+static RGW: OnceLock<Result<Rgw, String>> = OnceLock::new();
+static CLUSTER_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// The shared RGW, or `None` (with the reason printed) when skipping was asked for.
+/// Panics with the bootstrap's output if the cluster cannot be started.
+pub fn rgw() -> Option<Rgw> {
+    if std::env::var("GATEBENCH_SKIP_RGW").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: GATEBENCH_SKIP_RGW=1 (this test needs a real Ceph RGW)");
+        return None;
+    }
+    match RGW.get_or_init(start) {
+        Ok(r) => Some(r.clone()),
+        Err(e) => panic!("cannot start the test Ceph cluster:\n{e}"),
+    }
+}
+
+fn start() -> Result<Rgw, String> {
+    if let Ok(endpoint) = std::env::var("GATEBENCH_RGW_ENDPOINT") {
+        let key = |k: &str| {
+            std::env::var(k).map_err(|_| format!("{k} must be set with GATEBENCH_RGW_ENDPOINT"))
+        };
+        return Ok(Rgw {
+            endpoint,
+            access_key: key("GATEBENCH_RGW_ACCESS_KEY")?,
+            secret_key: key("GATEBENCH_RGW_SECRET_KEY")?,
+        });
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ceph-test-cluster");
+    // A cluster left by a killed earlier run would hold the ports.
+    let _ = Command::new("bash")
+        .arg(repo.join("deploy/ceph/ceph-down.sh"))
+        .arg(&dir)
+        .output();
+    let out = Command::new("bash")
+        .arg(repo.join("deploy/ceph/ceph-up.sh"))
+        .arg(&dir)
+        .env("RGW_PORT", TEST_RGW_PORT)
+        .env("CEPH_MON_PORT", TEST_MON_PORT)
+        .output()
+        .map_err(|e| format!("cannot run ceph-up.sh: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "ceph-up.sh failed ({:?}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let _ = CLUSTER_DIR.set(dir);
+    // SAFETY: registers a plain extern "C" function with no captured state.
+    unsafe {
+        libc::atexit(stop_cluster);
+    }
+    let var = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| format!("ceph-up.sh printed no {name}:\n{stdout}"))
+    };
+    Ok(Rgw {
+        endpoint: var("RGW_ENDPOINT")?,
+        access_key: var("RGW_ACCESS_KEY")?,
+        secret_key: var("RGW_SECRET_KEY")?,
+    })
+}
+
+extern "C" fn stop_cluster() {
+    if let Some(dir) = CLUSTER_DIR.get() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ceph/ceph-down.sh");
+        let _ = Command::new("bash").arg(script).arg(dir).output();
+    }
+}

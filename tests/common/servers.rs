@@ -1,0 +1,123 @@
+//! Small in-process S3-shaped servers whose behaviour is exact, for fidelity tests.
+//!
+//! They answer every request (any method, any path, no auth check) with 200 and a tiny
+//! body after a precise delay, and can stall completely for a window of time.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+
+/// What the server does to each request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Behaviour {
+    /// Answer this long after the request arrives.
+    pub delay: Duration,
+    /// Stall: `(after, length)`: from `after` past the first GET until `after + length`,
+    /// no answer leaves the server; answers due then leave when the stall ends.
+    pub stall: Option<(Duration, Duration)>,
+}
+
+/// A running test server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl TestServer {
+    /// Starts a server with `behaviour` on a free loopback port.
+    pub fn start(behaviour: Behaviour) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first_get: Arc<Mutex<Option<Instant>>> = Arc::default();
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
+                let first_get = first_get.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let first_get = first_get.clone();
+                        async move {
+                            let arrived = Instant::now();
+                            if req.method() == hyper::Method::GET {
+                                first_get.lock().unwrap().get_or_insert(arrived);
+                            }
+                            let mut ready = arrived + behaviour.delay;
+                            if let (Some((after, len)), Some(t0)) =
+                                (behaviour.stall, *first_get.lock().unwrap())
+                            {
+                                let (start, end) = (t0 + after, t0 + after + len);
+                                if ready >= start && ready < end {
+                                    ready = end;
+                                }
+                            }
+                            precise_sleep_until(ready).await;
+                            Ok::<_, Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from_static(b"ok"),
+                            )))
+                        }
+                    });
+                    let _ = Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        TestServer { addr, runtime }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Sleeps until `t` within a few microseconds: the tokio timer has 1 ms resolution, so
+/// the last stretch yields in a loop.
+pub async fn precise_sleep_until(t: Instant) {
+    let coarse = t.checked_sub(Duration::from_micros(1500));
+    if let Some(c) = coarse.filter(|c| *c > Instant::now()) {
+        tokio::time::sleep_until(c.into()).await;
+    }
+    while Instant::now() < t {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A scenario against `endpoint` with the given `[load]` and `[run]` bodies; GETs only.
+pub fn scenario(name: &str, endpoint: &str, run: &str, load: &str) -> String {
+    format!(
+        r#"name = "{name}"
+[run]
+{run}
+[load]
+{load}
+[data]
+buckets = ["fidelity"]
+objects = 1
+size = "2B"
+[mix]
+get = 1
+[targets.server]
+kind = "s3"
+endpoint = "{endpoint}"
+access_key = "test"
+secret_key = "test"
+"#
+    )
+}

@@ -1,0 +1,203 @@
+//! Latency fidelity against servers whose true behaviour is known: the open loop must
+//! report what happened, including a stall, and the closed loop's understatement must
+//! be visible next to it.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::servers::{Behaviour, TestServer, scenario};
+use common::*;
+use serde_json::Value;
+
+/// Runs `text` (written into `dir` as `name.toml`) and returns the GET entry.
+fn run_get(dir: &Path, name: &str, scenario_text: &str) -> Value {
+    let path = write_scenario(dir, &format!("{name}.toml"), scenario_text);
+    let out_dir = dir.join(name);
+    let out = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--quiet",
+        "--keep-data",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = summary(&out_dir);
+    let get = op(&s, "server", "get").clone();
+    assert_eq!(
+        get["outcomes"].as_object().unwrap().len(),
+        1,
+        "only ok: {get:#}"
+    );
+    let mut entry = get;
+    entry["load"] = s["targets"][0]["load"].clone();
+    entry
+}
+
+fn us(v: &Value, metric: &str, p: &str) -> f64 {
+    v[metric][p]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{metric}.{p} in {v:#}"))
+}
+
+/// The fidelity tests share two cores; running them one after another keeps them exact.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn open_loop_reports_the_true_delay() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    let open = "executor = \"constant-arrival-rate\"\nrate = 50\nmax_in_flight = 16";
+    let run_cfg = "duration = \"4s\"\nwarmup = \"1s\"";
+
+    // Loopback and harness time, measured separately against a server with no delay.
+    let fast = TestServer::start(Behaviour::default());
+    let base = run_get(
+        tmp.path(),
+        "base",
+        &scenario("base", &fast.endpoint(), run_cfg, open),
+    );
+    let (base_p50, base_p99) = (
+        us(&base, "latency_us", "p50"),
+        us(&base, "latency_us", "p99"),
+    );
+
+    let delay = Duration::from_millis(5);
+    let slow = TestServer::start(Behaviour {
+        delay,
+        ..Behaviour::default()
+    });
+    let got = run_get(
+        tmp.path(),
+        "delay",
+        &scenario("delay", &slow.endpoint(), run_cfg, open),
+    );
+    let truth = delay.as_micros() as f64;
+    let (p50, p99) = (us(&got, "latency_us", "p50"), us(&got, "latency_us", "p99"));
+    eprintln!(
+        "loopback p50 {base_p50} µs p99 {base_p99} µs; with 5 ms delay: p50 {p50} µs p99 {p99} µs"
+    );
+    assert!(
+        (p50 - (truth + base_p50)).abs() <= 0.05 * truth,
+        "p50 {p50} µs vs {truth} + {base_p50}"
+    );
+    assert!(
+        (p99 - (truth + base_p99)).abs() <= 0.05 * truth,
+        "p99 {p99} µs vs {truth} + {base_p99}"
+    );
+    let schedule = &got["load"]["schedule"];
+    assert_eq!(schedule["late_starts"], 0, "{schedule:#}");
+    assert_eq!(schedule["planned"], 250, "50/s for 5 s: {schedule:#}");
+}
+
+#[test]
+fn a_stall_shows_in_the_open_loop_tail_and_is_hidden_by_the_closed_loop() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    let (delay, stall_after, stall) = (0.010, 3.0, 1.0);
+    let behaviour = Behaviour {
+        delay: Duration::from_secs_f64(delay),
+        stall: Some((
+            Duration::from_secs_f64(stall_after),
+            Duration::from_secs_f64(stall),
+        )),
+    };
+    let run_cfg = "duration = \"10s\"";
+
+    // What a user of a 100/s service sees: requests due in the stall wait for its end.
+    let mut expected: Vec<f64> = (0..1000)
+        .map(|i| {
+            let due = i as f64 / 100.0;
+            let ready = due + delay;
+            let done = if ready >= stall_after && ready < stall_after + stall {
+                stall_after + stall
+            } else {
+                ready
+            };
+            (done - due) * 1e6
+        })
+        .collect();
+    expected.sort_by(f64::total_cmp);
+    let expected_p99 = expected[989];
+
+    let server = TestServer::start(behaviour);
+    let open = run_get(
+        tmp.path(),
+        "open",
+        &scenario(
+            "open",
+            &server.endpoint(),
+            run_cfg,
+            "executor = \"constant-arrival-rate\"\nrate = 100",
+        ),
+    );
+    let server = TestServer::start(behaviour);
+    let closed = run_get(
+        tmp.path(),
+        "closed",
+        &scenario(
+            "closed",
+            &server.endpoint(),
+            run_cfg,
+            "executor = \"closed-loop\"\nconcurrency = 1\nexpected_interval = \"10ms\"",
+        ),
+    );
+    let open_p99 = us(&open, "latency_us", "p99");
+    let closed_p99 = us(&closed, "latency_us", "p99");
+    let corrected_p99 = us(&closed, "latency_corrected_us", "p99");
+    eprintln!(
+        "1 s stall at 100/s: expected p99 {:.0} ms; open loop p99 {:.0} ms; closed loop p99 {:.1} ms uncorrected, {:.0} ms corrected",
+        expected_p99 / 1e3,
+        open_p99 / 1e3,
+        closed_p99 / 1e3,
+        corrected_p99 / 1e3
+    );
+    assert!(
+        (open_p99 / expected_p99 - 1.0).abs() < 0.10,
+        "open p99 {open_p99} vs expected {expected_p99}"
+    );
+    assert!(
+        open["latency_us"]["max"].as_f64().unwrap() >= 0.95e6,
+        "the stall itself is in the max"
+    );
+    assert!(
+        closed_p99 < 3.0 * delay * 1e6,
+        "closed loop hides the stall: p99 {closed_p99}"
+    );
+    assert!(
+        corrected_p99 > 10.0 * closed_p99,
+        "correction restores the tail: {corrected_p99}"
+    );
+}
+
+#[test]
+fn the_in_flight_cap_makes_late_starts_visible() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    // 200/s against a 50 ms server needs 10 in flight; with a cap of 2, most start late.
+    let server = TestServer::start(Behaviour {
+        delay: Duration::from_millis(50),
+        ..Behaviour::default()
+    });
+    let got = run_get(
+        tmp.path(),
+        "capped",
+        &scenario(
+            "capped",
+            &server.endpoint(),
+            "duration = \"2s\"",
+            "executor = \"constant-arrival-rate\"\nrate = 200\nmax_in_flight = 2",
+        ),
+    );
+    let schedule = &got["load"]["schedule"];
+    let late = schedule["late_starts"].as_u64().unwrap();
+    assert!(late > 300, "{schedule:#}");
+    assert!(
+        schedule["late_by_us"]["max"].as_u64().unwrap() > 500_000,
+        "{schedule:#}"
+    );
+    // Latency runs from the due time, so it includes the wait for a slot.
+    assert!(us(&got, "latency_us", "p99") > 10.0 * us(&got, "service_us", "p99"));
+}

@@ -1,0 +1,231 @@
+//! End-to-end tests against a real Ceph RGW (started once for this test binary by
+//! `deploy/ceph/ceph-up.sh`; see `common::ceph`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::ceph::{Rgw, rgw};
+use common::*;
+use gatebench::plan::{S3Endpoint, Secret};
+use gatebench::target::Admin;
+use serde_json::Value;
+
+fn admin(r: &Rgw) -> Admin {
+    Admin::new(&S3Endpoint {
+        endpoint: r.endpoint.clone(),
+        region: "us-east-1".into(),
+        access_key: r.access_key.clone(),
+        secret_key: Secret::new(r.secret_key.clone()),
+    })
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Runs gatebench against the RGW with `args`, returning the summary.
+fn run_rgw(r: &Rgw, out_dir: &Path, args: &[&str]) -> Value {
+    let out = gatebench()
+        .args(args)
+        .args(["--quiet", "--out", out_dir.to_str().unwrap()])
+        .envs(r.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    summary(out_dir)
+}
+
+/// Every op of every target ended without transport errors or 5xx.
+fn assert_clean(s: &Value) {
+    for t in s["targets"].as_array().unwrap() {
+        for o in t["ops"].as_array().unwrap() {
+            for bad in ["transport", "server_error", "throttled", "auth_failure"] {
+                assert!(o["outcomes"].get(bad).is_none(), "{} {bad}: {o:#}", o["op"]);
+            }
+        }
+    }
+}
+
+/// The S3 prefix a run's objects live under.
+fn run_prefix(s: &Value, data_prefix: &str) -> String {
+    format!("{data_prefix}{}/", s["run_id"].as_str().unwrap())
+}
+
+#[test]
+fn mixed_workload_runs_clean_against_rgw_and_cleans_up() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let s = run_rgw(
+        &r,
+        &tmp.path().join("run"),
+        &["run", "scenarios/rgw-mixed.toml", "--duration", "5s"],
+    );
+    assert_eq!(s["status"], "complete", "{s:#}");
+    assert_clean(&s);
+    for name in ["put", "get", "head", "list", "delete"] {
+        let o = op(&s, "rgw", name);
+        assert!(ok_count(o) > 0, "{name}: {o:#}");
+        assert_eq!(o["requests"], ok_count(o), "{name}: {o:#}");
+    }
+    let get = op(&s, "rgw", "get");
+    assert!(get["bytes_down"].as_u64().unwrap() >= 4096 * ok_count(get));
+    assert_eq!(s["targets"][0]["kind"], "s3");
+    assert!(
+        s["targets"][0]["note"].is_null(),
+        "no embedded caveat on real storage"
+    );
+    // Clean-up removed every object of the run, and only those.
+    let prefix = run_prefix(&s, "gatebench/");
+    let admin = admin(&r);
+    for bucket in ["gatebench-a", "gatebench-b"] {
+        let left = block_on(admin.list_keys(bucket, &prefix)).unwrap();
+        assert!(
+            left.is_empty(),
+            "{bucket}: {} objects left under {prefix}",
+            left.len()
+        );
+    }
+}
+
+#[test]
+fn keep_data_leaves_every_object_in_rgw_with_its_size() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let scenario = write_scenario(
+        tmp.path(),
+        "keep.toml",
+        r#"name = "keep"
+[run]
+ops = 30
+seed = 5
+[load]
+executor = "closed-loop"
+concurrency = 4
+[data]
+buckets = ["gatebench-keep-a", "gatebench-keep-b"]
+prefix = "keep-test/"
+objects = 6
+size = { weighted = [{ size = "1KiB", weight = 3 }, { size = "5MiB", weight = 1 }] }
+[mix]
+put = 1
+get = 1
+[targets.rgw]
+kind = "s3"
+endpoint = "${RGW_ENDPOINT}"
+access_key = "${RGW_ACCESS_KEY}"
+secret_key = "${RGW_SECRET_KEY}"
+"#,
+    );
+    let s = run_rgw(
+        &r,
+        &tmp.path().join("run"),
+        &["run", scenario.to_str().unwrap(), "--keep-data"],
+    );
+    assert_clean(&s);
+    let puts = ok_count(op(&s, "rgw", "put"));
+    let put_bytes = op(&s, "rgw", "put")["bytes_up"].as_u64().unwrap();
+    let prefix = run_prefix(&s, "keep-test/");
+    let admin = admin(&r);
+    let mut found = 0;
+    for bucket in ["gatebench-keep-a", "gatebench-keep-b"] {
+        found += block_on(admin.list_keys(bucket, &prefix)).unwrap().len() as u64;
+    }
+    assert_eq!(
+        found,
+        6 + puts,
+        "6 seeded + {puts} written objects under {prefix}"
+    );
+    assert!(put_bytes >= puts * 1024, "{put_bytes}");
+    let buckets = [
+        "gatebench-keep-a".to_string(),
+        "gatebench-keep-b".to_string(),
+    ];
+    let deleted = block_on(admin.delete_prefix(&buckets, &prefix)).unwrap();
+    assert_eq!(deleted, found);
+}
+
+#[test]
+fn open_loop_metadata_scenario_keeps_its_schedule_against_rgw() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let s = run_rgw(
+        &r,
+        &tmp.path().join("run"),
+        &["run", "scenarios/rgw-metadata.toml", "--duration", "4s"],
+    );
+    assert_clean(&s);
+    let schedule = &s["targets"][0]["load"]["schedule"];
+    // 400/s over 5 s warm-up + 4 s.
+    assert_eq!(schedule["planned"], 3600, "{schedule:#}");
+    let total: u64 = s["targets"][0]["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 1600, "steady requests: 400/s × 4 s");
+    for name in ["head", "get", "list", "put"] {
+        assert!(ok_count(op(&s, "rgw", name)) > 0, "{name}");
+    }
+}
+
+#[test]
+fn bootstrap_is_idempotent_and_down_stops_every_daemon() {
+    if rgw().is_none() {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempdir();
+    let dir = tmp.path().join("second-cluster");
+    let up = || {
+        Command::new("bash")
+            .arg(repo.join("deploy/ceph/ceph-up.sh"))
+            .arg(&dir)
+            .env("RGW_PORT", "17481")
+            .env("CEPH_MON_PORT", "13301")
+            .output()
+            .unwrap()
+    };
+    let first = up();
+    assert!(first.status.success(), "{}", text(&first));
+    let exports = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(
+        exports.contains("export RGW_ENDPOINT=http://127.0.0.1:17481"),
+        "{exports}"
+    );
+    let pids: Vec<u32> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+        .collect();
+    assert!(pids.len() >= 4, "mon, mgr, osd, rgw: {pids:?}");
+
+    let again = up();
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        exports,
+        "re-running is a no-op"
+    );
+
+    let down = Command::new("bash")
+        .arg(repo.join("deploy/ceph/ceph-down.sh"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for pid in pids {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = state.split_whitespace().nth(2).is_some_and(|s| s != "Z");
+        assert!(!alive, "daemon {pid} still running: {state}");
+    }
+    assert!(!dir.exists());
+}
