@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Generator benchmark: gatebench's maximum rate for SigV4-signed 4 KiB GETs next to wrk's
+# (unsigned) on the same pinned core, against nginx (one worker, on the other core).
+# Prints both rates, their ratio, gatebench's CPU µs per request and peak RSS.
+#
+#   bash bench/generator.sh              # 10 s per tool, 16 connections
+#   DURATION=600 bash bench/generator.sh # the 10-minute flat-memory run
+#   CONNECTIONS=64 bash bench/generator.sh
+#
+# Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them if missing.
+# All traffic stays on 127.0.0.1. Needs 2 cores (core 0: load generator, core 1: nginx).
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-16}
+PORT=${PORT:-18080}
+GEN_CORE=${GEN_CORE:-0}
+SERVER_CORE=${SERVER_CORE:-1}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/gatebench-bench.XXXXXX)
+nginx_pid=""
+cleanup() {
+  if [[ -n "$nginx_pid" ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+    kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+bin="$repo/target/release/gatebench"
+(cd "$repo" && cargo build --release --quiet)
+
+# nginx as a fast static "S3": every GET/HEAD answers the same 4 KiB object, PUT 200.
+mkdir -p "$work/www" "$work/logs"
+chmod 755 "$work"   # nginx workers run as www-data
+head -c 4096 /dev/urandom > "$work/www/obj4k"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $work/body;
+  proxy_temp_path $work/proxy;
+  fastcgi_temp_path $work/fastcgi;
+  uwsgi_temp_path $work/uwsgi;
+  scgi_temp_path $work/scgi;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $work/www;
+    location / {
+      if (\$request_method = PUT) { return 200; }
+      try_files /obj4k =404;
+    }
+  }
+}
+CONF
+taskset -c "$SERVER_CORE" "$NGINX" -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+nginx_pid=$!
+for _ in $(seq 50); do
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/bench/obj" && break
+  sleep 0.1
+done
+
+# wrk: same core, same connection count, same object.
+wrk_out=$(taskset -c "$GEN_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$PORT/bench/gatebench/s/00000000")
+wrk_rps=$(awk '/Requests\/sec/ {print $2}' <<<"$wrk_out")
+if grep -q "Non-2xx" <<<"$wrk_out"; then echo "wrk got errors:"; echo "$wrk_out"; exit 1; fi
+
+cat > "$work/bench.toml" <<TOML
+name = "generator-bench"
+[run]
+duration = "${DURATION}s"
+warmup = "1s"
+[load]
+executor = "closed-loop"
+concurrency = $CONNECTIONS
+[data]
+buckets = ["bench"]
+objects = 1
+size = "4KiB"
+[mix]
+get = 1
+[targets.nginx]
+kind = "s3"
+endpoint = "http://127.0.0.1:$PORT"
+access_key = "bench"
+secret_key = "bench-secret"
+TOML
+taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time" \
+  "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run" >/dev/null
+read -r user sys _ < "$work/time"
+python3 - "$work" "$wrk_rps" "$user" "$sys" "$CONNECTIONS" "$DURATION" <<'PY'
+import json, sys
+work, wrk_rps, user, sys_t, conns, dur = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+s = json.load(open(f"{work}/run/summary.json"))
+p = json.load(open(f"{work}/run/provenance.json"))
+get = next(o for o in s["targets"][0]["ops"] if o["op"] == "get")
+ok = get["outcomes"].get("ok", 0)
+rps = get["ok_ops_per_sec"]
+print(f"generator benchmark: 4 KiB GET, {conns} connections, {dur} s, generator on one pinned core")
+print(f"  wrk (unsigned)        {wrk_rps:>10.0f} req/s")
+print(f"  gatebench (SigV4)     {rps:>10.0f} req/s   ({ok} ok, {get['requests'] - ok} failed)")
+print(f"  ratio gatebench/wrk   {rps / wrk_rps:>10.2f}")
+# CPU covers the warm-up second too: divide by every request the process sent.
+sent = ok + get["requests"] - ok + rps * 1.0
+print(f"  gatebench CPU         {(user + sys_t) * 1e6 / max(sent, 1):>10.1f} µs per request (user+sys of the process / requests incl. warm-up)")
+print(f"  gatebench peak RSS    {p['peak_rss_bytes'] / 2**20:>10.1f} MiB")
+if get["latency_us"]:
+    print(f"  gatebench p50/p99     {get['latency_us']['p50']} / {get['latency_us']['p99']} µs")
+print(f"  gatebench statuses    {get['status_codes']} {get['transport_errors']}")
+PY
