@@ -61,8 +61,8 @@ fn quickstart_writes_a_complete_and_consistent_results_folder() {
     let mut merged: BTreeMap<String, u64> = BTreeMap::new();
     for (tag, v) in hlog.as_object().unwrap() {
         let parts: Vec<&str> = tag.split('/').collect();
-        assert_eq!(parts.len(), 4, "tag {tag}");
-        if parts[3] == "latency" {
+        assert_eq!(parts.len(), 5, "tag {tag}");
+        if parts[4] == "latency" {
             *merged
                 .entry(format!("{}/{}", parts[0], parts[1]))
                 .or_default() += v["count"].as_u64().unwrap();
@@ -75,7 +75,7 @@ fn quickstart_writes_a_complete_and_consistent_results_folder() {
             "{name}"
         );
     }
-    let ok_get = &hlog["embedded/get/ok/latency"];
+    let ok_get = &hlog["embedded/get/ok/none/latency"];
     // Percentile rank rounding differs between implementations; the maximum does not.
     let max = op(&s, "embedded", "get")["latency_us"]["max"]
         .as_u64()

@@ -9,7 +9,10 @@ use std::process::Command;
 use common::*;
 
 fn has(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -19,7 +22,11 @@ fn docker_compose_file_is_valid() {
             .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose"])
             .output()
             .expect("apt-get runs");
-        assert!(install.status.success(), "cannot install docker-compose: {}", text(&install));
+        assert!(
+            install.status.success(),
+            "cannot install docker-compose: {}",
+            text(&install)
+        );
     }
     let out = Command::new("docker-compose")
         .args(["config", "-q"])

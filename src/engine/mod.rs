@@ -97,6 +97,7 @@ impl Exec {
                     target: self.target,
                     op: op.op,
                     class: resp.class,
+                    cache: resp.cache,
                     phase,
                 },
                 completed_at,

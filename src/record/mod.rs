@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-pub use outcome::{OutcomeClass, TransportError};
+pub use outcome::{CacheClass, OutcomeClass, TransportError};
 
 use crate::plan::OpKind;
 
@@ -43,6 +43,7 @@ pub struct SeriesKey {
     pub target: usize,
     pub op: OpKind,
     pub class: OutcomeClass,
+    pub cache: CacheClass,
     pub phase: Phase,
 }
 
@@ -429,6 +430,7 @@ mod tests {
                 target: 0,
                 op: OpKind::Get,
                 class,
+                cache: CacheClass::None,
                 phase: Phase::Steady,
             },
             completed_at: at,

@@ -57,6 +57,32 @@ impl OutcomeClass {
     }
 }
 
+/// What a cache did for a response, by the target's cache rule (e.g. `X-Cache: HIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheClass {
+    /// Served from the cache.
+    Hit,
+    /// Cacheable but fetched from the backend.
+    Miss,
+    /// Not a cacheable response (not a GET, not 200, or no cache header at all).
+    Uncacheable,
+    /// The target has no cache rule.
+    None,
+}
+
+impl CacheClass {
+    /// The snake_case name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheClass::Hit => "hit",
+            CacheClass::Miss => "miss",
+            CacheClass::Uncacheable => "uncacheable",
+            CacheClass::None => "none",
+        }
+    }
+}
+
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,8 @@
 //! Writes finished seconds as standard HdrHistogram interval logs (V2 + DEFLATE).
 //!
 //! `histograms.hlog` holds the steady phase and `warmup.hlog` the warm-up. Each line is
-//! one series for one second, tagged `<target>/<op>/<class>/<metric>` where metric is
+//! one series for one second, tagged `<target>/<op>/<class>/<cache>/<metric>`, where
+//! cache is `hit`, `miss`, `uncacheable` or `none` (no cache rule) and metric is
 //! `latency` (response time from the due time), `service` (from the actual send),
 //! `ttfb` (due time to response headers) or `corrected` (closed loop with
 //! expected-interval correction only); values are microseconds. Any HdrHistogram
@@ -25,7 +26,12 @@ pub const WARMUP_LOG: &str = "warmup.hlog";
 
 /// The tag of one series' metric in the interval log.
 pub fn tag(target: &str, key: &SeriesKey, metric: &str) -> String {
-    format!("{target}/{}/{}/{metric}", key.op.name(), key.class.name())
+    format!(
+        "{target}/{}/{}/{}/{metric}",
+        key.op.name(),
+        key.class.name(),
+        key.cache.name()
+    )
 }
 
 /// An [`IntervalSink`] writing the two interval logs of a run.
@@ -47,7 +53,7 @@ impl HlogWriter {
                     "gatebench {} interval log ({what}); values in microseconds",
                     env!("CARGO_PKG_VERSION")
                 ))
-                .add_comment("tags: <target>/<op>/<outcome class>/<latency|service|ttfb|corrected>")
+                .add_comment("tags: <target>/<op>/<outcome class>/<cache: hit|miss|uncacheable|none>/<latency|service|ttfb|corrected>")
                 .with_start_time(start)
                 .with_base_time(start)
                 .begin_log_with(&mut w, &mut serializer)?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ScheduleReport;
 use crate::plan::{OpKind, PhaseSpan};
-use crate::record::{OutcomeClass, Phase, SeriesData};
+use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 
 /// The schema identifier written into every summary.
 pub const SCHEMA: &str = "gatebench.summary/1";
@@ -132,6 +132,11 @@ pub struct OpSummary {
     pub ttfb_us: Option<LatencyStats>,
     /// Latency per outcome class.
     pub latency_by_outcome_us: BTreeMap<OutcomeClass, LatencyStats>,
+    /// Targets with a cache rule: latency of `ok` requests per cache class (`hit`,
+    /// `miss`, `uncacheable`), each with its count.
+    pub cache: BTreeMap<CacheClass, Option<LatencyStats>>,
+    /// hits / (hits + misses) of `ok` requests, when the target has a cache rule.
+    pub cache_hit_ratio: Option<f64>,
 }
 
 /// Percentiles of one histogram, microseconds.
@@ -169,11 +174,30 @@ impl LatencyStats {
     }
 }
 
-/// Merged steady-phase series of one target and op, by class.
-pub type OpSeries<'a> = BTreeMap<OutcomeClass, &'a SeriesData>;
+/// Steady-phase series of one target and op, by (outcome class, cache class).
+pub type OpSeries<'a> = BTreeMap<(OutcomeClass, CacheClass), &'a SeriesData>;
 
-/// Summarises one op of one target from its per-class series.
-pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSummary {
+/// Merges the series of `by_key` whose key passes `keep`, grouped by `group`.
+fn merged<K: Ord>(
+    by_key: &OpSeries,
+    group: impl Fn(OutcomeClass, CacheClass) -> Option<K>,
+) -> BTreeMap<K, SeriesData> {
+    let mut out: BTreeMap<K, SeriesData> = BTreeMap::new();
+    for ((class, cache), data) in by_key {
+        if let Some(k) = group(*class, *cache) {
+            match out.get_mut(&k) {
+                Some(m) => m.merge(data),
+                None => {
+                    out.insert(k, (*data).clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Summarises one op of one target from its series.
+pub fn op_summary(op: OpKind, series: &OpSeries, measured: Duration) -> OpSummary {
     let secs = measured.as_secs_f64().max(1e-9);
     let mut s = OpSummary {
         op,
@@ -191,11 +215,13 @@ pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSumm
         latency_corrected_us: None,
         ttfb_us: None,
         latency_by_outcome_us: BTreeMap::new(),
+        cache: BTreeMap::new(),
+        cache_hit_ratio: None,
     };
-    for (class, data) in by_class {
+    for (class, data) in merged(series, |class, _| Some(class)) {
         let n = data.count();
         s.requests += n;
-        s.outcomes.insert(*class, n);
+        s.outcomes.insert(class, n);
         s.bytes_up += data.bytes_up;
         s.bytes_down += data.bytes_down;
         for (code, c) in &data.statuses {
@@ -207,14 +233,25 @@ pub fn op_summary(op: OpKind, by_class: &OpSeries, measured: Duration) -> OpSumm
                 .or_default() += c;
         }
         if let Some(stats) = LatencyStats::of(&data.latency) {
-            s.latency_by_outcome_us.insert(*class, stats);
+            s.latency_by_outcome_us.insert(class, stats);
         }
-        if *class == OutcomeClass::Ok {
+        if class == OutcomeClass::Ok {
             s.latency_us = LatencyStats::of(&data.latency);
             s.service_us = LatencyStats::of(&data.service);
             s.latency_corrected_us = data.corrected.as_ref().and_then(LatencyStats::of);
             s.ttfb_us = LatencyStats::of(&data.ttfb);
         }
+    }
+    let ok_by_cache = merged(series, |class, cache| {
+        (class == OutcomeClass::Ok && cache != CacheClass::None).then_some(cache)
+    });
+    for (cache, data) in &ok_by_cache {
+        s.cache.insert(*cache, LatencyStats::of(&data.latency));
+    }
+    let count = |c| ok_by_cache.get(&c).map_or(0, SeriesData::count);
+    let (hits, misses) = (count(CacheClass::Hit), count(CacheClass::Miss));
+    if hits + misses > 0 {
+        s.cache_hit_ratio = Some(hits as f64 / (hits + misses) as f64);
     }
     let ok = s.outcomes.get(&OutcomeClass::Ok).copied().unwrap_or(0);
     s.ops_per_sec = round2(s.requests as f64 / secs);
@@ -227,7 +264,7 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Groups a run's totals of one target by op and class (steady phase only).
+/// Groups a run's totals of one target by op (steady phase only).
 pub fn steady_series<'a>(
     totals: impl Iterator<Item = (&'a crate::record::SeriesKey, &'a SeriesData)>,
     target: usize,
@@ -235,7 +272,7 @@ pub fn steady_series<'a>(
     let mut out: BTreeMap<OpKind, OpSeries> = BTreeMap::new();
     for (k, v) in totals {
         if k.target == target && k.phase == Phase::Steady {
-            out.entry(k.op).or_default().insert(k.class, v);
+            out.entry(k.op).or_default().insert((k.class, k.cache), v);
         }
     }
     out

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use super::body::GeneratedBody;
 use super::signer::Signer;
 use crate::plan::S3Endpoint;
-use crate::record::{OutcomeClass, TransportError};
+use crate::record::{CacheClass, OutcomeClass, TransportError};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
 const ERROR_BODY_PREFIX: usize = 512;
@@ -36,6 +36,7 @@ pub struct S3Call {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub class: OutcomeClass,
+    pub cache: CacheClass,
     pub status: Option<u16>,
     pub transport: Option<TransportError>,
     /// When the response headers arrived.
@@ -48,6 +49,7 @@ impl Response {
     fn transport(kind: TransportError) -> Self {
         Response {
             class: OutcomeClass::Transport,
+            cache: CacheClass::None,
             status: None,
             transport: Some(kind),
             headers_at: None,
@@ -147,6 +149,7 @@ impl S3Client {
         }
         Response {
             class: OutcomeClass::of_status(status, &prefix),
+            cache: CacheClass::None,
             status: Some(status),
             transport: None,
             headers_at: Some(headers_at),
