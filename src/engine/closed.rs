@@ -17,7 +17,7 @@ use crate::record::Phase;
 /// State shared by the workers of one closed-loop run.
 struct Loop {
     exec: Arc<Exec>,
-    sequence: Mutex<OpSequence>,
+    sequence: Arc<Mutex<OpSequence>>,
     steady_start: Instant,
     end: Option<Instant>,
     ops_limit: Option<u64>,
@@ -30,13 +30,13 @@ pub async fn run(
     settings: &EngineSettings,
     concurrency: usize,
     exec: Arc<Exec>,
-    sequence: OpSequence,
+    sequence: Arc<Mutex<OpSequence>>,
     stop: watch::Receiver<bool>,
 ) -> EngineReport {
     let steady_start = Instant::now() + settings.warmup;
     let state = Arc::new(Loop {
         exec,
-        sequence: Mutex::new(sequence),
+        sequence,
         steady_start,
         end: settings.duration.map(|d| steady_start + d),
         ops_limit: settings.ops,
@@ -50,6 +50,10 @@ pub async fn run(
     while workers.join_next().await.is_some() {}
     EngineReport {
         steady_elapsed: Instant::now().saturating_duration_since(steady_start),
+        steady_issued: state
+            .steady_issued
+            .load(Ordering::Relaxed)
+            .min(settings.ops.unwrap_or(u64::MAX)),
         cancelled: state.cancelled.load(Ordering::Relaxed),
         schedule: None,
     }

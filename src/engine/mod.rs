@@ -14,7 +14,7 @@ mod closed;
 mod open;
 pub mod schedule;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -43,10 +43,31 @@ pub struct EngineSettings {
 pub struct EngineReport {
     /// Time from the end of the warm-up until the last request finished.
     pub steady_elapsed: Duration,
+    /// Requests sent in the steady phase.
+    pub steady_issued: u64,
     /// Requests abandoned in flight because the run was interrupted.
     pub cancelled: u64,
     /// Open loop only: how requests kept to their schedule.
     pub schedule: Option<ScheduleReport>,
+}
+
+impl EngineReport {
+    /// Adds a later turn of the same target to this report.
+    pub fn add(&mut self, other: &EngineReport) {
+        self.steady_elapsed += other.steady_elapsed;
+        self.steady_issued += other.steady_issued;
+        self.cancelled += other.cancelled;
+        match (&mut self.schedule, &other.schedule) {
+            (Some(a), Some(b)) => {
+                a.planned += b.planned;
+                a.late_starts += b.late_starts;
+                let _ = a.late_by.add(&b.late_by);
+                let _ = a.dispatch_delay.add(&b.dispatch_delay);
+            }
+            (None, Some(b)) => self.schedule = Some(b.clone()),
+            _ => {}
+        }
+    }
 }
 
 /// Open-loop schedule keeping.
@@ -109,6 +130,7 @@ impl Exec {
                 bytes_down: resp.bytes_down,
                 status: resp.status,
                 transport: resp.transport,
+                retry_after: resp.retry_after,
             },
         );
         true
@@ -121,7 +143,7 @@ pub async fn run(
     settings: EngineSettings,
     client: Arc<S3Client>,
     keys: Arc<KeySpace>,
-    sequence: OpSequence,
+    sequence: Arc<Mutex<OpSequence>>,
     recorder: &RecordHandle,
     stop: watch::Receiver<bool>,
 ) -> EngineReport {

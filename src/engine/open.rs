@@ -4,8 +4,8 @@
 //! `max_in_flight` requests are outstanding, the next one waits for a slot: it is
 //! counted as a late start, with how late, and its latency still runs from its due time.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -33,7 +33,7 @@ pub async fn run(
     settings: &EngineSettings,
     open: &OpenLoop,
     exec: Arc<Exec>,
-    sequence: OpSequence,
+    sequence: Arc<Mutex<OpSequence>>,
     stop: watch::Receiver<bool>,
 ) -> EngineReport {
     let start = Instant::now();
@@ -67,12 +67,14 @@ pub async fn run(
         stop: stop.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
-    let schedule = tokio::task::spawn_blocking(move || dispatcher.run())
+    let dispatched = tokio::task::spawn_blocking(move || dispatcher.run())
         .await
         .ok();
     while workers.join_next().await.is_some() {}
+    let (schedule, steady_issued) = dispatched.unzip();
     EngineReport {
         steady_elapsed: Instant::now().saturating_duration_since(steady_start),
+        steady_issued: steady_issued.unwrap_or(0),
         cancelled: cancelled.load(Ordering::Relaxed),
         schedule,
     }
@@ -98,7 +100,7 @@ async fn worker(
 /// Hands out requests at their due times, on its own thread.
 struct Dispatcher {
     schedule: Schedule,
-    sequence: OpSequence,
+    sequence: Arc<Mutex<OpSequence>>,
     start: Instant,
     steady_start: Instant,
     ops_limit: Option<u64>,
@@ -109,7 +111,8 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn run(mut self) -> ScheduleReport {
+    /// Dispatches until the end; returns the schedule report and steady requests sent.
+    fn run(mut self) -> (ScheduleReport, u64) {
         precise_timers();
         let mut report = ScheduleReport {
             planned: 0,
@@ -148,7 +151,9 @@ impl Dispatcher {
                 let _ = report.late_by.record(delay);
             }
             report.planned += 1;
-            let op = self.sequence.next_op();
+            let Ok(op) = self.sequence.lock().map(|mut s| s.next_op()) else {
+                break;
+            };
             let job = Job {
                 op,
                 due,
@@ -159,7 +164,7 @@ impl Dispatcher {
                 break;
             }
         }
-        report
+        (report, steady_sent)
     }
 
     /// Sleeps until `due`; false if the run was stopped meanwhile.

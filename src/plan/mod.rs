@@ -24,6 +24,8 @@ pub struct Plan {
     pub source: PathBuf,
     pub limits: RunLimits,
     pub seed: u64,
+    /// How several targets share the run.
+    pub compare: CompareMode,
     pub load: LoadModel,
     pub data: DataSet,
     pub mix: Vec<MixEntry>,
@@ -44,6 +46,22 @@ pub struct RunLimits {
     /// A request still unanswered after this is a transport error (`timeout`).
     #[serde(with = "humantime_dur")]
     pub request_timeout: Duration,
+}
+
+/// How several targets share a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum CompareMode {
+    /// Short turns, A, B, A, B…, so both paths see the same machine conditions; each
+    /// target's operation sequence carries on across its turns.
+    Alternate {
+        #[serde(with = "humantime_dur")]
+        window: Duration,
+    },
+    /// All of A, then all of B.
+    Sequential,
+    /// All targets at once, the load split evenly between them.
+    Concurrent,
 }
 
 /// How load is offered (the executor).
@@ -237,6 +255,29 @@ pub struct TargetSpec {
     pub name: String,
     #[serde(flatten)]
     pub kind: TargetKind,
+    /// How a response says it came from a cache (`None`: not classified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_rule: Option<CacheRule>,
+}
+
+/// A response whose `header` equals `hit` is a cache hit, `miss` a miss; other
+/// responses (no header, other values) are uncacheable. Values compare ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheRule {
+    pub header: String,
+    pub hit: String,
+    pub miss: String,
+}
+
+impl CacheRule {
+    /// The APIM convention gatebench's gateway and shipped policy use: `X-Cache: HIT|MISS`.
+    pub fn x_cache() -> Self {
+        CacheRule {
+            header: "X-Cache".into(),
+            hit: "HIT".into(),
+            miss: "MISS".into(),
+        }
+    }
 }
 
 /// The kinds of target.
@@ -247,6 +288,34 @@ pub enum TargetKind {
     Embedded,
     /// An S3 endpoint (RGW) reached directly, SigV4-signed.
     S3(S3Endpoint),
+    /// The same S3 requests through an API gateway (APIM or gatebench's stand-in), with
+    /// a bearer token and a subscription key instead of SigV4.
+    Gateway(GatewayTarget),
+}
+
+/// How to reach storage through a gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayTarget {
+    /// `http://host:port/api-prefix`: requests go to `<base_url>/<bucket>/<key>`.
+    pub base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_key: Option<Secret>,
+    /// Header carrying the subscription key.
+    pub subscription_header: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Config>,
+    /// The S3 (or embedded) target through which objects are seeded and cleaned up.
+    pub setup_via: String,
+}
+
+/// OAuth2 client-credentials grant (Azure AD v2 works the same way).
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuth2Config {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Address and credentials of an S3 endpoint.

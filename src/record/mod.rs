@@ -65,6 +65,8 @@ pub struct Sample {
     pub bytes_down: u64,
     pub status: Option<u16>,
     pub transport: Option<TransportError>,
+    /// Seconds of a `Retry-After` header, if the response had one.
+    pub retry_after: Option<u32>,
 }
 
 /// Histograms and counters of one series.
@@ -84,6 +86,8 @@ pub struct SeriesData {
     pub statuses: BTreeMap<u16, u64>,
     /// Count per transport error kind.
     pub transport: BTreeMap<TransportError, u64>,
+    /// Count per `Retry-After` value (seconds).
+    pub retry_after: BTreeMap<u32, u64>,
 }
 
 impl SeriesData {
@@ -97,6 +101,7 @@ impl SeriesData {
             bytes_down: 0,
             statuses: BTreeMap::new(),
             transport: BTreeMap::new(),
+            retry_after: BTreeMap::new(),
         }
     }
 
@@ -118,6 +123,9 @@ impl SeriesData {
         if let Some(kind) = s.transport {
             *self.transport.entry(kind).or_default() += 1;
         }
+        if let Some(secs) = s.retry_after {
+            *self.retry_after.entry(secs).or_default() += 1;
+        }
     }
 
     /// Adds another series' data to this one.
@@ -136,6 +144,9 @@ impl SeriesData {
         }
         for (k, v) in &other.transport {
             *self.transport.entry(*k).or_default() += v;
+        }
+        for (k, v) in &other.retry_after {
+            *self.retry_after.entry(*k).or_default() += v;
         }
     }
 
@@ -275,6 +286,7 @@ pub struct Recorder {
     /// Seconds below this have been written.
     written_up_to: u64,
     totals: HashMap<SeriesKey, SeriesData>,
+    first_seconds: HashMap<(usize, OutcomeClass), u64>,
     sink: Box<dyn IntervalSink>,
     sink_error: Option<std::io::Error>,
     progress: watch::Sender<Progress>,
@@ -283,6 +295,8 @@ pub struct Recorder {
 /// The merged result of a run.
 pub struct Totals {
     pub series: HashMap<SeriesKey, SeriesData>,
+    /// The first second (since the run started) in which each (target, class) was seen.
+    pub first_seconds: HashMap<(usize, OutcomeClass), u64>,
     /// The first error the sink reported, if any (the run still completes).
     pub sink_error: Option<std::io::Error>,
 }
@@ -298,6 +312,7 @@ impl Recorder {
             pending: BTreeMap::new(),
             written_up_to: 0,
             totals: HashMap::new(),
+            first_seconds: HashMap::new(),
             sink,
             sink_error: None,
             progress: watch::Sender::new(Progress::default()),
@@ -326,6 +341,7 @@ impl Recorder {
         self.write_finished(true);
         Totals {
             series: self.totals,
+            first_seconds: self.first_seconds,
             sink_error: self.sink_error,
         }
     }
@@ -380,6 +396,11 @@ impl Recorder {
             self.sink_error.get_or_insert(e);
         }
         for (k, v) in iv.series {
+            let first = self
+                .first_seconds
+                .entry((k.target, k.class))
+                .or_insert(iv.second);
+            *first = (*first).min(iv.second);
             match self.totals.get_mut(&k) {
                 Some(t) => t.merge(&v),
                 None => {
@@ -442,6 +463,7 @@ mod tests {
             bytes_down: 10,
             status: Some(200),
             transport: None,
+            retry_after: None,
         }
     }
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ScheduleReport;
-use crate::plan::{OpKind, PhaseSpan};
+use crate::engine::{EngineReport, ScheduleReport};
+use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan};
+use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
+use crate::target::token::TokenStats;
 
 /// The schema identifier written into every summary.
 pub const SCHEMA: &str = "gatebench.summary/1";
@@ -37,7 +39,57 @@ pub struct Summary {
     pub run_id: String,
     pub started_at: String,
     pub ended_at: String,
+    /// How several targets shared the run.
+    pub compare: CompareSummary,
     pub targets: Vec<TargetSummary>,
+    /// Each gateway target against the direct target it is set up through.
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
+}
+
+/// How several targets shared a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompareSummary {
+    /// `alternate`, `sequential` or `concurrent` (a single target runs `sequential`).
+    pub mode: String,
+    /// `alternate`: length of each turn, seconds.
+    pub window_s: Option<f64>,
+}
+
+impl CompareSummary {
+    fn of(plan: &Plan) -> Self {
+        let (mode, window_s) = match (&plan.compare, plan.targets.len()) {
+            (_, 0 | 1) | (CompareMode::Sequential, _) => ("sequential", None),
+            (CompareMode::Concurrent, _) => ("concurrent", None),
+            (CompareMode::Alternate { window }, _) => ("alternate", Some(window.as_secs_f64())),
+        };
+        CompareSummary {
+            mode: mode.into(),
+            window_s,
+        }
+    }
+}
+
+/// What a gateway adds over the direct path to the same storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The direct target.
+    pub baseline: String,
+    /// The gateway target.
+    pub candidate: String,
+    pub ops: Vec<OpComparison>,
+}
+
+/// Per-operation difference candidate − baseline of `ok` latency, µs (negative: faster).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpComparison {
+    pub op: OpKind,
+    pub p50_us: i64,
+    pub p90_us: i64,
+    pub p99_us: i64,
+    pub p99_9_us: i64,
+    /// candidate ok ops/s ÷ baseline ok ops/s.
+    pub throughput_ratio: Option<f64>,
 }
 
 /// One target's results.
@@ -56,7 +108,37 @@ pub struct TargetSummary {
     /// Requests abandoned in flight by an interruption.
     pub cancelled: u64,
     pub load: LoadSummary,
+    /// Gateway targets with OAuth2: token fetches, timed apart from requests.
+    #[serde(default)]
+    pub auth: Option<AuthSummary>,
+    /// Throttling and quota refusals seen (absent if none).
+    #[serde(default)]
+    pub throttle: Option<ThrottleSummary>,
     pub ops: Vec<OpSummary>,
+}
+
+/// Token fetches of a gateway target (never part of request latency).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthSummary {
+    pub token_fetches: u64,
+    pub token_fetch_failures: u64,
+    /// Early refreshes triggered by a 401 on a request.
+    pub refreshes_after_401: u64,
+    pub token_fetch_us: Option<LatencyStats>,
+    pub last_error: Option<String>,
+}
+
+/// When and how a target was throttled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThrottleSummary {
+    /// Responses classed `throttled` (429, 503 SlowDown) and `quota` (403 quota).
+    pub throttled: u64,
+    pub quota: u64,
+    /// Seconds from the start of the run to the first throttled / quota response.
+    pub first_throttled_s: Option<u64>,
+    pub first_quota_s: Option<u64>,
+    /// Count per `Retry-After` value, seconds.
+    pub retry_after_s: BTreeMap<u32, u64>,
 }
 
 /// How load was offered to a target.
@@ -276,4 +358,146 @@ pub fn steady_series<'a>(
         }
     }
     out
+}
+
+/// What the run knows about one target when it ends.
+pub struct TargetOutcome {
+    /// `embedded`, `s3`, `gateway`, or `unknown` if it never opened.
+    pub kind: &'static str,
+    pub address: String,
+    pub note: Option<&'static str>,
+    /// `None` if no load ran against it.
+    pub report: Option<EngineReport>,
+    pub error: Option<String>,
+    pub token: Option<TokenStats>,
+    /// Index of the direct target it is set up through (itself for direct targets).
+    pub storage: usize,
+}
+
+/// Builds the whole summary of a run.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    plan: &Plan,
+    run_id: &str,
+    started: std::time::SystemTime,
+    ended: std::time::SystemTime,
+    status: RunStatus,
+    error: Option<String>,
+    outcomes: &[TargetOutcome],
+    totals: &Totals,
+) -> Summary {
+    let targets: Vec<TargetSummary> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| target_summary(plan, i, o, totals))
+        .collect();
+    let comparisons = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.kind == "gateway" && o.storage != *i)
+        .map(|(i, o)| compare(&targets[o.storage], &targets[i]))
+        .collect();
+    Summary {
+        schema: SCHEMA.to_string(),
+        status,
+        error,
+        scenario: plan.name.clone(),
+        run_id: run_id.to_string(),
+        started_at: super::timestamp(started),
+        ended_at: super::timestamp(ended),
+        compare: CompareSummary::of(plan),
+        targets,
+        comparisons,
+    }
+}
+
+fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals) -> TargetSummary {
+    let report = o.report.clone().unwrap_or_default();
+    let measured = report.steady_elapsed;
+    let ops: Vec<OpSummary> = steady_series(totals.series.iter(), index)
+        .iter()
+        .map(|(op, series)| op_summary(*op, series, measured))
+        .collect();
+    let count = |class| {
+        ops.iter()
+            .map(|op| op.outcomes.get(&class).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let (throttled, quota) = (count(OutcomeClass::Throttled), count(OutcomeClass::Quota));
+    let throttle = (throttled + quota > 0).then(|| {
+        let mut retry_after_s = BTreeMap::new();
+        for (_, v) in totals
+            .series
+            .iter()
+            .filter(|(k, _)| k.target == index && k.phase == Phase::Steady)
+        {
+            for (secs, n) in &v.retry_after {
+                *retry_after_s.entry(*secs).or_default() += n;
+            }
+        }
+        ThrottleSummary {
+            throttled,
+            quota,
+            first_throttled_s: totals
+                .first_seconds
+                .get(&(index, OutcomeClass::Throttled))
+                .copied(),
+            first_quota_s: totals
+                .first_seconds
+                .get(&(index, OutcomeClass::Quota))
+                .copied(),
+            retry_after_s,
+        }
+    });
+    TargetSummary {
+        name: plan.targets[index].name.clone(),
+        kind: o.kind.to_string(),
+        endpoint: o.address.clone(),
+        note: o.note.map(str::to_string),
+        error: o.error.clone(),
+        measured_seconds: (measured.as_secs_f64() * 1000.0).round() / 1000.0,
+        cancelled: report.cancelled,
+        load: LoadSummary {
+            executor: plan.load.executor().to_string(),
+            max_in_flight: plan.load.max_in_flight(),
+            phases: plan.load.phases(&plan.limits),
+            schedule: report.schedule.as_ref().map(ScheduleSummary::of),
+        },
+        auth: o.token.as_ref().map(|t| AuthSummary {
+            token_fetches: t.fetches,
+            token_fetch_failures: t.failures,
+            refreshes_after_401: t.refreshes_after_401,
+            token_fetch_us: LatencyStats::of(&t.fetch_latency),
+            last_error: t.last_error.clone(),
+        }),
+        throttle,
+        ops,
+    }
+}
+
+/// candidate − baseline per op both ran.
+fn compare(baseline: &TargetSummary, candidate: &TargetSummary) -> Comparison {
+    let ops = candidate
+        .ops
+        .iter()
+        .filter_map(|c| {
+            let b = baseline.ops.iter().find(|b| b.op == c.op)?;
+            let (bl, cl) = (b.latency_us.as_ref()?, c.latency_us.as_ref()?);
+            let d = |x: u64, y: u64| x as i64 - y as i64;
+            Some(OpComparison {
+                op: c.op,
+                p50_us: d(cl.p50, bl.p50),
+                p90_us: d(cl.p90, bl.p90),
+                p99_us: d(cl.p99, bl.p99),
+                p99_9_us: d(cl.p99_9, bl.p99_9),
+                throughput_ratio: (b.ok_ops_per_sec > 0.0)
+                    .then(|| round2(c.ok_ops_per_sec / b.ok_ops_per_sec)),
+            })
+        })
+        .collect();
+    Comparison {
+        baseline: baseline.name.clone(),
+        candidate: candidate.name.clone(),
+        ops,
+    }
 }

@@ -34,6 +34,10 @@ pub struct RunSection {
     pub warmup: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
     pub request_timeout: Option<Spanned<String>>,
+    /// With several targets: `alternate` (default), `sequential` or `concurrent`.
+    pub compare: Option<Spanned<String>>,
+    /// `alternate`: length of each target's turn.
+    pub window: Option<Spanned<String>>,
 }
 
 /// `[load]`: the load model (executor) and its fields.
@@ -184,4 +188,32 @@ pub struct TargetSection {
     pub region: Option<Spanned<String>>,
     pub access_key: Option<Spanned<String>>,
     pub secret_key: Option<Spanned<String>>,
+    /// gateway: `http://host:port/api-prefix`.
+    pub base_url: Option<Spanned<String>>,
+    pub subscription_key: Option<Spanned<String>>,
+    pub subscription_header: Option<Spanned<String>>,
+    pub oauth2: Option<Spanned<OAuth2Section>>,
+    /// gateway: the direct target through which objects are seeded and cleaned up.
+    pub setup_via: Option<Spanned<String>>,
+    /// How a response says it came from a cache.
+    pub cache_hit: Option<Spanned<CacheHitSection>>,
+}
+
+/// `oauth2 = { … }` of a gateway target: client-credentials grant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Section {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: Option<String>,
+}
+
+/// `cache_hit = { header = "X-Cache", equals = "HIT", miss = "MISS" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheHitSection {
+    pub header: String,
+    pub equals: String,
+    pub miss: Option<String>,
 }

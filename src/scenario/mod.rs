@@ -20,8 +20,8 @@ use file::{OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
 pub use interpolate::interpolate;
 
 use crate::plan::{
-    Arrivals, DataSet, LoadModel, MixEntry, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret,
-    SizeDist, Stage, TargetKind, TargetSpec,
+    Arrivals, CacheRule, CompareMode, DataSet, GatewayTarget, LoadModel, MixEntry, OAuth2Config,
+    OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec,
 };
 
 /// Default request timeout when the scenario sets none.
@@ -103,7 +103,9 @@ impl Validator<'_> {
         let data = self.data(&f.data)?;
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
+        let compare = self.compare(&f.run, &load, &limits)?;
         Ok(Plan {
+            compare,
             name,
             description: f.description,
             source: self.path.to_path_buf(),
@@ -114,6 +116,82 @@ impl Validator<'_> {
             mix,
             targets,
         })
+    }
+
+    fn compare(
+        &self,
+        run: &file::RunSection,
+        load: &LoadModel,
+        limits: &RunLimits,
+    ) -> Checked<CompareMode> {
+        let ramping = matches!(
+            load,
+            LoadModel::OpenLoop(OpenLoop {
+                arrivals: Arrivals::RampingArrivalRate { .. },
+                ..
+            })
+        );
+        let window = run
+            .window
+            .as_ref()
+            .map(|w| self.duration(w, "run.window"))
+            .transpose()?;
+        let mode = match &run.compare {
+            None if ramping => "sequential",
+            None => "alternate",
+            Some(m) => m.get_ref().as_str(),
+        };
+        let span = |f: &Option<Spanned<String>>| f.as_ref().map(|v| v.span());
+        match mode {
+            "alternate" => {
+                if ramping {
+                    return Err(ScenarioError::at(
+                        self.path,
+                        self.text,
+                        span(&run.compare),
+                        "run.compare",
+                        "a ramp cannot be cut into turns; use compare = \"sequential\" with ramping-arrival-rate",
+                    ));
+                }
+                let default = limits.duration.map_or(Duration::from_secs(10), |d| {
+                    (d / 6).clamp(Duration::from_secs(1), Duration::from_secs(10))
+                });
+                let window = window.unwrap_or(default);
+                if window < Duration::from_secs(1) {
+                    return Err(ScenarioError::at(
+                        self.path,
+                        self.text,
+                        span(&run.window),
+                        "run.window",
+                        "must be at least 1s",
+                    ));
+                }
+                Ok(CompareMode::Alternate { window })
+            }
+            "sequential" | "concurrent" => {
+                if let Some(sp) = span(&run.window) {
+                    return Err(self.err(
+                        sp,
+                        "run.window",
+                        "only `compare = \"alternate\"` takes a window",
+                    ));
+                }
+                Ok(if mode == "sequential" {
+                    CompareMode::Sequential
+                } else {
+                    CompareMode::Concurrent
+                })
+            }
+            other => Err(ScenarioError::at(
+                self.path,
+                self.text,
+                span(&run.compare),
+                "run.compare",
+                format!(
+                    "unknown mode {other:?}; expected \"alternate\", \"sequential\" or \"concurrent\""
+                ),
+            )),
+        }
     }
 
     fn duration(&self, s: &Spanned<String>, field: &str) -> Checked<Duration> {
@@ -486,63 +564,192 @@ impl Validator<'_> {
                     "target names use letters, digits, '-' and '_'",
                 ));
             }
-            let kind = self.target_kind(section, &field)?;
+            let kind = self.target_kind(section, &field, t.get_ref())?;
+            let cache_rule = match (&section.get_ref().cache_hit, &kind) {
+                (Some(c), _) => {
+                    let c = c.get_ref();
+                    Some(CacheRule {
+                        header: c.header.clone(),
+                        hit: c.equals.clone(),
+                        miss: c.miss.clone().unwrap_or_else(|| "MISS".into()),
+                    })
+                }
+                (None, TargetKind::Gateway(_)) => Some(CacheRule::x_cache()),
+                (None, _) => None,
+            };
             out.push(TargetSpec {
                 name: name.clone(),
                 kind,
+                cache_rule,
             });
         }
         Ok(out)
     }
 
-    fn target_kind(&self, s: &Spanned<TargetSection>, field: &str) -> Checked<TargetKind> {
+    fn target_kind(
+        &self,
+        s: &Spanned<TargetSection>,
+        field: &str,
+        all: &BTreeMap<String, Spanned<TargetSection>>,
+    ) -> Checked<TargetKind> {
         let t = s.get_ref();
-        let fields: [(&str, &Option<Spanned<String>>); 4] = [
-            ("endpoint", &t.endpoint),
-            ("region", &t.region),
-            ("access_key", &t.access_key),
-            ("secret_key", &t.secret_key),
-        ];
-        match t.kind.get_ref().as_str() {
-            "embedded" => {
-                if let Some((name, Some(v))) = fields.iter().find(|(_, v)| v.is_some()) {
-                    return Err(self.err(
-                        v.span(),
-                        &format!("{field}.{name}"),
-                        "an embedded target takes no address or keys",
-                    ));
-                }
-                Ok(TargetKind::Embedded)
+        let kind = t.kind.get_ref().as_str();
+        let takes: &[&str] = match kind {
+            "embedded" => &[],
+            "s3" => &["endpoint", "region", "access_key", "secret_key"],
+            "gateway" => &[
+                "base_url",
+                "subscription_key",
+                "subscription_header",
+                "oauth2",
+                "setup_via",
+            ],
+            other => {
+                return Err(self.err(
+                    t.kind.span(),
+                    &format!("{field}.kind"),
+                    format!("unknown kind {other:?}; expected \"embedded\", \"s3\" or \"gateway\""),
+                ));
             }
-            "s3" => {
-                let required = |name: &str, v: &Option<Spanned<String>>| -> Checked<String> {
-                    let f = format!("{field}.{name}");
-                    let v = v
-                        .as_ref()
-                        .ok_or_else(|| self.err(s.span(), &f, "required for kind = \"s3\""))?;
+        };
+        let set: [(&str, Option<Range<usize>>); 10] = [
+            ("endpoint", t.endpoint.as_ref().map(|v| v.span())),
+            ("region", t.region.as_ref().map(|v| v.span())),
+            ("access_key", t.access_key.as_ref().map(|v| v.span())),
+            ("secret_key", t.secret_key.as_ref().map(|v| v.span())),
+            ("base_url", t.base_url.as_ref().map(|v| v.span())),
+            (
+                "subscription_key",
+                t.subscription_key.as_ref().map(|v| v.span()),
+            ),
+            (
+                "subscription_header",
+                t.subscription_header.as_ref().map(|v| v.span()),
+            ),
+            ("oauth2", t.oauth2.as_ref().map(|v| v.span())),
+            ("setup_via", t.setup_via.as_ref().map(|v| v.span())),
+            ("cache_hit", None),
+        ];
+        if let Some((name, Some(span))) = set
+            .iter()
+            .find(|(n, sp)| sp.is_some() && !takes.contains(n))
+        {
+            return Err(self.err(
+                span.clone(),
+                &format!("{field}.{name}"),
+                format!("a {kind} target does not take `{name}`"),
+            ));
+        }
+        let value = |name: &str, v: &Option<Spanned<String>>| -> Checked<Option<String>> {
+            let f = format!("{field}.{name}");
+            v.as_ref()
+                .map(|v| {
                     interpolate(v.get_ref(), self.env).map_err(|why| self.err(v.span(), &f, why))
-                };
+                })
+                .transpose()
+        };
+        let required = |name: &str, v: &Option<Spanned<String>>| -> Checked<String> {
+            value(name, v)?.ok_or_else(|| {
+                self.err(
+                    s.span(),
+                    &format!("{field}.{name}"),
+                    format!("required for kind = \"{kind}\""),
+                )
+            })
+        };
+        match kind {
+            "embedded" => Ok(TargetKind::Embedded),
+            "s3" => {
                 let endpoint = required("endpoint", &t.endpoint)?;
-                if let Err(why) = check_endpoint(&endpoint) {
+                if let Err(why) = check_url(&endpoint, false) {
                     let span = t.endpoint.as_ref().map_or(s.span(), |e| e.span());
                     return Err(self.err(span, &format!("{field}.endpoint"), why));
                 }
-                let region = match &t.region {
-                    Some(_) => required("region", &t.region)?,
-                    None => "us-east-1".to_string(),
-                };
                 Ok(TargetKind::S3(S3Endpoint {
                     endpoint: endpoint.trim_end_matches('/').to_string(),
-                    region,
+                    region: value("region", &t.region)?.unwrap_or_else(|| "us-east-1".into()),
                     access_key: required("access_key", &t.access_key)?,
                     secret_key: Secret::new(required("secret_key", &t.secret_key)?),
                 }))
             }
-            other => Err(self.err(
-                t.kind.span(),
-                &format!("{field}.kind"),
-                format!("unknown kind {other:?}; expected \"embedded\" or \"s3\""),
-            )),
+            _ => {
+                let base_url = required("base_url", &t.base_url)?;
+                if let Err(why) = check_url(&base_url, true) {
+                    let span = t.base_url.as_ref().map_or(s.span(), |e| e.span());
+                    return Err(self.err(span, &format!("{field}.base_url"), why));
+                }
+                let subscription_header = value("subscription_header", &t.subscription_header)?
+                    .unwrap_or_else(|| "Ocp-Apim-Subscription-Key".into());
+                if http::HeaderName::from_bytes(subscription_header.as_bytes()).is_err() {
+                    let span = t
+                        .subscription_header
+                        .as_ref()
+                        .map_or(s.span(), |e| e.span());
+                    return Err(self.err(
+                        span,
+                        &format!("{field}.subscription_header"),
+                        "not a valid header name",
+                    ));
+                }
+                let oauth2 = match &t.oauth2 {
+                    None => None,
+                    Some(o) => {
+                        let f = format!("{field}.oauth2");
+                        let sec = o.get_ref();
+                        let expand = |v: &str| {
+                            interpolate(v, self.env).map_err(|why| self.err(o.span(), &f, why))
+                        };
+                        let token_url = expand(&sec.token_url)?;
+                        if let Err(why) = check_url(&token_url, true) {
+                            return Err(self.err(o.span(), &format!("{f}.token_url"), why));
+                        }
+                        Some(OAuth2Config {
+                            token_url,
+                            client_id: expand(&sec.client_id)?,
+                            client_secret: Secret::new(expand(&sec.client_secret)?),
+                            scope: sec.scope.as_deref().map(expand).transpose()?,
+                        })
+                    }
+                };
+                let direct: Vec<&String> = all
+                    .iter()
+                    .filter(|(_, t)| {
+                        matches!(t.get_ref().kind.get_ref().as_str(), "s3" | "embedded")
+                    })
+                    .map(|(n, _)| n)
+                    .collect();
+                let setup_via = match &t.setup_via {
+                    Some(v) => {
+                        if !direct.contains(&v.get_ref()) {
+                            return Err(self.err(
+                                v.span(),
+                                &format!("{field}.setup_via"),
+                                format!(
+                                    "{:?} is not an s3 or embedded target of this scenario",
+                                    v.get_ref()
+                                ),
+                            ));
+                        }
+                        v.get_ref().clone()
+                    }
+                    None if direct.len() == 1 => direct[0].clone(),
+                    None => {
+                        return Err(self.err(
+                            s.span(),
+                            &format!("{field}.setup_via"),
+                            "name the s3 target behind this gateway (gatebench seeds and cleans up through it)",
+                        ));
+                    }
+                };
+                Ok(TargetKind::Gateway(GatewayTarget {
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                    subscription_key: value("subscription_key", &t.subscription_key)?
+                        .map(Secret::new),
+                    subscription_header,
+                    oauth2,
+                    setup_via,
+                }))
+            }
         }
     }
 }
@@ -569,19 +776,20 @@ fn check_bucket_name(b: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_endpoint(e: &str) -> Result<(), String> {
+/// Checks an `http://host:port` URL; with `path_allowed`, a path prefix may follow.
+fn check_url(e: &str, path_allowed: bool) -> Result<(), String> {
     let uri: http::Uri = e
         .parse()
         .map_err(|err| format!("{e:?} is not a URL: {err}"))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some("https") => return Err("https endpoints are not supported yet; use http".into()),
+        Some("https") => return Err("https is not supported yet; use http".into()),
         _ => return Err(format!("{e:?} needs a scheme, e.g. http://127.0.0.1:7480")),
     }
     if uri.authority().is_none() {
         return Err(format!("{e:?} has no host"));
     }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+    if uri.query().is_some() || (!path_allowed && !matches!(uri.path(), "" | "/")) {
         return Err("an S3 endpoint has no path or query; buckets go in [data]".into());
     }
     Ok(())

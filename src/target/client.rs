@@ -1,14 +1,17 @@
-//! The measured request path: S3 requests over hyper, signed per request.
+//! The measured request path: S3-shaped requests over hyper, one client for both paths.
 //!
-//! One client per target; its connection pool is sized to the load's concurrency. It
-//! sends, reads the whole answer, counts bytes and classifies the outcome. It does not
-//! time requests against their due time; the engine does that.
+//! A direct target signs each request with SigV4; a gateway target sends the same
+//! request under the gateway's API prefix with a bearer token and a subscription key.
+//! So a comparison compares paths, not clients. The client sends, reads the whole
+//! answer, counts bytes and classifies the outcome (and cache class, and Retry-After).
+//! It does not time requests against their due time; the engine does that.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderValue, Method, Request};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,7 +19,8 @@ use hyper_util::rt::TokioExecutor;
 
 use super::body::GeneratedBody;
 use super::signer::Signer;
-use crate::plan::S3Endpoint;
+use super::token::TokenSource;
+use crate::plan::{CacheRule, GatewayTarget, S3Endpoint};
 use crate::record::{CacheClass, OutcomeClass, TransportError};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
@@ -39,6 +43,8 @@ pub struct Response {
     pub cache: CacheClass,
     pub status: Option<u16>,
     pub transport: Option<TransportError>,
+    /// Seconds from a `Retry-After` header (throttled and quota answers).
+    pub retry_after: Option<u32>,
     /// When the response headers arrived.
     pub headers_at: Option<Instant>,
     pub bytes_up: u64,
@@ -52,6 +58,7 @@ impl Response {
             cache: CacheClass::None,
             status: None,
             transport: Some(kind),
+            retry_after: None,
             headers_at: None,
             bytes_up: 0,
             bytes_down: 0,
@@ -59,22 +66,83 @@ impl Response {
     }
 }
 
-/// A keep-alive HTTP/1.1 client for one S3 endpoint.
+/// How requests authenticate.
+enum Auth {
+    /// SigV4 for a direct S3 endpoint.
+    SigV4(Signer),
+    /// Bearer token and/or subscription key for a gateway.
+    Gateway {
+        token: Option<Arc<TokenSource>>,
+        subscription: Option<(HeaderName, HeaderValue)>,
+    },
+}
+
+/// A keep-alive HTTP/1.1 client for one target.
 pub struct S3Client {
     http: Client<HttpConnector, GeneratedBody>,
+    /// `http://host:port` plus the gateway's API prefix (empty for S3).
     base: String,
     host: HeaderValue,
-    signer: Signer,
+    auth: Auth,
+    cache_rule: Option<(HeaderName, CacheRule)>,
     timeout: Duration,
 }
 
 impl S3Client {
-    /// A client for `endpoint` keeping up to `pool` idle connections.
-    pub fn new(endpoint: &S3Endpoint, pool: usize, timeout: Duration) -> anyhow::Result<Self> {
-        let uri: http::Uri = endpoint.endpoint.parse()?;
+    /// A SigV4 client for a direct S3 endpoint, keeping up to `pool` idle connections.
+    pub fn direct(
+        endpoint: &S3Endpoint,
+        cache_rule: Option<&CacheRule>,
+        pool: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Self::build(
+            &endpoint.endpoint,
+            Auth::SigV4(Signer::new(endpoint)),
+            cache_rule,
+            pool,
+            timeout,
+        )
+    }
+
+    /// A client for a gateway: same requests under `base_url`, bearer token from `token`.
+    pub fn gateway(
+        gateway: &GatewayTarget,
+        token: Option<Arc<TokenSource>>,
+        cache_rule: Option<&CacheRule>,
+        pool: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let subscription = match &gateway.subscription_key {
+            Some(key) => Some((
+                HeaderName::from_bytes(gateway.subscription_header.as_bytes())?,
+                HeaderValue::from_str(key.expose())?,
+            )),
+            None => None,
+        };
+        Self::build(
+            &gateway.base_url,
+            Auth::Gateway {
+                token,
+                subscription,
+            },
+            cache_rule,
+            pool,
+            timeout,
+        )
+    }
+
+    fn build(
+        url: &str,
+        auth: Auth,
+        cache_rule: Option<&CacheRule>,
+        pool: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let uri: http::Uri = url.parse()?;
         let authority = uri
             .authority()
-            .ok_or_else(|| anyhow::anyhow!("endpoint {} has no host", endpoint.endpoint))?;
+            .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
@@ -82,26 +150,38 @@ impl S3Client {
             .pool_max_idle_per_host(pool)
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
+        let cache_rule = match cache_rule {
+            Some(r) => Some((HeaderName::from_bytes(r.header.as_bytes())?, r.clone())),
+            None => None,
+        };
         Ok(S3Client {
             http,
-            base: format!("http://{authority}"),
+            base: format!("http://{authority}{}", uri.path().trim_end_matches('/')),
             host: HeaderValue::from_str(authority.as_str())?,
-            signer: Signer::new(endpoint),
+            auth,
+            cache_rule,
             timeout,
         })
     }
 
     /// Sends `call` and reads the whole answer, within the request timeout.
     pub async fn send(&self, call: &S3Call) -> Response {
-        let req = match self.request(call) {
-            Ok(r) => r,
+        let Ok(req) = self.request(call) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
-            Err(_) => return Response::transport(TransportError::Reset),
+            return Response::transport(TransportError::Reset);
         };
-        match tokio::time::timeout(self.timeout, self.exchange(req, call.body_len)).await {
+        let bearer = req.headers().get(AUTHORIZATION).cloned();
+        let resp = match tokio::time::timeout(self.timeout, self.exchange(req, call.body_len)).await
+        {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
+        };
+        if let (Some(401), Auth::Gateway { token: Some(t), .. }, Some(used)) =
+            (resp.status, &self.auth, bearer)
+        {
+            t.unauthorized(&used);
         }
+        resp
     }
 
     fn request(&self, call: &S3Call) -> Result<Request<GeneratedBody>, String> {
@@ -115,7 +195,20 @@ impl S3Client {
         let mut req = builder
             .body(GeneratedBody::new(call.body_len))
             .map_err(|e| e.to_string())?;
-        self.signer.sign(&mut req)?;
+        match &self.auth {
+            Auth::SigV4(signer) => signer.sign(&mut req)?,
+            Auth::Gateway {
+                token,
+                subscription,
+            } => {
+                if let Some(t) = token {
+                    req.headers_mut().insert(AUTHORIZATION, t.header());
+                }
+                if let Some((name, value)) = subscription {
+                    req.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+        }
         Ok(req)
     }
 
@@ -127,17 +220,21 @@ impl S3Client {
         };
         let headers_at = Instant::now();
         let status = resp.status().as_u16();
+        let cache = self.cache_class(resp.headers());
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let keep_prefix = !(200..400).contains(&status);
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
         let mut body = resp.into_body();
+        let mut broken = false;
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else {
-                let mut r = Response::transport(TransportError::Reset);
-                r.headers_at = Some(headers_at);
-                r.status = Some(status);
-                r.bytes_down = bytes_down;
-                return r;
+                broken = true;
+                break;
             };
             if let Some(data) = frame.data_ref() {
                 bytes_down += data.remaining() as u64;
@@ -147,14 +244,31 @@ impl S3Client {
                 }
             }
         }
+        let (class, transport) = if broken {
+            (OutcomeClass::Transport, Some(TransportError::Reset))
+        } else {
+            (OutcomeClass::of_status(status, &prefix), None)
+        };
         Response {
-            class: OutcomeClass::of_status(status, &prefix),
-            cache: CacheClass::None,
+            class,
+            cache,
             status: Some(status),
-            transport: None,
+            transport,
+            retry_after,
             headers_at: Some(headers_at),
             bytes_up: body_len,
             bytes_down,
+        }
+    }
+
+    fn cache_class(&self, headers: &HeaderMap) -> CacheClass {
+        let Some((name, rule)) = &self.cache_rule else {
+            return CacheClass::None;
+        };
+        match headers.get(name).and_then(|v| v.to_str().ok()) {
+            Some(v) if v.trim().eq_ignore_ascii_case(&rule.hit) => CacheClass::Hit,
+            Some(v) if v.trim().eq_ignore_ascii_case(&rule.miss) => CacheClass::Miss,
+            _ => CacheClass::Uncacheable,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! How requests reach storage: keys and request shapes, the signed hyper client, the SDK
+//! How requests reach storage: keys and request shapes, the hyper client (SigV4 for
+//! direct targets, bearer token + subscription key for gateways), OAuth2 tokens, the SDK
 //! admin client, and the embedded server.
 //!
 //! Owns turning a `PlannedOp` into an S3 request and sending it. Knows nothing of
@@ -9,8 +10,11 @@ pub mod body;
 pub mod client;
 pub mod embedded;
 mod signer;
+pub mod token;
 
 use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::Method;
 
@@ -19,30 +23,69 @@ use crate::plan::{OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
 pub use admin::Admin;
 pub use client::{S3Call, S3Client};
 use embedded::EmbeddedS3;
+use token::TokenSource;
 
-/// A target made ready: where it is, and the embedded server if it is one.
+/// A target made ready: its address, its token source, the embedded server if it is one.
 pub struct OpenTarget {
-    /// `embedded` or `s3`.
+    /// `embedded`, `s3` or `gateway`.
     pub kind: &'static str,
-    pub endpoint: S3Endpoint,
+    /// The endpoint or gateway base URL.
+    pub address: String,
+    /// Direct targets: where setup and clean-up go (gateways use their `setup_via`).
+    pub storage: Option<S3Endpoint>,
+    /// Gateway targets with OAuth2: the token source.
+    pub token: Option<Arc<TokenSource>>,
     _embedded: Option<EmbeddedS3>,
 }
 
 impl OpenTarget {
-    /// Resolves a target spec, starting the embedded server if needed.
+    /// Resolves a target spec: starts the embedded server, or fetches a first token.
     pub async fn open(spec: &TargetSpec) -> anyhow::Result<Self> {
-        let (kind, endpoint, embedded) = match &spec.kind {
+        let mut open = OpenTarget {
+            kind: "s3",
+            address: String::new(),
+            storage: None,
+            token: None,
+            _embedded: None,
+        };
+        match &spec.kind {
             TargetKind::Embedded => {
                 let server = EmbeddedS3::start().await?;
-                ("embedded", server.endpoint.clone(), Some(server))
+                open.kind = "embedded";
+                open.address = server.endpoint.endpoint.clone();
+                open.storage = Some(server.endpoint.clone());
+                open._embedded = Some(server);
             }
-            TargetKind::S3(ep) => ("s3", ep.clone(), None),
-        };
-        Ok(OpenTarget {
-            kind,
-            endpoint,
-            _embedded: embedded,
-        })
+            TargetKind::S3(ep) => {
+                open.address = ep.endpoint.clone();
+                open.storage = Some(ep.clone());
+            }
+            TargetKind::Gateway(gw) => {
+                open.kind = "gateway";
+                open.address = gw.base_url.clone();
+                if let Some(oauth2) = &gw.oauth2 {
+                    open.token = Some(TokenSource::start(oauth2.clone()).await?);
+                }
+            }
+        }
+        Ok(open)
+    }
+
+    /// The measured-path client for this target.
+    pub fn client(
+        &self,
+        spec: &TargetSpec,
+        pool: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<S3Client> {
+        let rule = spec.cache_rule.as_ref();
+        match (&spec.kind, &self.storage) {
+            (TargetKind::Gateway(gw), _) => {
+                S3Client::gateway(gw, self.token.clone(), rule, pool, timeout)
+            }
+            (_, Some(ep)) => S3Client::direct(ep, rule, pool, timeout),
+            (_, None) => anyhow::bail!("target {} has no endpoint", spec.name),
+        }
     }
 }
 

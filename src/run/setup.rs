@@ -1,0 +1,93 @@
+//! Before and after the load: opening targets, creating buckets and seeding the read set
+//! once per storage, and deleting this run's objects at the end.
+//!
+//! A storage is a direct target (s3 or embedded); a gateway target is set up and cleaned
+//! up through the direct target named in its `setup_via`.
+
+use crate::plan::{Plan, TargetKind};
+use crate::progress::Display;
+use crate::target::{Admin, KeySpace, OpenTarget};
+
+/// The index of the target whose storage target `index` reads and writes.
+pub fn storage_of(plan: &Plan, index: usize) -> usize {
+    match &plan.targets[index].kind {
+        TargetKind::Gateway(gw) => plan
+            .targets
+            .iter()
+            .position(|t| t.name == gw.setup_via)
+            .unwrap_or(index),
+        _ => index,
+    }
+}
+
+/// The distinct storages of the plan's targets, in target order.
+pub fn storages(plan: &Plan) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..plan.targets.len())
+        .map(|i| storage_of(plan, i))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Creates the buckets and seeds the read set in storage `index`.
+pub async fn prepare(
+    plan: &Plan,
+    keys: &KeySpace,
+    open: &OpenTarget,
+    display: &Display,
+) -> anyhow::Result<()> {
+    let Some(endpoint) = &open.storage else {
+        anyhow::bail!("not a storage target");
+    };
+    let admin = Admin::new(endpoint);
+    admin.ensure_buckets(&plan.data.buckets).await?;
+    let objects = keys.seed_objects(plan)?;
+    if !objects.is_empty() {
+        let bytes: u64 = objects.iter().map(|o| o.2).sum();
+        display.line(&format!(
+            "seeding {} objects ({}) under {} at {}",
+            objects.len(),
+            bytesize::ByteSize(bytes),
+            keys.run_prefix(),
+            endpoint.endpoint
+        ));
+        admin.put_objects(objects).await?;
+    }
+    Ok(())
+}
+
+/// Deletes this run's objects from a storage, unless asked to keep them.
+pub async fn clean_up(
+    plan: &Plan,
+    keys: &KeySpace,
+    open: &OpenTarget,
+    keep: bool,
+    display: &Display,
+) {
+    let Some(endpoint) = &open.storage else {
+        return;
+    };
+    if keep {
+        display.line(&format!(
+            "kept objects under {} at {}",
+            keys.run_prefix(),
+            endpoint.endpoint
+        ));
+        return;
+    }
+    match Admin::new(endpoint)
+        .delete_prefix(&plan.data.buckets, keys.run_prefix())
+        .await
+    {
+        Ok(n) => display.line(&format!(
+            "cleaned up {n} objects under {} at {}",
+            keys.run_prefix(),
+            endpoint.endpoint
+        )),
+        Err(e) => display.line(&format!(
+            "warning: clean-up at {} incomplete: {e:#}",
+            endpoint.endpoint
+        )),
+    }
+}

@@ -1,0 +1,221 @@
+//! How several targets share a run's load: alternate turns, one after another, or all
+//! at once with the load split. Each target's operation sequence carries on across its
+//! turns, so every path sees the same (op, key, size) sequence.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::engine::{self, EngineReport, EngineSettings};
+use crate::plan::sequence::OpSequence;
+use crate::plan::{Arrivals, CompareMode, LoadModel, OpenLoop, Plan};
+use crate::progress::Display;
+use crate::record::{Progress, RecordHandle};
+use crate::target::{KeySpace, S3Client};
+
+/// A target ready for load.
+pub struct Runnable {
+    pub index: usize,
+    pub client: Arc<S3Client>,
+    pub sequence: Arc<Mutex<OpSequence>>,
+    /// Accumulated over the target's turns.
+    pub report: EngineReport,
+}
+
+/// What the turns need from the run.
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub keys: &'a Arc<KeySpace>,
+    pub recorder: &'a RecordHandle,
+    pub stop: &'a watch::Receiver<bool>,
+    pub updates: &'a watch::Receiver<Progress>,
+}
+
+/// Runs the plan's load over `targets` according to its compare mode.
+pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut Display) {
+    let limits = &cx.plan.limits;
+    let mode = if targets.len() < 2 {
+        CompareMode::Sequential
+    } else {
+        cx.plan.compare.clone()
+    };
+    match mode {
+        CompareMode::Sequential => {
+            for t in targets.iter_mut() {
+                if *cx.stop.borrow() {
+                    return;
+                }
+                let settings = settings(
+                    cx,
+                    t.index,
+                    cx.plan.load.clone(),
+                    limits.warmup,
+                    limits.duration,
+                    limits.ops,
+                );
+                turn(cx, t, settings, display, None).await;
+            }
+        }
+        CompareMode::Concurrent => {
+            let share = split(&cx.plan.load, targets.len());
+            let runs = targets.iter().map(|t| {
+                let s = settings(
+                    cx,
+                    t.index,
+                    share.clone(),
+                    limits.warmup,
+                    limits.duration,
+                    limits.ops,
+                );
+                engine::run(
+                    s,
+                    t.client.clone(),
+                    cx.keys.clone(),
+                    t.sequence.clone(),
+                    cx.recorder,
+                    cx.stop.clone(),
+                )
+            });
+            let label = format!("[{} targets at once]", targets.len());
+            display.start(
+                label,
+                limits.duration.map(|d| d + limits.warmup),
+                cx.updates.clone(),
+            );
+            let reports = futures_util::future::join_all(runs).await;
+            display.stop();
+            for (t, r) in targets.iter_mut().zip(reports) {
+                t.report.add(&r);
+            }
+        }
+        CompareMode::Alternate { window } => {
+            let mut round = 0u32;
+            loop {
+                let mut any = false;
+                for t in targets.iter_mut() {
+                    if *cx.stop.borrow() {
+                        return;
+                    }
+                    let done_time = limits
+                        .duration
+                        .is_some_and(|d| t.report.steady_elapsed >= d);
+                    let done_ops = limits.ops.is_some_and(|n| t.report.steady_issued >= n);
+                    if done_time || done_ops {
+                        continue;
+                    }
+                    any = true;
+                    let left = limits
+                        .duration
+                        .map_or(window, |d| d.saturating_sub(t.report.steady_elapsed));
+                    let ops_left = limits.ops.map(|n| n - t.report.steady_issued);
+                    let warmup = if round == 0 {
+                        limits.warmup
+                    } else {
+                        Duration::ZERO
+                    };
+                    let s = settings(
+                        cx,
+                        t.index,
+                        cx.plan.load.clone(),
+                        warmup,
+                        Some(window.min(left)),
+                        ops_left,
+                    );
+                    turn(cx, t, s, display, Some(round + 1)).await;
+                }
+                if !any {
+                    return;
+                }
+                round += 1;
+            }
+        }
+    }
+}
+
+/// Runs one turn of one target and adds it to the target's report.
+async fn turn(
+    cx: &Context<'_>,
+    t: &mut Runnable,
+    settings: EngineSettings,
+    display: &mut Display,
+    round: Option<u32>,
+) {
+    let name = &cx.plan.targets[t.index].name;
+    let label = match round {
+        Some(r) => format!("[{name} turn {r}]"),
+        None => format!("[{name}]"),
+    };
+    display.start(
+        label,
+        settings.duration.map(|d| d + settings.warmup),
+        cx.updates.clone(),
+    );
+    let report = engine::run(
+        settings,
+        t.client.clone(),
+        cx.keys.clone(),
+        t.sequence.clone(),
+        cx.recorder,
+        cx.stop.clone(),
+    )
+    .await;
+    display.stop();
+    t.report.add(&report);
+}
+
+fn settings(
+    cx: &Context<'_>,
+    target: usize,
+    load: LoadModel,
+    warmup: Duration,
+    duration: Option<Duration>,
+    ops: Option<u64>,
+) -> EngineSettings {
+    EngineSettings {
+        target,
+        load,
+        warmup,
+        duration,
+        ops,
+        seed: cx.plan.seed,
+    }
+}
+
+/// The share of `load` each of `n` targets running at once gets.
+fn split(load: &LoadModel, n: usize) -> LoadModel {
+    let n = n.max(1);
+    let rate = |r: f64| r / n as f64;
+    match load {
+        LoadModel::ClosedLoop {
+            concurrency,
+            expected_interval,
+        } => LoadModel::ClosedLoop {
+            concurrency: (concurrency / n).max(1),
+            expected_interval: *expected_interval,
+        },
+        LoadModel::OpenLoop(o) => LoadModel::OpenLoop(OpenLoop {
+            max_in_flight: (o.max_in_flight / n).max(1),
+            arrivals: match &o.arrivals {
+                Arrivals::ConstantArrivalRate { rate: r } => {
+                    Arrivals::ConstantArrivalRate { rate: rate(*r) }
+                }
+                Arrivals::PoissonArrivalRate { rate: r } => {
+                    Arrivals::PoissonArrivalRate { rate: rate(*r) }
+                }
+                Arrivals::RampingArrivalRate { start_rate, stages } => {
+                    Arrivals::RampingArrivalRate {
+                        start_rate: rate(*start_rate),
+                        stages: stages
+                            .iter()
+                            .map(|s| crate::plan::Stage {
+                                target: rate(s.target),
+                                duration: s.duration,
+                            })
+                            .collect(),
+                    }
+                }
+            },
+        }),
+    }
+}
