@@ -204,6 +204,20 @@ pub struct DataSet {
     /// Objects seeded before the run for GET and HEAD.
     pub objects: u64,
     pub size: SizeDist,
+    /// Which seeded objects GET and HEAD pick.
+    pub keys: KeyPopularity,
+}
+
+/// How reads choose among the seeded objects (to make cache effects on purpose).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPopularity {
+    /// Every object equally often.
+    Uniform,
+    /// Object of rank k with probability ∝ 1/k^exponent.
+    Zipf(f64),
+    /// `requests` (0..1) of reads go to the first `keys` (0..1) share of objects.
+    HotSet { requests: f64, keys: f64 },
 }
 
 /// The S3 operations gatebench measures.

@@ -10,10 +10,11 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
+use rand_distr::Zipf;
 use rand_pcg::Pcg64;
 
 use super::size::SizeSampler;
-use super::{OpKind, Plan};
+use super::{KeyPopularity, OpKind, Plan};
 
 /// Which object an operation touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +53,7 @@ pub struct OpSequence {
     sizes: SizeSampler,
     buckets: usize,
     objects: u64,
+    popularity: Popularity,
     next_index: u64,
     /// Written objects not yet deleted, oldest first, with their bucket.
     written: VecDeque<(u64, usize)>,
@@ -75,6 +77,7 @@ impl OpSequence {
             sizes: plan.data.size.sampler()?,
             buckets: plan.data.buckets.len().max(1),
             objects: plan.data.objects,
+            popularity: Popularity::new(&plan.data.keys, plan.data.objects)?,
             next_index: 0,
             written: VecDeque::new(),
         })
@@ -104,7 +107,7 @@ impl OpSequence {
                 )
             }
             OpKind::Get | OpKind::Head => {
-                let n = self.rng.random_range(0..self.objects.max(1));
+                let n = self.popularity.sample(&mut self.rng, self.objects);
                 (seeded_bucket(n, self.buckets), ObjectKey::Seeded(n), 0)
             }
             OpKind::List => (self.rng.random_range(0..self.buckets), ObjectKey::None, 0),
@@ -120,6 +123,47 @@ impl OpSequence {
             key,
             size,
             mix_entry: entry,
+        }
+    }
+}
+
+/// Key popularity made ready for sampling.
+#[derive(Debug, Clone)]
+enum Popularity {
+    Uniform,
+    /// Ranks 1..=objects; rank k is object k-1.
+    Zipf(Zipf<f64>),
+    /// (share of requests, number of hot objects).
+    HotSet(f64, u64),
+}
+
+impl Popularity {
+    fn new(keys: &KeyPopularity, objects: u64) -> Result<Self, String> {
+        Ok(match keys {
+            KeyPopularity::Uniform => Popularity::Uniform,
+            KeyPopularity::Zipf(s) => Popularity::Zipf(
+                Zipf::new(objects.max(1) as f64, *s).map_err(|e| format!("zipf: {e}"))?,
+            ),
+            KeyPopularity::HotSet { requests, keys } => {
+                let hot = ((objects as f64 * keys).ceil() as u64).clamp(1, objects.max(1));
+                Popularity::HotSet(*requests, hot)
+            }
+        })
+    }
+
+    /// An object index in `0..objects`.
+    fn sample(&self, rng: &mut Pcg64, objects: u64) -> u64 {
+        let objects = objects.max(1);
+        match self {
+            Popularity::Uniform => rng.random_range(0..objects),
+            Popularity::Zipf(z) => (z.sample(rng) as u64).clamp(1, objects) - 1,
+            Popularity::HotSet(share, hot) => {
+                if *hot >= objects || rng.random_bool(*share) {
+                    rng.random_range(0..*hot)
+                } else {
+                    rng.random_range(*hot..objects)
+                }
+            }
         }
     }
 }
@@ -187,6 +231,45 @@ kind = "embedded"
         ] {
             assert!(a.iter().any(|p| p.op == op), "{op} never drawn");
         }
+    }
+
+    #[test]
+    fn key_popularity_shapes_reads() {
+        let reads = |keys: &str| {
+            let text = format!(
+                "name = \"k\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\nconcurrency = 1\n\
+                 [data]\nbuckets = [\"aaa\"]\nobjects = 1000\nsize = \"1KiB\"\nkeys = {keys}\n\
+                 [mix]\nget = 1\n[targets.local]\nkind = \"embedded\"\n"
+            );
+            let plan = scenario::parse(std::path::Path::new("k.toml"), &text, &|_| None).unwrap();
+            let mut s = OpSequence::new(&plan).unwrap();
+            let mut counts = vec![0u32; 1000];
+            for _ in 0..20_000 {
+                let ObjectKey::Seeded(n) = s.next_op().key else {
+                    panic!()
+                };
+                counts[n as usize] += 1;
+            }
+            counts
+        };
+        let hot = reads("{ hot_set = { requests = 0.8, keys = 0.05 } }");
+        let share: u32 = hot[..50].iter().sum();
+        assert!(
+            (15_600..16_400).contains(&share),
+            "80% of reads on 5% of keys: {share}"
+        );
+        let zipf = reads("{ zipf = 1.2 }");
+        assert!(
+            zipf[0] > 10 * zipf[99],
+            "rank 1 far above rank 100: {} vs {}",
+            zipf[0],
+            zipf[99]
+        );
+        let uniform = reads("\"uniform\"");
+        assert!(
+            uniform.iter().all(|c| (2..=60).contains(c)),
+            "uniform spread"
+        );
     }
 
     #[test]

@@ -76,6 +76,48 @@ pub struct DataSection {
     pub prefix: Option<Spanned<String>>,
     pub objects: Option<Spanned<i64>>,
     pub size: Spanned<SizeSpec>,
+    /// Which seeded objects reads pick.
+    pub keys: Option<Spanned<KeysSpec>>,
+}
+
+/// Key popularity: `"uniform"`, `{ zipf = 1.1 }` or
+/// `{ hot_set = { requests = 0.8, keys = 0.05 } }`.
+#[derive(Debug)]
+pub enum KeysSpec {
+    Named(String),
+    Table(KeysTable),
+}
+
+/// The table forms of key popularity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum KeysTable {
+    /// Zipf with this exponent over the seeded objects.
+    Zipf(f64),
+    /// `requests` of the reads go to the first `keys` share of the objects.
+    HotSet { requests: f64, keys: f64 },
+}
+
+impl<'de> Deserialize<'de> for KeysSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeysVisitor;
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = KeysSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    r#""uniform", { zipf = 1.1 } or { hot_set = { requests = 0.8, keys = 0.05 } }"#,
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeysSpec, E> {
+                Ok(KeysSpec::Named(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KeysSpec, A::Error> {
+                KeysTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(KeysSpec::Table)
+            }
+        }
+        d.deserialize_any(KeysVisitor)
+    }
 }
 
 /// An object size: `"4KiB"` or one of the distribution tables.

@@ -16,12 +16,13 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 pub use error::ScenarioError;
-use file::{OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
+use file::{KeysSpec, KeysTable, OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
 pub use interpolate::interpolate;
 
 use crate::plan::{
-    Arrivals, CacheRule, CompareMode, DataSet, GatewayTarget, LoadModel, MixEntry, OAuth2Config,
-    OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec,
+    Arrivals, CacheRule, CompareMode, DataSet, GatewayTarget, KeyPopularity, LoadModel, MixEntry,
+    OAuth2Config, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret, SizeDist, Stage,
+    TargetKind, TargetSpec,
 };
 
 /// Default request timeout when the scenario sets none.
@@ -435,11 +436,44 @@ impl Validator<'_> {
             None => 100,
         };
         let size = self.size(&d.size)?;
+        let keys = match &d.keys {
+            None => KeyPopularity::Uniform,
+            Some(k) => {
+                let err = |why: &str| self.err(k.span(), "data.keys", why.to_string());
+                match k.get_ref() {
+                    KeysSpec::Named(n) if n == "uniform" => KeyPopularity::Uniform,
+                    KeysSpec::Named(n) => {
+                        return Err(err(&format!(
+                            "unknown key popularity {n:?}; expected \"uniform\", {{ zipf = … }} or {{ hot_set = … }}"
+                        )));
+                    }
+                    KeysSpec::Table(KeysTable::Zipf(s)) if s.is_finite() && *s > 0.0 => {
+                        KeyPopularity::Zipf(*s)
+                    }
+                    KeysSpec::Table(KeysTable::Zipf(_)) => {
+                        return Err(err("the zipf exponent must be > 0"));
+                    }
+                    KeysSpec::Table(KeysTable::HotSet { requests, keys }) => {
+                        let unit = |x: f64| x.is_finite() && x > 0.0 && x < 1.0;
+                        if !unit(*requests) || !unit(*keys) {
+                            return Err(err(
+                                "hot_set requests and keys are shares between 0 and 1 (exclusive)",
+                            ));
+                        }
+                        KeyPopularity::HotSet {
+                            requests: *requests,
+                            keys: *keys,
+                        }
+                    }
+                }
+            }
+        };
         Ok(DataSet {
             buckets,
             prefix,
             objects,
             size,
+            keys,
         })
     }
 
