@@ -5,6 +5,8 @@
 
 mod cli;
 mod engine;
+mod gateway;
+mod idp;
 mod plan;
 mod progress;
 mod record;
@@ -26,6 +28,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run_command(args),
+        Command::Gateway(args) => gateway::args::run(args),
+        Command::Idp(args) => idp::args::run(args),
     }
 }
 

@@ -8,7 +8,7 @@ pub mod admin;
 pub mod body;
 pub mod client;
 pub mod embedded;
-mod signer;
+pub mod signer;
 
 use std::fmt::Write;
 

@@ -1,0 +1,235 @@
+//! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
+//!
+//! Owns token extraction, RS256 signature and claim validation, and fetching keys from
+//! an OpenID discovery document at startup (plain `http://` only: the stand-in talks to
+//! a loopback idp). It does not build error responses; the pipeline does.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use http::HeaderMap;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// A public key that may have signed tokens.
+#[derive(Clone)]
+pub struct VerifyKey {
+    /// The JWKS `kid`, if known.
+    pub kid: Option<String>,
+    pub key: DecodingKey,
+}
+
+/// One `required-claims/claim`.
+#[derive(Debug, Clone)]
+pub struct ClaimRule {
+    pub name: String,
+    /// `match="all"` (every value present) or `"any"` (at least one).
+    pub all: bool,
+    /// Splits a string claim into values.
+    pub separator: Option<String>,
+    pub values: Vec<String>,
+}
+
+/// The configuration of one `validate-jwt` element, with its keys once fetched.
+#[derive(Clone)]
+pub struct JwtPolicy {
+    pub header_name: String,
+    /// `failed-validation-httpcode`.
+    pub status: u16,
+    /// `failed-validation-error-message`: replaces both default messages.
+    pub message: Option<String>,
+    pub require_expiration: bool,
+    /// `require-scheme`: the header must start with this scheme (e.g. `Bearer`).
+    pub require_scheme: Option<String>,
+    pub clock_skew: Duration,
+    /// `openid-config url`s, fetched by `fetch_keys`.
+    pub openid_configs: Vec<String>,
+    pub keys: Vec<VerifyKey>,
+    pub audiences: Vec<String>,
+    pub issuers: Vec<String>,
+    pub claims: Vec<ClaimRule>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtFailure {
+    /// No token in the header: `JWT not present.`
+    Missing,
+    /// Any other failure: `Invalid JWT.`
+    Invalid,
+}
+
+impl JwtFailure {
+    /// APIM's default message for this failure.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            JwtFailure::Missing => "JWT not present.",
+            JwtFailure::Invalid => "Invalid JWT.",
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// Fetches the JWKS of every `openid-config` and adds its RSA keys.
+    pub async fn fetch_keys(&mut self) -> anyhow::Result<()> {
+        for url in self.openid_configs.clone() {
+            let discovery = get_json(&url)
+                .await
+                .with_context(|| format!("openid-config {url}"))?;
+            let jwks_uri = discovery
+                .get("jwks_uri")
+                .and_then(Value::as_str)
+                .with_context(|| format!("openid-config {url}: no jwks_uri"))?
+                .to_string();
+            let jwks: JwkSet = serde_json::from_value(
+                get_json(&jwks_uri)
+                    .await
+                    .with_context(|| format!("jwks_uri {jwks_uri}"))?,
+            )
+            .with_context(|| format!("jwks_uri {jwks_uri}: not a JWK set"))?;
+            let before = self.keys.len();
+            for jwk in &jwks.keys {
+                if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                    self.keys.push(VerifyKey {
+                        kid: jwk.common.key_id.clone(),
+                        key,
+                    });
+                }
+            }
+            anyhow::ensure!(
+                self.keys.len() > before,
+                "jwks_uri {jwks_uri}: no usable RSA keys"
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the token in `headers`; on success returns its claims.
+    pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
+        let raw = headers
+            .get(&self.header_name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(JwtFailure::Missing)?;
+        let token = match raw.split_once(' ') {
+            Some((scheme, token)) => {
+                if self
+                    .require_scheme
+                    .as_deref()
+                    .is_some_and(|s| !s.eq_ignore_ascii_case(scheme))
+                {
+                    return Err(JwtFailure::Invalid);
+                }
+                token.trim()
+            }
+            None if self.require_scheme.is_some() => return Err(JwtFailure::Invalid),
+            None => raw,
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtFailure::Invalid)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(JwtFailure::Invalid);
+        }
+        let validation = self.validation();
+        let by_kid: Vec<&VerifyKey> = self
+            .keys
+            .iter()
+            .filter(|k| header.kid.is_some() && k.kid == header.kid)
+            .collect();
+        let candidates = if by_kid.is_empty() {
+            self.keys.iter().collect()
+        } else {
+            by_kid
+        };
+        let claims = candidates
+            .iter()
+            .find_map(|k| jsonwebtoken::decode::<Value>(token, &k.key, &validation).ok())
+            .ok_or(JwtFailure::Invalid)?
+            .claims;
+        if self.claims.iter().all(|rule| rule.satisfied_by(&claims)) {
+            Ok(claims)
+        } else {
+            Err(JwtFailure::Invalid)
+        }
+    }
+
+    fn validation(&self) -> Validation {
+        let mut v = Validation::new(Algorithm::RS256);
+        v.leeway = self.clock_skew.as_secs();
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        let mut required = HashSet::new();
+        if self.require_expiration {
+            required.insert("exp".to_string());
+        }
+        if self.audiences.is_empty() {
+            v.validate_aud = false;
+        } else {
+            v.set_audience(&self.audiences);
+            required.insert("aud".to_string());
+        }
+        if !self.issuers.is_empty() {
+            v.set_issuer(&self.issuers);
+            required.insert("iss".to_string());
+        }
+        v.required_spec_claims = required;
+        v
+    }
+}
+
+impl ClaimRule {
+    fn satisfied_by(&self, claims: &Value) -> bool {
+        let present: Vec<String> = match claims.get(&self.name) {
+            None | Some(Value::Null) => return false,
+            Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
+            Some(Value::String(s)) => match &self.separator {
+                Some(sep) => s.split(sep.as_str()).map(str::to_string).collect(),
+                None => vec![s.clone()],
+            },
+            Some(v) => scalar(v).into_iter().collect(),
+        };
+        if self.values.is_empty() {
+            return true;
+        }
+        let has = |v: &String| present.contains(v);
+        if self.all {
+            self.values.iter().all(has)
+        } else {
+            self.values.iter().any(has)
+        }
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// GETs a JSON document over plain HTTP (loopback idp), within 10 s.
+async fn get_json(url: &str) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        url.starts_with("http://"),
+        "only http:// URLs can be fetched by the stand-in (override with --openid-config-url)"
+    );
+    let client: Client<HttpConnector, Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let req = http::Request::get(url).body(Empty::new())?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .context("timed out")??;
+    anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+        .await
+        .context("timed out")??
+        .to_bytes();
+    Ok(serde_json::from_slice(&body)?)
+}
