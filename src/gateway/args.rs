@@ -175,6 +175,9 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             }
         };
         eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
+        for (block, line) in &gateway.native_blocks {
+            eprintln!("policy line {line}: `{block}` block replaced by the stand-in's native {block}");
+        }
         if _embedded.is_some() {
             println!("embedded backend: {}", backend.endpoint);
             println!("  GATEBENCH_BACKEND_ACCESS_KEY={}", backend.access_key);

@@ -60,6 +60,8 @@ pub struct GatewayConfig {
 pub struct RunningGateway {
     /// The bound address.
     pub addr: SocketAddr,
+    /// Policy marker blocks replaced natively: (`sigv4` | `x-cache`, line).
+    pub native_blocks: Vec<(String, u32)>,
     api_prefix: String,
     accept_loop: JoinHandle<()>,
 }
@@ -85,6 +87,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     }
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
+    let native_blocks = policy.native_blocks.clone();
     let gateway = Arc::new(Gateway {
         subscriptions: config
             .subscription_keys
@@ -122,6 +125,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     });
     Ok(RunningGateway {
         addr,
+        native_blocks,
         api_prefix,
         accept_loop,
     })
