@@ -697,3 +697,178 @@ async fn overhead_p50_direct_vs_gateway() {
         miss.saturating_sub(d)
     );
 }
+
+/// A backend that records what reaches it and answers 200 `ok` (after 3 s for `/slow`).
+async fn capture_backend() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Request<()>>>>,
+) {
+    use hyper::service::service_fn;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        if req.uri().path().ends_with("/slow") {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                        }
+                        let (parts, _) = req.into_parts();
+                        log.lock().unwrap().push(Request::from_parts(parts, ()));
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn gateway_with_policy(
+    xml: &str,
+    latency: Option<&str>,
+) -> (RunningGateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.xml");
+    std::fs::write(&policy, xml).unwrap();
+    let gw = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        load: LoadOptions::default(),
+        api_prefix: "/api/".into(),
+        backend: crate::plan::S3Endpoint {
+            endpoint: "http://127.0.0.1:9".into(),
+            region: "us-east-1".into(),
+            access_key: "AKGATEWAY".into(),
+            secret_key: Secret::new("gateway-secret"),
+        },
+        subscription_keys: Vec::new(),
+        added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
+    })
+    .await
+    .unwrap();
+    (gw, dir)
+}
+
+#[tokio::test]
+async fn headers_rewrite_backend_service_quota_and_timeout() {
+    let (backend, seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies>
+    <inbound>
+        <set-header name="X-Added" exists-action="override"><value>yes</value></set-header>
+        <set-header name="X-Remove" exists-action="delete" />
+        <set-header name="X-Kept" exists-action="skip"><value>gateway</value></set-header>
+        <rewrite-uri template="/data/{{bucket}}/{{key}}" />
+        <set-backend-service base-url="http://{backend}" />
+        <quota-by-key calls="3" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Tenant&quot;, &quot;none&quot;))" />
+    </inbound>
+    <backend><forward-request timeout="1" /></backend>
+    <outbound><set-header name="X-Out" exists-action="append"><value>1</value></set-header></outbound>
+    <on-error><set-header name="X-Error" exists-action="override"><value>yes</value></set-header></on-error>
+</policies>"#
+    );
+    let (gw, _dir) = gateway_with_policy(&xml, None).await;
+    let http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let get = |path: &str, tenant: &str| {
+        Request::get(format!("{}{path}", gw.base_url()))
+            .header("authorization", "Bearer client-token")
+            .header("ocp-apim-subscription-key", "client-key")
+            .header("x-remove", "1")
+            .header("x-kept", "client")
+            .header("x-tenant", tenant)
+            .body(empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let resp = http.request(get("/b/k/x?q=1", "a")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers().get("x-out").unwrap(), "1");
+    }
+    let resp = http.request(get("/b/k/x", "a")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((58..=60).contains(&retry), "{retry}");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let want = format!(
+        r#"{{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in {}."}}"#,
+        super::limits::hh_mm_ss(Duration::from_secs(retry))
+    );
+    assert_eq!(text, want);
+    assert_eq!(
+        http.request(get("/b/k", "b")).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "the refused call never reached the backend");
+    let first = &seen[0];
+    assert_eq!(
+        first.uri().path_and_query().unwrap().as_str(),
+        "/data/b/k/x?q=1"
+    );
+    assert_eq!(seen[3].uri().path(), "/data/b/k");
+    let h = first.headers();
+    assert_eq!(h["host"], backend.to_string().as_str());
+    assert_eq!(h["x-added"], "yes");
+    assert_eq!(h["x-kept"], "client");
+    assert!(h.get("x-remove").is_none());
+    assert!(h.get("ocp-apim-subscription-key").is_none());
+    assert_eq!(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+    let auth = h["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKGATEWAY/"),
+        "{auth}"
+    );
+
+    let t = Instant::now();
+    let slow = http.request(get("/b/slow", "c")).await.unwrap();
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(slow.headers().get("x-error").unwrap(), "yes");
+    assert!(t.elapsed() < Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn added_latency_delays_each_request() {
+    let (backend, _seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies><inbound><set-backend-service base-url="http://{backend}" /></inbound></policies>"#
+    );
+    let (gw, _dir) = gateway_with_policy(&xml, Some("80ms")).await;
+    let http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let t = Instant::now();
+    let resp = http
+        .request(
+            Request::get(format!("{}/b/k", gw.base_url()))
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(t.elapsed() >= Duration::from_millis(80));
+    let outside = http
+        .request(
+            Request::get(format!("http://{}/other", gw.addr))
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+}
