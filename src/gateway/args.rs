@@ -176,7 +176,9 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         };
         eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
         for (block, line) in &gateway.native_blocks {
-            eprintln!("policy line {line}: `{block}` block replaced by the stand-in's native {block}");
+            eprintln!(
+                "policy line {line}: `{block}` block replaced by the stand-in's native {block}"
+            );
         }
         if _embedded.is_some() {
             println!("embedded backend: {}", backend.endpoint);

@@ -1,11 +1,14 @@
 //! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
 //!
 //! Owns token extraction, RS256 signature and claim validation, and fetching keys from
-//! an OpenID discovery document at startup (plain `http://` only: the stand-in talks to
-//! a loopback idp). It does not build error responses; the pipeline does.
+//! an OpenID discovery document (plain `http://` only: the stand-in talks to a loopback
+//! idp) at startup and again when a token names an unknown `kid` (at most every
+//! `REFETCH_INTERVAL`, as APIM refreshes its metadata). It does not build error
+//! responses; the pipeline does.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use http::HeaderMap;
@@ -16,6 +19,9 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
+
+/// Least time between two fetches of the openid-config keys after startup.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A public key that may have signed tokens.
 #[derive(Clone)]
@@ -37,7 +43,6 @@ pub struct ClaimRule {
 }
 
 /// The configuration of one `validate-jwt` element, with its keys once fetched.
-#[derive(Clone)]
 pub struct JwtPolicy {
     pub header_name: String,
     /// `failed-validation-httpcode`.
@@ -50,7 +55,12 @@ pub struct JwtPolicy {
     pub clock_skew: Duration,
     /// `openid-config url`s, fetched by `fetch_keys`.
     pub openid_configs: Vec<String>,
+    /// `issuer-signing-keys`.
     pub keys: Vec<VerifyKey>,
+    /// Keys from the `openid_configs`, replaced at each fetch.
+    pub fetched: RwLock<Vec<VerifyKey>>,
+    /// When the keys were last fetched.
+    pub fetched_at: Mutex<Option<Instant>>,
     pub audiences: Vec<String>,
     pub issuers: Vec<String>,
     pub claims: Vec<ClaimRule>,
@@ -76,10 +86,15 @@ impl JwtFailure {
 }
 
 impl JwtPolicy {
-    /// Fetches the JWKS of every `openid-config` and adds its RSA keys.
-    pub async fn fetch_keys(&mut self) -> anyhow::Result<()> {
-        for url in self.openid_configs.clone() {
-            let discovery = get_json(&url)
+    /// Fetches the JWKS of every `openid-config` and replaces the fetched keys.
+    pub async fn fetch_keys(&self) -> anyhow::Result<()> {
+        if self.openid_configs.is_empty() {
+            return Ok(());
+        }
+        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let mut keys = Vec::new();
+        for url in &self.openid_configs {
+            let discovery = get_json(url)
                 .await
                 .with_context(|| format!("openid-config {url}"))?;
             let jwks_uri = discovery
@@ -93,32 +108,61 @@ impl JwtPolicy {
                     .with_context(|| format!("jwks_uri {jwks_uri}"))?,
             )
             .with_context(|| format!("jwks_uri {jwks_uri}: not a JWK set"))?;
-            let before = self.keys.len();
+            let before = keys.len();
             for jwk in &jwks.keys {
                 if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                    self.keys.push(VerifyKey {
+                    keys.push(VerifyKey {
                         kid: jwk.common.key_id.clone(),
                         key,
                     });
                 }
             }
             anyhow::ensure!(
-                self.keys.len() > before,
+                keys.len() > before,
                 "jwks_uri {jwks_uri}: no usable RSA keys"
             );
         }
+        *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(())
     }
 
-    /// Checks the token in `headers`; on success returns its claims.
-    pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
+    /// Whether the token in `headers` names a `kid` no known key has, and the keys may
+    /// be fetched again now.
+    pub fn wants_refetch(&self, headers: &HeaderMap) -> bool {
+        if self.openid_configs.is_empty() {
+            return false;
+        }
+        let Some(kid) = self
+            .token(headers)
+            .ok()
+            .and_then(|t| jsonwebtoken::decode_header(t).ok())
+            .and_then(|h| h.kid)
+        else {
+            return false;
+        };
+        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
+        let known = self
+            .keys
+            .iter()
+            .chain(fetched.iter())
+            .any(|k| k.kid.as_deref() == Some(kid.as_str()));
+        let due = self
+            .fetched_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+        !known && due
+    }
+
+    /// The raw token from `headers`, scheme removed.
+    fn token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, JwtFailure> {
         let raw = headers
             .get(&self.header_name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or(JwtFailure::Missing)?;
-        let token = match raw.split_once(' ') {
+        match raw.split_once(' ') {
             Some((scheme, token)) => {
                 if self
                     .require_scheme
@@ -127,26 +171,29 @@ impl JwtPolicy {
                 {
                     return Err(JwtFailure::Invalid);
                 }
-                token.trim()
+                Ok(token.trim())
             }
-            None if self.require_scheme.is_some() => return Err(JwtFailure::Invalid),
-            None => raw,
-        };
+            None if self.require_scheme.is_some() => Err(JwtFailure::Invalid),
+            None => Ok(raw),
+        }
+    }
+
+    /// Checks the token in `headers`; on success returns its claims.
+    pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
+        let token = self.token(headers)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtFailure::Invalid)?;
         if header.alg != Algorithm::RS256 {
             return Err(JwtFailure::Invalid);
         }
         let validation = self.validation();
-        let by_kid: Vec<&VerifyKey> = self
-            .keys
+        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
+        let all: Vec<&VerifyKey> = self.keys.iter().chain(fetched.iter()).collect();
+        let by_kid: Vec<&VerifyKey> = all
             .iter()
+            .copied()
             .filter(|k| header.kid.is_some() && k.kid == header.kid)
             .collect();
-        let candidates = if by_kid.is_empty() {
-            self.keys.iter().collect()
-        } else {
-            by_kid
-        };
+        let candidates = if by_kid.is_empty() { all } else { by_kid };
         let claims = candidates
             .iter()
             .find_map(|k| jsonwebtoken::decode::<Value>(token, &k.key, &validation).ok())

@@ -81,9 +81,9 @@ impl Drop for RunningGateway {
 
 /// Loads the policy, fetches signing keys, binds and starts serving.
 pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
-    let mut policy = policy::load(&config.policy, &config.load)?;
-    for step in policy.inbound.iter_mut() {
-        fetch_keys(step).await?;
+    let policy = policy::load(&config.policy, &config.load)?;
+    for p in jwt_policies(&policy.inbound) {
+        p.fetch_keys().await?;
     }
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
@@ -151,19 +151,20 @@ fn has_cache_lookup(steps: &[Step]) -> bool {
     })
 }
 
-/// Fetches the keys of every `validate-jwt` (also inside `choose`).
-async fn fetch_keys(step: &mut Step) -> anyhow::Result<()> {
-    match step {
-        Step::ValidateJwt(p) => p.fetch_keys().await,
-        Step::Choose { whens, otherwise } => {
-            for s in whens.iter_mut().flat_map(|(_, s)| s.iter_mut()) {
-                Box::pin(fetch_keys(s)).await?;
+/// Every `validate-jwt` of `steps`, also inside `choose`.
+fn jwt_policies(steps: &[Step]) -> Vec<&jwt::JwtPolicy> {
+    let mut out = Vec::new();
+    for s in steps {
+        match s {
+            Step::ValidateJwt(p) => out.push(p.as_ref()),
+            Step::Choose { whens, otherwise } => {
+                for (_, branch) in whens {
+                    out.extend(jwt_policies(branch));
+                }
+                out.extend(jwt_policies(otherwise));
             }
-            for s in otherwise.iter_mut() {
-                Box::pin(fetch_keys(s)).await?;
-            }
-            Ok(())
+            _ => {}
         }
-        _ => Ok(()),
     }
+    out
 }

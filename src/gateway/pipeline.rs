@@ -165,6 +165,12 @@ impl Gateway {
             deferred: Vec::new(),
             response_headers: Vec::new(),
         };
+        for p in super::jwt_policies(&self.policy.inbound) {
+            if p.wants_refetch(&ex.headers) {
+                // A failed refetch keeps the old keys; the token then fails as invalid.
+                let _ = p.fetch_keys().await;
+            }
+        }
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {
             Flow::Next => {}
             Flow::Refuse(resp) => return resp,

@@ -48,7 +48,8 @@ fn bytes_body(b: impl Into<Bytes>) -> TestBody {
 /// Backend, idp, gateway and a client, alive together.
 struct Env {
     _backend: EmbeddedS3,
-    idp: RunningIdp,
+    /// `None` only while a test replaces it.
+    idp: Option<RunningIdp>,
     gw: RunningGateway,
     http: Client<HttpConnector, TestBody>,
     /// A key trusted by the gateway's first validate-jwt (inline), to forge claims.
@@ -69,6 +70,10 @@ impl Reply {
 }
 
 async fn start_idp(issuer: &str) -> RunningIdp {
+    start_idp_at(issuer, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
     let client = |id: &str, roles: &[&str]| IdpClient {
         id: id.into(),
         secret: Secret::new(format!("{id}-secret")),
@@ -76,7 +81,7 @@ async fn start_idp(issuer: &str) -> RunningIdp {
         audience: AUDIENCE.into(),
     };
     crate::idp::start(IdpConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen,
         issuer: Some(issuer.into()),
         clients: vec![
             client("writer", &["storage.read", "storage.write"]),
@@ -131,7 +136,7 @@ async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
     .unwrap();
     let env = Env {
         _backend: backend,
-        idp,
+        idp: Some(idp),
         gw,
         http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
         test_key,
@@ -168,7 +173,7 @@ impl Env {
         let form = format!(
             "grant_type=client_credentials&client_id={client}&client_secret={client}-secret&scope=storage%2F.default"
         );
-        let req = Request::post(self.idp.token_url())
+        let req = Request::post(self.idp.as_ref().unwrap().token_url())
             .header("content-type", "application/x-www-form-urlencoded")
             .body(bytes_body(form))
             .unwrap();
@@ -358,6 +363,26 @@ async fn bad_tokens_are_401_invalid_jwt() {
     );
 }
 
+/// A restarted idp has a new key; the gateway fetches it when a token names its `kid`.
+#[tokio::test]
+async fn signing_keys_are_refetched_for_an_unknown_kid() {
+    let mut env = env().await;
+    let addr = env.idp.as_ref().unwrap().addr;
+    let before = env.token("reader").await;
+    assert_eq!(
+        env.get("/gwtest/a", &before).await.status,
+        StatusCode::NOT_FOUND
+    );
+    env.idp = None;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.idp = Some(start_idp_at(ISSUER, addr).await);
+    let after = env.token("reader").await;
+    assert_eq!(
+        env.get("/gwtest/a", &after).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
 #[tokio::test]
 async fn read_only_role_may_read_but_not_write() {
     let env = env().await;
@@ -408,7 +433,7 @@ async fn read_only_role_may_read_but_not_write() {
 async fn rate_limit_by_key_50_per_10s() {
     let env = env_with(|p| {
         p.replace(
-            r#"calls="100000" renewal-period="60""#,
+            r#"calls="1000000" renewal-period="60""#,
             r#"calls="50" renewal-period="10""#,
         )
     })

@@ -538,6 +538,8 @@ impl<'a, 'i> Parser<'a, 'i> {
             clock_skew: Duration::from_secs(self.num_attr(el, "clock-skew")?.unwrap_or(0)),
             openid_configs: Vec::new(),
             keys: Vec::new(),
+            fetched: Default::default(),
+            fetched_at: Default::default(),
             audiences: Vec::new(),
             issuers: Vec::new(),
             claims: Vec::new(),
