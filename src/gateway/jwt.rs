@@ -280,3 +280,89 @@ async fn get_json(url: &str) -> anyhow::Result<Value> {
         .to_bytes();
     Ok(serde_json::from_slice(&body)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::PublicKeyComponents;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use serde_json::json;
+
+    use super::*;
+    use crate::gateway::policy::{LoadOptions, Step, parse};
+    use crate::idp::keys::SigningKey;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A `validate-jwt` trusting `key_xml`, parsed from policy XML.
+    fn policy(attrs: &str, key_xml: &str) -> JwtPolicy {
+        let xml = format!(
+            "<policies><inbound><validate-jwt {attrs}><issuer-signing-keys>{key_xml}\
+             </issuer-signing-keys></validate-jwt></inbound></policies>"
+        );
+        match parse(&xml, "t.xml", &LoadOptions::default())
+            .unwrap()
+            .inbound
+            .remove(0)
+        {
+            Step::ValidateJwt(p) => *p,
+            _ => unreachable!(),
+        }
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn pem_keys_and_clock_skew() {
+        let key = SigningKey::generate().unwrap();
+        let jwk = key.jwks()["keys"][0].clone();
+        let b64 = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+        let spki = PublicKeyComponents {
+            n: b64("n"),
+            e: b64("e"),
+        }
+        .as_der()
+        .unwrap();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(spki.as_ref())
+        );
+        let expired_30s = key.sign(&json!({"sub": "x", "exp": now() - 30})).unwrap();
+        for key_xml in [
+            format!("<key>{pem}</key>"),
+            format!("<key>{}</key>", STANDARD.encode(&pem)),
+        ] {
+            let strict = policy("", &key_xml);
+            assert_eq!(
+                strict.check(&bearer(&expired_30s)),
+                Err(JwtFailure::Invalid)
+            );
+            let lenient = policy("clock-skew=\"60\"", &key_xml);
+            assert!(lenient.check(&bearer(&expired_30s)).is_ok());
+        }
+        assert_eq!(
+            policy("", &format!("<key>{pem}</key>")).check(&HeaderMap::new()),
+            Err(JwtFailure::Missing)
+        );
+        let symmetric = format!(
+            "<policies><inbound><validate-jwt><issuer-signing-keys><key>{}</key>\
+             </issuer-signing-keys></validate-jwt></inbound></policies>",
+            STANDARD.encode("a shared secret")
+        );
+        let err = parse(&symmetric, "t.xml", &LoadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("symmetric"), "{err}");
+    }
+}

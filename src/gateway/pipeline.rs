@@ -175,7 +175,9 @@ impl Gateway {
             Flow::Next => {}
             Flow::Refuse(resp) => return resp,
             Flow::Hit(mut resp) => {
+                self.settle(&ex, resp.status().as_u16(), content_length(resp.headers()));
                 self.outbound_headers(resp.headers_mut(), &self.policy.outbound);
+                resp.headers_mut().extend(ex.response_headers);
                 resp.headers_mut()
                     .insert(X_CACHE, HeaderValue::from_static("HIT"));
                 self.stats.bump(Counter::CacheHit);
