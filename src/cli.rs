@@ -48,6 +48,12 @@ Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.")]
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the local APIM stand-in in front of an S3 backend.
+    #[command(after_help = crate::gateway::args::GATEWAY_HELP)]
+    Gateway(crate::gateway::args::GatewayArgs),
+    /// Run a development OAuth2/OIDC token issuer (local runs only).
+    #[command(after_help = crate::idp::args::IDP_HELP)]
+    Idp(crate::idp::args::IdpArgs),
 }
 
 /// `gatebench run` options.

@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod engine;
+pub mod gateway;
+pub mod idp;
 pub mod plan;
 pub mod progress;
 pub mod record;

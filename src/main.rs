@@ -9,13 +9,15 @@ use clap::Parser;
 
 use gatebench::cli::{Cli, Command, RunArgs};
 use gatebench::results::summary::RunStatus;
-use gatebench::{report, run, scenario};
+use gatebench::{gateway, idp, report, run, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run_command(args),
+        Command::Gateway(args) => gateway::args::run(args),
+        Command::Idp(args) => idp::args::run(args),
     }
 }
 

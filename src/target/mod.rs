@@ -9,7 +9,7 @@ pub mod admin;
 pub mod body;
 pub mod client;
 pub mod embedded;
-mod signer;
+pub mod signer;
 pub mod token;
 
 use std::fmt::Write;

@@ -1,0 +1,196 @@
+//! `gatebench gateway` command-line options and the foreground run (until Ctrl-C).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::latency::AddedLatency;
+use super::policy::LoadOptions;
+use super::{GatewayConfig, STATS_PATH};
+use crate::plan::{S3Endpoint, Secret};
+use crate::target::embedded::EmbeddedS3;
+
+/// Help text after the options.
+pub const GATEWAY_HELP: &str = "\
+A local stand-in for Azure API Management in front of S3 (RGW). Clients send path-style
+S3 requests under the API prefix (e.g. GET /storage/BUCKET/KEY) with
+'Authorization: Bearer <JWT>' and 'Ocp-Apim-Subscription-Key: <KEY>'; the gateway
+applies the APIM policy file and re-signs each request to the backend with its own keys
+(SigV4, UNSIGNED-PAYLOAD, bodies streamed). Unsupported policy elements or attributes
+are startup errors. GET /__gatebench/stats returns counters (stand-in only).
+
+Examples:
+  # against RGW, with the local idp (gatebench idp) issuing tokens
+  export GATEBENCH_BACKEND_ACCESS_KEY=... GATEBENCH_BACKEND_SECRET_KEY=...
+  gatebench gateway --policy deploy/apim/policy.local.xml \\
+      --backend-endpoint http://127.0.0.1:7480 --subscription-key bench=devkey \\
+      --openid-config-url http://127.0.0.1:8081/.well-known/openid-configuration
+
+  # the real-APIM policy, with its named values filled in
+  gatebench gateway --policy deploy/apim/policy.xml --embedded-backend \\
+      --subscription-key bench=devkey \\
+      --openid-config-url http://127.0.0.1:8081/.well-known/openid-configuration \\
+      --named-value storage-audience=api://gatebench-storage \\
+      --named-value rgw-base-url=http://127.0.0.1:7480
+
+  # imitate a remote APIM
+  gatebench gateway --policy deploy/apim/policy.local.xml --embedded-backend \\
+      --subscription-key bench=devkey --added-latency lognormal:median=2ms,p99=20ms";
+
+/// `gatebench gateway` options.
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// APIM policy XML file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Path prefix of the API (APIM's API URL suffix).
+    #[arg(long, default_value = "/storage")]
+    pub api_prefix: String,
+    /// S3 backend, http://HOST:PORT (set-backend-service in the policy overrides it).
+    #[arg(
+        long,
+        env = "GATEBENCH_BACKEND_ENDPOINT",
+        required_unless_present = "embedded_backend"
+    )]
+    pub backend_endpoint: Option<String>,
+    /// Start an in-process S3 server (temporary folder) as the backend and print its keys.
+    #[arg(long, conflicts_with = "backend_endpoint")]
+    pub embedded_backend: bool,
+    /// SigV4 region of the backend.
+    #[arg(long, default_value = "us-east-1")]
+    pub backend_region: String,
+    /// The gateway's access key for the backend.
+    #[arg(long, env = "GATEBENCH_BACKEND_ACCESS_KEY", hide_env_values = true)]
+    pub backend_access_key: Option<String>,
+    /// The gateway's secret key for the backend (prefer the environment variable).
+    #[arg(long, env = "GATEBENCH_BACKEND_SECRET_KEY", hide_env_values = true)]
+    pub backend_secret_key: Option<String>,
+    /// A subscription as NAME=KEY; repeat for more (env: space-separated). None: no
+    /// subscription key required.
+    #[arg(
+        long = "subscription-key",
+        value_name = "NAME=KEY",
+        env = "GATEBENCH_SUBSCRIPTION_KEYS",
+        value_delimiter = ' ',
+        hide_env_values = true
+    )]
+    pub subscription_keys: Vec<String>,
+    /// Replace the url of every <openid-config> (e.g. the local idp's discovery URL).
+    #[arg(long, value_name = "URL")]
+    pub openid_config_url: Option<String>,
+    /// A value for a {{NAME}} placeholder in the policy; repeat for more.
+    #[arg(long = "named-value", value_name = "NAME=VALUE")]
+    pub named_values: Vec<String>,
+    /// Delay added to every request: 5ms, or lognormal:median=2ms,p99=20ms.
+    #[arg(long, value_name = "SPEC", value_parser = AddedLatency::parse)]
+    pub added_latency: Option<AddedLatency>,
+}
+
+fn pairs(values: &[String], flag: &str) -> Result<Vec<(String, String)>, String> {
+    values
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.split_once('=')
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("{flag}: expected NAME=VALUE"))
+        })
+        .collect()
+}
+
+/// Runs the gateway in the foreground until Ctrl-C.
+pub fn run(args: GatewayArgs) -> ExitCode {
+    let (subscription_keys, named_values) = match (
+        pairs(&args.subscription_keys, "--subscription-key"),
+        pairs(&args.named_values, "--named-value"),
+    ) {
+        (Ok(s), Ok(n)) => (s, n.into_iter().collect::<HashMap<_, _>>()),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let (backend, _embedded) = if args.embedded_backend {
+            match EmbeddedS3::start().await {
+                Ok(e) => (e.endpoint.clone(), Some(e)),
+                Err(e) => {
+                    eprintln!("error: embedded backend: {e:#}");
+                    return ExitCode::from(1);
+                }
+            }
+        } else {
+            let (Some(access_key), Some(secret_key)) =
+                (args.backend_access_key, args.backend_secret_key)
+            else {
+                eprintln!(
+                    "error: set GATEBENCH_BACKEND_ACCESS_KEY and GATEBENCH_BACKEND_SECRET_KEY \
+                     (or --backend-access-key/--backend-secret-key)"
+                );
+                return ExitCode::from(2);
+            };
+            let backend = S3Endpoint {
+                endpoint: args.backend_endpoint.unwrap_or_default(),
+                region: args.backend_region,
+                access_key,
+                secret_key: Secret::new(secret_key),
+            };
+            (backend, None)
+        };
+        if subscription_keys.is_empty() {
+            eprintln!("warning: no --subscription-key given: no subscription key is required");
+        }
+        let config = GatewayConfig {
+            listen: args.listen,
+            policy: args.policy,
+            load: LoadOptions {
+                openid_config_url: args.openid_config_url,
+                named_values,
+            },
+            api_prefix: args.api_prefix,
+            backend: backend.clone(),
+            subscription_keys,
+            added_latency: args.added_latency,
+        };
+        let gateway = match super::start(config).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
+        for (block, line) in &gateway.native_blocks {
+            eprintln!(
+                "policy line {line}: `{block}` block replaced by the stand-in's native {block}"
+            );
+        }
+        if _embedded.is_some() {
+            println!("embedded backend: {}", backend.endpoint);
+            println!("  GATEBENCH_BACKEND_ACCESS_KEY={}", backend.access_key);
+            println!(
+                "  GATEBENCH_BACKEND_SECRET_KEY={}",
+                backend.secret_key.expose()
+            );
+        }
+        println!("gateway:  {}", gateway.base_url());
+        println!("stats:    http://{}{STATS_PATH}", gateway.addr);
+        let _ = tokio::signal::ctrl_c().await;
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,141 @@
+//! The gateway's side of the backend: re-signing requests with the gateway's own
+//! credentials (SigV4, `UNSIGNED-PAYLOAD`) and streaming bodies both ways.
+//!
+//! Owns header hygiene (the client's credentials and hop-by-hop headers never reach
+//! the backend) and the backend connection pool. Bodies are passed through frame by
+//! frame, never buffered.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::plan::S3Endpoint;
+use crate::target::signer::Signer;
+
+/// Request headers never forwarded: hop-by-hop, the client's credentials, and the
+/// SigV4 headers the gateway sets itself.
+const DROPPED_REQUEST_HEADERS: [&str; 14] = [
+    "host",
+    "authorization",
+    "ocp-apim-subscription-key",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "x-amz-date",
+    "x-amz-content-sha256",
+];
+
+/// Response headers never passed back (hop-by-hop).
+const DROPPED_RESPONSE_HEADERS: [HeaderName; 4] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+];
+
+/// Where backend requests go: `http://host:port` plus an optional path prefix.
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    origin: String,
+    path_prefix: String,
+    host: HeaderValue,
+}
+
+impl BaseUrl {
+    /// Parses `http://host:port[/prefix]`.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let uri: http::Uri = url.parse()?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "backend URL {url} must be http://"
+        );
+        let authority = uri
+            .authority()
+            .ok_or_else(|| anyhow::anyhow!("backend URL {url} has no host"))?;
+        Ok(BaseUrl {
+            origin: format!("http://{authority}"),
+            path_prefix: uri.path().trim_end_matches('/').to_string(),
+            host: HeaderValue::from_str(authority.as_str())?,
+        })
+    }
+}
+
+/// Why the backend gave no response.
+#[derive(Debug)]
+pub enum BackendError {
+    Timeout,
+    Unreachable,
+}
+
+/// A pooled, signing client for the backend.
+pub struct Backend {
+    http: Client<HttpConnector, Incoming>,
+    signer: Signer,
+    /// `--backend-endpoint`, unless a policy sets another base URL.
+    pub default_base: BaseUrl,
+}
+
+impl Backend {
+    /// A client for `endpoint`, signing with its keys.
+    pub fn new(endpoint: &S3Endpoint) -> anyhow::Result<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        Ok(Backend {
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+            signer: Signer::new(endpoint),
+            default_base: BaseUrl::parse(&endpoint.endpoint)?,
+        })
+    }
+
+    /// Sends `method path_and_query` with the client's remaining headers and streamed
+    /// body to `base`, re-signed; waits up to `timeout` for the response headers.
+    pub async fn send(
+        &self,
+        base: &BaseUrl,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: Incoming,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, BackendError> {
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = format!("{}{}{}", base.origin, base.path_prefix, path_and_query)
+            .parse()
+            .map_err(|_| BackendError::Unreachable)?;
+        let headers = req.headers_mut();
+        for (name, value) in client_headers {
+            if !DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+                headers.append(name, value.clone());
+            }
+        }
+        headers.insert(header::HOST, base.host.clone());
+        self.signer
+            .sign(&mut req)
+            .map_err(|_| BackendError::Unreachable)?;
+        match tokio::time::timeout(timeout, self.http.request(req)).await {
+            Err(_) => Err(BackendError::Timeout),
+            Ok(Err(_)) => Err(BackendError::Unreachable),
+            Ok(Ok(mut resp)) => {
+                for h in &DROPPED_RESPONSE_HEADERS {
+                    resp.headers_mut().remove(h);
+                }
+                Ok(resp)
+            }
+        }
+    }
+}

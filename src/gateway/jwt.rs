@@ -1,0 +1,368 @@
+//! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
+//!
+//! Owns token extraction, RS256 signature and claim validation, and fetching keys from
+//! an OpenID discovery document (plain `http://` only: the stand-in talks to a loopback
+//! idp) at startup and again when a token names an unknown `kid` (at most every
+//! `REFETCH_INTERVAL`, as APIM refreshes its metadata). It does not build error
+//! responses; the pipeline does.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http::HeaderMap;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// Least time between two fetches of the openid-config keys after startup.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A public key that may have signed tokens.
+#[derive(Clone)]
+pub struct VerifyKey {
+    /// The JWKS `kid`, if known.
+    pub kid: Option<String>,
+    pub key: DecodingKey,
+}
+
+/// One `required-claims/claim`.
+#[derive(Debug, Clone)]
+pub struct ClaimRule {
+    pub name: String,
+    /// `match="all"` (every value present) or `"any"` (at least one).
+    pub all: bool,
+    /// Splits a string claim into values.
+    pub separator: Option<String>,
+    pub values: Vec<String>,
+}
+
+/// The configuration of one `validate-jwt` element, with its keys once fetched.
+pub struct JwtPolicy {
+    pub header_name: String,
+    /// `failed-validation-httpcode`.
+    pub status: u16,
+    /// `failed-validation-error-message`: replaces both default messages.
+    pub message: Option<String>,
+    pub require_expiration: bool,
+    /// `require-scheme`: the header must start with this scheme (e.g. `Bearer`).
+    pub require_scheme: Option<String>,
+    pub clock_skew: Duration,
+    /// `openid-config url`s, fetched by `fetch_keys`.
+    pub openid_configs: Vec<String>,
+    /// `issuer-signing-keys`.
+    pub keys: Vec<VerifyKey>,
+    /// Keys from the `openid_configs`, replaced at each fetch.
+    pub fetched: RwLock<Vec<VerifyKey>>,
+    /// When the keys were last fetched.
+    pub fetched_at: Mutex<Option<Instant>>,
+    pub audiences: Vec<String>,
+    pub issuers: Vec<String>,
+    pub claims: Vec<ClaimRule>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtFailure {
+    /// No token in the header: `JWT not present.`
+    Missing,
+    /// Any other failure: `Invalid JWT.`
+    Invalid,
+}
+
+impl JwtFailure {
+    /// APIM's default message for this failure.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            JwtFailure::Missing => "JWT not present.",
+            JwtFailure::Invalid => "Invalid JWT.",
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// Fetches the JWKS of every `openid-config` and replaces the fetched keys.
+    pub async fn fetch_keys(&self) -> anyhow::Result<()> {
+        if self.openid_configs.is_empty() {
+            return Ok(());
+        }
+        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let mut keys = Vec::new();
+        for url in &self.openid_configs {
+            let discovery = get_json(url)
+                .await
+                .with_context(|| format!("openid-config {url}"))?;
+            let jwks_uri = discovery
+                .get("jwks_uri")
+                .and_then(Value::as_str)
+                .with_context(|| format!("openid-config {url}: no jwks_uri"))?
+                .to_string();
+            let jwks: JwkSet = serde_json::from_value(
+                get_json(&jwks_uri)
+                    .await
+                    .with_context(|| format!("jwks_uri {jwks_uri}"))?,
+            )
+            .with_context(|| format!("jwks_uri {jwks_uri}: not a JWK set"))?;
+            let before = keys.len();
+            for jwk in &jwks.keys {
+                if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                    keys.push(VerifyKey {
+                        kid: jwk.common.key_id.clone(),
+                        key,
+                    });
+                }
+            }
+            anyhow::ensure!(
+                keys.len() > before,
+                "jwks_uri {jwks_uri}: no usable RSA keys"
+            );
+        }
+        *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Whether the token in `headers` names a `kid` no known key has, and the keys may
+    /// be fetched again now.
+    pub fn wants_refetch(&self, headers: &HeaderMap) -> bool {
+        if self.openid_configs.is_empty() {
+            return false;
+        }
+        let Some(kid) = self
+            .token(headers)
+            .ok()
+            .and_then(|t| jsonwebtoken::decode_header(t).ok())
+            .and_then(|h| h.kid)
+        else {
+            return false;
+        };
+        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
+        let known = self
+            .keys
+            .iter()
+            .chain(fetched.iter())
+            .any(|k| k.kid.as_deref() == Some(kid.as_str()));
+        let due = self
+            .fetched_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+        !known && due
+    }
+
+    /// The raw token from `headers`, scheme removed.
+    fn token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, JwtFailure> {
+        let raw = headers
+            .get(&self.header_name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(JwtFailure::Missing)?;
+        match raw.split_once(' ') {
+            Some((scheme, token)) => {
+                if self
+                    .require_scheme
+                    .as_deref()
+                    .is_some_and(|s| !s.eq_ignore_ascii_case(scheme))
+                {
+                    return Err(JwtFailure::Invalid);
+                }
+                Ok(token.trim())
+            }
+            None if self.require_scheme.is_some() => Err(JwtFailure::Invalid),
+            None => Ok(raw),
+        }
+    }
+
+    /// Checks the token in `headers`; on success returns its claims.
+    pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
+        let token = self.token(headers)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtFailure::Invalid)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(JwtFailure::Invalid);
+        }
+        let validation = self.validation();
+        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
+        let all: Vec<&VerifyKey> = self.keys.iter().chain(fetched.iter()).collect();
+        let by_kid: Vec<&VerifyKey> = all
+            .iter()
+            .copied()
+            .filter(|k| header.kid.is_some() && k.kid == header.kid)
+            .collect();
+        let candidates = if by_kid.is_empty() { all } else { by_kid };
+        let claims = candidates
+            .iter()
+            .find_map(|k| jsonwebtoken::decode::<Value>(token, &k.key, &validation).ok())
+            .ok_or(JwtFailure::Invalid)?
+            .claims;
+        if self.claims.iter().all(|rule| rule.satisfied_by(&claims)) {
+            Ok(claims)
+        } else {
+            Err(JwtFailure::Invalid)
+        }
+    }
+
+    fn validation(&self) -> Validation {
+        let mut v = Validation::new(Algorithm::RS256);
+        v.leeway = self.clock_skew.as_secs();
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        let mut required = HashSet::new();
+        if self.require_expiration {
+            required.insert("exp".to_string());
+        }
+        if self.audiences.is_empty() {
+            v.validate_aud = false;
+        } else {
+            v.set_audience(&self.audiences);
+            required.insert("aud".to_string());
+        }
+        if !self.issuers.is_empty() {
+            v.set_issuer(&self.issuers);
+            required.insert("iss".to_string());
+        }
+        v.required_spec_claims = required;
+        v
+    }
+}
+
+impl ClaimRule {
+    fn satisfied_by(&self, claims: &Value) -> bool {
+        let present: Vec<String> = match claims.get(&self.name) {
+            None | Some(Value::Null) => return false,
+            Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
+            Some(Value::String(s)) => match &self.separator {
+                Some(sep) => s.split(sep.as_str()).map(str::to_string).collect(),
+                None => vec![s.clone()],
+            },
+            Some(v) => scalar(v).into_iter().collect(),
+        };
+        if self.values.is_empty() {
+            return true;
+        }
+        let has = |v: &String| present.contains(v);
+        if self.all {
+            self.values.iter().all(has)
+        } else {
+            self.values.iter().any(has)
+        }
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// GETs a JSON document over plain HTTP (loopback idp), within 10 s.
+async fn get_json(url: &str) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        url.starts_with("http://"),
+        "only http:// URLs can be fetched by the stand-in (override with --openid-config-url)"
+    );
+    let client: Client<HttpConnector, Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let req = http::Request::get(url).body(Empty::new())?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .context("timed out")??;
+    anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
+    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+        .await
+        .context("timed out")??
+        .to_bytes();
+    Ok(serde_json::from_slice(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::PublicKeyComponents;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use serde_json::json;
+
+    use super::*;
+    use crate::gateway::policy::{LoadOptions, Step, parse};
+    use crate::idp::keys::SigningKey;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A `validate-jwt` trusting `key_xml`, parsed from policy XML.
+    fn policy(attrs: &str, key_xml: &str) -> JwtPolicy {
+        let xml = format!(
+            "<policies><inbound><validate-jwt {attrs}><issuer-signing-keys>{key_xml}\
+             </issuer-signing-keys></validate-jwt></inbound></policies>"
+        );
+        match parse(&xml, "t.xml", &LoadOptions::default())
+            .unwrap()
+            .inbound
+            .remove(0)
+        {
+            Step::ValidateJwt(p) => *p,
+            _ => unreachable!(),
+        }
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn pem_keys_and_clock_skew() {
+        let key = SigningKey::generate().unwrap();
+        let jwk = key.jwks()["keys"][0].clone();
+        let b64 = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+        let spki = PublicKeyComponents {
+            n: b64("n"),
+            e: b64("e"),
+        }
+        .as_der()
+        .unwrap();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(spki.as_ref())
+        );
+        let expired_30s = key.sign(&json!({"sub": "x", "exp": now() - 30})).unwrap();
+        for key_xml in [
+            format!("<key>{pem}</key>"),
+            format!("<key>{}</key>", STANDARD.encode(&pem)),
+        ] {
+            let strict = policy("", &key_xml);
+            assert_eq!(
+                strict.check(&bearer(&expired_30s)),
+                Err(JwtFailure::Invalid)
+            );
+            let lenient = policy("clock-skew=\"60\"", &key_xml);
+            assert!(lenient.check(&bearer(&expired_30s)).is_ok());
+        }
+        assert_eq!(
+            policy("", &format!("<key>{pem}</key>")).check(&HeaderMap::new()),
+            Err(JwtFailure::Missing)
+        );
+        let symmetric = format!(
+            "<policies><inbound><validate-jwt><issuer-signing-keys><key>{}</key>\
+             </issuer-signing-keys></validate-jwt></inbound></policies>",
+            STANDARD.encode("a shared secret")
+        );
+        let err = parse(&symmetric, "t.xml", &LoadOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("symmetric"), "{err}");
+    }
+}

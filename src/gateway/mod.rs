@@ -1,0 +1,170 @@
+//! `gatebench gateway`: a local stand-in for Azure API Management in front of S3.
+//!
+//! Owns the HTTP/1.1 server and its startup: loading the policy (strictly: anything
+//! unsupported is an error), fetching JWT signing keys, and serving requests through
+//! `pipeline`. Clients send path-style S3 requests under an API prefix with a bearer
+//! token and a subscription key; the stand-in applies the policy and re-signs each
+//! request to the S3 backend with its own credentials. It imitates APIM's documented
+//! behaviour for the supported policies; it is not APIM and measures nothing itself.
+
+pub mod args;
+mod backend;
+mod cache;
+mod jwt;
+pub mod latency;
+mod limits;
+mod pipeline;
+pub mod policy;
+mod reply;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::plan::S3Endpoint;
+pub use latency::AddedLatency;
+use pipeline::Gateway;
+pub use pipeline::STATS_PATH;
+use policy::{LoadOptions, Step};
+
+/// How to run a gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The APIM policy XML file.
+    pub policy: PathBuf,
+    /// Overrides and named values applied while loading the policy.
+    pub load: LoadOptions,
+    /// The API's path prefix, e.g. `/storage` (`""` for none).
+    pub api_prefix: String,
+    /// The S3 backend and the gateway's own credentials for it.
+    pub backend: S3Endpoint,
+    /// (subscription name, key) pairs; empty: no subscription required.
+    pub subscription_keys: Vec<(String, String)>,
+    pub added_latency: Option<AddedLatency>,
+}
+
+/// A gateway serving in the background; it stops accepting when dropped.
+pub struct RunningGateway {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Policy marker blocks replaced natively: (`sigv4` | `x-cache`, line).
+    pub native_blocks: Vec<(String, u32)>,
+    api_prefix: String,
+    accept_loop: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// `http://ADDR/PREFIX`: the base URL clients put bucket/key paths under.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.api_prefix)
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+/// Loads the policy, fetches signing keys, binds and starts serving.
+pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
+    let policy = policy::load(&config.policy, &config.load)?;
+    for p in jwt_policies(&policy.inbound) {
+        p.fetch_keys().await?;
+    }
+    let api_prefix = normalize_prefix(&config.api_prefix);
+    let caching = has_cache_lookup(&policy.inbound);
+    let native_blocks = policy.native_blocks.clone();
+    let gateway = Arc::new(Gateway {
+        subscriptions: config
+            .subscription_keys
+            .iter()
+            .map(|(name, key)| (key.clone(), name.clone()))
+            .collect::<HashMap<_, _>>(),
+        api_prefix: api_prefix.clone(),
+        backend: backend::Backend::new(&config.backend)?,
+        cache: cache::ResponseCache::default(),
+        stats: Arc::new(stats::Stats::default()),
+        latency: config.added_latency.clone(),
+        caching,
+        policy,
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let accept_loop = tokio::spawn(async move {
+        while let Ok((stream, peer)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let gateway = gateway.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(gateway.handle(req, peer.ip()).await)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(RunningGateway {
+        addr,
+        native_blocks,
+        api_prefix,
+        accept_loop,
+    })
+}
+
+/// `/storage/` and `storage` become `/storage`; `/` becomes empty.
+fn normalize_prefix(p: &str) -> String {
+    let trimmed = p.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn has_cache_lookup(steps: &[Step]) -> bool {
+    steps.iter().any(|s| match s {
+        Step::CacheLookup(_) => true,
+        Step::Choose { whens, otherwise } => {
+            whens.iter().any(|(_, s)| has_cache_lookup(s)) || has_cache_lookup(otherwise)
+        }
+        _ => false,
+    })
+}
+
+/// Every `validate-jwt` of `steps`, also inside `choose`.
+fn jwt_policies(steps: &[Step]) -> Vec<&jwt::JwtPolicy> {
+    let mut out = Vec::new();
+    for s in steps {
+        match s {
+            Step::ValidateJwt(p) => out.push(p.as_ref()),
+            Step::Choose { whens, otherwise } => {
+                for (_, branch) in whens {
+                    out.extend(jwt_policies(branch));
+                }
+                out.extend(jwt_policies(otherwise));
+            }
+            _ => {}
+        }
+    }
+    out
+}

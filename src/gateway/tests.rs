@@ -1,0 +1,899 @@
+//! In-process tests of the stand-in: embedded S3 backend, local idp, gateway on free ports.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::{Buf, Bytes};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+use super::policy::LoadOptions;
+use super::stats::StatsSnapshot;
+use super::{GatewayConfig, RunningGateway, STATS_PATH};
+use crate::idp::keys::SigningKey;
+use crate::idp::{IdpClient, IdpConfig, RunningIdp};
+use crate::plan::Secret;
+use crate::target::body::GeneratedBody;
+use crate::target::embedded::EmbeddedS3;
+use crate::target::{S3Call, S3Client};
+
+type TestBody = BoxBody<Bytes, Infallible>;
+
+const AUDIENCE: &str = "api://gatebench-storage";
+const ISSUER: &str = "http://127.0.0.1:8081";
+const BUCKET: &str = "gwtest";
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn empty() -> TestBody {
+    Empty::new().boxed()
+}
+
+fn bytes_body(b: impl Into<Bytes>) -> TestBody {
+    Full::new(b.into()).boxed()
+}
+
+/// Backend, idp, gateway and a client, alive together.
+struct Env {
+    _backend: EmbeddedS3,
+    /// `None` only while a test replaces it.
+    idp: Option<RunningIdp>,
+    gw: RunningGateway,
+    http: Client<HttpConnector, TestBody>,
+    /// A key trusted by the gateway's first validate-jwt (inline), to forge claims.
+    test_key: SigningKey,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn start_idp(issuer: &str) -> RunningIdp {
+    start_idp_at(issuer, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
+    let client = |id: &str, roles: &[&str]| IdpClient {
+        id: id.into(),
+        secret: Secret::new(format!("{id}-secret")),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        audience: AUDIENCE.into(),
+    };
+    crate::idp::start(IdpConfig {
+        listen,
+        issuer: Some(issuer.into()),
+        clients: vec![
+            client("writer", &["storage.read", "storage.write"]),
+            client("reader", &["storage.read"]),
+        ],
+        token_lifetime: Duration::from_secs(300),
+        key_pem: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Starts everything with the shipped `policy.local.xml`, after `edit` on its text.
+async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
+    let backend = EmbeddedS3::start().await.unwrap();
+    let idp = start_idp(ISSUER).await;
+    let test_key = SigningKey::generate().unwrap();
+    let jwk = test_key.jwks()["keys"][0].clone();
+    let shipped = std::fs::read_to_string(repo_file("deploy/apim/policy.local.xml")).unwrap();
+    let first_openid =
+        "<openid-config url=\"http://127.0.0.1:8081/.well-known/openid-configuration\" />";
+    assert!(shipped.contains(first_openid));
+    let with_inline_key = shipped.replacen(
+        first_openid,
+        &format!(
+            "{first_openid}<issuer-signing-keys><key n=\"{}\" e=\"{}\" /></issuer-signing-keys>",
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap()
+        ),
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.xml");
+    std::fs::write(&policy, edit(with_inline_key)).unwrap();
+    let gw = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        load: LoadOptions {
+            openid_config_url: Some(idp.openid_config_url()),
+            named_values: HashMap::new(),
+        },
+        api_prefix: "/storage".into(),
+        backend: backend.endpoint.clone(),
+        subscription_keys: vec![
+            ("bench".into(), "key-bench".into()),
+            ("other".into(), "key-other".into()),
+            ("setup".into(), "key-setup".into()),
+        ],
+        added_latency: None,
+    })
+    .await
+    .unwrap();
+    let env = Env {
+        _backend: backend,
+        idp: Some(idp),
+        gw,
+        http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        test_key,
+        _dir: dir,
+    };
+    let w = env.token("writer").await;
+    let r = env
+        .send(
+            Method::PUT,
+            &format!("/{BUCKET}"),
+            Some(&w),
+            Some("key-setup"),
+            empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "create bucket: {:?}", r.body);
+    env
+}
+
+async fn env() -> Env {
+    env_with(|s| s).await
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Env {
+    /// A token from the idp's token endpoint (form-posted client credentials).
+    async fn token(&self, client: &str) -> String {
+        let form = format!(
+            "grant_type=client_credentials&client_id={client}&client_secret={client}-secret&scope=storage%2F.default"
+        );
+        let req = Request::post(self.idp.as_ref().unwrap().token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(bytes_body(form))
+            .unwrap();
+        let resp = self.http.request(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Claims that the gateway's policy accepts, signed with the inline test key.
+    fn good_claims(&self) -> Value {
+        json!({
+            "iss": ISSUER, "aud": AUDIENCE, "azp": "forger", "roles": ["storage.read"],
+            "iat": now(), "nbf": now(), "exp": now() + 300,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        sub_key: Option<&str>,
+        body: TestBody,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.gw.base_url()));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(k) = sub_key {
+            req = req.header("ocp-apim-subscription-key", k);
+        }
+        let resp = self.http.request(req.body(body).unwrap()).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), Some("key-bench"), empty())
+            .await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: &'static str) -> Reply {
+        self.send(
+            Method::PUT,
+            path,
+            Some(token),
+            Some("key-bench"),
+            bytes_body(body),
+        )
+        .await
+    }
+
+    async fn stats(&self) -> StatsSnapshot {
+        let req = Request::get(format!("http://{}{STATS_PATH}", self.gw.addr))
+            .body(empty())
+            .unwrap();
+        let resp = self.http.request(req).await.unwrap();
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+    }
+}
+
+fn apim_body(status: u16, message: &str) -> String {
+    format!("{{\"statusCode\":{status},\"message\":\"{message}\"}}")
+}
+
+#[tokio::test]
+async fn missing_token_is_401_jwt_not_present() {
+    let env = env().await;
+    let r = env
+        .send(Method::GET, "/gwtest/a", None, Some("key-bench"), empty())
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.body,
+        Bytes::from(r#"{"statusCode":401,"message":"JWT not present."}"#)
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}
+
+#[tokio::test]
+async fn subscription_key_missing_or_invalid_is_401() {
+    let env = env().await;
+    let t = env.token("reader").await;
+    let r = env
+        .send(Method::GET, "/gwtest/a", Some(&t), None, empty())
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.body,
+        apim_body(
+            401,
+            "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
+        )
+    );
+    let r = env
+        .send(Method::GET, "/gwtest/a", Some(&t), Some("nope"), empty())
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.body,
+        apim_body(
+            401,
+            "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+        )
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_invalid_jwt() {
+    let env = env().await;
+    let sign = |claims: &Value| env.test_key.sign(claims).unwrap();
+    // The inline key is trusted: a well-formed forged token passes (control).
+    let ok = sign(&env.good_claims());
+    assert_eq!(
+        env.get("/gwtest/none", &ok).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let mut expired = env.good_claims();
+    expired["exp"] = json!(now() - 120);
+    let mut wrong_aud = env.good_claims();
+    wrong_aud["aud"] = json!("api://someone-else");
+    let mut wrong_iss = env.good_claims();
+    wrong_iss["iss"] = json!("http://evil.example");
+    let mut no_role = env.good_claims();
+    no_role["roles"] = json!(["other.role"]);
+    let mut no_exp = env.good_claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
+
+    // Signed by a key the gateway does not trust.
+    let stranger = SigningKey::generate()
+        .unwrap()
+        .sign(&env.good_claims())
+        .unwrap();
+    // Payload swapped after signing.
+    let mut parts: Vec<String> = ok.split('.').map(str::to_string).collect();
+    let mut elevated = env.good_claims();
+    elevated["roles"] = json!(["storage.read", "storage.write"]);
+    parts[1] = URL_SAFE_NO_PAD.encode(elevated.to_string());
+    let tampered = parts.join(".");
+    // alg: none.
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(env.good_claims().to_string())
+    );
+    // HS256 with the RSA public key as the HMAC secret (key confusion).
+    let jwk = env.test_key.jwks()["keys"][0].clone();
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &env.good_claims(),
+        &jsonwebtoken::EncodingKey::from_secret(jwk.to_string().as_bytes()),
+    )
+    .unwrap();
+
+    for (name, token) in [
+        ("expired", sign(&expired)),
+        ("wrong audience", sign(&wrong_aud)),
+        ("wrong issuer", sign(&wrong_iss)),
+        ("missing role", sign(&no_role)),
+        ("no exp", sign(&no_exp)),
+        ("untrusted key", stranger),
+        ("tampered", tampered),
+        ("alg none", none),
+        ("HS256 key confusion", confused),
+        ("garbage", "not.a.jwt".to_string()),
+    ] {
+        let r = env.get("/gwtest/a", &token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(r.body, apim_body(401, "Invalid JWT."), "{name}");
+    }
+    assert_eq!(
+        env.stats().await.forwarded,
+        2,
+        "only the control and bucket creation"
+    );
+}
+
+/// A restarted idp has a new key; the gateway fetches it when a token names its `kid`.
+#[tokio::test]
+async fn signing_keys_are_refetched_for_an_unknown_kid() {
+    let mut env = env().await;
+    let addr = env.idp.as_ref().unwrap().addr;
+    let before = env.token("reader").await;
+    assert_eq!(
+        env.get("/gwtest/a", &before).await.status,
+        StatusCode::NOT_FOUND
+    );
+    env.idp = None;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.idp = Some(start_idp_at(ISSUER, addr).await);
+    let after = env.token("reader").await;
+    assert_eq!(
+        env.get("/gwtest/a", &after).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn read_only_role_may_read_but_not_write() {
+    let env = env().await;
+    let (w, r) = (env.token("writer").await, env.token("reader").await);
+    assert_eq!(
+        env.put("/gwtest/doc", &w, "hello").await.status,
+        StatusCode::OK
+    );
+    let got = env.get("/gwtest/doc", &r).await;
+    assert_eq!(
+        (got.status, got.body.as_ref()),
+        (StatusCode::OK, &b"hello"[..])
+    );
+    let head = env
+        .send(
+            Method::HEAD,
+            "/gwtest/doc",
+            Some(&r),
+            Some("key-bench"),
+            empty(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    let list = env.get("/gwtest?list-type=2&prefix=d", &r).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&list.body).contains("<Key>doc</Key>"));
+
+    let put = env.put("/gwtest/doc", &r, "overwrite").await;
+    assert_eq!(put.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        put.body,
+        apim_body(403, "Forbidden: the storage.write role is required.")
+    );
+    let del = env
+        .send(
+            Method::DELETE,
+            "/gwtest/doc",
+            Some(&r),
+            Some("key-bench"),
+            empty(),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::FORBIDDEN);
+    assert_eq!(env.get("/gwtest/doc", &r).await.body.as_ref(), b"hello");
+}
+
+#[tokio::test]
+async fn rate_limit_by_key_50_per_10s() {
+    let env = env_with(|p| {
+        p.replace(
+            r#"calls="1000000" renewal-period="60""#,
+            r#"calls="50" renewal-period="10""#,
+        )
+    })
+    .await;
+    let t = env.token("reader").await;
+    let (mut ok, mut throttled) = (0, 0);
+    for _ in 0..80 {
+        let r = env.get("/gwtest/missing", &t).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled += 1;
+            let secs: u64 = r.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=10).contains(&secs), "{secs}");
+            assert_eq!(
+                r.body,
+                apim_body(
+                    429,
+                    &format!("Rate limit is exceeded. Try again in {secs} seconds.")
+                )
+            );
+        } else {
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            ok += 1;
+        }
+    }
+    assert_eq!((ok, throttled), (50, 30));
+    let other = env
+        .send(
+            Method::GET,
+            "/gwtest/missing",
+            Some(&t),
+            Some("key-other"),
+            empty(),
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "another key is unaffected"
+    );
+    assert_eq!(other.header("x-ratelimit-remaining"), Some("49"));
+    assert_eq!(env.stats().await.throttled, 30);
+}
+
+#[tokio::test]
+async fn cached_get_is_a_hit_that_skips_the_backend() {
+    let env = env().await;
+    let w = env.token("writer").await;
+    assert_eq!(env.put("/gwtest/c", &w, "v1").await.header("x-cache"), None);
+    let first = env.get("/gwtest/c", &w).await;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let before = env.stats().await;
+    let second = env.get("/gwtest/c", &w).await;
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(second.body.as_ref(), b"v1");
+    let after = env.stats().await;
+    assert_eq!(
+        after.forwarded, before.forwarded,
+        "a hit never reaches the backend"
+    );
+    assert_eq!(after.cache_hits, before.cache_hits + 1);
+
+    // HEAD and PUT never come from the cache.
+    let head = env
+        .send(
+            Method::HEAD,
+            "/gwtest/c",
+            Some(&w),
+            Some("key-bench"),
+            empty(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("x-cache"), None);
+    let put = env.put("/gwtest/c", &w, "v2").await;
+    assert_eq!((put.status, put.header("x-cache")), (StatusCode::OK, None));
+    assert_eq!(env.stats().await.forwarded, after.forwarded + 2);
+
+    // Like APIM, a PUT does not invalidate: the old body is served until `duration` ends.
+    let stale = env.get("/gwtest/c", &w).await;
+    assert_eq!(stale.header("x-cache"), Some("HIT"));
+    assert_eq!(stale.body.as_ref(), b"v1");
+    // A different query string is a different entry.
+    let fresh = env.get("/gwtest/c?x=1", &w).await;
+    assert_eq!(fresh.header("x-cache"), Some("MISS"));
+    assert_eq!(fresh.body.as_ref(), b"v2");
+}
+
+#[tokio::test]
+async fn streams_64_mib_put_and_get() {
+    let env = env().await;
+    let w = env.token("writer").await;
+    let len: u64 = 64 * 1024 * 1024;
+    let put = env
+        .send(
+            Method::PUT,
+            "/gwtest/big",
+            Some(&w),
+            Some("key-bench"),
+            GeneratedBody::new(len).boxed(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    let req = Request::get(format!("{}/gwtest/big", env.gw.base_url()))
+        .header("authorization", format!("Bearer {w}"))
+        .header("ocp-apim-subscription-key", "key-bench")
+        .body(empty())
+        .unwrap();
+    let resp = env.http.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get("x-cache").unwrap(),
+        "MISS",
+        "too large to cache"
+    );
+    let mut body = resp.into_body();
+    let mut got = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Some(d) = frame.unwrap().data_ref() {
+            got += d.remaining() as u64;
+        }
+    }
+    assert_eq!(got, len);
+}
+
+#[tokio::test]
+async fn unknown_policy_element_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.xml");
+    std::fs::write(
+        &policy,
+        "<policies>\n  <inbound>\n    <base />\n    <ip-filter action=\"allow\" />\n  </inbound>\n</policies>\n",
+    )
+    .unwrap();
+    let backend = EmbeddedS3::start().await.unwrap();
+    let err = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        load: LoadOptions::default(),
+        api_prefix: "/storage".into(),
+        backend: backend.endpoint.clone(),
+        subscription_keys: Vec::new(),
+        added_latency: None,
+    })
+    .await
+    .err()
+    .expect("must not start");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("ip-filter") && msg.contains("p.xml:4"),
+        "{msg}"
+    );
+}
+
+/// The real-APIM policy loads (native blocks replaced) and serves with a local idp
+/// posing as Entra ID.
+#[tokio::test]
+async fn shipped_apim_policy_loads_and_serves() {
+    let issuer = "https://login.microsoftonline.com/test-tenant/v2.0";
+    let idp = start_idp(issuer).await;
+    let backend = EmbeddedS3::start().await.unwrap();
+    let named_values = [
+        ("tenant-id", "test-tenant"),
+        ("storage-audience", AUDIENCE),
+        ("rgw-base-url", backend.endpoint.endpoint.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let policy_path = repo_file("deploy/apim/policy.xml");
+    let parsed = super::policy::load(
+        &policy_path,
+        &LoadOptions {
+            openid_config_url: Some(idp.openid_config_url()),
+            named_values: HashMap::clone(&named_values),
+        },
+    )
+    .unwrap();
+    let blocks: Vec<&str> = parsed
+        .native_blocks
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(blocks, ["x-cache", "sigv4", "x-cache"]);
+    let gw = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy: policy_path,
+        load: LoadOptions {
+            openid_config_url: Some(idp.openid_config_url()),
+            named_values,
+        },
+        api_prefix: "/storage".into(),
+        // Deliberately unreachable: set-backend-service must take over.
+        backend: crate::plan::S3Endpoint {
+            endpoint: "http://127.0.0.1:9".into(),
+            ..backend.endpoint.clone()
+        },
+        subscription_keys: vec![("bench".into(), "k".into())],
+        added_latency: None,
+    })
+    .await
+    .unwrap();
+    let env_http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let form = "grant_type=client_credentials&client_id=writer&client_secret=writer-secret";
+    let resp = env_http
+        .request(
+            Request::post(idp.token_url())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(bytes_body(form))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let token: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    for (method, path, body) in [
+        (Method::PUT, "/bucket1", ""),
+        (Method::PUT, "/bucket1/k", "x"),
+        (Method::GET, "/bucket1/k", ""),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", gw.base_url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("ocp-apim-subscription-key", "k")
+            .body(bytes_body(body))
+            .unwrap();
+        let resp = env_http.request(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(resp.headers().get("x-ratelimit-limit").unwrap(), "1000");
+    }
+}
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Prints (does not assert) the gateway's added latency on loopback.
+#[tokio::test]
+async fn overhead_p50_direct_vs_gateway() {
+    let env = env().await;
+    let w = env.token("writer").await;
+    let n = 200;
+    for i in 0..n {
+        let body = Bytes::from(vec![b'x'; 4096]);
+        let r = env
+            .send(
+                Method::PUT,
+                &format!("/gwtest/o{i}"),
+                Some(&w),
+                Some("key-bench"),
+                bytes_body(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let direct = S3Client::direct(&env._backend.endpoint, None, 1, Duration::from_secs(10)).unwrap();
+    let mut d = Vec::with_capacity(n);
+    for i in 0..n {
+        let call = S3Call {
+            method: Method::GET,
+            path_and_query: format!("/{BUCKET}/o{i}"),
+            body_len: 0,
+        };
+        let t = Instant::now();
+        let r = direct.send(&call).await;
+        d.push(t.elapsed());
+        assert_eq!(r.status, Some(200));
+    }
+    let mut miss = Vec::with_capacity(n);
+    let mut hit = Vec::with_capacity(n);
+    for round in [&mut miss, &mut hit] {
+        for i in 0..n {
+            let t = Instant::now();
+            let r = env.get(&format!("/gwtest/o{i}"), &w).await;
+            round.push(t.elapsed());
+            assert_eq!(r.status, StatusCode::OK);
+        }
+    }
+    let (d, miss, hit) = (p50(d), p50(miss), p50(hit));
+    println!(
+        "overhead (200 sequential 4 KiB GETs, loopback, release): direct p50 {d:?}, \
+         gateway miss p50 {miss:?} (+{:?}), gateway cache hit p50 {hit:?}",
+        miss.saturating_sub(d)
+    );
+}
+
+/// A backend that records what reaches it and answers 200 `ok` (after 3 s for `/slow`).
+async fn capture_backend() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Request<()>>>>,
+) {
+    use hyper::service::service_fn;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        if req.uri().path().ends_with("/slow") {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                        }
+                        let (parts, _) = req.into_parts();
+                        log.lock().unwrap().push(Request::from_parts(parts, ()));
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn gateway_with_policy(
+    xml: &str,
+    latency: Option<&str>,
+) -> (RunningGateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.xml");
+    std::fs::write(&policy, xml).unwrap();
+    let gw = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        load: LoadOptions::default(),
+        api_prefix: "/api/".into(),
+        backend: crate::plan::S3Endpoint {
+            endpoint: "http://127.0.0.1:9".into(),
+            region: "us-east-1".into(),
+            access_key: "AKGATEWAY".into(),
+            secret_key: Secret::new("gateway-secret"),
+        },
+        subscription_keys: Vec::new(),
+        added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
+    })
+    .await
+    .unwrap();
+    (gw, dir)
+}
+
+#[tokio::test]
+async fn headers_rewrite_backend_service_quota_and_timeout() {
+    let (backend, seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies>
+    <inbound>
+        <set-header name="X-Added" exists-action="override"><value>yes</value></set-header>
+        <set-header name="X-Remove" exists-action="delete" />
+        <set-header name="X-Kept" exists-action="skip"><value>gateway</value></set-header>
+        <rewrite-uri template="/data/{{bucket}}/{{key}}" />
+        <set-backend-service base-url="http://{backend}" />
+        <quota-by-key calls="3" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Tenant&quot;, &quot;none&quot;))" />
+    </inbound>
+    <backend><forward-request timeout="1" /></backend>
+    <outbound><set-header name="X-Out" exists-action="append"><value>1</value></set-header></outbound>
+    <on-error><set-header name="X-Error" exists-action="override"><value>yes</value></set-header></on-error>
+</policies>"#
+    );
+    let (gw, _dir) = gateway_with_policy(&xml, None).await;
+    let http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let get = |path: &str, tenant: &str| {
+        Request::get(format!("{}{path}", gw.base_url()))
+            .header("authorization", "Bearer client-token")
+            .header("ocp-apim-subscription-key", "client-key")
+            .header("x-remove", "1")
+            .header("x-kept", "client")
+            .header("x-tenant", tenant)
+            .body(empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let resp = http.request(get("/b/k/x?q=1", "a")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers().get("x-out").unwrap(), "1");
+    }
+    let resp = http.request(get("/b/k/x", "a")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((58..=60).contains(&retry), "{retry}");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let want = format!(
+        r#"{{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in {}."}}"#,
+        super::limits::hh_mm_ss(Duration::from_secs(retry))
+    );
+    assert_eq!(text, want);
+    assert_eq!(
+        http.request(get("/b/k", "b")).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "the refused call never reached the backend");
+    let first = &seen[0];
+    assert_eq!(
+        first.uri().path_and_query().unwrap().as_str(),
+        "/data/b/k/x?q=1"
+    );
+    assert_eq!(seen[3].uri().path(), "/data/b/k");
+    let h = first.headers();
+    assert_eq!(h["host"], backend.to_string().as_str());
+    assert_eq!(h["x-added"], "yes");
+    assert_eq!(h["x-kept"], "client");
+    assert!(h.get("x-remove").is_none());
+    assert!(h.get("ocp-apim-subscription-key").is_none());
+    assert_eq!(h["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+    let auth = h["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKGATEWAY/"),
+        "{auth}"
+    );
+
+    let t = Instant::now();
+    let slow = http.request(get("/b/slow", "c")).await.unwrap();
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(slow.headers().get("x-error").unwrap(), "yes");
+    assert!(t.elapsed() < Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn added_latency_delays_each_request() {
+    let (backend, _seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies><inbound><set-backend-service base-url="http://{backend}" /></inbound></policies>"#
+    );
+    let (gw, _dir) = gateway_with_policy(&xml, Some("80ms")).await;
+    let http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let t = Instant::now();
+    let resp = http
+        .request(
+            Request::get(format!("{}/b/k", gw.base_url()))
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(t.elapsed() >= Duration::from_millis(80));
+    let outside = http
+        .request(
+            Request::get(format!("http://{}/other", gw.addr))
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+}
