@@ -692,7 +692,8 @@ async fn overhead_p50_direct_vs_gateway() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    let direct = S3Client::direct(&env._backend.endpoint, None, 1, Duration::from_secs(10)).unwrap();
+    let direct =
+        S3Client::direct(&env._backend.endpoint, None, 1, Duration::from_secs(10)).unwrap();
     let mut d = Vec::with_capacity(n);
     for i in 0..n {
         let call = S3Call {

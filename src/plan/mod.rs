@@ -296,7 +296,7 @@ impl CacheRule {
 
 /// The kinds of target.
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TargetKind {
     /// An in-process S3 server in a temporary folder: measures the harness, not storage.
     Embedded,
@@ -305,6 +305,21 @@ pub enum TargetKind {
     /// The same S3 requests through an API gateway (APIM or gatebench's stand-in), with
     /// a bearer token and a subscription key instead of SigV4.
     Gateway(GatewayTarget),
+    /// gatebench's APIM stand-in and a development token issuer, started in-process in
+    /// front of the `setup_via` target: the gateway path with nothing installed.
+    EmbeddedGateway(EmbeddedGateway),
+}
+
+/// An in-process gateway (and idp) in front of a direct target.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddedGateway {
+    /// The APIM policy file it enforces.
+    pub policy: PathBuf,
+    /// The direct target it fronts (and through which setup goes).
+    pub setup_via: String,
+    /// Delay added to every request, as `gatebench gateway --added-latency` takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added_latency: Option<String>,
 }
 
 /// How to reach storage through a gateway.

@@ -74,18 +74,23 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     // Open every target (embedded servers, first tokens).
     let mut open: Vec<Option<OpenTarget>> = Vec::new();
     let mut errors: Vec<Option<String>> = vec![None; plan.targets.len()];
-    for (i, spec) in plan.targets.iter().enumerate() {
-        match OpenTarget::open(spec).await {
+    // Direct targets first: an embedded gateway needs its backend's endpoint.
+    open.resize_with(plan.targets.len(), || None);
+    let mut order: Vec<usize> = (0..plan.targets.len()).collect();
+    order.sort_by_key(|&i| setup::storage_of(&plan, i) != i);
+    for i in order {
+        let spec = &plan.targets[i];
+        let storage = open[setup::storage_of(&plan, i)]
+            .as_ref()
+            .and_then(|t| t.storage.clone());
+        match OpenTarget::open(spec, storage.as_ref()).await {
             Ok(t) => {
                 if t.kind == "embedded" {
                     display.line(&format!("note ({}): {EMBEDDED_NOTE}", spec.name));
                 }
-                open.push(Some(t));
+                open[i] = Some(t);
             }
-            Err(e) => {
-                errors[i] = Some(format!("cannot start: {e:#}"));
-                open.push(None);
-            }
+            Err(e) => errors[i] = Some(format!("cannot start: {e:#}")),
         }
     }
     // Seed each storage once.

@@ -11,13 +11,14 @@ use crate::target::{Admin, KeySpace, OpenTarget};
 /// The index of the target whose storage target `index` reads and writes.
 pub fn storage_of(plan: &Plan, index: usize) -> usize {
     match &plan.targets[index].kind {
-        TargetKind::Gateway(gw) => plan
-            .targets
-            .iter()
-            .position(|t| t.name == gw.setup_via)
-            .unwrap_or(index),
+        TargetKind::Gateway(gw) => position(plan, &gw.setup_via).unwrap_or(index),
+        TargetKind::EmbeddedGateway(eg) => position(plan, &eg.setup_via).unwrap_or(index),
         _ => index,
     }
+}
+
+fn position(plan: &Plan, name: &str) -> Option<usize> {
+    plan.targets.iter().position(|t| t.name == name)
 }
 
 /// The distinct storages of the plan's targets, in target order.

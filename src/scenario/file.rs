@@ -239,6 +239,10 @@ pub struct TargetSection {
     pub setup_via: Option<Spanned<String>>,
     /// How a response says it came from a cache.
     pub cache_hit: Option<Spanned<CacheHitSection>>,
+    /// embedded-gateway: the APIM policy file the in-process stand-in enforces.
+    pub policy: Option<Spanned<String>>,
+    /// embedded-gateway: delay added to every request (`2ms`, `lognormal:median=…,p99=…`).
+    pub added_latency: Option<Spanned<String>>,
 }
 
 /// `oauth2 = { … }` of a gateway target: client-credentials grant.

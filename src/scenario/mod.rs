@@ -20,10 +20,13 @@ use file::{KeysSpec, KeysTable, OpEntryForm, ScenarioFile, SizeSpec, SizeTable, 
 pub use interpolate::interpolate;
 
 use crate::plan::{
-    Arrivals, CacheRule, CompareMode, DataSet, GatewayTarget, KeyPopularity, LoadModel, MixEntry,
-    OAuth2Config, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret, SizeDist, Stage,
-    TargetKind, TargetSpec,
+    Arrivals, CacheRule, CompareMode, DataSet, EmbeddedGateway, GatewayTarget, KeyPopularity,
+    LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret,
+    SizeDist, Stage, TargetKind, TargetSpec,
 };
+
+/// The policy an `embedded-gateway` target enforces unless it names another.
+const DEFAULT_LOCAL_POLICY: &str = "deploy/apim/policy.local.xml";
 
 /// Default request timeout when the scenario sets none.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -608,7 +611,9 @@ impl Validator<'_> {
                         miss: c.miss.clone().unwrap_or_else(|| "MISS".into()),
                     })
                 }
-                (None, TargetKind::Gateway(_)) => Some(CacheRule::x_cache()),
+                (None, TargetKind::Gateway(_) | TargetKind::EmbeddedGateway(_)) => {
+                    Some(CacheRule::x_cache())
+                }
                 (None, _) => None,
             };
             out.push(TargetSpec {
@@ -618,6 +623,45 @@ impl Validator<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// The direct target a gateway is set up through: `setup_via`, or the only one.
+    fn setup_via(
+        &self,
+        s: &Spanned<TargetSection>,
+        field: &str,
+        all: &BTreeMap<String, Spanned<TargetSection>>,
+    ) -> Checked<String> {
+        let t = s.get_ref();
+        let direct: Vec<&String> = all
+            .iter()
+            .filter(|(_, t)| matches!(t.get_ref().kind.get_ref().as_str(), "s3" | "embedded"))
+            .map(|(n, _)| n)
+            .collect();
+        let setup_via = match &t.setup_via {
+            Some(v) => {
+                if !direct.contains(&v.get_ref()) {
+                    return Err(self.err(
+                        v.span(),
+                        &format!("{field}.setup_via"),
+                        format!(
+                            "{:?} is not an s3 or embedded target of this scenario",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+                v.get_ref().clone()
+            }
+            None if direct.len() == 1 => direct[0].clone(),
+            None => {
+                return Err(self.err(
+                            s.span(),
+                            &format!("{field}.setup_via"),
+                            "name the s3 target behind this gateway (gatebench seeds and cleans up through it)",
+                        ));
+            }
+        };
+        Ok(setup_via)
     }
 
     fn target_kind(
@@ -638,15 +682,18 @@ impl Validator<'_> {
                 "oauth2",
                 "setup_via",
             ],
+            "embedded-gateway" => &["policy", "setup_via", "added_latency"],
             other => {
                 return Err(self.err(
                     t.kind.span(),
                     &format!("{field}.kind"),
-                    format!("unknown kind {other:?}; expected \"embedded\", \"s3\" or \"gateway\""),
+                    format!("unknown kind {other:?}; expected \"embedded\", \"s3\", \"gateway\" or \"embedded-gateway\""),
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 10] = [
+        let set: [(&str, Option<Range<usize>>); 12] = [
+            ("policy", t.policy.as_ref().map(|v| v.span())),
+            ("added_latency", t.added_latency.as_ref().map(|v| v.span())),
             ("endpoint", t.endpoint.as_ref().map(|v| v.span())),
             ("region", t.region.as_ref().map(|v| v.span())),
             ("access_key", t.access_key.as_ref().map(|v| v.span())),
@@ -693,6 +740,24 @@ impl Validator<'_> {
         };
         match kind {
             "embedded" => Ok(TargetKind::Embedded),
+            "embedded-gateway" => {
+                let policy =
+                    value("policy", &t.policy)?.unwrap_or_else(|| DEFAULT_LOCAL_POLICY.into());
+                if !Path::new(&policy).is_file() {
+                    let span = t.policy.as_ref().map_or(s.span(), |p| p.span());
+                    return Err(self.err(span, &format!("{field}.policy"), format!("no policy file {policy:?} (paths are relative to the working directory)")));
+                }
+                if let Some(l) = &t.added_latency
+                    && let Err(why) = crate::gateway::AddedLatency::parse(l.get_ref())
+                {
+                    return Err(self.err(l.span(), &format!("{field}.added_latency"), why));
+                }
+                Ok(TargetKind::EmbeddedGateway(EmbeddedGateway {
+                    policy: policy.into(),
+                    setup_via: self.setup_via(s, field, all)?,
+                    added_latency: t.added_latency.as_ref().map(|l| l.get_ref().clone()),
+                }))
+            }
             "s3" => {
                 let endpoint = required("endpoint", &t.endpoint)?;
                 if let Err(why) = check_url(&endpoint, false) {
@@ -745,36 +810,7 @@ impl Validator<'_> {
                         })
                     }
                 };
-                let direct: Vec<&String> = all
-                    .iter()
-                    .filter(|(_, t)| {
-                        matches!(t.get_ref().kind.get_ref().as_str(), "s3" | "embedded")
-                    })
-                    .map(|(n, _)| n)
-                    .collect();
-                let setup_via = match &t.setup_via {
-                    Some(v) => {
-                        if !direct.contains(&v.get_ref()) {
-                            return Err(self.err(
-                                v.span(),
-                                &format!("{field}.setup_via"),
-                                format!(
-                                    "{:?} is not an s3 or embedded target of this scenario",
-                                    v.get_ref()
-                                ),
-                            ));
-                        }
-                        v.get_ref().clone()
-                    }
-                    None if direct.len() == 1 => direct[0].clone(),
-                    None => {
-                        return Err(self.err(
-                            s.span(),
-                            &format!("{field}.setup_via"),
-                            "name the s3 target behind this gateway (gatebench seeds and cleans up through it)",
-                        ));
-                    }
-                };
+                let setup_via = self.setup_via(s, field, all)?;
                 Ok(TargetKind::Gateway(GatewayTarget {
                     base_url: base_url.trim_end_matches('/').to_string(),
                     subscription_key: value("subscription_key", &t.subscription_key)?

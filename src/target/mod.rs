@@ -9,6 +9,7 @@ pub mod admin;
 pub mod body;
 pub mod client;
 pub mod embedded;
+mod embedded_gateway;
 pub mod signer;
 pub mod token;
 
@@ -18,35 +19,44 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::gateway::RunningGateway;
+use crate::idp::RunningIdp;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
-use crate::plan::{OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
+use crate::plan::{GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
 pub use admin::Admin;
 pub use client::{S3Call, S3Client};
 use embedded::EmbeddedS3;
 use token::TokenSource;
 
-/// A target made ready: its address, its token source, the embedded server if it is one.
+/// A target made ready: its address, its token source, and whatever runs in-process
+/// for it (embedded S3 server, embedded gateway and idp).
 pub struct OpenTarget {
-    /// `embedded`, `s3` or `gateway`.
+    /// `embedded`, `s3` or `gateway` (embedded gateways too).
     pub kind: &'static str,
     /// The endpoint or gateway base URL.
     pub address: String,
     /// Direct targets: where setup and clean-up go (gateways use their `setup_via`).
     pub storage: Option<S3Endpoint>,
+    /// Gateway targets: how to reach the gateway.
+    pub gateway: Option<GatewayTarget>,
     /// Gateway targets with OAuth2: the token source.
     pub token: Option<Arc<TokenSource>>,
     _embedded: Option<EmbeddedS3>,
+    _embedded_gateway: Option<(RunningIdp, RunningGateway)>,
 }
 
 impl OpenTarget {
-    /// Resolves a target spec: starts the embedded server, or fetches a first token.
-    pub async fn open(spec: &TargetSpec) -> anyhow::Result<Self> {
+    /// Resolves a target spec: starts the embedded server, or an embedded gateway in
+    /// front of `storage` (its `setup_via` target's endpoint), or fetches a first token.
+    pub async fn open(spec: &TargetSpec, storage: Option<&S3Endpoint>) -> anyhow::Result<Self> {
         let mut open = OpenTarget {
             kind: "s3",
             address: String::new(),
             storage: None,
+            gateway: None,
             token: None,
             _embedded: None,
+            _embedded_gateway: None,
         };
         match &spec.kind {
             TargetKind::Embedded => {
@@ -62,10 +72,21 @@ impl OpenTarget {
             }
             TargetKind::Gateway(gw) => {
                 open.kind = "gateway";
-                open.address = gw.base_url.clone();
-                if let Some(oauth2) = &gw.oauth2 {
-                    open.token = Some(TokenSource::start(oauth2.clone()).await?);
-                }
+                open.gateway = Some(gw.clone());
+            }
+            TargetKind::EmbeddedGateway(eg) => {
+                let backend =
+                    storage.ok_or_else(|| anyhow::anyhow!("{} is not open", eg.setup_via))?;
+                let (gw, idp, running) = embedded_gateway::start(eg, backend).await?;
+                open.kind = "gateway";
+                open.gateway = Some(gw);
+                open._embedded_gateway = Some((idp, running));
+            }
+        }
+        if let Some(gw) = &open.gateway {
+            open.address = gw.base_url.clone();
+            if let Some(oauth2) = &gw.oauth2 {
+                open.token = Some(TokenSource::start(oauth2.clone()).await?);
             }
         }
         Ok(open)
@@ -79,12 +100,10 @@ impl OpenTarget {
         timeout: Duration,
     ) -> anyhow::Result<S3Client> {
         let rule = spec.cache_rule.as_ref();
-        match (&spec.kind, &self.storage) {
-            (TargetKind::Gateway(gw), _) => {
-                S3Client::gateway(gw, self.token.clone(), rule, pool, timeout)
-            }
-            (_, Some(ep)) => S3Client::direct(ep, rule, pool, timeout),
-            (_, None) => anyhow::bail!("target {} has no endpoint", spec.name),
+        match (&self.gateway, &self.storage) {
+            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), rule, pool, timeout),
+            (None, Some(ep)) => S3Client::direct(ep, rule, pool, timeout),
+            (None, None) => anyhow::bail!("target {} has no endpoint", spec.name),
         }
     }
 }
