@@ -16,6 +16,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run_command(args),
+        Command::Report { dir } => match report::write_report(&dir) {
+            Ok(files) => {
+                println!("report: {}", files.html.display());
+                println!("summary: {}", files.markdown.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot make the report of {}: {e:#}", dir.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

@@ -1,0 +1,92 @@
+//! `cache`: hit ratio per second of each target with cache data, and the latency
+//! spectrum of cache hits against misses (ok requests, all operations).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::spectrum::{spectrum_line, spectrum_panel};
+use super::style::{Key, Line, draw_lines, font, no_data, series_style};
+use super::{DrawResult, TIME_AXIS, with_legend};
+use crate::record::{CacheClass, OutcomeClass};
+use crate::report::input::RunData;
+
+/// Draws the chart.
+pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    let cached: Vec<(usize, &str)> = data
+        .targets()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            data.series
+                .targets
+                .get(&t.name)
+                .is_some_and(|s| s.has_cache_data())
+        })
+        .map(|(i, t)| (i, t.name.as_str()))
+        .collect();
+    if cached.is_empty() {
+        return no_data(
+            area,
+            "no cache data in this run (no target has a cache rule, or none saw a cacheable request)",
+        );
+    }
+    let (left, right) = area.split_horizontally(area.dim_in_pixel().0 * 45 / 100);
+
+    let ratio: Vec<Line> = cached
+        .iter()
+        .map(|(i, name)| {
+            let points = data.series.targets[*name]
+                .seconds
+                .iter()
+                .enumerate()
+                .filter_map(|(sec, s)| s.hit_ratio().map(|r| (sec as f64, 100.0 * r)))
+                .collect();
+            Line::new(name.to_string(), series_style(*i), points)
+        })
+        .collect();
+    let legend: Vec<(String, Key)> = ratio
+        .iter()
+        .map(|l| (format!("{} hit ratio", l.label), Key::Line(l.style)))
+        .collect();
+    let plot = with_legend(&left, &legend, None)?;
+    let x_end = ratio
+        .iter()
+        .flat_map(|l| &l.points)
+        .map(|p| p.0)
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption("hit ratio per second", font(19))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_end, 0.0..105.0)?;
+    chart
+        .configure_mesh()
+        .x_desc(TIME_AXIS)
+        .y_desc("hits / (hits + misses) (%)")
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(RGBColor(245, 245, 245))
+        .draw()?;
+    draw_lines(&mut chart, &ratio)?;
+
+    let mut spectra = Vec::new();
+    for (_, name) in &cached {
+        for (class, word) in [(CacheClass::Hit, "hits"), (CacheClass::Miss, "misses")] {
+            let h = data.series.merged(|id| {
+                id.target == *name && id.class == OutcomeClass::Ok && id.cache == class
+            });
+            if let Some(h) = h {
+                let style = series_style(spectra.len());
+                spectra.push(spectrum_line(format!("{name} {word}"), style, &h));
+            }
+        }
+    }
+    let legend: Vec<(String, Key)> = spectra
+        .iter()
+        .map(|l| (l.label.clone(), Key::Line(l.style)))
+        .collect();
+    let plot = with_legend(&right, &legend, None)?;
+    spectrum_panel(&plot, "latency of hits and misses", &spectra)
+}
