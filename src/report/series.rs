@@ -327,8 +327,9 @@ pub(crate) mod tests {
         let d0 = &direct.seconds[0];
         assert_eq!(d0.requests, 4, "the service metric is not counted again");
         assert_eq!(d0.count(OutcomeClass::Ok), 4);
-        assert_eq!(d0.ok_p99_us, Some(9000));
-        assert!(d0.ok_p50_us.unwrap().abs_diff(2000) <= 2);
+        // Values are exact to 3 significant digits (highest equivalent value).
+        assert!(d0.ok_p99_us.unwrap().abs_diff(9000) <= 9, "{d0:?}");
+        assert!(d0.ok_p50_us.unwrap().abs_diff(2000) <= 2, "{d0:?}");
         assert_eq!(direct.seconds[1], Second::default());
         assert_eq!(direct.seconds[2].count(OutcomeClass::ServerError), 1);
         assert_eq!(direct.seconds[2].ok_p50_us, None);

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::spectrum::{spectrum_line, spectrum_panel};
-use super::style::{Key, Line, draw_lines, font, no_data, series_style};
+use super::style::{Key, Line, draw_lines, fmt_tick, linear, no_data, panel, series_style};
 use super::{DrawResult, TIME_AXIS, with_legend};
 use crate::record::{CacheClass, OutcomeClass};
 use crate::report::input::RunData;
@@ -39,7 +39,7 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
                 .seconds
                 .iter()
                 .enumerate()
-                .filter_map(|(sec, s)| s.hit_ratio().map(|r| (sec as f64, 100.0 * r)))
+                .filter_map(|(sec, s)| s.hit_ratio().map(|r| (sec as f64 + 0.5, 100.0 * r)))
                 .collect();
             Line::new(name.to_string(), series_style(*i), points)
         })
@@ -52,23 +52,15 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
     let x_end = ratio
         .iter()
         .flat_map(|l| &l.points)
-        .map(|p| p.0)
+        .map(|p| p.0 + 0.5)
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption("hit ratio per second", font(19))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_end, 0.0..105.0)?;
-    chart
-        .configure_mesh()
-        .x_desc(TIME_AXIS)
-        .y_desc("hits / (hits + misses) (%)")
-        .label_style(font(14))
-        .axis_desc_style(font(15))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(RGBColor(245, 245, 245))
-        .draw()?;
+    let mut chart = panel(
+        &plot,
+        "hit ratio per second",
+        (linear(0.0..x_end), linear(0.0..105.0)),
+        (TIME_AXIS, "hits / (hits + misses) (%)"),
+        &fmt_tick,
+    )?;
     draw_lines(&mut chart, &ratio)?;
 
     let mut spectra = Vec::new();

@@ -17,6 +17,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::input::RunData;
+use crate::report::overhead::{Comparison, compare};
 use style::{Key, draw_legend, font, legend_height};
 
 /// What drawing on a backend `DB` returns.
@@ -110,7 +111,11 @@ impl ChartKind {
     /// Pixel size of the chart.
     fn size(self, data: &RunData) -> (u32, u32) {
         let panels = |n: usize| n.div_ceil(2).max(1) as u32;
+        let empty = (1200, 400);
         match self {
+            ChartKind::Overhead if !has_overhead(data) => empty,
+            ChartKind::Cache if !has_cache(data) => empty,
+            _ if data.series.targets.is_empty() => empty,
             ChartKind::LatencySpectrum => (1200, 180 + 380 * panels(data.series.ops().len())),
             ChartKind::Overhead => (1200, 180 + 380 * panels(data.series.ops().len())),
             ChartKind::Outcomes => (1200, 200 + 300 * data.targets().len().max(1) as u32),
@@ -135,6 +140,16 @@ impl ChartKind {
             ChartKind::LatencyOverTime => timeline::latency(data, &body),
         }
     }
+}
+
+/// Whether the run has a gateway to compare with a baseline on some operation.
+fn has_overhead(data: &RunData) -> bool {
+    matches!(compare(&data.summary), Comparison::Pairs(p) if !p.is_empty())
+}
+
+/// Whether some target saw cache hits or misses.
+fn has_cache(data: &RunData) -> bool {
+    data.series.targets.values().any(|s| s.has_cache_data())
 }
 
 /// A drawn chart: its SVG text and where its files are.

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::spectrum::NinesAxis;
-use super::style::{GREY, Key, Line, REFERENCE, draw_lines, font, no_data, series_style};
+use super::style::{GREY, Key, Line, REFERENCE, draw_lines, linear, no_data, panel, series_style};
 use super::{DrawResult, grid, with_legend};
 use crate::plan::OpKind;
 use crate::report::input::RunData;
@@ -53,7 +53,7 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
     ops.sort();
     ops.dedup();
     let xs = PERCENTILES.map(|(_, q, _)| nines::x_of(q));
-    for (op, panel) in ops.iter().zip(grid(&plot, ops.len())) {
+    for (op, area) in ops.iter().zip(grid(&plot, ops.len())) {
         let of_op: Vec<&OpOverhead> = pairs.iter().filter(|p| p.op == *op).collect();
         let mut lines = vec![Line::new(
             format!("{baseline} latency"),
@@ -80,24 +80,14 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
         let lo = ys.clone().fold(0.0, f64::min);
         let hi = ys.fold(0.0, f64::max).max(0.1);
         let pad = (hi - lo) * 0.08;
-        let mut chart = ChartBuilder::on(&panel)
-            .caption(op.name().to_uppercase(), font(19))
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(
-                NinesAxis { end: 3.3 },
-                (lo - if lo < 0.0 { pad } else { 0.0 })..(hi + pad),
-            )?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile (%)")
-            .y_desc("ms")
-            .label_style(font(14))
-            .axis_desc_style(font(15))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(245, 245, 245))
-            .draw()?;
+        let lo = lo - if lo < 0.0 { pad } else { 0.0 };
+        let mut chart = panel(
+            &area,
+            &op.name().to_uppercase(),
+            (NinesAxis { end: 3.3 }, linear(lo..hi + pad)),
+            ("percentile (%)", "ms"),
+            &|x| nines::label(*x),
+        )?;
         chart.draw_series(LineSeries::new(
             [(0.0, 0.0), (3.3, 0.0)],
             GREY.stroke_width(1),

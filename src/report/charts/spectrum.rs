@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
-use super::style::{Key, Line, draw_lines, font, max_y, no_data, series_style, y_range};
+use super::style::{Key, Line, draw_lines, linear, max_y, no_data, panel, series_style, y_range};
 use super::{DrawResult, grid, with_legend};
 use crate::record::OutcomeClass;
 use crate::report::input::RunData;
@@ -59,7 +59,7 @@ pub(super) fn spectrum_line(
 
 /// Draws one spectrum panel of `lines` with `caption`.
 pub(super) fn spectrum_panel<DB: DrawingBackend>(
-    panel: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
     caption: &str,
     lines: &[Line],
 ) -> DrawResult<DB> {
@@ -68,21 +68,13 @@ pub(super) fn spectrum_panel<DB: DrawingBackend>(
         .filter_map(|l| l.points.last().map(|p| p.0))
         .fold(0.0, f64::max);
     let x_end = nines::range_end(end);
-    let mut chart = ChartBuilder::on(panel)
-        .caption(caption, font(19))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(NinesAxis { end: x_end }, y_range(max_y(lines), 0.1))?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile (%)")
-        .y_desc("latency (ms)")
-        .label_style(font(14))
-        .axis_desc_style(font(15))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(RGBColor(245, 245, 245))
-        .draw()?;
+    let mut chart = panel(
+        area,
+        caption,
+        (NinesAxis { end: x_end }, linear(y_range(max_y(lines), 0.1))),
+        ("percentile (%)", "latency (ms)"),
+        &|x| nines::label(*x),
+    )?;
     draw_lines(&mut chart, lines)
 }
 
@@ -99,7 +91,7 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
         .map(|(i, t)| (t.name.clone(), Key::Line(series_style(i))))
         .collect();
     let plot = with_legend(area, &legend, None)?;
-    for (op, panel) in ops.iter().zip(grid(&plot, ops.len())) {
+    for (op, area) in ops.iter().zip(grid(&plot, ops.len())) {
         let lines: Vec<Line> = data
             .targets()
             .iter()
@@ -113,9 +105,9 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
             .collect();
         let name = op.name().to_uppercase();
         if lines.is_empty() {
-            no_data(&panel, &format!("no ok {name} requests"))?;
+            no_data(&area, &format!("no ok {name} requests"))?;
         } else {
-            spectrum_panel(&panel, &name, &lines)?;
+            spectrum_panel(&area, &name, &lines)?;
         }
     }
     Ok(())

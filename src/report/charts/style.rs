@@ -5,7 +5,8 @@
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::Ranged;
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -330,4 +331,53 @@ pub fn max_x(lines: &[Line]) -> f64 {
         .flat_map(|l| &l.points)
         .map(|p| p.0)
         .fold(0.0, f64::max)
+}
+
+/// A linear f64 axis over `range`.
+pub fn linear(range: std::ops::Range<f64>) -> RangedCoordf64 {
+    range.into()
+}
+
+/// `12`, `0.5`, `1250`: a tick label without a needless `.0`.
+pub fn fmt_tick(v: &f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A chart context on `area` with light grid lines, axis descriptions and the shared
+/// margins; `x_fmt` labels the x ticks (y ticks use [`fmt_tick`]).
+pub fn panel<'a, DB, X, Y>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    (x, y): (X, Y),
+    (x_desc, y_desc): (&str, &str),
+    x_fmt: &dyn Fn(&f64) -> String,
+) -> Result<ChartContext<'a, DB, Cartesian2d<X, Y>>, DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut builder = ChartBuilder::on(area);
+    if !caption.is_empty() {
+        builder.caption(caption, font(19));
+    }
+    let mut chart = builder
+        .margin(12)
+        .margin_right(36)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(x_fmt)
+        .y_label_formatter(&fmt_tick)
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .bold_line_style(RGBColor(220, 220, 220))
+        .light_line_style(RGBColor(246, 246, 246))
+        .draw()?;
+    Ok(chart)
 }

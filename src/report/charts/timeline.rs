@@ -4,10 +4,12 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{
     self, BLUISH_GREEN, Dash, Key, Line, Marker, ORANGE, REDDISH_PURPLE, SKY_BLUE, SeriesStyle,
-    VERMILLION, YELLOW, draw_lines, font, max_x, max_y, no_data, series_style, y_range,
+    VERMILLION, YELLOW, draw_lines, fmt_tick, font, linear, max_y, no_data, panel, series_style,
+    y_range,
 };
 use super::{DrawResult, TIME_AXIS, with_legend};
 use crate::record::OutcomeClass;
@@ -43,7 +45,7 @@ fn lines_of(data: &RunData, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line>
                 .seconds
                 .iter()
                 .enumerate()
-                .filter_map(|(sec, v)| value(v).map(|y| (sec as f64, y)))
+                .filter_map(|(sec, v)| value(v).map(|y| (sec as f64 + 0.5, y)))
                 .collect();
             (!points.is_empty()).then(|| Line::new(t.name.clone(), series_style(i), points))
         })
@@ -52,26 +54,23 @@ fn lines_of(data: &RunData, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line>
 
 /// One panel of lines over time.
 fn time_panel<DB: DrawingBackend>(
-    panel: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
     caption: &str,
     y_desc: &str,
     lines: &[Line],
 ) -> DrawResult<DB> {
-    let mut chart = ChartBuilder::on(panel)
-        .caption(caption, font(19))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(0.0..max_x(lines).max(1.0), y_range(max_y(lines), 0.1))?;
-    chart
-        .configure_mesh()
-        .x_desc(TIME_AXIS)
-        .y_desc(y_desc)
-        .label_style(font(14))
-        .axis_desc_style(font(15))
-        .bold_line_style(RGBColor(225, 225, 225))
-        .light_line_style(RGBColor(245, 245, 245))
-        .draw()?;
+    let x_end = lines
+        .iter()
+        .flat_map(|l| &l.points)
+        .map(|p| p.0 + 0.5)
+        .fold(1.0, f64::max);
+    let mut chart = panel(
+        area,
+        caption,
+        (linear(0.0..x_end), linear(y_range(max_y(lines), 0.1))),
+        (TIME_AXIS, y_desc),
+        &fmt_tick,
+    )?;
     draw_lines(&mut chart, lines)
 }
 
@@ -159,28 +158,20 @@ pub fn outcomes<DB: DrawingBackend>(
         .map(|(_, s)| s.seconds.len())
         .max()
         .unwrap_or(1) as f64;
-    for ((name, series), panel) in targets.iter().zip(panels) {
+    for ((name, series), area) in targets.iter().zip(panels) {
         let limit = data.rate_limit(name);
         let top = series
             .seconds
             .iter()
             .map(|s| s.requests as f64)
             .fold(limit.unwrap_or(0.0), f64::max);
-        let mut chart = ChartBuilder::on(&panel)
-            .caption(*name, font(19))
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0.0..x_end.max(1.0), y_range(top, 1.0))?;
-        chart
-            .configure_mesh()
-            .x_desc(TIME_AXIS)
-            .y_desc("requests per second")
-            .label_style(font(14))
-            .axis_desc_style(font(15))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(245, 245, 245))
-            .draw()?;
+        let mut chart = panel(
+            &area,
+            name,
+            (linear(0.0..x_end.max(1.0)), linear(y_range(top, 1.0))),
+            (TIME_AXIS, "requests per second"),
+            &fmt_tick,
+        )?;
         let outline = series.seconds.len() <= 120;
         for (sec, s) in series.seconds.iter().enumerate() {
             let x = sec as f64;
@@ -212,7 +203,9 @@ pub fn outcomes<DB: DrawingBackend>(
             chart.draw_series(std::iter::once(Text::new(
                 format!("limit {limit:.0}/s"),
                 (0.5, limit * 1.02),
-                font(14).color(&style::GREY),
+                font(14)
+                    .color(&style::GREY)
+                    .pos(Pos::new(HPos::Left, VPos::Bottom)),
             )))?;
         }
     }
