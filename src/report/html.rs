@@ -134,10 +134,7 @@ impl Exporter for Html {
                 item("gatebench", &or(&p.gatebench_version));
                 item("commit", &or(&p.git_commit));
                 item("host", &or(&p.host));
-                item(
-                    "system",
-                    &format!("{} {}", or(&p.os), or(&p.arch)).trim().to_string(),
-                );
+                item("system", format!("{} {}", or(&p.os), or(&p.arch)).trim());
                 item("CPUs", &p.cpus.map_or("unknown".into(), |n| n.to_string()));
                 item("command", &p.command.join(" "));
                 item("started", &or(&p.started_at));

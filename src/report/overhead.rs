@@ -6,12 +6,15 @@
 use crate::plan::OpKind;
 use crate::results::summary::{LatencyStats, Summary, TargetSummary};
 
-/// The percentiles compared, with their quantiles and summary fields.
-pub const PERCENTILES: [(&str, f64, fn(&LatencyStats) -> u64); 4] = [
-    ("p50", 0.50, |l| l.p50),
-    ("p90", 0.90, |l| l.p90),
-    ("p99", 0.99, |l| l.p99),
-    ("p99.9", 0.999, |l| l.p99_9),
+/// Reads one percentile of a summary's latency stats.
+pub type Field = fn(&LatencyStats) -> u64;
+
+/// The percentiles compared (p50, p90, p99, p99.9): quantile and summary field.
+pub const PERCENTILES: [(f64, Field); 4] = [
+    (0.50, |l| l.p50),
+    (0.90, |l| l.p90),
+    (0.99, |l| l.p99),
+    (0.999, |l| l.p99_9),
 ];
 
 /// One candidate against the baseline on one operation.
@@ -65,7 +68,7 @@ pub fn compare(summary: &Summary) -> Comparison {
     let Some(base) = baseline(summary) else {
         return Comparison::NoBaseline;
     };
-    let at = |l: &LatencyStats| PERCENTILES.map(|(_, _, f)| f(l));
+    let at = |l: &LatencyStats| PERCENTILES.map(|(_, f)| f(l));
     let mut pairs = Vec::new();
     for cand in candidates {
         for op in &cand.ops {

@@ -52,7 +52,7 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
     let mut ops: Vec<OpKind> = pairs.iter().map(|p| p.op).collect();
     ops.sort();
     ops.dedup();
-    let xs = PERCENTILES.map(|(_, q, _)| nines::x_of(q));
+    let xs = PERCENTILES.map(|(q, _)| nines::x_of(q));
     for (op, area) in ops.iter().zip(grid(&plot, ops.len())) {
         let of_op: Vec<&OpOverhead> = pairs.iter().filter(|p| p.op == *op).collect();
         let mut lines = vec![Line::new(

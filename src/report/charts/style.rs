@@ -344,6 +344,12 @@ pub fn fmt_tick(v: &f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// A chart on a panel, or why it could not be drawn.
+pub type Panel<'a, DB, X, Y> = Result<
+    ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>,
+>;
+
 /// A chart context on `area` with light grid lines, axis descriptions and the shared
 /// margins; `x_fmt` labels the x ticks (y ticks use [`fmt_tick`]).
 pub fn panel<'a, DB, X, Y>(
@@ -352,7 +358,7 @@ pub fn panel<'a, DB, X, Y>(
     (x, y): (X, Y),
     (x_desc, y_desc): (&str, &str),
     x_fmt: &dyn Fn(&f64) -> String,
-) -> Result<ChartContext<'a, DB, Cartesian2d<X, Y>>, DrawingAreaErrorKind<DB::ErrorType>>
+) -> Panel<'a, DB, X, Y>
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,

@@ -4,10 +4,9 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{
-    self, BLUISH_GREEN, Dash, Key, Line, Marker, ORANGE, REDDISH_PURPLE, SKY_BLUE, SeriesStyle,
+    BLUISH_GREEN, Dash, Key, Line, Marker, ORANGE, REDDISH_PURPLE, SKY_BLUE, SeriesStyle,
     VERMILLION, YELLOW, draw_lines, fmt_tick, font, linear, max_y, no_data, panel, series_style,
     y_range,
 };
@@ -200,13 +199,13 @@ pub fn outcomes<DB: DrawingBackend>(
             );
             line.markers.clear();
             draw_lines(&mut chart, &[line])?;
-            chart.draw_series(std::iter::once(Text::new(
-                format!("limit {limit:.0}/s"),
-                (0.5, limit * 1.02),
-                font(14)
-                    .color(&style::GREY)
-                    .pos(Pos::new(HPos::Left, VPos::Bottom)),
-            )))?;
+            let label = format!("limit {limit:.0}/s");
+            let width = 10 + 8 * label.len() as i32;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((0.0, limit))
+                    + Rectangle::new([(6, -22), (6 + width, -4)], WHITE.filled())
+                    + Text::new(label, (10, -21), font(14)),
+            ))?;
         }
     }
     Ok(())
