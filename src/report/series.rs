@@ -291,6 +291,62 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reads_what_a_run_writes() {
+        use crate::record::{Interval, IntervalSink, Phase, SeriesData, SeriesKey};
+        use crate::results::hlog::{HlogWriter, STEADY_LOG};
+
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["direct".to_string(), "apim".to_string()];
+        let mut w = HlogWriter::create(dir.path(), names, SystemTime::now()).unwrap();
+        let data = |values: &[u64]| {
+            let mut h = new_histogram();
+            for v in values {
+                h.record(*v).unwrap();
+            }
+            SeriesData {
+                latency: h.clone(),
+                service: h.clone(),
+                corrected: None,
+                ttfb: h,
+                bytes_up: 0,
+                bytes_down: 0,
+                statuses: BTreeMap::new(),
+                transport: BTreeMap::new(),
+            }
+        };
+        let key = |target, class, cache| SeriesKey {
+            target,
+            op: OpKind::Get,
+            class,
+            cache,
+            phase: Phase::Steady,
+        };
+        let mut iv = Interval {
+            second: 7,
+            ..Default::default()
+        };
+        iv.series.insert(
+            key(1, OutcomeClass::Ok, CacheClass::Hit),
+            data(&[100, 200, 300]),
+        );
+        iv.series.insert(
+            key(1, OutcomeClass::Throttled, CacheClass::None),
+            data(&[10]),
+        );
+        w.write_interval(&iv).unwrap();
+        drop(w);
+
+        let s = Series::read(&std::fs::read(dir.path().join(STEADY_LOG)).unwrap()).unwrap();
+        let apim = &s.targets["apim"];
+        assert_eq!(apim.first_second, 7);
+        assert_eq!(apim.seconds.len(), 1);
+        assert_eq!(apim.seconds[0].requests, 4);
+        assert_eq!(apim.seconds[0].hits, 3);
+        assert_eq!(apim.throttle_onset().map(|o| o.at_s), Some(0));
+        assert!(!s.targets.contains_key("direct"));
+    }
+
+    #[test]
     fn tags_parse_from_the_right() {
         let (id, metric) = SeriesId::parse("eu/apim/get/throttled/hit/ttfb").unwrap();
         assert_eq!(id.target, "eu/apim");

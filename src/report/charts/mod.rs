@@ -213,7 +213,7 @@ fn with_legend<DB: DrawingBackend>(
     let Some(note) = footnote else {
         return Ok(rest);
     };
-    let (plot, note_area) = rest.split_vertically(h - top - 30);
+    let (plot, note_area) = rest.split_vertically(h.saturating_sub(top + 30));
     note_area.draw(&Text::new(
         note.to_string(),
         (20, 6),
