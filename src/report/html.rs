@@ -115,7 +115,7 @@ impl Exporter for Html {
             let name = c.kind.name();
             let _ = writeln!(
                 o,
-                "<figure id=\"{name}\">\n<h3>{}</h3>\n{}\n<figcaption>{} \
+                "<figure id=\"{name}\" aria-label=\"{}\">\n{}\n<figcaption>{} \
                  Files: <a href=\"{CHARTS_DIR}/{name}.svg\">{name}.svg</a>, \
                  <a href=\"{CHARTS_DIR}/{name}.png\">{name}.png</a>.</figcaption>\n</figure>",
                 escape(c.kind.title()),
