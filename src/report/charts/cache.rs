@@ -5,7 +5,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::spectrum::{spectrum_line, spectrum_panel};
-use super::style::{Key, Line, draw_lines, fmt_tick, linear, no_data, panel, series_style};
+use super::style::{
+    Dash, Key, Line, Marker, SeriesStyle, draw_lines, fmt_tick, linear, no_data, panel,
+    series_style,
+};
 use super::{DrawResult, TIME_AXIS, with_legend};
 use crate::record::{CacheClass, OutcomeClass};
 use crate::report::input::RunData;
@@ -63,14 +66,29 @@ pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -
     )?;
     draw_lines(&mut chart, &ratio)?;
 
+    // Hits and misses keep their target's colour; line and marker tell them apart.
     let mut spectra = Vec::new();
-    for (_, name) in &cached {
-        for (class, word) in [(CacheClass::Hit, "hits"), (CacheClass::Miss, "misses")] {
+    for (i, name) in &cached {
+        let color = series_style(*i).color;
+        let kinds = [
+            (CacheClass::Hit, "hits", Dash::Solid, Marker::Circle),
+            (
+                CacheClass::Miss,
+                "misses",
+                Dash::Dashed(12, 6),
+                Marker::Triangle,
+            ),
+        ];
+        for (class, word, dash, marker) in kinds {
             let h = data.series.merged(|id| {
                 id.target == *name && id.class == OutcomeClass::Ok && id.cache == class
             });
             if let Some(h) = h {
-                let style = series_style(spectra.len());
+                let style = SeriesStyle {
+                    color,
+                    dash,
+                    marker,
+                };
                 spectra.push(spectrum_line(format!("{name} {word}"), style, &h));
             }
         }
