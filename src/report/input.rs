@@ -4,7 +4,7 @@
 //! Owns what counts as a readable folder; every failure names the file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -17,8 +17,6 @@ use crate::results::{PROVENANCE, SUMMARY};
 /// Everything the report is made from.
 #[derive(Debug)]
 pub struct RunData {
-    /// The results folder.
-    pub dir: PathBuf,
     pub summary: Summary,
     /// Optional per-target settings, by target name (absent from older summaries).
     pub extras: BTreeMap<String, TargetExtras>,
@@ -119,7 +117,6 @@ impl RunData {
             .with_context(|| format!("cannot read {}", log_path.display()))?;
         let series = Series::read(&log).with_context(|| format!("{}", log_path.display()))?;
         Ok(RunData {
-            dir: dir.to_path_buf(),
             summary,
             extras,
             provenance,

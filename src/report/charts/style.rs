@@ -324,15 +324,6 @@ pub fn max_y(lines: &[Line]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Largest x of `lines`.
-pub fn max_x(lines: &[Line]) -> f64 {
-    lines
-        .iter()
-        .flat_map(|l| &l.points)
-        .map(|p| p.0)
-        .fold(0.0, f64::max)
-}
-
 /// A linear f64 axis over `range`.
 pub fn linear(range: std::ops::Range<f64>) -> RangedCoordf64 {
     range.into()
