@@ -169,21 +169,23 @@ impl Series {
             };
             let encoded = interval.encoded_histogram();
             // The encoded histogram borrows from `log`: its address gives its line.
-            let line = line_at((encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize));
+            let offset = (encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize);
+            // Line numbers are counted only for an error message.
+            let line = || line_at(offset);
             let Some(tag) = interval.tag() else {
-                bail!("line {line}: interval without a tag");
+                bail!("line {}: interval without a tag", line());
             };
             let (id, metric) =
-                SeriesId::parse(tag.as_str()).with_context(|| format!("line {line}"))?;
+                SeriesId::parse(tag.as_str()).with_context(|| format!("line {}", line()))?;
             if metric != METRIC {
                 continue;
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
-                .with_context(|| format!("line {line}: histogram is not base64"))?;
+                .with_context(|| format!("line {}: histogram is not base64", line()))?;
             let h: Histogram<u64> = deserializer
                 .deserialize(&mut bytes.as_slice())
-                .map_err(|e| anyhow::anyhow!("line {line}: cannot decode histogram: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("line {}: cannot decode histogram: {e:?}", line()))?;
             let second = seconds(interval.start_timestamp());
             let a = acc.entry((id.target.clone(), second)).or_default();
             *a.by_class.entry(id.class).or_default() += h.len();
