@@ -54,6 +54,18 @@ Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.")]
     /// Run a development OAuth2/OIDC token issuer (local runs only).
     #[command(after_help = crate::idp::args::IDP_HELP)]
     Idp(crate::idp::args::IdpArgs),
+    /// Regenerate the report of a results folder: charts, report.html, summary.md.
+    #[command(after_help = "\
+Examples:
+  gatebench report results/quickstart-20260101T000000Z
+
+Reads summary.json, histograms.hlog and provenance.json; writes charts/*.svg and
+charts/*.png, report.html (self-contained) and summary.md (for CI step summaries).
+Exit code 1 if the folder is missing or its files are malformed.")]
+    Report {
+        /// The results folder of a run.
+        dir: PathBuf,
+    },
 }
 
 /// `gatebench run` options.

@@ -18,6 +18,17 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Gateway(args) => gateway::args::run(args),
         Command::Idp(args) => idp::args::run(args),
+        Command::Report { dir } => match report::write_report(&dir) {
+            Ok(files) => {
+                println!("report: {}", files.html.display());
+                println!("summary: {}", files.markdown.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot make the report of {}: {e:#}", dir.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -79,6 +90,11 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     match runtime.block_on(run::run(plan, opts)) {
         Ok(out) => {
+            // The report is made from the saved results, exactly as `gatebench report` does.
+            let report = report::write_report(&out.folder);
+            if let Err(e) = &report {
+                eprintln!("warning: the report could not be made: {e:#}");
+            }
             if args.json {
                 println!(
                     "{}",
@@ -87,6 +103,9 @@ fn run_command(args: RunArgs) -> ExitCode {
             } else {
                 print!("{}", report::console::table(&out.summary));
                 println!("results: {}", out.folder.display());
+                if let Ok(files) = &report {
+                    println!("report:  {}", files.html.display());
+                }
             }
             match out.summary.status {
                 RunStatus::Complete => ExitCode::SUCCESS,

@@ -1,0 +1,97 @@
+//! `summary.md`: notes, verdict and summary table in GitHub Markdown, for CI step
+//! summaries (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
+
+use std::fmt::Write;
+
+use crate::report::table::{Table, table};
+use crate::report::{Exporter, Report};
+
+/// File name of the Markdown summary in the results folder.
+pub const FILE_NAME: &str = "summary.md";
+
+/// The Markdown exporter.
+pub struct Markdown;
+
+/// Escapes text for a Markdown table cell or line: no raw HTML, no column breaks.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+impl Exporter for Markdown {
+    fn file_name(&self) -> &'static str {
+        FILE_NAME
+    }
+
+    fn serialize(&self, report: &Report) -> String {
+        let s = &report.data.summary;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "## gatebench: {} ({})\n",
+            escape(&s.scenario),
+            format!("{:?}", s.status).to_lowercase()
+        );
+        let _ = writeln!(
+            o,
+            "Run `{}`, {} to {}.\n",
+            s.run_id.replace('`', "'"),
+            escape(&s.started_at),
+            escape(&s.ended_at)
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(o, "> **Error:** {}\n", escape(e));
+        }
+        for t in &s.targets {
+            if let Some(note) = &t.note {
+                let _ = writeln!(o, "> **Note ({}):** {}\n", escape(&t.name), escape(note));
+            }
+            if let Some(e) = &t.error {
+                let _ = writeln!(o, "> **Error ({}):** {}\n", escape(&t.name), escape(e));
+            }
+        }
+        o.push_str("### Verdict\n\n");
+        for line in &report.verdict {
+            let _ = writeln!(o, "- {}", escape(line));
+        }
+        o.push_str("\n### Summary\n\n");
+        write_table(&mut o, &table(s));
+        o.push_str(
+            "\nLatency: ok requests, from when each was due to its last byte; ops/s and MiB/s \
+             over the measured steady phase. Charts and the full report are in the results \
+             folder: `report.html`, `charts/`.\n",
+        );
+        o
+    }
+}
+
+fn write_table(o: &mut String, t: &Table) {
+    let _ = writeln!(o, "| {} |", t.header.join(" | "));
+    let align: Vec<&str> = (0..t.header.len())
+        .map(|i| {
+            if i >= Table::FIRST_NUMERIC {
+                "---:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    let _ = writeln!(o, "| {} |", align.join(" | "));
+    for row in &t.rows {
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_the_table_or_inject_html() {
+        assert_eq!(escape("a|b <img>\nc"), "a\\|b &lt;img&gt; c");
+    }
+}

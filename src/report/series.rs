@@ -1,0 +1,435 @@
+//! Per-second series and merged latency histograms, read from a run's steady-phase
+//! interval log (`histograms.hlog`).
+//!
+//! Owns decoding the log and the tag format `<target>/<op>/<outcome class>/<cache
+//! class>/<metric>`. Only the `latency` metric is kept (response time of each request,
+//! from its due time); histograms are merged, never percentiles averaged. Times are
+//! whole seconds from each target's first recorded steady second, so targets that ran
+//! one after another share one time axis.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use serde::de::value::{Error as ValueError, StrDeserializer};
+
+use crate::plan::OpKind;
+use crate::record::{CacheClass, OutcomeClass, new_histogram};
+
+/// The metric of the interval log the report reads.
+const METRIC: &str = "latency";
+
+/// What one latency series is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeriesId {
+    pub target: String,
+    pub op: OpKind,
+    pub class: OutcomeClass,
+    pub cache: CacheClass,
+}
+
+impl SeriesId {
+    /// Parses a tag `<target>/<op>/<class>/<cache>/<metric>` into the id and its metric.
+    /// The target name may itself contain `/`.
+    pub fn parse(tag: &str) -> anyhow::Result<(SeriesId, &str)> {
+        let mut parts = tag.rsplitn(5, '/');
+        let (Some(metric), Some(cache), Some(class), Some(op), Some(target)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            bail!("tag {tag:?} is not <target>/<op>/<outcome class>/<cache class>/<metric>");
+        };
+        let id = SeriesId {
+            target: target.to_string(),
+            op: by_name(op).with_context(|| format!("tag {tag:?}: unknown operation {op:?}"))?,
+            class: by_name(class)
+                .with_context(|| format!("tag {tag:?}: unknown outcome class {class:?}"))?,
+            cache: by_name(cache)
+                .with_context(|| format!("tag {tag:?}: unknown cache class {cache:?}"))?,
+        };
+        Ok((id, metric))
+    }
+}
+
+/// An enum from its snake_case file name (`get`, `client_error`, `hit`…).
+fn by_name<'de, T: Deserialize<'de>>(name: &'de str) -> Result<T, ValueError> {
+    let de: StrDeserializer<'de, ValueError> = name.into_deserializer();
+    T::deserialize(de)
+}
+
+/// One second of one target, all operations together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Second {
+    /// Requests completed, every outcome.
+    pub requests: u64,
+    /// Requests per outcome class.
+    pub by_class: BTreeMap<OutcomeClass, u64>,
+    /// Median and 99th percentile of `ok` latency, µs (`None`: no ok request).
+    pub ok_p50_us: Option<u64>,
+    pub ok_p99_us: Option<u64>,
+    /// `ok` requests served from / missed by the target's cache.
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Second {
+    /// Requests of `class` this second.
+    pub fn count(&self, class: OutcomeClass) -> u64 {
+        self.by_class.get(&class).copied().unwrap_or(0)
+    }
+
+    /// hits / (hits + misses), if the cache saw any cacheable request.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let n = self.hits + self.misses;
+        (n > 0).then(|| self.hits as f64 / n as f64)
+    }
+}
+
+/// The per-second series of one target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetSeries {
+    /// Seconds since the run start of this target's first recorded steady second.
+    pub first_second: u64,
+    /// One entry per second from `first_second` on, without gaps (quiet seconds are
+    /// zero).
+    pub seconds: Vec<Second>,
+}
+
+impl TargetSeries {
+    /// The first second (from this target's start) with a throttled request, and its
+    /// total rate then, requests per second.
+    pub fn throttle_onset(&self) -> Option<ThrottleOnset> {
+        self.seconds
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.count(OutcomeClass::Throttled) > 0)
+            .map(|(i, s)| ThrottleOnset {
+                at_s: i as u64,
+                ops_per_sec: s.requests as f64,
+            })
+    }
+
+    /// Whether any second has cache hits or misses.
+    pub fn has_cache_data(&self) -> bool {
+        self.seconds.iter().any(|s| s.hits + s.misses > 0)
+    }
+}
+
+/// When throttling began on a target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleOnset {
+    /// Seconds from the target's first steady second.
+    pub at_s: u64,
+    /// Requests completed in that second (every outcome).
+    pub ops_per_sec: f64,
+}
+
+/// Everything the report takes from the interval log.
+#[derive(Debug, Default)]
+pub struct Series {
+    /// Per-second series by target name.
+    pub targets: BTreeMap<String, TargetSeries>,
+    /// Latency histograms merged over the whole steady phase, µs.
+    pub latency: BTreeMap<SeriesId, Histogram<u64>>,
+}
+
+/// Per-second accumulation before percentiles are taken.
+#[derive(Default)]
+struct SecondAcc {
+    by_class: BTreeMap<OutcomeClass, u64>,
+    ok_latency: Option<Histogram<u64>>,
+    hits: u64,
+    misses: u64,
+}
+
+impl Series {
+    /// Decodes an interval log. An empty log gives empty series; a line that does not
+    /// parse or decode is an error naming its line.
+    pub fn read(log: &[u8]) -> anyhow::Result<Series> {
+        let mut latency: BTreeMap<SeriesId, Histogram<u64>> = BTreeMap::new();
+        let mut acc: BTreeMap<(String, u64), SecondAcc> = BTreeMap::new();
+        let mut deserializer = Deserializer::new();
+        let line_at = |offset: usize| log[..offset.min(log.len())].split(|b| *b == b'\n').count();
+        for entry in IntervalLogIterator::new(log) {
+            let interval = match entry {
+                Ok(LogEntry::Interval(i)) => i,
+                Ok(_) => continue,
+                Err(hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
+                    offset,
+                }) => bail!("line {}: not an interval-log line", line_at(offset)),
+            };
+            let encoded = interval.encoded_histogram();
+            // The encoded histogram borrows from `log`: its address gives its line.
+            let offset = (encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize);
+            // Line numbers are counted only for an error message.
+            let line = || line_at(offset);
+            let Some(tag) = interval.tag() else {
+                bail!("line {}: interval without a tag", line());
+            };
+            let (id, metric) =
+                SeriesId::parse(tag.as_str()).with_context(|| format!("line {}", line()))?;
+            if metric != METRIC {
+                continue;
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .with_context(|| format!("line {}: histogram is not base64", line()))?;
+            let h: Histogram<u64> = deserializer
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| anyhow::anyhow!("line {}: cannot decode histogram: {e:?}", line()))?;
+            let second = seconds(interval.start_timestamp());
+            let a = acc.entry((id.target.clone(), second)).or_default();
+            *a.by_class.entry(id.class).or_default() += h.len();
+            if id.class == OutcomeClass::Ok {
+                add(a.ok_latency.get_or_insert_with(new_histogram), &h);
+                match id.cache {
+                    CacheClass::Hit => a.hits += h.len(),
+                    CacheClass::Miss => a.misses += h.len(),
+                    CacheClass::Uncacheable | CacheClass::None => {}
+                }
+            }
+            match latency.get_mut(&id) {
+                Some(m) => add(m, &h),
+                None => {
+                    let mut m = new_histogram();
+                    add(&mut m, &h);
+                    latency.insert(id, m);
+                }
+            }
+        }
+        let mut targets: BTreeMap<String, TargetSeries> = BTreeMap::new();
+        for ((target, second), a) in acc {
+            let t = targets.entry(target).or_insert_with(|| TargetSeries {
+                first_second: second,
+                seconds: Vec::new(),
+            });
+            let index = (second - t.first_second) as usize;
+            t.seconds.resize(index + 1, Second::default());
+            let q = |p: f64| a.ok_latency.as_ref().map(|h| h.value_at_quantile(p));
+            t.seconds[index] = Second {
+                requests: a.by_class.values().sum(),
+                ok_p50_us: q(0.50),
+                ok_p99_us: q(0.99),
+                by_class: a.by_class,
+                hits: a.hits,
+                misses: a.misses,
+            };
+        }
+        Ok(Series { targets, latency })
+    }
+
+    /// The merge of every latency histogram whose id passes `keep` (`None`: none did, or
+    /// all were empty).
+    pub fn merged(&self, keep: impl Fn(&SeriesId) -> bool) -> Option<Histogram<u64>> {
+        let mut out = new_histogram();
+        for (_, h) in self.latency.iter().filter(|(id, _)| keep(id)) {
+            add(&mut out, h);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// The operations recorded for any target, in [`OpKind`] order.
+    pub fn ops(&self) -> Vec<OpKind> {
+        let mut ops: Vec<OpKind> = self.latency.keys().map(|id| id.op).collect();
+        ops.sort();
+        ops.dedup();
+        ops
+    }
+}
+
+/// Adds `h` into `into` (auto-resizing, so it cannot fail on range).
+fn add(into: &mut Histogram<u64>, h: &Histogram<u64>) {
+    let _ = into.add(h);
+}
+
+/// Whole seconds of an interval's start (intervals start on whole seconds).
+fn seconds(d: Duration) -> u64 {
+    d.as_secs_f64().round() as u64
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::SystemTime;
+
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+    use super::*;
+
+    /// Writes an interval log of `(second, tag, latencies µs)` lines, as `gatebench run`
+    /// does.
+    pub(crate) fn write_log(lines: &[(u64, &str, &[u64])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut serializer = V2DeflateSerializer::new();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut log = IntervalLogWriterBuilder::new()
+            .with_start_time(start)
+            .with_base_time(start)
+            .begin_log_with(&mut out, &mut serializer)
+            .unwrap();
+        for (second, tag, values) in lines {
+            let mut h = new_histogram();
+            for v in *values {
+                h.record(*v).unwrap();
+            }
+            log.write_histogram(
+                &h,
+                Duration::from_secs(*second),
+                Duration::from_secs(1),
+                Tag::new(tag),
+            )
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn reads_what_a_run_writes() {
+        use crate::record::{Interval, IntervalSink, Phase, SeriesData, SeriesKey};
+        use crate::results::hlog::{HlogWriter, STEADY_LOG};
+
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["direct".to_string(), "apim".to_string()];
+        let mut w = HlogWriter::create(dir.path(), names, SystemTime::now()).unwrap();
+        let data = |values: &[u64]| {
+            let mut h = new_histogram();
+            for v in values {
+                h.record(*v).unwrap();
+            }
+            SeriesData {
+                latency: h.clone(),
+                service: h.clone(),
+                corrected: None,
+                ttfb: h,
+                bytes_up: 0,
+                bytes_down: 0,
+                statuses: BTreeMap::new(),
+                transport: BTreeMap::new(),
+            }
+        };
+        let key = |target, class, cache| SeriesKey {
+            target,
+            op: OpKind::Get,
+            class,
+            cache,
+            phase: Phase::Steady,
+        };
+        let mut iv = Interval {
+            second: 7,
+            ..Default::default()
+        };
+        iv.series.insert(
+            key(1, OutcomeClass::Ok, CacheClass::Hit),
+            data(&[100, 200, 300]),
+        );
+        iv.series.insert(
+            key(1, OutcomeClass::Throttled, CacheClass::None),
+            data(&[10]),
+        );
+        w.write_interval(&iv).unwrap();
+        drop(w);
+
+        let s = Series::read(&std::fs::read(dir.path().join(STEADY_LOG)).unwrap()).unwrap();
+        let apim = &s.targets["apim"];
+        assert_eq!(apim.first_second, 7);
+        assert_eq!(apim.seconds.len(), 1);
+        assert_eq!(apim.seconds[0].requests, 4);
+        assert_eq!(apim.seconds[0].hits, 3);
+        assert_eq!(apim.throttle_onset().map(|o| o.at_s), Some(0));
+        assert!(!s.targets.contains_key("direct"));
+    }
+
+    #[test]
+    fn tags_parse_from_the_right() {
+        let (id, metric) = SeriesId::parse("eu/apim/get/throttled/hit/ttfb").unwrap();
+        assert_eq!(id.target, "eu/apim");
+        assert_eq!(id.op, OpKind::Get);
+        assert_eq!(id.class, OutcomeClass::Throttled);
+        assert_eq!(id.cache, CacheClass::Hit);
+        assert_eq!(metric, "ttfb");
+        assert!(SeriesId::parse("apim/get/ok/latency").is_err());
+        assert!(SeriesId::parse("apim/fetch/ok/none/latency").is_err());
+        assert!(SeriesId::parse("apim/get/fine/none/latency").is_err());
+    }
+
+    #[test]
+    fn seconds_are_built_per_target_from_merged_histograms() {
+        let log = write_log(&[
+            // direct ran first (seconds 3 and 5; 4 was quiet), apim after it.
+            (3, "direct/get/ok/none/latency", &[1000, 2000, 3000]),
+            (3, "direct/put/ok/none/latency", &[9000]),
+            (3, "direct/get/ok/none/service", &[1, 1, 1, 1, 1, 1]),
+            (5, "direct/get/server_error/none/latency", &[500]),
+            (9, "apim/get/ok/hit/latency", &[100, 100, 100]),
+            (9, "apim/get/ok/miss/latency", &[4000]),
+            (9, "apim/get/ok/uncacheable/latency", &[4000]),
+            (10, "apim/get/ok/hit/latency", &[100]),
+            (10, "apim/get/throttled/none/latency", &[50, 50]),
+            // A late addition to second 9 is merged into it.
+            (9, "apim/get/ok/hit/latency", &[100]),
+        ]);
+        let s = Series::read(&log).unwrap();
+
+        let direct = &s.targets["direct"];
+        assert_eq!(direct.first_second, 3);
+        assert_eq!(direct.seconds.len(), 3);
+        let d0 = &direct.seconds[0];
+        assert_eq!(d0.requests, 4, "the service metric is not counted again");
+        assert_eq!(d0.count(OutcomeClass::Ok), 4);
+        // Values are exact to 3 significant digits (highest equivalent value).
+        assert!(d0.ok_p99_us.unwrap().abs_diff(9000) <= 9, "{d0:?}");
+        assert!(d0.ok_p50_us.unwrap().abs_diff(2000) <= 2, "{d0:?}");
+        assert_eq!(direct.seconds[1], Second::default());
+        assert_eq!(direct.seconds[2].count(OutcomeClass::ServerError), 1);
+        assert_eq!(direct.seconds[2].ok_p50_us, None);
+        assert!(!direct.has_cache_data());
+        assert_eq!(direct.throttle_onset(), None);
+
+        let apim = &s.targets["apim"];
+        assert_eq!(apim.first_second, 9);
+        assert_eq!(apim.seconds[0].requests, 6);
+        assert_eq!((apim.seconds[0].hits, apim.seconds[0].misses), (4, 1));
+        assert_eq!(apim.seconds[0].hit_ratio(), Some(0.8));
+        assert_eq!(
+            apim.throttle_onset(),
+            Some(ThrottleOnset {
+                at_s: 1,
+                ops_per_sec: 3.0
+            })
+        );
+
+        let hits = s
+            .merged(|id| id.target == "apim" && id.cache == CacheClass::Hit)
+            .unwrap();
+        assert_eq!(hits.len(), 5);
+        assert_eq!(s.ops(), vec![OpKind::Put, OpKind::Get]);
+        assert!(s.merged(|id| id.target == "nobody").is_none());
+    }
+
+    #[test]
+    fn an_empty_log_is_empty_series_and_a_broken_one_an_error() {
+        let s = Series::read(b"").unwrap();
+        assert!(s.targets.is_empty() && s.latency.is_empty());
+
+        let log = write_log(&[
+            (0, "t/get/ok/none/latency", &[1000]),
+            (1, "t/get/ok/none/latency", &[1000, 2000]),
+        ]);
+        let cut = &log[..log.len() - 20];
+        let err = Series::read(cut).unwrap_err();
+        assert!(format!("{err:#}").contains("line"), "{err:#}");
+
+        let mut bad = log.clone();
+        bad.extend_from_slice(b"this is not a log line\n");
+        assert!(Series::read(&bad).is_err());
+    }
+}

@@ -1,0 +1,357 @@
+//! The plain-language verdict: a few sentences computed from the summary and the
+//! per-second series (throughput, gateway overhead, what the cache bought, when
+//! throttling began, what failed).
+//!
+//! Owns wording only; numbers come from `overhead`, the summary and the series.
+
+use std::collections::BTreeMap;
+
+use crate::record::OutcomeClass;
+use crate::report::overhead::{self, Comparison};
+use crate::report::series::ThrottleOnset;
+use crate::results::summary::{RunStatus, Summary};
+
+/// `0.42 ms`, `6.1 ms`, `250 ms`.
+pub fn fmt_ms(ms: f64) -> String {
+    let a = ms.abs();
+    if a < 1.0 {
+        format!("{ms:.2} ms")
+    } else if a < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// The verdict sentences. `onsets` holds, per target name, when throttling began.
+pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> Vec<String> {
+    let mut out = Vec::new();
+    match summary.status {
+        RunStatus::Complete => {}
+        RunStatus::Interrupted => {
+            out.push("The run was interrupted: these results cover only part of it.".into())
+        }
+        RunStatus::Failed => out.push(format!(
+            "The run failed{}.",
+            summary
+                .error
+                .as_ref()
+                .map_or(String::new(), |e| format!(": {e}"))
+        )),
+    }
+    for t in &summary.targets {
+        let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
+        let ok_rate: f64 = t.ops.iter().map(|o| o.ok_ops_per_sec).sum();
+        out.push(format!(
+            "{} completed {requests} requests in {:.0} s: {ok_rate:.0} ok ops/s.",
+            t.name, t.measured_seconds
+        ));
+    }
+
+    match overhead::compare(summary) {
+        Comparison::NoGateway => {
+            out.push("No gateway target in this run, so no gateway overhead is measured.".into())
+        }
+        Comparison::NoBaseline => {
+            out.push("No s3 or embedded target in this run to compare the gateway with.".into())
+        }
+        Comparison::Pairs(pairs) => {
+            for p in pairs {
+                let (d50, d99) = (p.delta_ms(0), p.delta_ms(2));
+                let verb = |d: f64| if d >= 0.0 { "adds" } else { "saves" };
+                let second = if verb(d50) == verb(d99) {
+                    fmt_ms(d99.abs())
+                } else {
+                    format!("{} {}", verb(d99), fmt_ms(d99.abs()))
+                };
+                out.push(format!(
+                    "{} {} {} at p50 and {second} at p99 on {} compared with {}.",
+                    p.candidate,
+                    verb(d50),
+                    fmt_ms(d50.abs()),
+                    p.op.name().to_uppercase(),
+                    p.baseline
+                ));
+            }
+        }
+    }
+
+    for t in &summary.targets {
+        for op in &t.ops {
+            let Some(ratio) = op.cache_hit_ratio else {
+                continue;
+            };
+            let p50 = |c| {
+                op.cache
+                    .get(&c)
+                    .and_then(|s| s.as_ref())
+                    .map(|s| s.p50 as f64 / 1000.0)
+            };
+            let pct = (ratio * 100.0).round();
+            let name = op.op.name().to_uppercase();
+            let text = match (
+                p50(crate::record::CacheClass::Hit),
+                p50(crate::record::CacheClass::Miss),
+            ) {
+                (Some(hit), Some(miss)) if hit < miss => format!(
+                    "{pct:.0}% cache hit ratio on {name} at {} cut p50 from {} (misses) to {} (hits).",
+                    t.name,
+                    fmt_ms(miss),
+                    fmt_ms(hit)
+                ),
+                (Some(hit), Some(miss)) => format!(
+                    "{pct:.0}% cache hit ratio on {name} at {}, but hits were not faster: p50 {} (hits), {} (misses).",
+                    t.name,
+                    fmt_ms(hit),
+                    fmt_ms(miss)
+                ),
+                _ => format!("{pct:.0}% cache hit ratio on {name} at {}.", t.name),
+            };
+            out.push(text);
+        }
+    }
+
+    let mut throttled_any = false;
+    for t in &summary.targets {
+        let count = |class| -> u64 {
+            t.ops
+                .iter()
+                .map(|o| o.outcomes.get(&class).copied().unwrap_or(0))
+                .sum()
+        };
+        let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
+        let throttled = count(OutcomeClass::Throttled);
+        if throttled > 0 {
+            throttled_any = true;
+            let share = 100.0 * throttled as f64 / requests.max(1) as f64;
+            out.push(match onsets.get(&t.name) {
+                Some(on) => format!(
+                    "Throttling on {} began at {} s at ~{:.0} ops/s; {throttled} requests ({share:.1}%) were throttled.",
+                    t.name, on.at_s, on.ops_per_sec
+                ),
+                None => format!(
+                    "{throttled} requests ({share:.1}%) on {} were throttled.",
+                    t.name
+                ),
+            });
+        }
+        let failed: Vec<String> = [
+            OutcomeClass::ClientError,
+            OutcomeClass::AuthFailure,
+            OutcomeClass::Quota,
+            OutcomeClass::ServerError,
+            OutcomeClass::Transport,
+        ]
+        .into_iter()
+        .filter_map(|c| {
+            let n = count(c);
+            (n > 0).then(|| format!("{n} {}", c.name()))
+        })
+        .collect();
+        if !failed.is_empty() {
+            out.push(format!(
+                "Other failures on {}: {}.",
+                t.name,
+                failed.join(", ")
+            ));
+        }
+    }
+    if !throttled_any && !summary.targets.is_empty() {
+        out.push("No request was throttled.".into());
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::plan::OpKind;
+    use crate::record::CacheClass;
+    use crate::results::summary::{LatencyStats, LoadSummary, OpSummary, TargetSummary};
+
+    /// Latency stats with the given p50/p90/p99/p99.9 (µs).
+    pub(crate) fn stats(count: u64, p: [u64; 4]) -> LatencyStats {
+        LatencyStats {
+            count,
+            min: p[0] / 2,
+            mean: p[0] as f64,
+            p50: p[0],
+            p90: p[1],
+            p99: p[2],
+            p99_9: p[3],
+            p99_99: p[3],
+            max: p[3] * 2,
+        }
+    }
+
+    /// An op entry with `ok` and `throttled` requests over 10 s.
+    pub(crate) fn op(op: OpKind, ok: u64, throttled: u64, lat: [u64; 4]) -> OpSummary {
+        let mut outcomes = BTreeMap::from([(OutcomeClass::Ok, ok)]);
+        if throttled > 0 {
+            outcomes.insert(OutcomeClass::Throttled, throttled);
+        }
+        OpSummary {
+            op,
+            requests: ok + throttled,
+            outcomes,
+            status_codes: BTreeMap::new(),
+            transport_errors: BTreeMap::new(),
+            ops_per_sec: (ok + throttled) as f64 / 10.0,
+            ok_ops_per_sec: ok as f64 / 10.0,
+            bytes_up: 0,
+            bytes_down: 4096 * ok,
+            mib_per_sec: 4096.0 * ok as f64 / 10.0 / 1048576.0,
+            latency_us: Some(stats(ok, lat)),
+            service_us: None,
+            latency_corrected_us: None,
+            ttfb_us: None,
+            latency_by_outcome_us: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            cache_hit_ratio: None,
+        }
+    }
+
+    /// A target entry.
+    pub(crate) fn target(name: &str, kind: &str, ops: Vec<OpSummary>) -> TargetSummary {
+        TargetSummary {
+            name: name.into(),
+            kind: kind.into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            note: None,
+            error: None,
+            measured_seconds: 10.0,
+            cancelled: 0,
+            load: LoadSummary {
+                executor: "constant-arrival-rate".into(),
+                max_in_flight: 64,
+                phases: Vec::new(),
+                schedule: None,
+            },
+            ops,
+        }
+    }
+
+    /// A complete summary of `targets`.
+    pub(crate) fn summary(targets: Vec<TargetSummary>) -> Summary {
+        Summary {
+            schema: crate::results::summary::SCHEMA.into(),
+            status: RunStatus::Complete,
+            error: None,
+            scenario: "test".into(),
+            run_id: "test-1".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            ended_at: "2026-01-01T00:01:00Z".into(),
+            targets,
+        }
+    }
+
+    #[test]
+    fn the_verdict_states_overhead_cache_and_throttling() {
+        let mut gw_get = op(OpKind::Get, 9000, 1000, [3000, 5000, 10100, 20000]);
+        gw_get.cache_hit_ratio = Some(0.62);
+        gw_get.cache = BTreeMap::from([
+            (CacheClass::Hit, Some(stats(5580, [400, 600, 900, 1000]))),
+            (
+                CacheClass::Miss,
+                Some(stats(3420, [3100, 5000, 9000, 10000])),
+            ),
+        ]);
+        let s = summary(vec![
+            target(
+                "direct",
+                "s3",
+                vec![op(OpKind::Get, 10000, 0, [1200, 2000, 4000, 8000])],
+            ),
+            target(
+                "apim",
+                "gateway",
+                vec![
+                    gw_get,
+                    // Faster at p50 through the gateway, slower at p99.
+                    op(OpKind::Head, 100, 0, [800, 900, 5000, 6000]),
+                ],
+            ),
+        ]);
+        let onsets = BTreeMap::from([(
+            "apim".to_string(),
+            ThrottleOnset {
+                at_s: 14,
+                ops_per_sec: 503.0,
+            },
+        )]);
+        let v = verdict(&s, &onsets);
+        let all = v.join("\n");
+        assert!(
+            v.contains(
+                &"apim adds 1.8 ms at p50 and 6.1 ms at p99 on GET compared with direct.".into()
+            ),
+            "{all}"
+        );
+        assert!(
+            v.contains(&"62% cache hit ratio on GET at apim cut p50 from 3.1 ms (misses) to 0.40 ms (hits).".into()),
+            "{all}"
+        );
+        assert!(
+            v.contains(&"Throttling on apim began at 14 s at ~503 ops/s; 1000 requests (9.9%) were throttled.".into()),
+            "{all}"
+        );
+        assert!(
+            v.contains(&"direct completed 10000 requests in 10 s: 1000 ok ops/s.".into()),
+            "{all}"
+        );
+        // HEAD has no baseline entry: no overhead sentence for it.
+        assert!(!all.contains("on HEAD"), "{all}");
+        assert!(!all.contains("No request was throttled"), "{all}");
+    }
+
+    #[test]
+    fn the_verdict_says_when_there_is_nothing_to_compare() {
+        let s = summary(vec![target(
+            "embedded",
+            "embedded",
+            vec![op(OpKind::Get, 100, 0, [500, 900, 1500, 3000])],
+        )]);
+        let v = verdict(&s, &BTreeMap::new());
+        assert!(
+            v.iter().any(|l| l.starts_with("No gateway target")),
+            "{v:?}"
+        );
+        assert!(v.contains(&"No request was throttled.".into()), "{v:?}");
+
+        let mut s = summary(vec![target("apim", "gateway", Vec::new())]);
+        s.status = RunStatus::Failed;
+        s.error = Some("connection refused".into());
+        let v = verdict(&s, &BTreeMap::new());
+        assert_eq!(v[0], "The run failed: connection refused.");
+        assert!(
+            v.iter().any(|l| l.starts_with("No s3 or embedded")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_faster_gateway_is_said_to_save_time() {
+        let s = summary(vec![
+            target(
+                "direct",
+                "s3",
+                vec![op(OpKind::Get, 10, 0, [2000, 3000, 9000, 9000])],
+            ),
+            target(
+                "apim",
+                "gateway",
+                vec![op(OpKind::Get, 10, 0, [1500, 3000, 12000, 12000])],
+            ),
+        ]);
+        let v = verdict(&s, &BTreeMap::new());
+        assert!(
+            v.contains(
+                &"apim saves 0.50 ms at p50 and adds 3.0 ms at p99 on GET compared with direct."
+                    .into()
+            ),
+            "{v:?}"
+        );
+    }
+}
