@@ -41,9 +41,13 @@ const MAX_RATE_PERIOD: u64 = 300;
 
 /// A parsed policy: the steps of each section, in order.
 pub struct Policy {
+    /// Applied to the request, in order, before the backend.
     pub inbound: Vec<Step>,
+    /// How the request is forwarded (`forward-request`).
     pub backend: Vec<Step>,
+    /// Applied to the backend's response.
     pub outbound: Vec<Step>,
+    /// Applied to the gateway's answer when the backend fails.
     pub on_error: Vec<Step>,
     /// Marker blocks replaced natively (`sigv4`, `x-cache`), with their lines, for the log.
     pub native_blocks: Vec<(String, u32)>,
@@ -62,54 +66,66 @@ pub struct LoadOptions {
 pub enum Step {
     /// `<base />`: inherited scopes; the stand-in has none, so it does nothing.
     Base,
+    /// `validate-jwt`: refuse the request unless its token passes.
     ValidateJwt(Box<JwtPolicy>),
     /// `<choose>`: the first `when` whose condition holds, else `otherwise`.
     Choose {
         whens: Vec<(Condition, Vec<Step>)>,
         otherwise: Vec<Step>,
     },
+    /// `rate-limit` / `rate-limit-by-key`.
     RateLimit(RateLimit),
+    /// `quota-by-key`.
     Quota(Quota),
+    /// `cache-lookup`: answer GETs from the cache.
     CacheLookup(CacheLookup),
-    CacheStore {
-        duration: Duration,
-    },
+    /// `cache-store`: keep cacheable responses for `duration`.
+    CacheStore { duration: Duration },
+    /// `set-header` on the request (inbound) or response (outbound, on-error).
     SetHeader(SetHeader),
     /// `rewrite-uri`: the backend path from a template with `{bucket}`/`{key}`.
     RewriteUri {
         template: String,
         copy_unmatched_params: bool,
     },
-    SetBackendService {
-        base_url: String,
-    },
-    ForwardRequest {
-        timeout: Duration,
-    },
+    /// `set-backend-service`: where this request goes instead of `--backend-endpoint`.
+    SetBackendService { base_url: String },
+    /// `forward-request`: how long to wait for the backend's response headers.
+    ForwardRequest { timeout: Duration },
 }
 
 /// `rate-limit` (keyed on the subscription) or `rate-limit-by-key`.
 pub struct RateLimit {
+    /// The counters, one window per key value.
     pub window: Arc<SlidingWindow>,
     pub key: CounterKey,
+    /// Count a call only when this holds (`None`: always).
     pub increment_condition: Option<Condition>,
+    /// `retry-after-header-name`: also set on 429 answers.
     pub retry_after_header: Option<String>,
+    /// `remaining-calls-header-name`: set on passing responses.
     pub remaining_header: Option<String>,
+    /// `total-calls-header-name`: set on passing responses.
     pub total_header: Option<String>,
 }
 
 /// `quota-by-key`.
 pub struct Quota {
+    /// The counters, one window per key value.
     pub counter: Arc<FixedWindowQuota>,
     pub key: CounterKey,
+    /// Count a call only when this holds (`None`: always).
     pub increment_condition: Option<Condition>,
 }
 
 /// `cache-lookup`.
 #[derive(Debug, Clone)]
 pub struct CacheLookup {
+    /// The subscription is part of the key.
     pub vary_by_developer: bool,
+    /// `allow-private-response-caching`: requests with `Authorization` may be cached.
     pub allow_private: bool,
+    /// Headers whose values are part of the key.
     pub vary_by_headers: Vec<String>,
     /// Empty: the whole query string is part of the key.
     pub vary_by_query: Vec<String>,
@@ -120,15 +136,20 @@ pub struct CacheLookup {
 pub struct SetHeader {
     pub name: http::HeaderName,
     pub action: ExistsAction,
+    /// Literal values; several make several header lines.
     pub values: Vec<http::HeaderValue>,
 }
 
 /// `exists-action` of `set-header`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExistsAction {
+    /// Replace existing values (the default).
     Override,
+    /// Leave an existing header alone; set it if absent.
     Skip,
+    /// Add to existing values.
     Append,
+    /// Remove the header.
     Delete,
 }
 

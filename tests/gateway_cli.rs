@@ -1,0 +1,167 @@
+//! End to end through the CLI: `gatebench idp` and `gatebench gateway` as processes, a
+//! token from the idp, S3 requests through the gateway to its embedded backend.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts gatebench with `args` and returns it with the value of the stdout line that
+/// starts with `label`.
+fn start(args: &[&str], label: &str) -> (Running, String) {
+    let mut child = common::gatebench()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gatebench starts");
+    let stdout: ChildStdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let value = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{args:?} ended before printing {label}"))
+            .unwrap();
+        if let Some(v) = line.strip_prefix(label) {
+            break v.trim().to_string();
+        }
+    };
+    // Keep reading, so later prints never meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (running, value)
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: (status, headers lowercased, body).
+fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[test]
+fn idp_and_gateway_serve_s3_with_tokens_cache_and_stats() {
+    let (_idp, token_url) = start(
+        &[
+            "idp",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://127.0.0.1:8081",
+            "--client",
+            "bench:devsecret:storage.read,storage.write",
+        ],
+        "token endpoint:",
+    );
+    let discovery = token_url.replace("/token", "/.well-known/openid-configuration");
+    let (_gw, base) = start(
+        &[
+            "gateway",
+            "--policy",
+            "deploy/apim/policy.local.xml",
+            "--listen",
+            "127.0.0.1:0",
+            "--embedded-backend",
+            "--subscription-key",
+            "bench=devkey",
+            "--openid-config-url",
+            &discovery,
+        ],
+        "gateway:",
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("bench:devsecret");
+    let (status, _, body) = http(
+        &token_url,
+        "POST",
+        &[
+            ("Authorization", &format!("Basic {basic}")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Ocp-Apim-Subscription-Key", "devkey"),
+    ];
+
+    let (status, _, body) = http(&format!("{base}/demo"), "GET", &auth[1..], "");
+    assert_eq!(status, 401);
+    assert_eq!(body, r#"{"statusCode":401,"message":"JWT not present."}"#);
+    assert_eq!(http(&format!("{base}/demo"), "PUT", &auth, "").0, 200);
+    assert_eq!(
+        http(&format!("{base}/demo/k"), "PUT", &auth, "hello").0,
+        200
+    );
+    let (status, head, body) = http(&format!("{base}/demo/k"), "GET", &auth, "");
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    assert!(head.contains("x-cache: miss"), "{head}");
+    let (_, head, body) = http(&format!("{base}/demo/k"), "GET", &auth, "");
+    assert!(head.contains("x-cache: hit"), "{head}");
+    assert_eq!(body, "hello");
+
+    let stats_url = format!("{}/__gatebench/stats", base.trim_end_matches("/storage"));
+    let (status, _, body) = http(&stats_url, "GET", &[], "");
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["forwarded"], 3, "{stats}");
+    assert_eq!(stats["cache_hits"], 1, "{stats}");
+    assert_eq!(stats["auth_failed"], 1, "{stats}");
+}
+
+#[test]
+fn gateway_refuses_an_unsupported_policy_with_exit_code_2() {
+    let dir = common::tempdir();
+    let policy = dir.path().join("p.xml");
+    std::fs::write(
+        &policy,
+        "<policies>\n<inbound>\n<send-request mode=\"new\" />\n</inbound>\n</policies>\n",
+    )
+    .unwrap();
+    let out = common::run(&[
+        "gateway",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--embedded-backend",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("p.xml:3") && err.contains("send-request"),
+        "{err}"
+    );
+}
