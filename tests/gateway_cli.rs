@@ -3,48 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
 
+use common::procs::start;
+
 use base64::Engine;
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts gatebench with `args` and returns it with the value of the stdout line that
-/// starts with `label`.
-fn start(args: &[&str], label: &str) -> (Running, String) {
-    let mut child = common::gatebench()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gatebench starts");
-    let stdout: ChildStdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let value = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{args:?} ended before printing {label}"))
-            .unwrap();
-        if let Some(v) = line.strip_prefix(label) {
-            break v.trim().to_string();
-        }
-    };
-    // Keep reading, so later prints never meet a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (running, value)
-}
 
 /// One HTTP/1.1 exchange on a fresh connection: (status, headers lowercased, body).
 fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {

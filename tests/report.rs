@@ -340,6 +340,8 @@ fn gateway_fixture(dir: &Path) {
                 phases: Vec::new(),
                 schedule: Option::None,
             },
+            auth: Option::None,
+            throttle: Option::None,
             ops,
         };
         let mut v = serde_json::to_value(t).unwrap();

@@ -229,3 +229,138 @@ fn bootstrap_is_idempotent_and_down_stops_every_daemon() {
     }
     assert!(!dir.exists());
 }
+
+#[test]
+fn direct_and_gateway_run_the_same_workload_and_tokens_are_refreshed() {
+    use common::procs::start;
+    let Some(r) = rgw() else { return };
+    // The dev idp issues 3-second tokens, so an 8-second run needs several refreshes.
+    let (_idp, token_url) = start(
+        &[
+            "idp",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://127.0.0.1:8081",
+            "--token-lifetime",
+            "3s",
+            "--client",
+            "bench:bench-secret:storage.read,storage.write",
+        ],
+        "token endpoint:",
+    );
+    let discovery = token_url.replace("/token", "/.well-known/openid-configuration");
+    let mut gateway = gatebench();
+    gateway
+        .env("GATEBENCH_BACKEND_ACCESS_KEY", &r.access_key)
+        .env("GATEBENCH_BACKEND_SECRET_KEY", &r.secret_key);
+    let (_gw, base_url) = common::procs::start_with(
+        gateway,
+        &[
+            "gateway",
+            "--policy",
+            "deploy/apim/policy.local.xml",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend-endpoint",
+            &r.endpoint,
+            "--subscription-key",
+            "bench=bench-subscription",
+            "--openid-config-url",
+            &discovery,
+        ],
+        "gateway:",
+    );
+    let tmp = tempdir();
+    let scenario = write_scenario(
+        tmp.path(),
+        "pair.toml",
+        &format!(
+            r#"name = "pair"
+[run]
+duration = "8s"
+compare = "alternate"
+window = "2s"
+seed = 9
+[load]
+executor = "closed-loop"
+concurrency = 4
+[data]
+buckets = ["gatebench-pair"]
+objects = 50
+size = "8KiB"
+keys = {{ hot_set = {{ requests = 0.9, keys = 0.1 }} }}
+[mix]
+get = 60
+head = 20
+put = 20
+[targets.direct]
+kind = "s3"
+endpoint = "${{RGW_ENDPOINT}}"
+access_key = "${{RGW_ACCESS_KEY}}"
+secret_key = "${{RGW_SECRET_KEY}}"
+[targets.apim]
+kind = "gateway"
+base_url = "{base_url}"
+subscription_key = "${{APIM_KEY}}"
+oauth2 = {{ token_url = "{token_url}", client_id = "bench", client_secret = "${{IDP_SECRET}}" }}
+setup_via = "direct"
+"#
+        ),
+    );
+    let out_dir = tmp.path().join("run");
+    let out = gatebench()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .envs(r.env())
+        .env("APIM_KEY", "bench-subscription")
+        .env("IDP_SECRET", "bench-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let s = summary(&out_dir);
+    assert_clean(&s);
+    assert_eq!(s["compare"]["mode"], "alternate");
+    for target in ["direct", "apim"] {
+        for name in ["get", "head", "put"] {
+            assert!(ok_count(op(&s, target, name)) > 0, "{target} {name}");
+        }
+    }
+    let apim = s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "apim")
+        .unwrap();
+    let auth = &apim["auth"];
+    assert!(
+        auth["token_fetches"].as_u64().unwrap() >= 3,
+        "3 s tokens over a longer run: {auth:#}"
+    );
+    assert_eq!(auth["token_fetch_failures"], 0, "{auth:#}");
+    // The gateway cache served hot keys; HEAD and PUT never come from the cache.
+    let get = op(&s, "apim", "get");
+    assert!(get["cache_hit_ratio"].as_f64().unwrap() > 0.5, "{get:#}");
+    assert!(op(&s, "apim", "head")["cache"].get("hit").is_none());
+    assert!(op(&s, "apim", "put")["cache"].get("hit").is_none());
+    let cmp = &s["comparisons"][0];
+    assert_eq!(
+        (cmp["baseline"].as_str(), cmp["candidate"].as_str()),
+        (Some("direct"), Some("apim"))
+    );
+    assert!(out_dir.join("report.html").exists());
+    let secrets = ["bench-secret", "bench-subscription", r.secret_key.as_str()];
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if let Ok(body) = std::fs::read_to_string(&path) {
+            for secret in secrets {
+                assert!(!body.contains(secret), "{} leaks a secret", path.display());
+            }
+        }
+    }
+}

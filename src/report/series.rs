@@ -314,6 +314,7 @@ pub(crate) mod tests {
                 bytes_down: 0,
                 statuses: BTreeMap::new(),
                 transport: BTreeMap::new(),
+                retry_after: BTreeMap::new(),
             }
         };
         let key = |target, class, cache| SeriesKey {

@@ -229,6 +229,8 @@ pub(crate) mod tests {
                 phases: Vec::new(),
                 schedule: None,
             },
+            auth: None,
+            throttle: None,
             ops,
         }
     }
@@ -243,7 +245,12 @@ pub(crate) mod tests {
             run_id: "test-1".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             ended_at: "2026-01-01T00:01:00Z".into(),
+            compare: crate::results::summary::CompareSummary {
+                mode: "alternate".into(),
+                window_s: Some(10.0),
+            },
             targets,
+            comparisons: Vec::new(),
         }
     }
 

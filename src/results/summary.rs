@@ -40,6 +40,7 @@ pub struct Summary {
     pub started_at: String,
     pub ended_at: String,
     /// How several targets shared the run.
+    #[serde(default)]
     pub compare: CompareSummary,
     pub targets: Vec<TargetSummary>,
     /// Each gateway target against the direct target it is set up through.
@@ -48,7 +49,7 @@ pub struct Summary {
 }
 
 /// How several targets shared a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CompareSummary {
     /// `alternate`, `sequential` or `concurrent` (a single target runs `sequential`).
     pub mode: String,
@@ -129,7 +130,8 @@ pub struct AuthSummary {
 }
 
 /// When and how a target was throttled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ThrottleSummary {
     /// Responses classed `throttled` (429, 503 SlowDown) and `quota` (403 quota).
     pub throttled: u64,
@@ -139,6 +141,16 @@ pub struct ThrottleSummary {
     pub first_quota_s: Option<u64>,
     /// Count per `Retry-After` value, seconds.
     pub retry_after_s: BTreeMap<u32, u64>,
+    /// The gateway's configured limit, when the scenario states it (drawn in the charts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate limit: `calls` per `renewal_period_s` seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub calls: u64,
+    pub renewal_period_s: u64,
 }
 
 /// How load was offered to a target.
@@ -447,6 +459,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
                 .get(&(index, OutcomeClass::Quota))
                 .copied(),
             retry_after_s,
+            rate_limit: None,
         }
     });
     TargetSummary {
