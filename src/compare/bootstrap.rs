@@ -27,9 +27,9 @@ impl Unit {
 
     /// The merge of several histograms as one unit.
     pub fn merged<'a>(hs: impl IntoIterator<Item = &'a Histogram<u64>>) -> Option<Self> {
-        let mut it = hs.into_iter();
-        let mut m = it.next()?.clone();
-        for h in it {
+        // A fresh histogram resizes itself; deserialized ones do not.
+        let mut m = Histogram::<u64>::new(3).ok()?;
+        for h in hs {
             m.add(h).ok()?;
         }
         Some(Unit::of(&m))

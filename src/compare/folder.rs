@@ -174,14 +174,16 @@ pub fn read_seconds(path: &Path) -> anyhow::Result<BTreeMap<SeriesName, Vec<Hist
             (target.to_string(), op.to_string()),
             iv.start_timestamp().as_secs(),
         );
-        match by_second.get_mut(&key) {
-            Some(m) => m
-                .add(&h)
-                .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?,
-            None => {
-                by_second.insert(key, h);
+        // A fresh histogram resizes itself to hold any other; a deserialized one does not.
+        let merged = match by_second.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(Histogram::new(3).map_err(|e| anyhow::anyhow!("{e:?}"))?)
             }
-        }
+        };
+        merged
+            .add(&h)
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
     }
     let mut out: BTreeMap<SeriesName, Vec<Histogram<u64>>> = BTreeMap::new();
     for ((name, _), h) in by_second {
