@@ -141,7 +141,7 @@ pub fn compare_folders(
 fn units(data: &ResultsData, name: &SeriesName, by_repetition: bool) -> Vec<Unit> {
     let per_run = data.runs.iter().filter_map(|r| r.seconds.get(name));
     if by_repetition {
-        per_run.filter_map(|s| Unit::merged(s)).collect()
+        per_run.filter_map(Unit::merged).collect()
     } else {
         per_run.flatten().map(Unit::of).collect()
     }
