@@ -31,6 +31,7 @@ pub struct Plan {
     pub mix: Vec<MixEntry>,
     pub targets: Vec<TargetSpec>,
     /// Pass/fail rules evaluated on the summary after the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
