@@ -328,6 +328,48 @@ mod tests {
         );
     }
 
+    /// `n` one-second histograms of 200 samples, normal around `center_us`, seeded.
+    fn seconds(n: usize, center_us: f64, seed: u64) -> Vec<Unit> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let noise = Normal::new(center_us, 400.0).unwrap();
+        (0..n)
+            .map(|_| {
+                let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+                for _ in 0..200 {
+                    h.record(noise.sample(&mut rng).max(1.0) as u64).unwrap();
+                }
+                Unit::of(&h)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_two_millisecond_shift_at_p50_is_a_regression_and_identical_inputs_are_not() {
+        let settings = Settings {
+            resamples: 1000,
+            confidence: 0.95,
+            seed: 3,
+        };
+        let base = seconds(8, 4_000.0, 10);
+        let slower = seconds(8, 6_000.0, 11);
+        let e = bootstrap::percentile_diffs(&base, &slower, &[0.5], settings).unwrap()[0];
+        assert_eq!(verdict(&e, &OPTS), Verdict::Regression, "{e:?}");
+        assert!((e.diff - 2_000.0).abs() < 250.0, "~2ms: {e:?}");
+        let e = bootstrap::percentile_diffs(&slower, &base, &[0.5], settings).unwrap()[0];
+        assert_eq!(verdict(&e, &OPTS), Verdict::Improvement, "{e:?}");
+        assert!(e.diff < -1_750.0, "{e:?}");
+        let same = seconds(8, 4_000.0, 12);
+        for e in bootstrap::percentile_diffs(&base, &base, &[0.5, 0.9, 0.99], settings).unwrap() {
+            assert_eq!(verdict(&e, &OPTS), Verdict::NoSignificantChange, "{e:?}");
+        }
+        // Another sample of the same distribution: within noise and the minimum effect.
+        for e in bootstrap::percentile_diffs(&base, &same, &[0.5, 0.9, 0.99], settings).unwrap() {
+            assert_eq!(verdict(&e, &OPTS), Verdict::NoSignificantChange, "{e:?}");
+        }
+    }
+
     #[test]
     fn effect_options_parse() {
         assert_eq!(parse_fraction("5%"), Ok(0.05));
