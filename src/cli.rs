@@ -151,7 +151,7 @@ pub struct RunArgs {
     /// No progress display; print the table and results path only.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Print summary.json to stdout instead of the table.
+    /// Print summary.json to stdout instead of the table (with --repeat: repetitions.json).
     #[arg(long)]
     pub json: bool,
     /// Run the scenario N times, into rep-1/ … rep-N/ with a repetitions.json index;

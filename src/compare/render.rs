@@ -10,8 +10,11 @@ use crate::thresholds::format_value;
 /// Output formats of `gatebench compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Aligned columns for a terminal.
     Table,
+    /// A Markdown table for PR comments and CI step summaries.
     Markdown,
+    /// The whole report, `gatebench.compare/1`.
     Json,
 }
 

@@ -79,11 +79,17 @@ pub struct Selector {
 /// A summary statistic of `ok` latency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stat {
+    /// Median.
     P50,
+    /// 90th percentile.
     P90,
+    /// 99th percentile.
     P99,
+    /// 99.9th percentile.
     P99_9,
+    /// Largest value.
     Max,
+    /// Arithmetic mean.
     Mean,
 }
 
@@ -120,9 +126,13 @@ pub enum Metric {
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cmp {
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
 }
 
