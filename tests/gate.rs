@@ -76,6 +76,41 @@ fn an_impossible_threshold_exits_3_names_the_rule_and_still_writes_results() {
 }
 
 #[test]
+fn every_repetition_is_checked_and_indexed() {
+    let tmp = tempdir();
+    let file = scenario_with(tmp.path(), r#""embedded.get.p50 < 1us""#);
+    let out_dir = tmp.path().join("rep");
+    let out = run(&[
+        "run",
+        &file,
+        "--quiet",
+        "--repeat",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("FAIL  embedded.get.p50").count(),
+        2,
+        "{stdout}"
+    );
+    let index: Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("repetitions.json")).unwrap())
+            .unwrap();
+    let reps = index["repetitions"].as_array().unwrap();
+    assert_eq!(reps.len(), 2, "{index:#}");
+    for (i, r) in reps.iter().enumerate() {
+        assert_eq!(r["folder"], format!("rep-{}", i + 1));
+        assert_eq!(r["status"], "complete");
+        assert_eq!(r["thresholds_passed"], false);
+        let s = summary(&out_dir.join(format!("rep-{}", i + 1)));
+        assert_eq!(thresholds(&s)[0]["passed"], false);
+    }
+}
+
+#[test]
 fn generous_thresholds_pass_with_exit_0() {
     let tmp = tempdir();
     let file = scenario_with(
