@@ -11,6 +11,8 @@ Exit codes:
   0    the run completed (or the scenario is valid)
   1    the run failed: setup error, unreachable target (results are still written)
   2    invalid scenario or command line
+  3    a threshold failed (run; results are still written), or a regression was
+       found (compare --fail-on-regression)
   130  interrupted by Ctrl-C/SIGTERM (results gathered so far are written)";
 
 /// Load tests and benchmarks for S3 object storage (Ceph RGW) behind an API gateway.
@@ -31,6 +33,7 @@ Examples:
   gatebench run scenarios/quickstart.toml --duration 30s --seed 7
   gatebench run scenarios/rgw-mixed.toml --out /tmp/run1 --keep-data
   gatebench run scenarios/quickstart.toml --json > summary.json
+  gatebench run scenarios/quickstart.toml --repeat 3 --duration 10s
 
 Results go to results/<scenario>-<UTC time>/: summary.json, histograms.hlog
 (HdrHistogram interval log, µs), warmup.hlog, scenario.resolved.toml, provenance.json.
@@ -66,6 +69,78 @@ Exit code 1 if the folder is missing or its files are malformed.")]
         /// The results folder of a run.
         dir: PathBuf,
     },
+    /// Compare two results folders: latency changes with confidence intervals.
+    #[command(after_help = "\
+Examples:
+  gatebench compare results/before results/after
+  gatebench compare baselines/main results/run --fail-on-regression --format markdown
+
+Both folders are results of the same scenario: a single run, a repeated run (--repeat)
+or a saved baseline. Per target × op × p50/p90/p99 of ok latency: the change with a
+bootstrap interval, over repetitions when both have at least 3, else over the seconds
+of histograms.hlog. A change is a regression only if its interval excludes 0 and it is
+at least --min-effect of the baseline and at least --min-effect-abs.
+
+Exit codes: 0 compared (3 with --fail-on-regression and a regression), 2 the folders
+cannot be compared (missing or malformed files, different scenarios or schemas).")]
+    Compare(CompareArgs),
+    /// Keep results as named baselines for `compare`.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineAction,
+    },
+}
+
+/// `gatebench compare` options.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The reference results folder (or baselines/NAME).
+    pub baseline: PathBuf,
+    /// The results folder to judge.
+    pub candidate: PathBuf,
+    /// Two-sided confidence of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Smallest relative change that counts (percent of the baseline).
+    #[arg(long, default_value = "5%", value_parser = crate::compare::parse_fraction)]
+    pub min_effect: f64,
+    /// Smallest absolute change that counts (e.g. 0.5ms, 200us).
+    #[arg(long, default_value = "0.5ms", value_parser = crate::compare::parse_time_us)]
+    pub min_effect_abs: f64,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Seed of the bootstrap RNG (same seed, same intervals).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::compare::render::Format,
+    /// Exit with 3 when any metric regressed.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+}
+
+/// `gatebench baseline` actions.
+#[derive(Debug, Subcommand)]
+pub enum BaselineAction {
+    /// Copy a results folder to DIR/NAME (summary, interval log, provenance, scenario).
+    #[command(after_help = "\
+Examples:
+  gatebench baseline save results/quickstart-20260101T000000Z main
+  gatebench compare baselines/main results/quickstart-20260102T000000Z")]
+    Save {
+        /// The results folder (single or repeated run).
+        results: PathBuf,
+        /// The baseline's name (letters, digits, '-', '_', '.').
+        name: String,
+        /// Folder holding baselines.
+        #[arg(long, value_name = "DIR", default_value = "baselines")]
+        dir: PathBuf,
+        /// Replace an existing baseline of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `gatebench run` options.
@@ -94,7 +169,11 @@ pub struct RunArgs {
     /// No progress display; print the table and results path only.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Print summary.json to stdout instead of the table.
+    /// Print summary.json to stdout instead of the table (with --repeat: repetitions.json).
     #[arg(long)]
     pub json: bool,
+    /// Run the scenario N times, into rep-1/ … rep-N/ with a repetitions.json index;
+    /// thresholds must pass in every repetition.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
 }

@@ -7,6 +7,7 @@
 //! `run` wires one `gatebench run` together; `cli` holds the command line.
 
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod gateway;
 pub mod idp;
@@ -18,3 +19,4 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod target;
+pub mod thresholds;

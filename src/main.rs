@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use gatebench::cli::{Cli, Command, RunArgs};
+use gatebench::cli::{BaselineAction, Cli, Command, CompareArgs, RunArgs};
 use gatebench::results::summary::RunStatus;
-use gatebench::{gateway, idp, report, run, scenario};
+use gatebench::{compare, gateway, idp, report, run, scenario, thresholds};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,6 +29,49 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Compare(args) => compare_command(&args),
+        Command::Baseline {
+            action:
+                BaselineAction::Save {
+                    results,
+                    name,
+                    dir,
+                    force,
+                },
+        } => match compare::baseline::save(&results, &name, &dir, force) {
+            Ok(dest) => {
+                println!("baseline saved: {}", dest.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn compare_command(args: &CompareArgs) -> ExitCode {
+    let opts = compare::CompareOptions {
+        confidence: args.confidence,
+        min_effect: args.min_effect,
+        min_effect_abs_us: args.min_effect_abs,
+        resamples: args.resamples,
+        seed: args.seed,
+    };
+    match compare::compare_folders(&args.baseline, &args.candidate, &opts) {
+        Ok(report) => {
+            print!("{}", compare::render::render(&report, args.format));
+            if args.fail_on_regression && report.regressions() > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cannot compare: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -88,6 +131,9 @@ fn run_command(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if args.repeat > 1 {
+        return run_repeated(&runtime, plan, opts, args.repeat, args.json);
+    }
     match runtime.block_on(run::run(plan, opts)) {
         Ok(out) => {
             // The report is made from the saved results, exactly as `gatebench report` does.
@@ -102,12 +148,16 @@ fn run_command(args: RunArgs) -> ExitCode {
                 );
             } else {
                 print!("{}", report::console::table(&out.summary));
+                print!("{}", thresholds::console(&out.summary.thresholds));
                 println!("results: {}", out.folder.display());
                 if let Ok(files) = &report {
                     println!("report:  {}", files.html.display());
                 }
             }
             match out.summary.status {
+                RunStatus::Complete if !thresholds::all_passed(&out.summary.thresholds) => {
+                    ExitCode::from(3)
+                }
                 RunStatus::Complete => ExitCode::SUCCESS,
                 RunStatus::Interrupted => ExitCode::from(130),
                 RunStatus::Failed => {
@@ -116,6 +166,60 @@ fn run_command(args: RunArgs) -> ExitCode {
                     }
                     ExitCode::from(1)
                 }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_repeated(
+    runtime: &tokio::runtime::Runtime,
+    plan: gatebench::plan::Plan,
+    opts: run::RunOptions,
+    n: u32,
+    json: bool,
+) -> ExitCode {
+    let each = |i: u32, out: &run::RunOutput| {
+        if json {
+            return;
+        }
+        println!("repetition {i}/{n}: {}", out.folder.display());
+        print!("{}", report::console::table(&out.summary));
+        print!("{}", thresholds::console(&out.summary.thresholds));
+    };
+    match runtime.block_on(run::repeat::run_repeated(plan, opts, n, each)) {
+        Ok(out) => {
+            let index = out
+                .folder
+                .join(gatebench::results::repetitions::REPETITIONS);
+            if json {
+                print!("{}", std::fs::read_to_string(&index).unwrap_or_default());
+            } else {
+                println!(
+                    "results: {} ({} repetitions)",
+                    out.folder.display(),
+                    out.runs.len()
+                );
+            }
+            let status = |s| out.runs.iter().any(|r| r.summary.status == s);
+            if status(RunStatus::Failed) {
+                if let Some(e) = out.runs.iter().find_map(|r| r.summary.error.as_ref()) {
+                    eprintln!("error: {e}");
+                }
+                ExitCode::from(1)
+            } else if status(RunStatus::Interrupted) {
+                ExitCode::from(130)
+            } else if out
+                .runs
+                .iter()
+                .any(|r| !thresholds::all_passed(&r.summary.thresholds))
+            {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
             }
         }
         Err(e) => {

@@ -30,6 +30,9 @@ pub struct Plan {
     pub data: DataSet,
     pub mix: Vec<MixEntry>,
     pub targets: Vec<TargetSpec>,
+    /// Pass/fail rules evaluated on the summary after the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
 /// When a run stops and how long a request may take.

@@ -59,6 +59,10 @@ impl Exporter for Markdown {
         }
         o.push_str("\n### Summary\n\n");
         write_table(&mut o, &table(s));
+        if !s.thresholds.is_empty() {
+            o.push_str("\n### Thresholds\n\n");
+            o.push_str(&crate::thresholds::thresholds_markdown(&s.thresholds));
+        }
         o.push_str(
             "\nLatency: ok requests, from when each was due to its last byte; ops/s and MiB/s \
              over the measured steady phase. Charts and the full report are in the results \

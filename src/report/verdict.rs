@@ -251,6 +251,7 @@ pub(crate) mod tests {
             },
             targets,
             comparisons: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 

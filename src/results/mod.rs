@@ -5,6 +5,7 @@
 //! is written even when a run fails or is interrupted, so nothing gathered is lost.
 
 pub mod hlog;
+pub mod repetitions;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

@@ -46,6 +46,9 @@ pub struct Summary {
     /// Each gateway target against the direct target it is set up through.
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
+    /// The scenario's thresholds, evaluated on this summary (absent without thresholds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::thresholds::ThresholdResult>,
 }
 
 /// How several targets shared a run.
@@ -420,6 +423,7 @@ pub fn build(
         compare: CompareSummary::of(plan),
         targets,
         comparisons,
+        thresholds: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! table. Results are written whatever happens: a failed setup, an unreachable target or
 //! an interruption all end in a summary that says so.
 
+pub mod repeat;
 mod setup;
 mod turns;
 
@@ -185,9 +186,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         (None, true) => RunStatus::Interrupted,
         (None, false) => RunStatus::Complete,
     };
-    let summary = summary::build(
+    let mut summary = summary::build(
         &plan, &run_id, started, ended, status, error, &outcomes, &totals,
     );
+    summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
     folder.write_json(results::SUMMARY, &summary)?;
     folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended))?;
     Ok(RunOutput {

@@ -23,6 +23,9 @@ pub struct ScenarioFile {
     pub data: DataSection,
     pub mix: MixSection,
     pub targets: Spanned<BTreeMap<String, Spanned<TargetSection>>>,
+    /// Pass/fail rules over the results, e.g. `"gateway.get.p99 < 40ms"`.
+    #[serde(default)]
+    pub thresholds: Vec<Spanned<String>>,
 }
 
 /// `[run]`: how long, which seed, how long a request may take.

@@ -108,6 +108,7 @@ impl Validator<'_> {
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
         let compare = self.compare(&f.run, &load, &limits)?;
+        let thresholds = self.thresholds(&f.thresholds, &targets, &mix)?;
         Ok(Plan {
             compare,
             name,
@@ -119,7 +120,36 @@ impl Validator<'_> {
             data,
             mix,
             targets,
+            thresholds,
         })
+    }
+
+    /// Parses each threshold; errors point at its string and name the place inside it.
+    fn thresholds(
+        &self,
+        exprs: &[Spanned<String>],
+        targets: &[TargetSpec],
+        mix: &[MixEntry],
+    ) -> Checked<Vec<crate::thresholds::Threshold>> {
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        let ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
+        let has_gateway = targets
+            .iter()
+            .any(|t| matches!(t.kind, TargetKind::Gateway(_)));
+        let mut out = Vec::new();
+        for (i, e) in exprs.iter().enumerate() {
+            let t = crate::thresholds::parse(e.get_ref())
+                .and_then(|t| t.check_names(&names, &ops, has_gateway).map(|()| t))
+                .map_err(|why| {
+                    self.err(
+                        e.span(),
+                        &format!("thresholds[{i}]"),
+                        format!("{:?} {why}", e.get_ref()),
+                    )
+                })?;
+            out.push(t);
+        }
+        Ok(out)
     }
 
     fn compare(

@@ -1,0 +1,447 @@
+//! Thresholds: pass/fail rules over a run's summary, declared in the scenario file.
+//!
+//! ```toml
+//! thresholds = ["gateway.get.p99 < 40ms", "overhead.get.p50 < 3ms", "gateway.*.error_rate < 0.1%"]
+//! ```
+//!
+//! Owns the grammar ([`parse`]), the check of names against the scenario, evaluation
+//! against a [`Summary`] and the renderings of the results (console, Markdown). It reads
+//! only the summary, never histograms or the engine; the exit code is `main`'s business.
+//! The grammar is documented in docs/ci.md.
+
+mod parse;
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+pub use parse::{ParseError, parse};
+
+use crate::plan::OpKind;
+use crate::record::OutcomeClass;
+use crate::report::console::format_us;
+use crate::results::summary::{LatencyStats, OpSummary, Summary, TargetSummary};
+
+/// One parsed threshold expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as written (trimmed).
+    pub expression: String,
+    /// What is measured.
+    pub subject: Subject,
+    pub cmp: Cmp,
+    /// The limit in the metric's canonical unit: µs for latencies and overheads, a
+    /// fraction for ratios, ops/s for throughput, MiB/s for `throughput_mibps`.
+    pub value: f64,
+}
+
+/// Serialized as the expression, e.g. in `scenario.resolved.toml`.
+impl Serialize for Threshold {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.expression)
+    }
+}
+
+/// What a threshold measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    /// `<target|*>.<op|*>.<metric>`: one operation of a target.
+    Op {
+        target: Selector,
+        op: Selector,
+        metric: Metric,
+    },
+    /// `<target|*>.<metric>`: all operations of a target together.
+    Target { target: Selector, metric: Metric },
+    /// `overhead.<op|*>.<percentile>`: candidate − baseline of every summary comparison.
+    Overhead { op: Selector, stat: Stat },
+}
+
+impl Subject {
+    /// The metric measured (an overhead is a latency difference).
+    pub fn metric(&self) -> Metric {
+        match self {
+            Subject::Op { metric, .. } | Subject::Target { metric, .. } => *metric,
+            Subject::Overhead { stat, .. } => Metric::Latency(*stat),
+        }
+    }
+}
+
+/// A name or `*` (every name), with its character offset in the expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    /// `None` for `*`.
+    pub name: Option<String>,
+    /// Character offset in the expression, for messages.
+    pub at: usize,
+}
+
+/// A summary statistic of `ok` latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// Median.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 99th percentile.
+    P99,
+    /// 99.9th percentile.
+    P99_9,
+    /// Largest value.
+    Max,
+    /// Arithmetic mean.
+    Mean,
+}
+
+impl Stat {
+    fn of(self, l: &LatencyStats) -> f64 {
+        match self {
+            Stat::P50 => l.p50 as f64,
+            Stat::P90 => l.p90 as f64,
+            Stat::P99 => l.p99 as f64,
+            Stat::P99_9 => l.p99_9 as f64,
+            Stat::Max => l.max as f64,
+            Stat::Mean => l.mean,
+        }
+    }
+}
+
+/// A measured quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `ok` latency (due time to last byte), µs.
+    Latency(Stat),
+    /// Requests not `ok` ÷ all requests.
+    ErrorRate,
+    /// `throttled` + `quota` requests ÷ all requests.
+    ThrottledRatio,
+    /// `ok` requests per second (`ok_ops_per_sec`).
+    Throughput,
+    /// All completed requests per second (`ops_per_sec`).
+    OpsPerSec,
+    /// Body MiB (up + down) per second (`mib_per_sec`).
+    ThroughputMibps,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Cmp {
+    fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            Cmp::Lt => measured < limit,
+            Cmp::Le => measured <= limit,
+            Cmp::Gt => measured > limit,
+            Cmp::Ge => measured >= limit,
+        }
+    }
+}
+
+impl Threshold {
+    /// Checks the names against the scenario: `targets` by name, the operations of its
+    /// mix, and whether it has gateway targets (which make `overhead` comparisons).
+    pub fn check_names(
+        &self,
+        targets: &[&str],
+        ops: &[OpKind],
+        has_gateway: bool,
+    ) -> Result<(), ParseError> {
+        let check_op = |op: &Selector| match op.name.as_deref() {
+            Some(name) if !ops.iter().any(|o| o.name() == name) => Err(ParseError {
+                position: op.at,
+                reason: format!("operation {name:?} is not in this scenario's [mix]"),
+            }),
+            _ => Ok(()),
+        };
+        let check_target = |t: &Selector| match t.name.as_deref() {
+            Some(name) if !targets.contains(&name) => Err(ParseError {
+                position: t.at,
+                reason: format!(
+                    "no target {name:?} in this scenario (targets: {})",
+                    targets.join(", ")
+                ),
+            }),
+            _ => Ok(()),
+        };
+        match &self.subject {
+            Subject::Op { target, op, .. } => {
+                check_target(target)?;
+                check_op(op)
+            }
+            Subject::Target { target, .. } => check_target(target),
+            Subject::Overhead { op, .. } => {
+                if !has_gateway {
+                    return Err(ParseError {
+                        position: 0,
+                        reason: "overhead compares a gateway target with its direct target; this scenario has no gateway target".into(),
+                    });
+                }
+                check_op(op)
+            }
+        }
+    }
+}
+
+/// The outcome of one threshold on one concrete subject (wildcards are expanded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression as written in the scenario.
+    pub expression: String,
+    /// What was measured, wildcards expanded: `gateway.get.p99`, `gateway.error_rate`,
+    /// `overhead(apim-direct).get.p50`.
+    pub subject: String,
+    /// `us`, `ratio` (a fraction), `ops/s` or `MiB/s`.
+    pub unit: String,
+    /// The measured value in `unit`; absent when there was no data.
+    pub measured: Option<f64>,
+    /// The limit in `unit`.
+    pub limit: f64,
+    pub passed: bool,
+    /// Why it failed without a value (`no data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn unit(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Latency(_) => "us",
+        Metric::ErrorRate | Metric::ThrottledRatio => "ratio",
+        Metric::Throughput | Metric::OpsPerSec => "ops/s",
+        Metric::ThroughputMibps => "MiB/s",
+    }
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Latency(Stat::P50) => "p50",
+        Metric::Latency(Stat::P90) => "p90",
+        Metric::Latency(Stat::P99) => "p99",
+        Metric::Latency(Stat::P99_9) => "p99_9",
+        Metric::Latency(Stat::Max) => "max",
+        Metric::Latency(Stat::Mean) => "mean",
+        Metric::ErrorRate => "error_rate",
+        Metric::ThrottledRatio => "throttled_ratio",
+        Metric::Throughput => "throughput",
+        Metric::OpsPerSec => "ops_per_sec",
+        Metric::ThroughputMibps => "throughput_mibps",
+    }
+}
+
+fn ok(op: &OpSummary) -> u64 {
+    op.outcomes.get(&OutcomeClass::Ok).copied().unwrap_or(0)
+}
+
+fn throttled(op: &OpSummary) -> u64 {
+    [OutcomeClass::Throttled, OutcomeClass::Quota]
+        .iter()
+        .map(|c| op.outcomes.get(c).copied().unwrap_or(0))
+        .sum()
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// The value of `metric` over `ops` (one op, or all ops of a target), if there is data.
+fn measure(metric: Metric, ops: &[&OpSummary]) -> Option<f64> {
+    if ops.is_empty() {
+        return None;
+    }
+    let requests: u64 = ops.iter().map(|o| o.requests).sum();
+    let sum = |f: fn(&OpSummary) -> f64| Some(ops.iter().map(|o| f(o)).sum());
+    match metric {
+        Metric::Latency(stat) => match ops {
+            [op] => op.latency_us.as_ref().map(|l| stat.of(l)),
+            _ => None,
+        },
+        Metric::ErrorRate => ratio(requests - ops.iter().map(|o| ok(o)).sum::<u64>(), requests),
+        Metric::ThrottledRatio => ratio(ops.iter().map(|o| throttled(o)).sum(), requests),
+        Metric::Throughput => sum(|o| o.ok_ops_per_sec),
+        Metric::OpsPerSec => sum(|o| o.ops_per_sec),
+        Metric::ThroughputMibps => sum(|o| o.mib_per_sec),
+    }
+}
+
+fn targets<'a>(summary: &'a Summary, sel: &Selector) -> Vec<(String, Option<&'a TargetSummary>)> {
+    match &sel.name {
+        Some(n) => vec![(n.clone(), summary.targets.iter().find(|t| &t.name == n))],
+        None => summary
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), Some(t)))
+            .collect(),
+    }
+}
+
+/// Evaluates every threshold against `summary`. A wildcard gives one result per
+/// concrete subject; a subject without data fails with the note `no data`.
+pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Vec<ThresholdResult> {
+    let mut out = Vec::new();
+    for t in thresholds {
+        let metric = t.subject.metric();
+        let mut measured: Vec<(String, Option<f64>)> = Vec::new();
+        match &t.subject {
+            Subject::Op { target, op, .. } => {
+                for (name, ts) in targets(summary, target) {
+                    let ops: Vec<&OpSummary> = ts.map_or(Vec::new(), |ts| ts.ops.iter().collect());
+                    match &op.name {
+                        Some(o) => {
+                            let found: Vec<&OpSummary> =
+                                ops.into_iter().filter(|s| s.op.name() == o).collect();
+                            measured.push((
+                                format!("{name}.{o}.{}", metric_name(metric)),
+                                measure(metric, &found),
+                            ));
+                        }
+                        None if ops.is_empty() => {
+                            measured.push((format!("{name}.*.{}", metric_name(metric)), None));
+                        }
+                        None => {
+                            for s in ops {
+                                measured.push((
+                                    format!("{name}.{}.{}", s.op, metric_name(metric)),
+                                    measure(metric, &[s]),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Subject::Target { target, .. } => {
+                for (name, ts) in targets(summary, target) {
+                    let ops: Vec<&OpSummary> = ts.map_or(Vec::new(), |ts| ts.ops.iter().collect());
+                    measured.push((
+                        format!("{name}.{}", metric_name(metric)),
+                        measure(metric, &ops),
+                    ));
+                }
+            }
+            Subject::Overhead { op, stat } => {
+                for c in &summary.comparisons {
+                    for o in &c.ops {
+                        if op.name.as_deref().is_some_and(|n| n != o.op.name()) {
+                            continue;
+                        }
+                        let v = match stat {
+                            Stat::P50 => o.p50_us,
+                            Stat::P90 => o.p90_us,
+                            Stat::P99 => o.p99_us,
+                            _ => o.p99_9_us,
+                        };
+                        measured.push((
+                            format!(
+                                "overhead({}-{}).{}.{}",
+                                c.candidate,
+                                c.baseline,
+                                o.op,
+                                metric_name(metric)
+                            ),
+                            Some(v as f64),
+                        ));
+                    }
+                }
+                if measured.is_empty() {
+                    let o = op.name.as_deref().unwrap_or("*");
+                    measured.push((format!("overhead.{o}.{}", metric_name(metric)), None));
+                }
+            }
+        }
+        for (subject, value) in measured {
+            out.push(ThresholdResult {
+                expression: t.expression.clone(),
+                subject,
+                unit: unit(metric).to_string(),
+                measured: value,
+                limit: t.value,
+                passed: value.is_some_and(|v| t.cmp.holds(v, t.value)),
+                note: value.is_none().then(|| "no data".to_string()),
+            });
+        }
+    }
+    out
+}
+
+/// A value in its unit, for people: `12.30ms`, `0.05%`, `812.4 ops/s`.
+pub fn format_value(unit: &str, v: f64) -> String {
+    match unit {
+        "us" if v < 0.0 => format!("-{}", format_us((-v).round() as u64)),
+        "us" if v.fract() != 0.0 && v < 1000.0 => format!("{v:.1}µs"),
+        "us" => format_us(v.round() as u64),
+        "ratio" => format!("{:.3}%", v * 100.0),
+        _ => format!("{v:.2} {unit}"),
+    }
+}
+
+fn measured_text(r: &ThresholdResult) -> String {
+    match (r.measured, &r.note) {
+        (Some(v), _) => format_value(&r.unit, v),
+        (None, Some(note)) => note.clone(),
+        (None, None) => "-".into(),
+    }
+}
+
+/// Whether every result passed.
+pub fn all_passed(results: &[ThresholdResult]) -> bool {
+    results.iter().all(|r| r.passed)
+}
+
+/// The console block printed after the results table.
+pub fn console(results: &[ThresholdResult]) -> String {
+    if results.is_empty() {
+        return String::new();
+    }
+    let failed = results.iter().filter(|r| !r.passed).count();
+    let mut out = format!(
+        "thresholds: {} passed, {failed} failed\n",
+        results.len() - failed
+    );
+    let width = results
+        .iter()
+        .map(|r| r.subject.chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in results {
+        let _ = writeln!(
+            out,
+            "  {}  {:width$}  measured {:<14}  rule {}",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.subject,
+            measured_text(r),
+            r.expression,
+        );
+    }
+    out
+}
+
+/// The threshold results as a Markdown table (for `summary.md` and CI step summaries).
+pub fn thresholds_markdown(results: &[ThresholdResult]) -> String {
+    if results.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("| result | rule | measured on | measured |\n| --- | --- | --- | ---: |\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            if r.passed { "✅ pass" } else { "❌ fail" },
+            r.expression.replace('|', "\\|"),
+            r.subject,
+            measured_text(r),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
