@@ -28,6 +28,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=builder /usr/local/bin/gatebench /usr/local/bin/gatebench
 COPY scenarios/ /app/scenarios/
+COPY deploy/apim/ /app/deploy/apim/
 # Results go to /app/results (bind-mount it). Runs as root so that a bind-mounted
 # host folder is writable whatever its owner.
 RUN mkdir -p /app/results

@@ -61,6 +61,7 @@ impl EngineReport {
             (Some(a), Some(b)) => {
                 a.planned += b.planned;
                 a.late_starts += b.late_starts;
+                a.cap_waits += b.cap_waits;
                 let _ = a.late_by.add(&b.late_by);
                 let _ = a.dispatch_delay.add(&b.dispatch_delay);
             }
@@ -75,8 +76,11 @@ impl EngineReport {
 pub struct ScheduleReport {
     /// Requests that came due (and were sent).
     pub planned: u64,
-    /// Requests that could not start on time because `max_in_flight` were in flight.
+    /// Requests handed out more than 1 ms after they were due (behind a full in-flight
+    /// cap, or a generator that could not keep up).
     pub late_starts: u64,
+    /// Times the dispatcher found `max_in_flight` requests outstanding and had to wait.
+    pub cap_waits: u64,
     /// How late those requests started, µs.
     pub late_by: Histogram<u64>,
     /// How far behind its due time the dispatcher handed out every request, µs

@@ -1,8 +1,10 @@
 //! Open loop: requests are due at planned times whatever the server does (the wrk2
 //! model). A dispatcher thread sleeps precisely until each due time and hands the
 //! request to an idle worker; latency is measured from the due time. When
-//! `max_in_flight` requests are outstanding, the next one waits for a slot: it is
-//! counted as a late start, with how late, and its latency still runs from its due time.
+//! `max_in_flight` requests are outstanding, the next one waits for a slot (a cap wait),
+//! and it and every request behind it start late: a request handed out more than
+//! `LATE_AFTER` after its due time is counted as a late start, with how late, and its
+//! latency still runs from its due time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,9 @@ use super::{EngineReport, EngineSettings, Exec, ScheduleReport, stopped};
 use crate::plan::OpenLoop;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::record::{Phase, micros, new_histogram};
+
+/// A request handed out later than this after its due time is a late start.
+const LATE_AFTER: Duration = Duration::from_millis(1);
 
 /// Longest single sleep of the dispatcher, so it notices a stop promptly.
 const MAX_NAP: Duration = Duration::from_millis(50);
@@ -117,6 +122,7 @@ impl Dispatcher {
         let mut report = ScheduleReport {
             planned: 0,
             late_starts: 0,
+            cap_waits: 0,
             late_by: new_histogram(),
             dispatch_delay: new_histogram(),
         };
@@ -137,16 +143,18 @@ impl Dispatcher {
                 }
                 steady_sent += 1;
             }
-            let (slot, late) = match self.slots.clone().try_acquire_owned() {
+            let (slot, waited) = match self.slots.clone().try_acquire_owned() {
                 Ok(slot) => (slot, false),
                 Err(_) => match self.wait_for_slot() {
                     Some(slot) => (slot, true),
                     None => break,
                 },
             };
-            let delay = micros(Instant::now().saturating_duration_since(due));
+            let behind = Instant::now().saturating_duration_since(due);
+            let delay = micros(behind);
             let _ = report.dispatch_delay.record(delay);
-            if late {
+            report.cap_waits += u64::from(waited);
+            if behind > LATE_AFTER {
                 report.late_starts += 1;
                 let _ = report.late_by.record(delay);
             }

@@ -81,6 +81,7 @@ async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
         audience: AUDIENCE.into(),
     };
     crate::idp::start(IdpConfig {
+        public_url: None,
         listen,
         issuer: Some(issuer.into()),
         clients: vec![

@@ -48,6 +48,10 @@ pub struct IdpArgs {
     /// The `iss` claim (default: http://LISTEN-ADDRESS).
     #[arg(long)]
     pub issuer: Option<String>,
+    /// How clients reach this idp, for the discovery document's URLs (default:
+    /// http://LISTEN-ADDRESS); e.g. http://idp:8081 in docker compose.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// Token lifetime (e.g. 30s, 1h).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub token_lifetime: Duration,
@@ -100,6 +104,7 @@ pub fn run(args: IdpArgs) -> ExitCode {
         }
     };
     let config = IdpConfig {
+        public_url: args.public_url.clone(),
         listen: args.listen,
         issuer: args.issuer,
         clients,

@@ -55,6 +55,9 @@ pub struct IdpConfig {
     pub listen: SocketAddr,
     /// The `iss` claim; default `http://ADDR` (the bound address).
     pub issuer: Option<String>,
+    /// How clients reach the idp (token and JWKS URLs in the discovery document); default
+    /// `http://ADDR`. Needed when the bound address is not the one clients use (containers).
+    pub public_url: Option<String>,
     pub clients: Vec<IdpClient>,
     /// `exp - iat` of issued tokens.
     pub token_lifetime: Duration,
@@ -111,7 +114,11 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
+    let base = config
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{addr}"));
     let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
     let idp = Arc::new(Idp {
         issuer: issuer.clone(),

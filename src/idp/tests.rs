@@ -19,6 +19,7 @@ use crate::plan::Secret;
 
 async fn idp() -> RunningIdp {
     super::start(IdpConfig {
+        public_url: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         issuer: None,
         clients: vec![IdpClient {

@@ -175,8 +175,12 @@ pub struct LoadSummary {
 pub struct ScheduleSummary {
     /// Requests that came due and were sent.
     pub planned: u64,
-    /// Requests that could not start on time because `max_in_flight` were in flight.
+    /// Requests handed out more than 1 ms after they were due (behind a full in-flight
+    /// cap, or a generator that could not keep up).
     pub late_starts: u64,
+    /// Times `max_in_flight` requests were outstanding when one came due.
+    #[serde(default)]
+    pub cap_waits: u64,
     /// How late those started, µs.
     pub late_by_us: Option<LatencyStats>,
     /// How far behind its due time every request was handed out, µs: the generator's
@@ -190,6 +194,7 @@ impl ScheduleSummary {
         ScheduleSummary {
             planned: r.planned,
             late_starts: r.late_starts,
+            cap_waits: r.cap_waits,
             late_by_us: LatencyStats::of(&r.late_by),
             dispatch_delay_us: LatencyStats::of(&r.dispatch_delay),
         }

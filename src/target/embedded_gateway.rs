@@ -29,6 +29,7 @@ pub async fn start(
     let secret = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let subscription_key = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let idp = idp::start(IdpConfig {
+        public_url: None,
         listen: loopback,
         issuer: Some(ISSUER.into()),
         clients: vec![IdpClient {
