@@ -255,7 +255,7 @@ fn repeated_runs_compare_baselines_and_refusals() {
     assert_eq!(report["schema"], "gatebench.compare/1");
     assert_eq!(
         report["rows"].as_array().unwrap().len(),
-        4 * 3,
+        2 * 4 * 3,
         "{report:#}"
     );
     let floor = ["--fail-on-regression", "--min-effect-abs", "1s"];

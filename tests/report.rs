@@ -87,8 +87,12 @@ fn report_of_a_quickstart_run_has_charts_page_and_summary() {
         html.contains("measure gatebench and this machine, not storage"),
         "the embedded note is shown"
     );
-    assert!(html.contains("No gateway target in this run"));
-    assert!(html.contains("<td>embedded</td><td>get</td>"));
+    assert!(
+        !html.contains("No gateway target in this run"),
+        "the quickstart has a gateway"
+    );
+    assert!(html.contains("<td>direct</td><td>get</td>"));
+    assert!(html.contains("<td>gateway</td><td>get</td>"));
     assert!(html.contains("<dt>CPUs</dt>"), "provenance");
 
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
@@ -96,8 +100,11 @@ fn report_of_a_quickstart_run_has_charts_page_and_summary() {
         md.contains("| target | op | requests | ok | failed |"),
         "{md}"
     );
-    assert!(md.contains("| embedded | get |"), "{md}");
-    assert!(md.contains("> **Note (embedded):**"), "{md}");
+    assert!(
+        md.contains("| direct | get |") && md.contains("| gateway | get |"),
+        "{md}"
+    );
+    assert!(md.contains("> **Note (direct):**"), "{md}");
     assert!(md.contains("### Verdict"), "{md}");
 
     // Regenerating is idempotent and leaves no stray files.
