@@ -51,6 +51,11 @@ fn every_shipped_scenario_validates() {
             .env("RGW_ENDPOINT", "http://127.0.0.1:7480")
             .env("RGW_ACCESS_KEY", "a")
             .env("RGW_SECRET_KEY", "b")
+            .env("GATEWAY_BASE_URL", "http://127.0.0.1:8080/storage")
+            .env("APIM_SUBSCRIPTION_KEY", "k")
+            .env("TOKEN_URL", "http://127.0.0.1:8081/token")
+            .env("CLIENT_ID", "bench")
+            .env("CLIENT_SECRET", "s")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}: {}", path.display(), text(&out));
