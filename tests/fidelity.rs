@@ -90,7 +90,13 @@ fn open_loop_reports_the_true_delay() {
         "p99 {p99} µs vs {truth} + {base_p99}"
     );
     let schedule = &got["load"]["schedule"];
-    assert_eq!(schedule["late_starts"], 0, "{schedule:#}");
+    // Well below saturation the cap is never hit; a stray scheduler hiccup may make a
+    // request or two start more than 1 ms late, and they are counted.
+    assert_eq!(schedule["cap_waits"], 0, "{schedule:#}");
+    assert!(
+        schedule["late_starts"].as_u64().unwrap() <= 5,
+        "{schedule:#}"
+    );
     assert_eq!(schedule["planned"], 500, "100/s for 5 s: {schedule:#}");
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
@@ -30,13 +30,7 @@ pub struct Admin {
 impl Admin {
     /// A client for `endpoint` (path-style, no retries, checksums only when required).
     pub fn new(endpoint: &S3Endpoint) -> Self {
-        let creds = Credentials::new(
-            endpoint.access_key.clone(),
-            endpoint.secret_key.expose().to_string(),
-            None,
-            None,
-            "gatebench",
-        );
+        let creds = super::credentials(endpoint);
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(endpoint.region.clone()))

@@ -108,6 +108,17 @@ impl OpenTarget {
     }
 }
 
+/// The static AWS credentials of an S3 endpoint (for signing and for the SDK).
+fn credentials(endpoint: &S3Endpoint) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        endpoint.access_key.clone(),
+        endpoint.secret_key.expose().to_string(),
+        None,
+        None,
+        "gatebench",
+    )
+}
+
 /// Object names and request shapes for one run: every key lives under the run's prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {

@@ -2,7 +2,6 @@
 
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -21,13 +20,7 @@ pub struct Signer {
 impl Signer {
     /// A signer for `endpoint`'s keys.
     pub fn new(endpoint: &S3Endpoint) -> Self {
-        let creds = Credentials::new(
-            endpoint.access_key.clone(),
-            endpoint.secret_key.expose().to_string(),
-            None,
-            None,
-            "gatebench",
-        );
+        let creds = super::credentials(endpoint);
         Signer {
             identity: creds.into(),
             region: endpoint.region.clone(),
