@@ -346,6 +346,23 @@ setup_via = "direct"
     // The gateway cache served hot keys; HEAD and PUT never come from the cache.
     let get = op(&s, "apim", "get");
     assert!(get["cache_hit_ratio"].as_f64().unwrap() > 0.5, "{get:#}");
+    // The hits the report attributes (X-Cache on each response) are the hits the gateway
+    // itself counted.
+    let stats_url = format!(
+        "{}/__gatebench/stats",
+        base_url.trim_end_matches("/storage")
+    );
+    let stats = std::process::Command::new("curl")
+        .args(["-sf", &stats_url])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    let counted = stats["cache_hits"].as_f64().unwrap();
+    let attributed = get["cache"]["hit"]["count"].as_f64().unwrap();
+    assert!(
+        (attributed / counted - 1.0).abs() <= 0.01,
+        "summary {attributed} vs gateway {counted} hits"
+    );
     assert!(op(&s, "apim", "head")["cache"].get("hit").is_none());
     assert!(op(&s, "apim", "put")["cache"].get("hit").is_none());
     let cmp = &s["comparisons"][0];
