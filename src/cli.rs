@@ -1,4 +1,5 @@
-//! The command line: clap definitions only. `main` turns them into actions.
+//! The command line: clap definitions, and the async runtime every subcommand starts
+//! on. `main` turns them into actions.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -176,4 +177,16 @@ pub struct RunArgs {
     /// thresholds must pass in every repetition.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
+}
+
+/// The multi-threaded tokio runtime a subcommand runs on; on failure the error is printed
+/// and the exit code (1) returned.
+pub fn async_runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::from(1)
+        })
 }

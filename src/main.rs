@@ -121,15 +121,9 @@ fn run_command(args: RunArgs) -> ExitCode {
         keep_data: args.keep_data,
         quiet: args.quiet,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match gatebench::cli::async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     if args.repeat > 1 {
         return run_repeated(&runtime, plan, opts, args.repeat, args.json);

@@ -111,15 +111,9 @@ pub fn run(args: IdpArgs) -> ExitCode {
         token_lifetime: args.token_lifetime,
         key_pem: args.key,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::cli::async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let idp = match super::start(config).await {
