@@ -45,17 +45,39 @@ fn us(v: &Value, metric: &str, p: &str) -> f64 {
 /// The fidelity tests share two cores; running them one after another keeps them exact.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A shared machine can throw a scheduling hiccup into any one run's tail; a measurement
+/// error (timing from the send, a biased timer, a lost request) shows in every run. So a
+/// fidelity check gets this many attempts and must come out exact in one of them.
+const ATTEMPTS: usize = 3;
+
 #[test]
 fn open_loop_reports_the_true_delay() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempdir();
+    let mut failures = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        match true_delay_attempt(&tmp.path().join(attempt.to_string())) {
+            Ok(()) => return,
+            Err(why) => {
+                eprintln!("attempt {attempt}: {why}");
+                failures.push(why);
+            }
+        }
+    }
+    panic!("no exact attempt in {ATTEMPTS}: {failures:#?}");
+}
+
+/// One measurement of loopback time, then of a 5 ms server, at 100/s: p50 and p99 must
+/// be the delay plus loopback time, within 5% of the delay.
+fn true_delay_attempt(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).unwrap();
     let open = "executor = \"constant-arrival-rate\"\nrate = 100\nmax_in_flight = 16";
     let run_cfg = "duration = \"4s\"\nwarmup = \"1s\"";
 
     // Loopback and harness time, measured separately against a server with no delay.
     let fast = TestServer::start(Behaviour::default());
     let base = run_get(
-        tmp.path(),
+        dir,
         "base",
         &scenario("base", &fast.endpoint(), run_cfg, open),
     );
@@ -70,7 +92,7 @@ fn open_loop_reports_the_true_delay() {
         ..Behaviour::default()
     });
     let got = run_get(
-        tmp.path(),
+        dir,
         "delay",
         &scenario("delay", &slow.endpoint(), run_cfg, open),
     );
@@ -79,25 +101,22 @@ fn open_loop_reports_the_true_delay() {
     eprintln!(
         "loopback p50 {base_p50} µs p99 {base_p99} µs; with 5 ms delay: p50 {p50} µs p99 {p99} µs"
     );
-    assert!(
-        (p50 - (truth + base_p50)).abs() <= 0.05 * truth,
-        "p50 {p50} µs vs {truth} + {base_p50}"
-    );
-    // The tail of a shared machine is noisy run to run: p99 is bounded below by the true
-    // delay and above by the delay plus the loopback tail measured alongside it.
-    assert!(
-        p99 >= 0.95 * truth && p99 <= truth + base_p99 + 0.05 * truth,
-        "p99 {p99} µs vs {truth} + {base_p99}"
-    );
     let schedule = &got["load"]["schedule"];
-    // Well below saturation the cap is never hit; a stray scheduler hiccup may make a
-    // request or two start more than 1 ms late, and they are counted.
-    assert_eq!(schedule["cap_waits"], 0, "{schedule:#}");
-    assert!(
-        schedule["late_starts"].as_u64().unwrap() <= 5,
-        "{schedule:#}"
-    );
+    // The run itself is deterministic in what it plans and never needs the cap.
     assert_eq!(schedule["planned"], 500, "100/s for 5 s: {schedule:#}");
+    assert_eq!(schedule["cap_waits"], 0, "{schedule:#}");
+    if (p50 - (truth + base_p50)).abs() > 0.05 * truth {
+        return Err(format!("p50 {p50} µs vs {truth} + {base_p50}"));
+    }
+    // The true delay bounds p99 below; the delay plus the loopback tail bounds it above.
+    if p99 < 0.95 * truth || p99 > truth + base_p99 + 0.05 * truth {
+        return Err(format!("p99 {p99} µs vs {truth} + {base_p99}"));
+    }
+    // A stray scheduler hiccup may make a request or two start more than 1 ms late.
+    if schedule["late_starts"].as_u64().unwrap() > 5 {
+        return Err(format!("late starts: {schedule:#}"));
+    }
+    Ok(())
 }
 
 #[test]
