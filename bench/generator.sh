@@ -6,6 +6,7 @@
 #   bash bench/generator.sh              # 10 s per tool, 16 connections
 #   DURATION=600 bash bench/generator.sh # the 10-minute flat-memory run
 #   CONNECTIONS=64 bash bench/generator.sh
+#   PROFILE=/tmp/gen.perf bash bench/generator.sh  # also profile gatebench (perf), print top symbols
 #
 # Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them if missing.
 # All traffic stays on 127.0.0.1. Needs 2 cores (core 0: load generator, core 1: nginx).
@@ -94,8 +95,12 @@ endpoint = "http://127.0.0.1:$PORT"
 access_key = "bench"
 secret_key = "bench-secret"
 TOML
+profiler=()
+if [[ -n "${PROFILE:-}" ]]; then
+  profiler=(perf record -q -F 2000 -g -o "$PROFILE" --)
+fi
 taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time" \
-  "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run" >/dev/null
+  "${profiler[@]}" "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run" >/dev/null
 read -r user sys _ < "$work/time"
 python3 - "$work" "$wrk_rps" "$user" "$sys" "$CONNECTIONS" "$DURATION" <<'PY'
 import json, sys
@@ -117,3 +122,8 @@ if get["latency_us"]:
     print(f"  gatebench p50/p99     {get['latency_us']['p50']} / {get['latency_us']['p99']} µs")
 print(f"  gatebench statuses    {get['status_codes']} {get['transport_errors']}")
 PY
+if [[ -n "${PROFILE:-}" ]]; then
+  echo "where gatebench's CPU goes (self time, top symbols):"
+  perf report -q -i "$PROFILE" --no-children --sort dso,symbol -g none --percent-limit 0.7 2>/dev/null \
+    | cut -c1-120 | head -40
+fi

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::plan::S3Endpoint;
-use crate::target::signer::Signer;
+use crate::target::signer::ProxySigner;
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, and the
 /// SigV4 headers the gateway sets itself.
@@ -81,7 +81,7 @@ pub enum BackendError {
 /// A pooled, signing client for the backend.
 pub struct Backend {
     http: Client<HttpConnector, Incoming>,
-    signer: Signer,
+    signer: ProxySigner,
     /// `--backend-endpoint`, unless a policy sets another base URL.
     pub default_base: BaseUrl,
 }
@@ -96,7 +96,7 @@ impl Backend {
             http: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
-            signer: Signer::new(endpoint),
+            signer: ProxySigner::new(endpoint),
             default_base: BaseUrl::parse(&endpoint.endpoint)?,
         })
     }

@@ -119,6 +119,18 @@ fn credentials(endpoint: &S3Endpoint) -> aws_credential_types::Credentials {
     )
 }
 
+/// Everything but SigV4's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is encoded.
+const SIGV4_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `value` percent-encoded as a SigV4 canonical query value (`/` too).
+fn uri_encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, SIGV4_ENCODE).to_string()
+}
+
 /// Object names and request shapes for one run: every key lives under the run's prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {
@@ -137,7 +149,7 @@ impl KeySpace {
             .map(|m| {
                 (m.op == OpKind::List).then(|| {
                     let prefix = format!("{run_prefix}{}", m.prefix.as_deref().unwrap_or(""));
-                    (m.max_keys.unwrap_or(1000), prefix.replace('/', "%2F"))
+                    (m.max_keys.unwrap_or(1000), uri_encode(&prefix))
                 })
             })
             .collect();

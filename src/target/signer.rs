@@ -1,28 +1,229 @@
-//! SigV4 signing of S3 requests with `aws-sigv4` (path-style, UNSIGNED-PAYLOAD).
+//! SigV4 signing of S3 requests (path-style, `UNSIGNED-PAYLOAD`).
+//!
+//! Two signers share one set of keys and rules:
+//! - [`Signer`] signs gatebench's own load requests: method, already-encoded path and
+//!   query, `host`. It derives the signing key once per day, formats the date once per
+//!   second and hashes the canonical request in place, so the per-request cost is one
+//!   SHA-256, one HMAC and one header string.
+//! - [`ProxySigner`] signs any client's request (every header it carries, any query), with
+//!   `aws-sigv4` doing all of it; the gateway stand-in uses it to re-sign what it forwards.
+//!
+//! The tests check that both produce the same `authorization` for gatebench's requests.
 
-use std::time::SystemTime;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::{digest, hmac};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::date_time::{DateTime, Format};
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, HOST};
 
-use crate::plan::S3Endpoint;
+use crate::plan::{S3Endpoint, Secret};
 
-/// Signs requests for one endpoint's credentials and region.
+/// The payload hash gatebench sends: bodies are generated and streamed, never hashed.
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The headers [`Signer`] signs, in canonical order.
+const SIGNED_HEADERS: &str = "host;x-amz-content-sha256;x-amz-date";
+const X_AMZ_DATE: &str = "x-amz-date";
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+
+/// Signs gatebench's own requests with a signing key derived once per day.
 pub struct Signer {
-    identity: Identity,
+    access_key: String,
+    secret_key: Secret,
     region: String,
+    /// The current second's date header and the day's key.
+    stamp: Mutex<Arc<Stamp>>,
+}
+
+/// What every request signed in one second shares.
+struct Stamp {
+    /// Seconds since the epoch this stamp is for.
+    second: u64,
+    /// `x-amz-date`: `YYYYMMDD'T'HHMMSS'Z'`.
+    amz_date: HeaderValue,
+    day: Arc<SigningDay>,
+}
+
+/// What every request signed in one UTC day shares.
+struct SigningDay {
+    /// `YYYYMMDD`.
+    date: String,
+    /// `YYYYMMDD/region/s3/aws4_request`.
+    scope: String,
+    key: hmac::Key,
 }
 
 impl Signer {
     /// A signer for `endpoint`'s keys.
     pub fn new(endpoint: &S3Endpoint) -> Self {
-        let creds = super::credentials(endpoint);
         Signer {
-            identity: creds.into(),
+            access_key: endpoint.access_key.clone(),
+            secret_key: endpoint.secret_key.clone(),
+            region: endpoint.region.clone(),
+            stamp: Mutex::new(Arc::new(Stamp {
+                second: u64::MAX,
+                amz_date: HeaderValue::from_static(""),
+                day: Arc::new(SigningDay {
+                    date: String::new(),
+                    scope: String::new(),
+                    key: hmac::Key::new(hmac::HMAC_SHA256, b""),
+                }),
+            })),
+        }
+    }
+
+    /// Adds `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD` and `authorization`,
+    /// signing the method, the URI's path and query (already percent-encoded, as
+    /// gatebench builds them) and the `host` header, which the request must carry.
+    pub fn sign<B>(&self, req: &mut http::Request<B>) -> Result<(), String> {
+        self.sign_at(req, SystemTime::now())
+    }
+
+    fn sign_at<B>(&self, req: &mut http::Request<B>, now: SystemTime) -> Result<(), String> {
+        let stamp = self.stamp(now)?;
+        let host = req
+            .headers()
+            .get(HOST)
+            .ok_or("request has no host header")?;
+        let (path, query) = match req.uri().path_and_query() {
+            Some(pq) => (pq.path(), pq.query().unwrap_or("")),
+            None => ("/", ""),
+        };
+        let mut canonical = digest::Context::new(&digest::SHA256);
+        for part in [
+            req.method().as_str().as_bytes(),
+            b"\n",
+            path.as_bytes(),
+            b"\n",
+        ] {
+            canonical.update(part);
+        }
+        canonical_query(query, |part| canonical.update(part.as_bytes()));
+        for part in [
+            b"\nhost:".as_slice(),
+            host.as_bytes(),
+            b"\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:",
+            stamp.amz_date.as_bytes(),
+            b"\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD",
+        ] {
+            canonical.update(part);
+        }
+        let mut canonical_hex = [0u8; 64];
+        hex::encode_to_slice(canonical.finish(), &mut canonical_hex).map_err(|e| e.to_string())?;
+
+        let mut to_sign = hmac::Context::with_key(&stamp.day.key);
+        for part in [
+            b"AWS4-HMAC-SHA256\n".as_slice(),
+            stamp.amz_date.as_bytes(),
+            b"\n",
+            stamp.day.scope.as_bytes(),
+            b"\n",
+            &canonical_hex,
+        ] {
+            to_sign.update(part);
+        }
+        let mut signature = [0u8; 64];
+        hex::encode_to_slice(to_sign.sign(), &mut signature).map_err(|e| e.to_string())?;
+
+        let mut authorization = String::with_capacity(160 + self.access_key.len());
+        let _ = write!(
+            authorization,
+            "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={SIGNED_HEADERS}, Signature={}",
+            self.access_key,
+            stamp.day.scope,
+            // Hex digits are ASCII.
+            std::str::from_utf8(&signature).unwrap_or_default(),
+        );
+        let authorization = HeaderValue::try_from(authorization).map_err(|e| e.to_string())?;
+        let headers = req.headers_mut();
+        headers.insert(X_AMZ_DATE, stamp.amz_date.clone());
+        headers.insert(
+            X_AMZ_CONTENT_SHA256,
+            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+        );
+        headers.insert(AUTHORIZATION, authorization);
+        Ok(())
+    }
+
+    /// The stamp for `now`'s second, made anew at most once a second (and its key at
+    /// most once a day).
+    fn stamp(&self, now: SystemTime) -> Result<Arc<Stamp>, String> {
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| "the clock is before 1970".to_string())?
+            .as_secs();
+        let mut current = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if current.second == second {
+            return Ok(current.clone());
+        }
+        // RFC 3339 `2026-11-26T06:10:00Z` without its separators.
+        let amz_date: String = DateTime::from_secs(second as i64)
+            .fmt(Format::DateTime)
+            .map_err(|e| e.to_string())?
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
+        let date = &amz_date[..8];
+        let day = if current.day.date == date {
+            current.day.clone()
+        } else {
+            let key = v4::generate_signing_key(self.secret_key.expose(), now, &self.region, "s3");
+            Arc::new(SigningDay {
+                date: date.to_string(),
+                scope: format!("{date}/{}/s3/aws4_request", self.region),
+                key: hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()),
+            })
+        };
+        *current = Arc::new(Stamp {
+            second,
+            amz_date: HeaderValue::try_from(amz_date).map_err(|e| e.to_string())?,
+            day,
+        });
+        Ok(current.clone())
+    }
+}
+
+/// Feeds the canonical form of an already-encoded query to `out`: parameters sorted by
+/// name then value, a bare name given an empty value (`uploads` → `uploads=`).
+fn canonical_query(query: &str, mut out: impl FnMut(&str)) {
+    if query.is_empty() {
+        return;
+    }
+    let mut params: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    params.sort_unstable();
+    for (i, (name, value)) in params.into_iter().enumerate() {
+        if i > 0 {
+            out("&");
+        }
+        out(name);
+        out("=");
+        out(value);
+    }
+}
+
+/// Signs any client's request with `aws-sigv4`: every header it carries, any query.
+pub struct ProxySigner {
+    identity: Identity,
+    region: String,
+}
+
+impl ProxySigner {
+    /// A signer for `endpoint`'s keys.
+    pub fn new(endpoint: &S3Endpoint) -> Self {
+        ProxySigner {
+            identity: super::credentials(endpoint).into(),
             region: endpoint.region.clone(),
         }
     }
@@ -30,6 +231,10 @@ impl Signer {
     /// Adds `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD` and `authorization`.
     /// The request must already carry its `host` header.
     pub fn sign<B>(&self, req: &mut http::Request<B>) -> Result<(), String> {
+        self.sign_at(req, SystemTime::now())
+    }
+
+    fn sign_at<B>(&self, req: &mut http::Request<B>, now: SystemTime) -> Result<(), String> {
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
@@ -38,7 +243,7 @@ impl Signer {
             .identity(&self.identity)
             .region(&self.region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(now)
             .settings(settings)
             .build()
             .map_err(|e| e.to_string())?
@@ -60,5 +265,82 @@ impl Signer {
             .into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn endpoint() -> S3Endpoint {
+        S3Endpoint {
+            endpoint: "http://127.0.0.1:7480".into(),
+            access_key: "AKIDEXAMPLE".into(),
+            secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    fn request(method: &str, path_and_query: &str) -> http::Request<()> {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:7480{path_and_query}"))
+            .header(HOST, "127.0.0.1:7480")
+            .body(())
+            .unwrap()
+    }
+
+    /// Every request shape gatebench sends, signed by both signers at the same instant
+    /// (on both sides of a day boundary), carries the same headers.
+    #[test]
+    fn the_load_signer_agrees_with_aws_sigv4() {
+        let endpoint = endpoint();
+        let (fast, reference) = (Signer::new(&endpoint), ProxySigner::new(&endpoint));
+        let midnight = UNIX_EPOCH + Duration::from_secs(1_795_651_200); // 2026-11-26T00:00:00Z
+        let shapes = [
+            ("GET", "/bench/gatebench/run-1/s/00000042"),
+            ("PUT", "/bench/gatebench/run-1/w/0000000007"),
+            ("HEAD", "/b/k"),
+            ("DELETE", "/b/gatebench/run-1/w/0000000001"),
+            (
+                "GET",
+                "/bench?list-type=2&max-keys=100&prefix=gatebench%2Frun-1%2Fs%2F",
+            ),
+            ("GET", "/bench?prefix=a%20b&list-type=2&max-keys=5"),
+            ("POST", "/b/k?uploads"),
+            ("PUT", "/b/k?uploadId=2~abc&partNumber=3"),
+        ];
+        for at in [
+            midnight - Duration::from_millis(1),
+            midnight,
+            midnight + Duration::from_secs(3601),
+        ] {
+            for (method, pq) in shapes {
+                let (mut a, mut b) = (request(method, pq), request(method, pq));
+                fast.sign_at(&mut a, at).unwrap();
+                reference.sign_at(&mut b, at).unwrap();
+                assert!(a.headers().contains_key(AUTHORIZATION));
+                for h in [AUTHORIZATION.as_str(), X_AMZ_DATE, X_AMZ_CONTENT_SHA256] {
+                    assert_eq!(
+                        a.headers().get(h),
+                        b.headers().get(h),
+                        "{h} of {method} {pq} at {at:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_signing_day_is_kept_within_a_day_and_renewed_after_it() {
+        let signer = Signer::new(&endpoint());
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_651_200);
+        let day = |at| signer.stamp(at).unwrap().day.clone();
+        let first = day(t);
+        assert!(Arc::ptr_eq(&first, &day(t + Duration::from_secs(86_399))));
+        assert!(!Arc::ptr_eq(&first, &day(t + Duration::from_secs(86_400))));
+        assert_eq!(signer.stamp(t).unwrap().amz_date, "20261126T000000Z");
     }
 }
