@@ -3,8 +3,8 @@
 # (unsigned) on the same pinned core, against nginx (one worker, on the other core).
 # Prints both rates, their ratio, gatebench's CPU µs per request and peak RSS.
 #
-#   bash bench/generator.sh              # 10 s per tool, 16 connections
-#   DURATION=600 bash bench/generator.sh # the 10-minute flat-memory run
+#   bash bench/generator.sh              # 3 rounds of 10 s per tool, 16 connections
+#   DURATION=600 ROUNDS=1 bash bench/generator.sh # the 10-minute flat-memory run
 #   CONNECTIONS=64 bash bench/generator.sh
 #   PROFILE=/tmp/gen.perf bash bench/generator.sh  # also profile gatebench (perf), print top symbols
 #
@@ -13,6 +13,7 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-16}
 PORT=${PORT:-18080}
 GEN_CORE=${GEN_CORE:-0}
@@ -70,11 +71,6 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-# wrk: same core, same connection count, same object.
-wrk_out=$(taskset -c "$GEN_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$PORT/bench/gatebench/s/00000000")
-wrk_rps=$(awk '/Requests\/sec/ {print $2}' <<<"$wrk_out")
-if grep -q "Non-2xx" <<<"$wrk_out"; then echo "wrk got errors:"; echo "$wrk_out"; exit 1; fi
-
 cat > "$work/bench.toml" <<TOML
 name = "generator-bench"
 [run]
@@ -99,31 +95,44 @@ profiler=()
 if [[ -n "${PROFILE:-}" ]]; then
   profiler=(perf record -q -F 2000 -g -o "$PROFILE" --)
 fi
-taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time" \
-  "${profiler[@]}" "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run" >/dev/null
-read -r user sys _ < "$work/time"
-python3 - "$work" "$wrk_rps" "$user" "$sys" "$CONNECTIONS" "$DURATION" <<'PY'
-import json, sys
-work, wrk_rps, user, sys_t, conns, dur = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
-s = json.load(open(f"{work}/run/summary.json"))
-p = json.load(open(f"{work}/run/provenance.json"))
-get = next(o for o in s["targets"][0]["ops"] if o["op"] == "get")
-ok = get["outcomes"].get("ok", 0)
-rps = get["ok_ops_per_sec"]
-print(f"generator benchmark: 4 KiB GET, {conns} connections, {dur} s, generator on one pinned core")
-print(f"  wrk (unsigned)        {wrk_rps:>10.0f} req/s")
-print(f"  gatebench (SigV4)     {rps:>10.0f} req/s   ({ok} ok, {get['requests'] - ok} failed)")
-print(f"  ratio gatebench/wrk   {rps / wrk_rps:>10.2f}")
-# CPU covers the warm-up second too: divide by every request the process sent.
-sent = ok + get["requests"] - ok + rps * 1.0
-print(f"  gatebench CPU         {(user + sys_t) * 1e6 / max(sent, 1):>10.1f} µs per request (user+sys of the process / requests incl. warm-up)")
-print(f"  gatebench peak RSS    {p['peak_rss_bytes'] / 2**20:>10.1f} MiB")
-if get["latency_us"]:
-    print(f"  gatebench p50/p99     {get['latency_us']['p50']} / {get['latency_us']['p99']} µs")
-print(f"  gatebench statuses    {get['status_codes']} {get['transport_errors']}")
+
+# Rounds alternate wrk and gatebench so drift on a shared machine hits both alike.
+for round in $(seq "$ROUNDS"); do
+  # wrk: same core, same connection count, same object.
+  taskset -c "$GEN_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" \
+    "http://127.0.0.1:$PORT/bench/gatebench/s/00000000" > "$work/wrk.$round"
+  if grep -q "Non-2xx" "$work/wrk.$round"; then echo "wrk got errors:"; cat "$work/wrk.$round"; exit 1; fi
+  taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time.$round" \
+    "${profiler[@]}" "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run.$round" >/dev/null
+  profiler=()   # profile the first round only
+done
+
+python3 - "$work" "$ROUNDS" "$CONNECTIONS" "$DURATION" <<'PY'
+import json, re, statistics, sys
+work, rounds, conns, dur = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+print(f"generator benchmark: 4 KiB GET, {conns} connections, {dur} s a run, {rounds} rounds, generator on one pinned core")
+print(f"  {'round':>5}  {'wrk req/s':>10}  {'gatebench req/s':>15}  {'ratio':>5}  {'µs CPU/req':>10}  {'peak RSS':>8}  {'p50/p99 µs':>11}")
+ratios = []
+for r in range(1, rounds + 1):
+    wrk = float(re.search(r"Requests/sec:\s+([\d.]+)", open(f"{work}/wrk.{r}").read()).group(1))
+    s = json.load(open(f"{work}/run.{r}/summary.json"))
+    p = json.load(open(f"{work}/run.{r}/provenance.json"))
+    user, sys_t, _ = open(f"{work}/time.{r}").read().split()
+    get = next(o for o in s["targets"][0]["ops"] if o["op"] == "get")
+    failed = get["requests"] - get["outcomes"].get("ok", 0)
+    if failed:
+        print(f"gatebench round {r}: {failed} requests failed: {get['status_codes']} {get['transport_errors']}")
+        sys.exit(1)
+    rps = get["ok_ops_per_sec"]
+    # CPU covers the one-second warm-up too: divide by the steady requests plus a second's worth.
+    cpu_us = (float(user) + float(sys_t)) * 1e6 / (get["requests"] + rps)
+    ratios.append(rps / wrk)
+    lat = get["latency_us"]
+    print(f"  {r:>5}  {wrk:>10.0f}  {rps:>15.0f}  {rps / wrk:>5.2f}  {cpu_us:>10.1f}  {p['peak_rss_bytes'] / 2**20:>5.1f} MiB  {lat['p50']:>5}/{lat['p99']:<5}")
+print(f"  ratio gatebench/wrk (median of {rounds}): {statistics.median(ratios):.2f}")
 PY
 if [[ -n "${PROFILE:-}" ]]; then
-  echo "where gatebench's CPU goes (self time, top symbols):"
+  echo "where gatebench's CPU goes in round 1 (self time, top symbols):"
   perf report -q -i "$PROFILE" --no-children --sort dso,symbol -g none --percent-limit 0.7 2>/dev/null \
     | cut -c1-120 | head -40
 fi

@@ -80,8 +80,10 @@ enum Auth {
 /// A keep-alive HTTP/1.1 client for one target.
 pub struct S3Client {
     http: Client<HttpConnector, GeneratedBody>,
-    /// `http://host:port` plus the gateway's API prefix (empty for S3).
-    base: String,
+    /// `host:port` of every request's URI.
+    authority: http::uri::Authority,
+    /// The gateway's API prefix before every path (empty for S3).
+    path_prefix: String,
     host: HeaderValue,
     auth: Auth,
     cache_rule: Option<(HeaderName, CacheRule)>,
@@ -156,8 +158,9 @@ impl S3Client {
         };
         Ok(S3Client {
             http,
-            base: format!("http://{authority}{}", uri.path().trim_end_matches('/')),
             host: HeaderValue::from_str(authority.as_str())?,
+            authority: authority.clone(),
+            path_prefix: uri.path().trim_end_matches('/').to_string(),
             auth,
             cache_rule,
             timeout,
@@ -185,9 +188,22 @@ impl S3Client {
     }
 
     fn request(&self, call: &S3Call) -> Result<Request<GeneratedBody>, String> {
+        let mut path_and_query =
+            String::with_capacity(self.path_prefix.len() + call.path_and_query.len());
+        path_and_query.push_str(&self.path_prefix);
+        path_and_query.push_str(&call.path_and_query);
+        let uri = http::Uri::builder()
+            .scheme(http::uri::Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(http::uri::PathAndQuery::from_maybe_shared(
+                bytes::Bytes::from(path_and_query),
+            )
+            .map_err(|e| e.to_string())?)
+            .build()
+            .map_err(|e| e.to_string())?;
         let mut builder = Request::builder()
             .method(call.method.clone())
-            .uri(format!("{}{}", self.base, call.path_and_query))
+            .uri(uri)
             .header(HOST, self.host.clone());
         if call.body_len > 0 || call.method == Method::PUT {
             builder = builder.header(CONTENT_LENGTH, call.body_len);
