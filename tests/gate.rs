@@ -158,19 +158,48 @@ fn validate_points_at_the_threshold_string_and_the_place_inside_it() {
     assert!(text(&out).contains("no gateway target"), "{}", text(&out));
 }
 
-/// Runs quickstart `--repeat 3 --duration 2s` into `dir`.
-fn repeated_quickstart(dir: &Path) {
-    let out = run(&[
-        "run",
-        "scenarios/quickstart.toml",
-        "--duration",
-        "2s",
-        "--repeat",
-        "3",
-        "--quiet",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+/// GETs of small hot objects, embedded directly and through the embedded gateway in
+/// alternating 1 s turns; the gateway adds `GATE_ADDED_LATENCY` to every request.
+const SLOWDOWN_SCENARIO: &str = r#"name = "slowdown-gate"
+[run]
+duration = "3s"
+warmup = "1s"
+seed = 5
+compare = "alternate"
+window = "1s"
+[load]
+executor = "closed-loop"
+concurrency = 2
+[data]
+buckets = ["slowdown-gate"]
+objects = 50
+size = "4KiB"
+[mix]
+get = 1
+[targets.direct]
+kind = "embedded"
+[targets.gateway]
+kind = "embedded-gateway"
+policy = "deploy/apim/policy.local.xml"
+setup_via = "direct"
+added_latency = "${GATE_ADDED_LATENCY}"
+"#;
+
+/// Runs the slowdown scenario `--repeat 3` into `dir` with the gateway adding `added`.
+fn repeated_run(scenario: &Path, dir: &Path, added: &str) {
+    let out = gatebench()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--repeat",
+            "3",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir)
+        .env("GATE_ADDED_LATENCY", added)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -217,12 +246,38 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The row of `target/op metric` in a compare report.
+fn row<'a>(report: &'a Value, target: &str, op: &str, metric: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["op"] == op && r["metric"] == metric)
+        .unwrap_or_else(|| panic!("{target}/{op} {metric} in {report:#}"))
+}
+
+fn with_verdict(report: &Value, verdict: &str) -> Vec<String> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] == verdict)
+        .map(|r| format!("{}/{} {}", r["target"], r["op"], r["metric"]))
+        .collect()
+}
+
 #[test]
 fn repeated_runs_compare_baselines_and_refusals() {
     let tmp = tempdir();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    repeated_quickstart(&a);
-    repeated_quickstart(&b);
+    let scenario = write_scenario(tmp.path(), "slowdown.toml", SLOWDOWN_SCENARIO);
+    let (a, b, slow) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("slow"),
+    );
+    repeated_run(&scenario, &a, "0ms");
+    repeated_run(&scenario, &b, "0ms");
+    repeated_run(&scenario, &slow, "2ms");
 
     // The repeated run's layout.
     let index: Value =
@@ -233,35 +288,54 @@ fn repeated_runs_compare_baselines_and_refusals() {
         assert_eq!(summary(&a.join(format!("rep-{i}")))["status"], "complete");
     }
 
-    // Two runs of the same unchanged setup. At the default minimum effects (5%, 0.5ms)
-    // this shared 2-core machine drifts between runs by 20-50% (more while others
-    // compile), which the bootstrap rightly sees as a real shift: that count is printed,
-    // not asserted. The assertion uses an absolute floor above that drift.
-    let (code, report) = compare_json(&a, &b, &[]);
-    assert_eq!(code, Some(0), "without --fail-on-regression: {report:#}");
-    let regressions = |r: &Value| {
-        r["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["verdict"] == "regression")
-            .count()
-    };
-    eprintln!(
-        "unchanged setup at the defaults: {} of 12 metrics flagged as regressions",
-        regressions(&report)
-    );
+    // Two runs of the same unchanged setup, at the default settings: nothing flagged.
+    let (code, report) = compare_json(&a, &b, &["--fail-on-regression"]);
+    let table = text(&run(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]));
+    eprintln!("unchanged setup:\n{table}");
     assert_eq!(report["method"], "repetitions", "{report:#}");
     assert_eq!(report["schema"], "gatebench.compare/1");
     assert_eq!(
         report["rows"].as_array().unwrap().len(),
-        2 * 4 * 3,
+        2 * 3,
         "{report:#}"
     );
-    let floor = ["--fail-on-regression", "--min-effect-abs", "1s"];
-    let (code, report) = compare_json(&a, &b, &floor);
-    assert_eq!(regressions(&report), 0, "{report:#}");
-    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        with_verdict(&report, "regression"),
+        Vec::<String>::new(),
+        "{table}"
+    );
+    assert_eq!(code, Some(0), "{table}");
+
+    // 2 ms added in the gateway: a regression of about 2 ms at the gateway's p50, and the
+    // direct path, untouched, is not flagged.
+    let (code, report) = compare_json(&a, &slow, &["--fail-on-regression"]);
+    let table = text(&run(&[
+        "compare",
+        a.to_str().unwrap(),
+        slow.to_str().unwrap(),
+    ]));
+    eprintln!("2 ms added in the gateway:\n{table}");
+    assert_eq!(code, Some(3), "{table}");
+    let p50 = row(&report, "gateway", "get", "p50");
+    assert_eq!(p50["verdict"], "regression", "{table}");
+    let change = p50["change_us"].as_f64().unwrap();
+    assert!((1_800.0..2_400.0).contains(&change), "about +2 ms: {table}");
+    assert!(p50["ci_low_us"].as_f64().unwrap() > 1_000.0, "{table}");
+    for m in ["p50", "p90", "p99"] {
+        assert_ne!(
+            row(&report, "direct", "get", m)["verdict"],
+            "regression",
+            "{table}"
+        );
+    }
+    // And the other way round it is an improvement of the same size.
+    let (_, back) = compare_json(&slow, &a, &[]);
+    let p50 = row(&back, "gateway", "get", "p50");
+    assert_eq!(p50["verdict"], "improvement", "{back:#}");
+    assert!(
+        (p50["change_us"].as_f64().unwrap() + change).abs() < 1.0,
+        "{back:#}"
+    );
 
     // A folder compared with itself: identical inputs, no change anywhere.
     let (code, report) = compare_json(&a, &a, &["--fail-on-regression"]);
@@ -353,7 +427,7 @@ fn repeated_runs_compare_baselines_and_refusals() {
     copy_dir(&run1, &fields);
     fs::write(
         fields.join("summary.json"),
-        r#"{"schema": "gatebench.summary/1", "scenario": "quickstart"}"#,
+        r#"{"schema": "gatebench.summary/1", "scenario": "slowdown-gate"}"#,
     )
     .unwrap();
     refused(&run1, &fields, "is malformed");

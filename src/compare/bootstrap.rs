@@ -39,6 +39,11 @@ impl Unit {
     pub fn count(&self) -> u64 {
         self.0.iter().map(|(_, c)| c).sum()
     }
+
+    /// The quantiles `qs` of this unit alone.
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<f64> {
+        quantiles_of(self.0.iter().copied(), self.count(), qs)
+    }
 }
 
 /// A percentile difference candidate − baseline with its confidence interval, µs.
@@ -112,20 +117,36 @@ impl Indexed {
                 total += c;
             }
         }
-        qs.iter()
-            .map(|&q| {
-                let rank = ((q * total as f64).ceil() as u64).max(1);
-                let mut seen = 0;
-                for (i, c) in counts.iter().enumerate() {
-                    seen += c;
-                    if seen >= rank {
-                        return self.axis[i] as f64;
-                    }
-                }
-                self.axis.last().copied().unwrap_or(0) as f64
-            })
-            .collect()
+        quantiles_of(
+            self.axis.iter().copied().zip(counts.iter().copied()),
+            total,
+            qs,
+        )
     }
+}
+
+/// The quantiles `qs` of buckets (value, count) in ascending value order holding `total`
+/// counts: the smallest value whose cumulative count reaches `ceil(q × total)`.
+fn quantiles_of(
+    buckets: impl Iterator<Item = (u64, u64)> + Clone,
+    total: u64,
+    qs: &[f64],
+) -> Vec<f64> {
+    qs.iter()
+        .map(|&q| {
+            let rank = ((q * total as f64).ceil() as u64).max(1);
+            let mut seen = 0;
+            let mut last = 0;
+            for (v, c) in buckets.clone() {
+                seen += c;
+                last = v;
+                if seen >= rank {
+                    return v as f64;
+                }
+            }
+            last as f64
+        })
+        .collect()
 }
 
 /// For each quantile of `qs` (e.g. 0.5), the difference candidate − baseline and its

@@ -5,7 +5,13 @@
 //! bootstrap confidence interval: over repetitions when both folders have at least
 //! [`MIN_REPETITIONS`], else over the per-second histograms of `histograms.hlog`. A
 //! change is a regression (or improvement) only when its interval excludes zero and it
-//! is at least `min_effect` of the baseline and at least `min_effect_abs_us`.
+//! is at least `min_effect` of the baseline, at least `min_effect_abs_us`, and (over
+//! repetitions) larger than the baseline's own spread between its repetitions.
+//!
+//! That last floor is what keeps an unchanged setup quiet on a shared machine: two
+//! sessions minutes apart drift (other tenants, CPU frequency, page cache) by more than
+//! a bootstrap over a few repetitions can see, and a change no larger than the baseline
+//! moved between its own repetitions cannot be told from that drift.
 //!
 //! Owns the method and the verdicts; `folder` reads and refuses folders, `bootstrap`
 //! does the statistics, `render` prints. Folders are only read.
@@ -90,6 +96,9 @@ pub struct Row {
     /// Confidence interval of the change.
     pub ci_low_us: Option<f64>,
     pub ci_high_us: Option<f64>,
+    /// Over repetitions: the baseline's spread between its repetitions (largest minus
+    /// smallest of this percentile); a change must exceed it to count.
+    pub noise_us: Option<f64>,
     /// Units resampled on each side (repetitions or seconds).
     pub units_baseline: usize,
     pub units_candidate: usize,
@@ -195,8 +204,10 @@ pub fn compare(b: &ResultsData, c: &ResultsData, opts: &CompareOptions) -> anyho
         } else {
             None
         };
+        let spreads = by_repetition.then(|| spreads(&bu, &qs));
         for (k, (metric, _)) in PERCENTILES.iter().enumerate() {
             let e = estimates.as_ref().map(|e| e[k]);
+            let noise = spreads.as_ref().map(|s| s[k]);
             rows.push(Row {
                 target: name.0.clone(),
                 op: name.1.clone(),
@@ -207,9 +218,12 @@ pub fn compare(b: &ResultsData, c: &ResultsData, opts: &CompareOptions) -> anyho
                 change_ratio: e.and_then(|e| (e.baseline > 0.0).then(|| e.diff / e.baseline)),
                 ci_low_us: e.map(|e| e.low),
                 ci_high_us: e.map(|e| e.high),
+                noise_us: noise,
                 units_baseline: bu.len(),
                 units_candidate: cu.len(),
-                verdict: e.map_or(Verdict::InsufficientData, |e| verdict(&e, opts)),
+                verdict: e.map_or(Verdict::InsufficientData, |e| {
+                    verdict(&e, opts, noise.unwrap_or(0.0))
+                }),
             });
         }
     }
@@ -232,13 +246,25 @@ pub fn compare(b: &ResultsData, c: &ResultsData, opts: &CompareOptions) -> anyho
     })
 }
 
+/// Per quantile of `qs`, the largest minus the smallest value it takes in `units`.
+fn spreads(units: &[Unit], qs: &[f64]) -> Vec<f64> {
+    let each: Vec<Vec<f64>> = units.iter().map(|u| u.quantiles(qs)).collect();
+    (0..qs.len())
+        .map(|k| {
+            let values = each.iter().map(|q| q[k]);
+            values.clone().fold(f64::MIN, f64::max) - values.fold(f64::MAX, f64::min)
+        })
+        .collect()
+}
+
 /// Regression or improvement only when the interval excludes zero and the change is
-/// at least the relative and the absolute minimum effect.
-pub fn verdict(e: &bootstrap::Estimate, opts: &CompareOptions) -> Verdict {
+/// at least the relative and the absolute minimum effect and larger than `noise_us`.
+pub fn verdict(e: &bootstrap::Estimate, opts: &CompareOptions, noise_us: f64) -> Verdict {
     let floor = (opts.min_effect * e.baseline).max(opts.min_effect_abs_us);
-    if e.low > 0.0 && e.diff >= floor {
+    let counts = |change: f64| change >= floor && change > noise_us;
+    if e.low > 0.0 && counts(e.diff) {
         Verdict::Regression
-    } else if e.high < 0.0 && -e.diff >= floor {
+    } else if e.high < 0.0 && counts(-e.diff) {
         Verdict::Improvement
     } else {
         Verdict::NoSignificantChange
@@ -304,27 +330,37 @@ mod tests {
     #[test]
     fn verdicts_need_significance_and_a_large_enough_effect() {
         assert_eq!(
-            verdict(&est(5000.0, 2000.0, 1800.0, 2200.0), &OPTS),
+            verdict(&est(5000.0, 2000.0, 1800.0, 2200.0), &OPTS, 0.0),
             Verdict::Regression
         );
         assert_eq!(
-            verdict(&est(5000.0, -2000.0, -2200.0, -1800.0), &OPTS),
+            verdict(&est(5000.0, -2000.0, -2200.0, -1800.0), &OPTS, 0.0),
             Verdict::Improvement
         );
         // Significant but below the 5% relative effect.
         assert_eq!(
-            verdict(&est(50_000.0, 2000.0, 1800.0, 2200.0), &OPTS),
+            verdict(&est(50_000.0, 2000.0, 1800.0, 2200.0), &OPTS, 0.0),
             Verdict::NoSignificantChange
         );
         // Significant, 20%, but below the absolute floor.
         assert_eq!(
-            verdict(&est(1000.0, 200.0, 150.0, 250.0), &OPTS),
+            verdict(&est(1000.0, 200.0, 150.0, 250.0), &OPTS, 0.0),
             Verdict::NoSignificantChange
         );
         // Large but the interval includes zero.
         assert_eq!(
-            verdict(&est(5000.0, 2000.0, -100.0, 4000.0), &OPTS),
+            verdict(&est(5000.0, 2000.0, -100.0, 4000.0), &OPTS, 0.0),
             Verdict::NoSignificantChange
+        );
+        // Significant and large, but no larger than the baseline moved between its own
+        // repetitions.
+        assert_eq!(
+            verdict(&est(5000.0, 2000.0, 1800.0, 2200.0), &OPTS, 2500.0),
+            Verdict::NoSignificantChange
+        );
+        assert_eq!(
+            verdict(&est(5000.0, -2000.0, -2200.0, -1800.0), &OPTS, 1900.0),
+            Verdict::Improvement
         );
     }
 
@@ -355,19 +391,45 @@ mod tests {
         let base = seconds(8, 4_000.0, 10);
         let slower = seconds(8, 6_000.0, 11);
         let e = bootstrap::percentile_diffs(&base, &slower, &[0.5], settings).unwrap()[0];
-        assert_eq!(verdict(&e, &OPTS), Verdict::Regression, "{e:?}");
+        assert_eq!(verdict(&e, &OPTS, 0.0), Verdict::Regression, "{e:?}");
         assert!((e.diff - 2_000.0).abs() < 250.0, "~2ms: {e:?}");
         let e = bootstrap::percentile_diffs(&slower, &base, &[0.5], settings).unwrap()[0];
-        assert_eq!(verdict(&e, &OPTS), Verdict::Improvement, "{e:?}");
+        assert_eq!(verdict(&e, &OPTS, 0.0), Verdict::Improvement, "{e:?}");
         assert!(e.diff < -1_750.0, "{e:?}");
         let same = seconds(8, 4_000.0, 12);
         for e in bootstrap::percentile_diffs(&base, &base, &[0.5, 0.9, 0.99], settings).unwrap() {
-            assert_eq!(verdict(&e, &OPTS), Verdict::NoSignificantChange, "{e:?}");
+            assert_eq!(
+                verdict(&e, &OPTS, 0.0),
+                Verdict::NoSignificantChange,
+                "{e:?}"
+            );
         }
         // Another sample of the same distribution: within noise and the minimum effect.
         for e in bootstrap::percentile_diffs(&base, &same, &[0.5, 0.9, 0.99], settings).unwrap() {
-            assert_eq!(verdict(&e, &OPTS), Verdict::NoSignificantChange, "{e:?}");
+            assert_eq!(
+                verdict(&e, &OPTS, 0.0),
+                Verdict::NoSignificantChange,
+                "{e:?}"
+            );
         }
+    }
+
+    #[test]
+    fn the_noise_floor_is_the_spread_of_each_percentile_between_repetitions() {
+        let reps = [
+            seconds(1, 4_000.0, 1),
+            seconds(1, 4_600.0, 2),
+            seconds(1, 4_200.0, 3),
+        ]
+        .concat();
+        let p50s: Vec<f64> = reps.iter().map(|u| u.quantiles(&[0.5])[0]).collect();
+        let spread = spreads(&reps, &[0.5])[0];
+        let (lo, hi) = (
+            p50s.iter().copied().fold(f64::MAX, f64::min),
+            p50s.iter().copied().fold(f64::MIN, f64::max),
+        );
+        assert_eq!(spread, hi - lo);
+        assert!((400.0..800.0).contains(&spread), "{p50s:?}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn percent(v: Option<f64>) -> String {
     v.map_or(String::new(), |r| format!(" ({:+.1}%)", r * 100.0))
 }
 
-fn cells(report: &Report) -> Vec<[String; 7]> {
+fn cells(report: &Report) -> Vec<[String; 8]> {
     report
         .rows
         .iter()
@@ -60,26 +60,28 @@ fn cells(report: &Report) -> Vec<[String; 7]> {
                     }
                     _ => "-".into(),
                 },
+                us(r.noise_us),
                 r.verdict.words().to_string(),
             ]
         })
         .collect()
 }
 
-const HEADER: [&str; 7] = [
+const HEADER: [&str; 8] = [
     "target/op",
     "metric",
     "baseline",
     "candidate",
     "change",
     "CI",
+    "noise",
     "verdict",
 ];
 
 fn method(report: &Report) -> String {
     let o = &report.options;
     format!(
-        "{:.0}% bootstrap intervals over {} ({} vs {} repetitions, {} resamples, seed {}); a change counts when its interval excludes 0 and it is at least {:.1}% and {}",
+        "{:.0}% bootstrap intervals over {} ({} vs {} repetitions, {} resamples, seed {}); a change counts when its interval excludes 0, it is at least {:.1}% and {}{}",
         o.confidence * 100.0,
         report.method,
         report.repetitions_baseline,
@@ -88,6 +90,11 @@ fn method(report: &Report) -> String {
         o.seed,
         o.min_effect * 100.0,
         format_value("us", o.min_effect_abs_us),
+        if report.method == "repetitions" {
+            ", and it exceeds the noise (the baseline's spread between its repetitions)"
+        } else {
+            ""
+        },
     )
 }
 
@@ -159,10 +166,10 @@ pub fn markdown(report: &Report) -> String {
         totals(report)
     );
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | --- | --- |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |");
     for (row, r) in cells(report).iter().zip(&report.rows) {
         let mut row = row.clone();
-        row[6] = match r.verdict {
+        row[7] = match r.verdict {
             Verdict::Regression => "❌ regression".into(),
             Verdict::Improvement => "✅ improvement".into(),
             v => v.words().into(),

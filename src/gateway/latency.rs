@@ -1,7 +1,7 @@
 //! Optional latency added to every request, to imitate a remote APIM or to inject a
 //! known slowdown in tests: `5ms` (fixed) or `lognormal:median=2ms,p99=20ms`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand_distr::{Distribution, LogNormal};
 
@@ -58,6 +58,19 @@ impl AddedLatency {
                 Duration::from_secs_f64(d.sample(&mut rand::rng()).min(60.0))
             }
         }
+    }
+}
+
+/// Sleeps until `t`, to within a few microseconds: tokio's timer rounds a deadline up to
+/// the next millisecond, so it sleeps until 1.5 ms before `t` and yields in a loop for
+/// the rest. An injected "2 ms" is then 2 ms, not 2-3 ms.
+pub async fn sleep_until_precisely(t: Instant) {
+    let coarse = t.checked_sub(Duration::from_micros(1500));
+    if let Some(c) = coarse.filter(|c| *c > Instant::now()) {
+        tokio::time::sleep_until(c.into()).await;
+    }
+    while Instant::now() < t {
+        tokio::task::yield_now().await;
     }
 }
 

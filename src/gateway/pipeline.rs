@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
-use super::latency::AddedLatency;
+use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, RequestFacts};
 use super::policy::{CacheLookup, ExistsAction, Policy, Quota, RateLimit, SetHeader, Step};
@@ -142,7 +142,7 @@ impl Gateway {
         let rest = if rest.is_empty() { "/" } else { rest }.to_string();
         self.stats.bump(Counter::Requests);
         if let Some(l) = &self.latency {
-            tokio::time::sleep(l.sample()).await;
+            latency::sleep_until_precisely(Instant::now() + l.sample()).await;
         }
         let (parts, body) = req.into_parts();
         let subscription = match self.subscription(&parts.headers) {

@@ -777,15 +777,16 @@ impl Validator<'_> {
                     let span = t.policy.as_ref().map_or(s.span(), |p| p.span());
                     return Err(self.err(span, &format!("{field}.policy"), format!("no policy file {policy:?} (paths are relative to the working directory)")));
                 }
-                if let Some(l) = &t.added_latency
-                    && let Err(why) = crate::gateway::AddedLatency::parse(l.get_ref())
+                let added_latency = value("added_latency", &t.added_latency)?;
+                if let (Some(l), Some(span)) = (&added_latency, &t.added_latency)
+                    && let Err(why) = crate::gateway::AddedLatency::parse(l)
                 {
-                    return Err(self.err(l.span(), &format!("{field}.added_latency"), why));
+                    return Err(self.err(span.span(), &format!("{field}.added_latency"), why));
                 }
                 Ok(TargetKind::EmbeddedGateway(EmbeddedGateway {
                     policy: policy.into(),
                     setup_via: self.setup_via(s, field, all)?,
-                    added_latency: t.added_latency.as_ref().map(|l| l.get_ref().clone()),
+                    added_latency,
                 }))
             }
             "s3" => {

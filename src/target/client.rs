@@ -195,10 +195,10 @@ impl S3Client {
         let uri = http::Uri::builder()
             .scheme(http::uri::Scheme::HTTP)
             .authority(self.authority.clone())
-            .path_and_query(http::uri::PathAndQuery::from_maybe_shared(
-                bytes::Bytes::from(path_and_query),
+            .path_and_query(
+                http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
+                    .map_err(|e| e.to_string())?,
             )
-            .map_err(|e| e.to_string())?)
             .build()
             .map_err(|e| e.to_string())?;
         let mut builder = Request::builder()

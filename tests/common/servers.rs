@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gatebench::gateway::latency::sleep_until_precisely;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -66,7 +67,7 @@ impl TestServer {
                                     ready = end;
                                 }
                             }
-                            precise_sleep_until(ready).await;
+                            sleep_until_precisely(ready).await;
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(
                                 Bytes::from_static(b"ok"),
                             )))
@@ -84,18 +85,6 @@ impl TestServer {
     /// `http://127.0.0.1:port`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-/// Sleeps until `t` within a few microseconds: the tokio timer has 1 ms resolution, so
-/// the last stretch yields in a loop.
-pub async fn precise_sleep_until(t: Instant) {
-    let coarse = t.checked_sub(Duration::from_micros(1500));
-    if let Some(c) = coarse.filter(|c| *c > Instant::now()) {
-        tokio::time::sleep_until(c.into()).await;
-    }
-    while Instant::now() < t {
-        tokio::task::yield_now().await;
     }
 }
 
