@@ -108,6 +108,10 @@ pub struct CompareArgs {
     /// Smallest absolute change that counts (e.g. 0.5ms, 200us).
     #[arg(long, default_value = "0.5ms", value_parser = crate::compare::parse_time_us)]
     pub min_effect_abs: f64,
+    /// With repetitions on both sides: a change must also exceed this many times the
+    /// larger of the two sides' spreads between their own repetitions (session drift).
+    #[arg(long, default_value_t = 1.5)]
+    pub noise_factor: f64,
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,

@@ -56,6 +56,7 @@ fn compare_command(args: &CompareArgs) -> ExitCode {
         confidence: args.confidence,
         min_effect: args.min_effect,
         min_effect_abs_us: args.min_effect_abs,
+        noise_factor: args.noise_factor,
         resamples: args.resamples,
         seed: args.seed,
     };

@@ -6,12 +6,15 @@
 //! [`MIN_REPETITIONS`], else over the per-second histograms of `histograms.hlog`. A
 //! change is a regression (or improvement) only when its interval excludes zero and it
 //! is at least `min_effect` of the baseline, at least `min_effect_abs_us`, and (over
-//! repetitions) larger than the baseline's own spread between its repetitions.
+//! repetitions) more than `noise_factor` times the noise: the larger of the two sides'
+//! spreads between their own repetitions.
 //!
 //! That last floor is what keeps an unchanged setup quiet on a shared machine: two
 //! sessions minutes apart drift (other tenants, CPU frequency, page cache) by more than
-//! a bootstrap over a few repetitions can see, and a change no larger than the baseline
-//! moved between its own repetitions cannot be told from that drift.
+//! a bootstrap over a few repetitions can see, and a change no larger than a side moved
+//! between its own repetitions cannot be told from that drift. The default factor 1.5:
+//! the range of 3 normal samples averages 1.69 σ, while two independent sessions differ
+//! by up to 2.77 σ (95%), about 1.6 ranges.
 //!
 //! Owns the method and the verdicts; `folder` reads and refuses folders, `bootstrap`
 //! does the statistics, `render` prints. Folders are only read.
@@ -48,6 +51,8 @@ pub struct CompareOptions {
     pub min_effect: f64,
     /// Smallest absolute change that counts, µs (500).
     pub min_effect_abs_us: f64,
+    /// Over repetitions: a change must exceed this many times the noise (1.5).
+    pub noise_factor: f64,
     /// Bootstrap resamples (1000).
     pub resamples: usize,
     /// Seed of the bootstrap RNG.
@@ -96,8 +101,9 @@ pub struct Row {
     /// Confidence interval of the change.
     pub ci_low_us: Option<f64>,
     pub ci_high_us: Option<f64>,
-    /// Over repetitions: the baseline's spread between its repetitions (largest minus
-    /// smallest of this percentile); a change must exceed it to count.
+    /// Over repetitions: the larger of the two sides' spreads between their own
+    /// repetitions (largest minus smallest of this percentile); a change must exceed
+    /// `noise_factor` times it to count.
     pub noise_us: Option<f64>,
     /// Units resampled on each side (repetitions or seconds).
     pub units_baseline: usize,
@@ -204,7 +210,10 @@ pub fn compare(b: &ResultsData, c: &ResultsData, opts: &CompareOptions) -> anyho
         } else {
             None
         };
-        let spreads = by_repetition.then(|| spreads(&bu, &qs));
+        let spreads = by_repetition.then(|| {
+            let (b, c) = (spreads(&bu, &qs), spreads(&cu, &qs));
+            b.iter().zip(c).map(|(b, c)| b.max(c)).collect::<Vec<f64>>()
+        });
         for (k, (metric, _)) in PERCENTILES.iter().enumerate() {
             let e = estimates.as_ref().map(|e| e[k]);
             let noise = spreads.as_ref().map(|s| s[k]);
@@ -222,7 +231,7 @@ pub fn compare(b: &ResultsData, c: &ResultsData, opts: &CompareOptions) -> anyho
                 units_baseline: bu.len(),
                 units_candidate: cu.len(),
                 verdict: e.map_or(Verdict::InsufficientData, |e| {
-                    verdict(&e, opts, noise.unwrap_or(0.0))
+                    verdict(&e, opts, noise.map_or(0.0, |n| n * opts.noise_factor))
                 }),
             });
         }
@@ -258,10 +267,10 @@ fn spreads(units: &[Unit], qs: &[f64]) -> Vec<f64> {
 }
 
 /// Regression or improvement only when the interval excludes zero and the change is
-/// at least the relative and the absolute minimum effect and larger than `noise_us`.
-pub fn verdict(e: &bootstrap::Estimate, opts: &CompareOptions, noise_us: f64) -> Verdict {
+/// at least the relative and the absolute minimum effect and larger than `noise_floor_us`.
+pub fn verdict(e: &bootstrap::Estimate, opts: &CompareOptions, noise_floor_us: f64) -> Verdict {
     let floor = (opts.min_effect * e.baseline).max(opts.min_effect_abs_us);
-    let counts = |change: f64| change >= floor && change > noise_us;
+    let counts = |change: f64| change >= floor && change > noise_floor_us;
     if e.low > 0.0 && counts(e.diff) {
         Verdict::Regression
     } else if e.high < 0.0 && counts(-e.diff) {
@@ -313,6 +322,7 @@ mod tests {
         confidence: 0.95,
         min_effect: 0.05,
         min_effect_abs_us: 500.0,
+        noise_factor: 1.5,
         resamples: 100,
         seed: 1,
     };
@@ -352,8 +362,7 @@ mod tests {
             verdict(&est(5000.0, 2000.0, -100.0, 4000.0), &OPTS, 0.0),
             Verdict::NoSignificantChange
         );
-        // Significant and large, but no larger than the baseline moved between its own
-        // repetitions.
+        // Significant and large, but within the noise floor.
         assert_eq!(
             verdict(&est(5000.0, 2000.0, 1800.0, 2200.0), &OPTS, 2500.0),
             Verdict::NoSignificantChange

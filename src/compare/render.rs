@@ -91,9 +91,12 @@ fn method(report: &Report) -> String {
         o.min_effect * 100.0,
         format_value("us", o.min_effect_abs_us),
         if report.method == "repetitions" {
-            ", and it exceeds the noise (the baseline's spread between its repetitions)"
+            format!(
+                ", and it exceeds {} × the noise (the larger spread of a side between its own repetitions)",
+                o.noise_factor
+            )
         } else {
-            ""
+            String::new()
         },
     )
 }
