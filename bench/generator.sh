@@ -99,7 +99,7 @@ fi
 # Rounds alternate wrk and gatebench so drift on a shared machine hits both alike.
 for round in $(seq "$ROUNDS"); do
   # wrk: same core, same connection count, same object.
-  taskset -c "$GEN_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" \
+  taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/wrk-time.$round" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" \
     "http://127.0.0.1:$PORT/bench/gatebench/s/00000000" > "$work/wrk.$round"
   if grep -q "Non-2xx" "$work/wrk.$round"; then echo "wrk got errors:"; cat "$work/wrk.$round"; exit 1; fi
   taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time.$round" \
@@ -111,10 +111,14 @@ python3 - "$work" "$ROUNDS" "$CONNECTIONS" "$DURATION" <<'PY'
 import json, re, statistics, sys
 work, rounds, conns, dur = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 print(f"generator benchmark: 4 KiB GET, {conns} connections, {dur} s a run, {rounds} rounds, generator on one pinned core")
-print(f"  {'round':>5}  {'wrk req/s':>10}  {'gatebench req/s':>15}  {'ratio':>5}  {'µs CPU/req':>10}  {'peak RSS':>8}  {'p50/p99 µs':>11}")
-ratios = []
+print(f"  {'round':>5}  {'wrk req/s':>10}  {'gatebench req/s':>15}  {'ratio':>5}  {'CPU µs/req wrk':>14}  {'gatebench':>9}  {'gatebench peak RSS':>18}  {'p50/p99 µs':>11}")
+ratios, cpu_ratios = [], []
 for r in range(1, rounds + 1):
-    wrk = float(re.search(r"Requests/sec:\s+([\d.]+)", open(f"{work}/wrk.{r}").read()).group(1))
+    wrk_out = open(f"{work}/wrk.{r}").read()
+    wrk = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk_out).group(1))
+    wrk_requests = int(re.search(r"(\d+) requests in", wrk_out).group(1))
+    wrk_user, wrk_sys, _ = open(f"{work}/wrk-time.{r}").read().split()
+    wrk_cpu_us = (float(wrk_user) + float(wrk_sys)) * 1e6 / wrk_requests
     s = json.load(open(f"{work}/run.{r}/summary.json"))
     p = json.load(open(f"{work}/run.{r}/provenance.json"))
     user, sys_t, _ = open(f"{work}/time.{r}").read().split()
@@ -128,8 +132,12 @@ for r in range(1, rounds + 1):
     cpu_us = (float(user) + float(sys_t)) * 1e6 / (get["requests"] + rps)
     ratios.append(rps / wrk)
     lat = get["latency_us"]
-    print(f"  {r:>5}  {wrk:>10.0f}  {rps:>15.0f}  {rps / wrk:>5.2f}  {cpu_us:>10.1f}  {p['peak_rss_bytes'] / 2**20:>5.1f} MiB  {lat['p50']:>5}/{lat['p99']:<5}")
-print(f"  ratio gatebench/wrk (median of {rounds}): {statistics.median(ratios):.2f}")
+    cpu_ratios.append(wrk_cpu_us / cpu_us)
+    print(f"  {r:>5}  {wrk:>10.0f}  {rps:>15.0f}  {rps / wrk:>5.2f}  {wrk_cpu_us:>14.1f}  {cpu_us:>9.1f}  {p['peak_rss_bytes'] / 2**20:>14.1f} MiB  {lat['p50']:>5}/{lat['p99']:<5}")
+print(f"  ratio gatebench/wrk (median of {rounds}): {statistics.median(ratios):.2f} in req/s, "
+      f"{statistics.median(cpu_ratios):.2f} in requests per CPU second")
+print("  (when both rates sit at the same ceiling, nginx on its one core is the limit and the")
+print("   CPU cost per request says which generator is cheaper)")
 PY
 if [[ -n "${PROFILE:-}" ]]; then
   echo "where gatebench's CPU goes in round 1 (self time, top symbols):"

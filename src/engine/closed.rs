@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use super::{EngineReport, EngineSettings, Exec};
 use crate::plan::sequence::OpSequence;
 use crate::record::Phase;
+use crate::target::Connection;
 
 /// State shared by the workers of one closed-loop run.
 struct Loop {
@@ -60,6 +61,7 @@ pub async fn run(
 }
 
 async fn worker(id: usize, state: Arc<Loop>, mut stop: watch::Receiver<bool>) {
+    let mut conn = Connection::default();
     loop {
         if *stop.borrow() {
             return;
@@ -83,7 +85,11 @@ async fn worker(id: usize, state: Arc<Loop>, mut stop: watch::Receiver<bool>) {
             Ok(mut seq) => seq.next_op(),
             Err(_) => return,
         };
-        if !state.exec.execute(id, &op, due, phase, &mut stop).await {
+        if !state
+            .exec
+            .execute(id, &mut conn, &op, due, phase, &mut stop)
+            .await
+        {
             state.cancelled.fetch_add(1, Ordering::Relaxed);
             return;
         }

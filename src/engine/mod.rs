@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::plan::LoadModel;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::record::{Phase, RecordHandle, Sample, SeriesKey, Shards};
-use crate::target::{KeySpace, S3Client};
+use crate::target::{Connection, KeySpace, S3Client};
 
 /// What one engine run needs besides the client.
 #[derive(Debug, Clone)]
@@ -99,10 +99,12 @@ struct Exec {
 }
 
 impl Exec {
-    /// Sends `op` (due at `due`) and records the outcome; false if `stop` cut it short.
+    /// Sends `op` (due at `due`) on the worker's connection and records the outcome;
+    /// false if `stop` cut it short.
     async fn execute(
         &self,
         worker: usize,
+        conn: &mut Connection,
         op: &PlannedOp,
         due: Instant,
         phase: Phase,
@@ -111,7 +113,7 @@ impl Exec {
         let call = self.keys.call(op);
         let sent = Instant::now();
         let resp = tokio::select! {
-            r = self.client.send(&call) => r,
+            r = self.client.send(conn, &call) => r,
             _ = stopped(stop) => return false,
         };
         let completed_at = Instant::now();

@@ -25,7 +25,7 @@ use crate::idp::{IdpClient, IdpConfig, RunningIdp};
 use crate::plan::Secret;
 use crate::target::body::GeneratedBody;
 use crate::target::embedded::EmbeddedS3;
-use crate::target::{S3Call, S3Client};
+use crate::target::{Connection, S3Call, S3Client};
 
 type TestBody = BoxBody<Bytes, Infallible>;
 
@@ -693,8 +693,8 @@ async fn overhead_p50_direct_vs_gateway() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    let direct =
-        S3Client::direct(&env._backend.endpoint, None, 1, Duration::from_secs(10)).unwrap();
+    let direct = S3Client::direct(&env._backend.endpoint, None, Duration::from_secs(10)).unwrap();
+    let mut conn = Connection::default();
     let mut d = Vec::with_capacity(n);
     for i in 0..n {
         let call = S3Call {
@@ -703,7 +703,7 @@ async fn overhead_p50_direct_vs_gateway() {
             body_len: 0,
         };
         let t = Instant::now();
-        let r = direct.send(&call).await;
+        let r = direct.send(&mut conn, &call).await;
         d.push(t.elapsed());
         assert_eq!(r.status, Some(200));
     }

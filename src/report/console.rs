@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::record::OutcomeClass;
+use super::table::Table;
 use crate::results::summary::Summary;
 
 /// `412µs`, `1.23ms`, `2.50s`.
@@ -16,49 +16,24 @@ pub fn format_us(us: u64) -> String {
 
 /// The table, followed by per-target notes and errors.
 pub fn table(summary: &Summary) -> String {
-    let header = [
-        "target", "op", "requests", "ok", "failed", "ops/s", "MiB/s", "p50", "p90", "p99", "p99.9",
-        "max",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for t in &summary.targets {
-        for op in &t.ops {
-            let ok = op.outcomes.get(&OutcomeClass::Ok).copied().unwrap_or(0);
-            let lat = |f: fn(&crate::results::summary::LatencyStats) -> u64| {
-                op.latency_us
-                    .as_ref()
-                    .map_or("-".to_string(), |l| format_us(f(l)))
-            };
-            rows.push(vec![
-                t.name.clone(),
-                op.op.to_string(),
-                op.requests.to_string(),
-                ok.to_string(),
-                (op.requests - ok).to_string(),
-                format!("{:.1}", op.ops_per_sec),
-                format!("{:.2}", op.mib_per_sec),
-                lat(|l| l.p50),
-                lat(|l| l.p90),
-                lat(|l| l.p99),
-                lat(|l| l.p99_9),
-                lat(|l| l.max),
-            ]);
-        }
-    }
+    let table = super::table::table(summary);
+    let header: Vec<String> = table.header.iter().map(|s| s.to_string()).collect();
+    let rows: Vec<&Vec<String>> = std::iter::once(&header).chain(&table.rows).collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
+        let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            if c < 2 {
-                let _ = write!(out, "{cell}{}  ", " ".repeat(pad));
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            if c < Table::FIRST_NUMERIC {
+                let _ = write!(line, "{cell}{pad}  ");
             } else {
-                let _ = write!(out, "{}{cell}  ", " ".repeat(pad));
+                let _ = write!(line, "{pad}{cell}  ");
             }
         }
-        out = out.trim_end().to_string();
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out.push_str("latency: ok requests, from when each was due to its last byte\n");
@@ -76,6 +51,25 @@ pub fn table(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::OpKind;
+    use crate::report::verdict::tests::{op, summary, target};
+
+    #[test]
+    fn the_console_shows_the_report_table_aligned() {
+        let s = summary(vec![target(
+            "direct",
+            "s3",
+            vec![op(OpKind::Get, 90, 10, [1200, 2000, 4000, 8000])],
+        )]);
+        let out = table(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("target  op   requests"), "{out}");
+        assert!(lines[1].starts_with("direct  get       100"), "{out}");
+        // Numbers are right-aligned under their headers.
+        let end = |line: &str, cell: &str| line.find(cell).map(|i| i + cell.len());
+        assert_eq!(end(lines[0], "p50"), end(lines[1], "1.20ms"), "{out}");
+        assert!(lines[2].starts_with("latency: ok requests"), "{out}");
+    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

@@ -111,7 +111,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     if errors.iter().all(Option::is_none) {
         for (i, spec) in plan.targets.iter().enumerate() {
             let Some(t) = &open[i] else { continue };
-            let client = t.client(spec, plan.load.max_in_flight(), plan.limits.request_timeout);
+            let client = t.client(spec, plan.limits.request_timeout);
             let sequence = OpSequence::new(&plan).map_err(anyhow::Error::msg);
             match client.and_then(|c| Ok((c, sequence?))) {
                 Ok((c, s)) => runnables.push(turns::Runnable {

@@ -5,6 +5,10 @@
 //! So a comparison compares paths, not clients. The client sends, reads the whole
 //! answer, counts bytes and classifies the outcome (and cache class, and Retry-After).
 //! It does not time requests against their due time; the engine does that.
+//!
+//! Each engine worker owns one keep-alive connection ([`Connection`]), opened on first
+//! use and again after it breaks or times out: as many connections as workers, like wrk,
+//! and no shared pool to check out from (or to retry requests in behind our back).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +17,9 @@ use bytes::Buf;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::body::GeneratedBody;
 use super::signer::Signer;
@@ -77,9 +81,13 @@ enum Auth {
     },
 }
 
-/// A keep-alive HTTP/1.1 client for one target.
+/// One worker's HTTP/1.1 connection to the target: none until the first request, and
+/// none again after a failure, a timeout or the server closing it.
+#[derive(Default)]
+pub struct Connection(Option<SendRequest<GeneratedBody>>);
+
+/// How requests to one target are made.
 pub struct S3Client {
-    http: Client<HttpConnector, GeneratedBody>,
     /// `host:port` of every request's URI.
     authority: http::uri::Authority,
     /// The gateway's API prefix before every path (empty for S3).
@@ -88,21 +96,20 @@ pub struct S3Client {
     auth: Auth,
     cache_rule: Option<(HeaderName, CacheRule)>,
     timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl S3Client {
-    /// A SigV4 client for a direct S3 endpoint, keeping up to `pool` idle connections.
+    /// A SigV4 client for a direct S3 endpoint.
     pub fn direct(
         endpoint: &S3Endpoint,
         cache_rule: Option<&CacheRule>,
-        pool: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         Self::build(
             &endpoint.endpoint,
             Auth::SigV4(Signer::new(endpoint)),
             cache_rule,
-            pool,
             timeout,
         )
     }
@@ -112,7 +119,6 @@ impl S3Client {
         gateway: &GatewayTarget,
         token: Option<Arc<TokenSource>>,
         cache_rule: Option<&CacheRule>,
-        pool: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let subscription = match &gateway.subscription_key {
@@ -129,7 +135,6 @@ impl S3Client {
                 subscription,
             },
             cache_rule,
-            pool,
             timeout,
         )
     }
@@ -138,47 +143,43 @@ impl S3Client {
         url: &str,
         auth: Auth,
         cache_rule: Option<&CacheRule>,
-        pool: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let uri: http::Uri = url.parse()?;
         let authority = uri
             .authority()
             .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
-        let http = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(pool)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         let cache_rule = match cache_rule {
             Some(r) => Some((HeaderName::from_bytes(r.header.as_bytes())?, r.clone())),
             None => None,
         };
         Ok(S3Client {
-            http,
             host: HeaderValue::from_str(authority.as_str())?,
             authority: authority.clone(),
             path_prefix: uri.path().trim_end_matches('/').to_string(),
             auth,
             cache_rule,
             timeout,
+            connect_timeout: timeout.min(Duration::from_secs(10)),
         })
     }
 
-    /// Sends `call` and reads the whole answer, within the request timeout.
-    pub async fn send(&self, call: &S3Call) -> Response {
+    /// Sends `call` on `conn` (opening it if needed) and reads the whole answer, within
+    /// the request timeout. A connection that failed or timed out is dropped.
+    pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
         let Ok(req) = self.request(call) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
         let bearer = req.headers().get(AUTHORIZATION).cloned();
-        let resp = match tokio::time::timeout(self.timeout, self.exchange(req, call.body_len)).await
-        {
+        let exchange = self.exchange(conn, req, call.body_len);
+        let resp = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
         };
+        if resp.transport.is_some() {
+            conn.0 = None;
+        }
         if let (Some(401), Auth::Gateway { token: Some(t), .. }, Some(used)) =
             (resp.status, &self.auth, bearer)
         {
@@ -228,10 +229,46 @@ impl S3Client {
         Ok(req)
     }
 
-    async fn exchange(&self, req: Request<GeneratedBody>, body_len: u64) -> Response {
-        let resp = match self.http.request(req).await {
+    /// `conn`'s sender, ready for a request: the open one, or a new connection if there
+    /// is none or the server closed it.
+    async fn ready<'c>(
+        &self,
+        conn: &'c mut Connection,
+    ) -> Result<&'c mut SendRequest<GeneratedBody>, TransportError> {
+        let open = match &mut conn.0 {
+            Some(sender) => sender.ready().await.is_ok(),
+            None => false,
+        };
+        if !open {
+            conn.0 = None;
+            let connect = TcpStream::connect(self.authority.as_str());
+            let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+                Ok(Ok(s)) => s,
+                _ => return Err(TransportError::Connect),
+            };
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| TransportError::Connect)?;
+            // Ends when the server closes the connection or its sender is dropped.
+            tokio::spawn(connection);
+            conn.0 = Some(sender);
+        }
+        conn.0.as_mut().ok_or(TransportError::Connect)
+    }
+
+    async fn exchange(
+        &self,
+        conn: &mut Connection,
+        req: Request<GeneratedBody>,
+        body_len: u64,
+    ) -> Response {
+        let sender = match self.ready(conn).await {
+            Ok(s) => s,
+            Err(kind) => return Response::transport(kind),
+        };
+        let resp = match sender.send_request(req).await {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Response::transport(TransportError::Connect),
             Err(_) => return Response::transport(TransportError::Reset),
         };
         let headers_at = Instant::now();

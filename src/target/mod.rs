@@ -24,7 +24,7 @@ use crate::idp::RunningIdp;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
 pub use admin::Admin;
-pub use client::{S3Call, S3Client};
+pub use client::{Connection, S3Call, S3Client};
 use embedded::EmbeddedS3;
 use token::TokenSource;
 
@@ -93,16 +93,11 @@ impl OpenTarget {
     }
 
     /// The measured-path client for this target.
-    pub fn client(
-        &self,
-        spec: &TargetSpec,
-        pool: usize,
-        timeout: Duration,
-    ) -> anyhow::Result<S3Client> {
+    pub fn client(&self, spec: &TargetSpec, timeout: Duration) -> anyhow::Result<S3Client> {
         let rule = spec.cache_rule.as_ref();
         match (&self.gateway, &self.storage) {
-            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), rule, pool, timeout),
-            (None, Some(ep)) => S3Client::direct(ep, rule, pool, timeout),
+            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), rule, timeout),
+            (None, Some(ep)) => S3Client::direct(ep, rule, timeout),
             (None, None) => anyhow::bail!("target {} has no endpoint", spec.name),
         }
     }
