@@ -405,3 +405,72 @@ fn report_of_a_gateway_run_shows_overhead_cache_and_throttling() {
     assert!(svg("outcomes").contains("limit 400/s"));
     assert!(svg("outcomes").contains("throttled"));
 }
+
+#[test]
+fn a_stated_rate_limit_reaches_the_summary_and_the_outcomes_chart() {
+    let tmp = tempdir();
+    // The throttle policy allows 1000 calls per 10 s per subscription; 4 closed-loop
+    // workers send far more, so the run crosses it within the first second or two.
+    let scenario = write_scenario(
+        tmp.path(),
+        "limit.toml",
+        r#"name = "limit"
+[run]
+duration = "3s"
+compare = "sequential"
+[load]
+executor = "closed-loop"
+concurrency = 4
+[data]
+buckets = ["limit"]
+objects = 20
+size = "1KiB"
+[mix]
+head = 1
+[targets.direct]
+kind = "embedded"
+[targets.apim]
+kind = "embedded-gateway"
+policy = "deploy/apim/policy.throttle.local.xml"
+rate_limit = { calls = 1000, renewal_period = "10s" }
+"#,
+    );
+    let dir = tmp.path().join("run");
+    let out = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = summary(&dir);
+    let apim = s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "apim")
+        .unwrap();
+    let throttle = &apim["throttle"];
+    assert_eq!(
+        throttle["rate_limit"],
+        serde_json::json!({"calls": 1000, "renewal_period_s": 10}),
+        "{throttle:#}"
+    );
+    assert!(throttle["throttled"].as_u64().unwrap() > 0, "{throttle:#}");
+    let direct = s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "direct")
+        .unwrap();
+    assert!(
+        direct.get("throttle").is_none_or(|t| t.is_null()),
+        "{direct:#}"
+    );
+    let svg = std::fs::read_to_string(dir.join("charts/outcomes.svg")).unwrap();
+    assert!(
+        svg.contains("configured rate limit") && svg.contains("limit 100/s"),
+        "the limit is drawn"
+    );
+}

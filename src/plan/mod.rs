@@ -275,6 +275,17 @@ pub struct TargetSpec {
     /// How a response says it came from a cache (`None`: not classified).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_rule: Option<CacheRule>,
+    /// Gateway targets: the rate limit the gateway is configured with (reported, not
+    /// enforced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitHint>,
+}
+
+/// A gateway's configured rate limit: `calls` per `renewal_period_s` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitHint {
+    pub calls: u64,
+    pub renewal_period_s: u64,
 }
 
 /// A response whose `header` equals `hit` is a cache hit, `miss` a miss; other

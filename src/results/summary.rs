@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineReport, ScheduleReport};
-use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan};
+use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 use crate::target::token::TokenStats;
@@ -146,14 +146,7 @@ pub struct ThrottleSummary {
     pub retry_after_s: BTreeMap<u32, u64>,
     /// The gateway's configured limit, when the scenario states it (drawn in the charts).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<RateLimit>,
-}
-
-/// A rate limit: `calls` per `renewal_period_s` seconds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RateLimit {
-    pub calls: u64,
-    pub renewal_period_s: u64,
+    pub rate_limit: Option<RateLimitHint>,
 }
 
 /// How load was offered to a target.
@@ -445,7 +438,8 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             .sum::<u64>()
     };
     let (throttled, quota) = (count(OutcomeClass::Throttled), count(OutcomeClass::Quota));
-    let throttle = (throttled + quota > 0).then(|| {
+    let rate_limit = plan.targets[index].rate_limit;
+    let throttle = (throttled + quota > 0 || rate_limit.is_some()).then(|| {
         let mut retry_after_s = BTreeMap::new();
         for (_, v) in totals
             .series
@@ -468,7 +462,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
                 .get(&(index, OutcomeClass::Quota))
                 .copied(),
             retry_after_s,
-            rate_limit: None,
+            rate_limit,
         }
     });
     TargetSummary {

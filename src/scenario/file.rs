@@ -246,6 +246,17 @@ pub struct TargetSection {
     pub policy: Option<Spanned<String>>,
     /// embedded-gateway: delay added to every request (`2ms`, `lognormal:median=…,p99=…`).
     pub added_latency: Option<Spanned<String>>,
+    /// gateway kinds: the rate limit the gateway is configured with, for the report.
+    pub rate_limit: Option<Spanned<RateLimitSection>>,
+}
+
+/// `rate_limit = { calls = 1000, renewal_period = "10s" }`: what the gateway's policy
+/// allows. gatebench does not enforce it; the report draws it next to what was accepted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub calls: u64,
+    pub renewal_period: Spanned<String>,
 }
 
 /// `oauth2 = { … }` of a gateway target: client-credentials grant.

@@ -16,13 +16,16 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 pub use error::ScenarioError;
-use file::{KeysSpec, KeysTable, OpEntryForm, ScenarioFile, SizeSpec, SizeTable, TargetSection};
+use file::{
+    KeysSpec, KeysTable, OpEntryForm, RateLimitSection, ScenarioFile, SizeSpec, SizeTable,
+    TargetSection,
+};
 pub use interpolate::interpolate;
 
 use crate::plan::{
     Arrivals, CacheRule, CompareMode, DataSet, EmbeddedGateway, GatewayTarget, KeyPopularity,
-    LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RunLimits, S3Endpoint, Secret,
-    SizeDist, Stage, TargetKind, TargetSpec,
+    LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RateLimitHint, RunLimits,
+    S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec,
 };
 
 /// The policy an `embedded-gateway` target enforces unless it names another.
@@ -646,13 +649,39 @@ impl Validator<'_> {
                 }
                 (None, _) => None,
             };
+            let rate_limit = match &section.get_ref().rate_limit {
+                Some(r) => Some(self.rate_limit(r, &format!("{field}.rate_limit"))?),
+                None => None,
+            };
             out.push(TargetSpec {
                 name: name.clone(),
                 kind,
                 cache_rule,
+                rate_limit,
             });
         }
         Ok(out)
+    }
+
+    /// `rate_limit = { calls, renewal_period }`: at least one call per whole second or more.
+    fn rate_limit(&self, r: &Spanned<RateLimitSection>, field: &str) -> Checked<RateLimitHint> {
+        let section = r.get_ref();
+        if section.calls == 0 {
+            return Err(self.err(r.span(), &format!("{field}.calls"), "must be at least 1"));
+        }
+        let period_field = format!("{field}.renewal_period");
+        let period = self.duration(&section.renewal_period, &period_field)?;
+        if period.as_secs() == 0 || period.subsec_nanos() != 0 {
+            return Err(self.err(
+                section.renewal_period.span(),
+                &period_field,
+                "APIM renewal periods are whole seconds, at least 1s",
+            ));
+        }
+        Ok(RateLimitHint {
+            calls: section.calls,
+            renewal_period_s: period.as_secs(),
+        })
     }
 
     /// The direct target a gateway is set up through: `setup_via`, or the only one.
@@ -711,8 +740,9 @@ impl Validator<'_> {
                 "subscription_header",
                 "oauth2",
                 "setup_via",
+                "rate_limit",
             ],
-            "embedded-gateway" => &["policy", "setup_via", "added_latency"],
+            "embedded-gateway" => &["policy", "setup_via", "added_latency", "rate_limit"],
             other => {
                 return Err(self.err(
                     t.kind.span(),
@@ -721,7 +751,7 @@ impl Validator<'_> {
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 12] = [
+        let set: [(&str, Option<Range<usize>>); 13] = [
             ("policy", t.policy.as_ref().map(|v| v.span())),
             ("added_latency", t.added_latency.as_ref().map(|v| v.span())),
             ("endpoint", t.endpoint.as_ref().map(|v| v.span())),
@@ -739,6 +769,7 @@ impl Validator<'_> {
             ),
             ("oauth2", t.oauth2.as_ref().map(|v| v.span())),
             ("setup_via", t.setup_via.as_ref().map(|v| v.span())),
+            ("rate_limit", t.rate_limit.as_ref().map(|v| v.span())),
             ("cache_hit", None),
         ];
         if let Some((name, Some(span))) = set

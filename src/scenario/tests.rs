@@ -114,3 +114,35 @@ fn toml_syntax_errors_are_located() {
     let e = check(&GOOD.replace("[mix]", "[mix")).unwrap_err();
     assert_eq!(e.line, Some(11), "{e}");
 }
+
+#[test]
+fn a_gateway_states_its_rate_limit_and_a_direct_target_cannot() {
+    let gateway = format!(
+        "{GOOD}[targets.gw]\nkind = \"embedded-gateway\"\nsetup_via = \"rgw\"\n\
+         rate_limit = {{ calls = 1000, renewal_period = \"10s\" }}\n"
+    );
+    let plan = check(&gateway).unwrap();
+    let gw = plan.targets.iter().find(|t| t.name == "gw").unwrap();
+    assert_eq!(
+        gw.rate_limit,
+        Some(RateLimitHint {
+            calls: 1000,
+            renewal_period_s: 10
+        })
+    );
+
+    let e = check(&gateway.replace("\"10s\"", "\"500ms\"")).unwrap_err();
+    assert_eq!(e.field, "targets.gw.rate_limit.renewal_period", "{e}");
+    assert_eq!((e.line, e.column), (Some(22), Some(47)), "{e}");
+    assert!(e.message.contains("whole seconds"), "{e}");
+    let e = check(&gateway.replace("calls = 1000", "calls = 0")).unwrap_err();
+    assert_eq!(e.field, "targets.gw.rate_limit.calls", "{e}");
+
+    let direct = GOOD.replace(
+        "secret_key = \"${SK}\"",
+        "secret_key = \"${SK}\"\nrate_limit = { calls = 5, renewal_period = \"1s\" }",
+    );
+    let e = check(&direct).unwrap_err();
+    assert_eq!(e.field, "targets.rgw.rate_limit", "{e}");
+    assert!(e.message.contains("does not take `rate_limit`"), "{e}");
+}
