@@ -445,25 +445,14 @@ rate_limit = { calls = 1000, renewal_period = "10s" }
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let s = summary(&dir);
-    let apim = s["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "apim")
-        .unwrap();
-    let throttle = &apim["throttle"];
+    let throttle = &target(&s, "apim")["throttle"];
     assert_eq!(
         throttle["rate_limit"],
         serde_json::json!({"calls": 1000, "renewal_period_s": 10}),
         "{throttle:#}"
     );
     assert!(throttle["throttled"].as_u64().unwrap() > 0, "{throttle:#}");
-    let direct = s["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "direct")
-        .unwrap();
+    let direct = target(&s, "direct");
     assert!(
         direct.get("throttle").is_none_or(|t| t.is_null()),
         "{direct:#}"

@@ -331,12 +331,7 @@ setup_via = "direct"
             assert!(ok_count(op(&s, target, name)) > 0, "{target} {name}");
         }
     }
-    let apim = s["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "apim")
-        .unwrap();
+    let apim = target(&s, "apim");
     let auth = &apim["auth"];
     assert!(
         auth["token_fetches"].as_u64().unwrap() >= 3,

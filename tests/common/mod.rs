@@ -54,12 +54,18 @@ pub fn summary(dir: &Path) -> Value {
     serde_json::from_str(&text).expect("summary.json is JSON")
 }
 
-/// The summary entry of `op` on target `target`.
-pub fn op<'a>(summary: &'a Value, target: &str, op: &str) -> &'a Value {
+/// The summary entry of target `name`.
+pub fn target<'a>(summary: &'a Value, name: &str) -> &'a Value {
     summary["targets"]
         .as_array()
-        .and_then(|ts| ts.iter().find(|t| t["name"] == target))
-        .and_then(|t| t["ops"].as_array())
+        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("no target {name} in {summary:#}"))
+}
+
+/// The summary entry of `op` on target `target`.
+pub fn op<'a>(summary: &'a Value, target: &str, op: &str) -> &'a Value {
+    self::target(summary, target)["ops"]
+        .as_array()
         .and_then(|ops| ops.iter().find(|o| o["op"] == op))
         .unwrap_or_else(|| panic!("no {op} on {target} in {summary:#}"))
 }
