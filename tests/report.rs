@@ -280,25 +280,7 @@ fn gateway_fixture(dir: &Path) {
     let target = |name: &str, kind: &str| {
         let mut ops = Vec::new();
         for op in [Put, Get] {
-            let mut o = OpSummary {
-                op,
-                requests: 0,
-                outcomes: BTreeMap::new(),
-                status_codes: BTreeMap::new(),
-                transport_errors: BTreeMap::new(),
-                ops_per_sec: 0.0,
-                ok_ops_per_sec: 0.0,
-                bytes_up: 0,
-                bytes_down: 0,
-                mib_per_sec: 0.0,
-                latency_us: Option::None,
-                service_us: Option::None,
-                latency_corrected_us: Option::None,
-                ttfb_us: Option::None,
-                latency_by_outcome_us: BTreeMap::new(),
-                cache: BTreeMap::new(),
-                cache_hit_ratio: Option::None,
-            };
+            let mut o = OpSummary::empty(op);
             let mut ok = new_histogram();
             for ((t, kop, class, cache), h) in &totals {
                 if *t != name || *kop != op {

@@ -193,23 +193,14 @@ pub(crate) mod tests {
             outcomes.insert(OutcomeClass::Throttled, throttled);
         }
         OpSummary {
-            op,
             requests: ok + throttled,
             outcomes,
-            status_codes: BTreeMap::new(),
-            transport_errors: BTreeMap::new(),
             ops_per_sec: (ok + throttled) as f64 / 10.0,
             ok_ops_per_sec: ok as f64 / 10.0,
-            bytes_up: 0,
             bytes_down: 4096 * ok,
             mib_per_sec: 4096.0 * ok as f64 / 10.0 / 1048576.0,
             latency_us: Some(stats(ok, lat)),
-            service_us: None,
-            latency_corrected_us: None,
-            ttfb_us: None,
-            latency_by_outcome_us: BTreeMap::new(),
-            cache: BTreeMap::new(),
-            cache_hit_ratio: None,
+            ..OpSummary::empty(op)
         }
     }
 

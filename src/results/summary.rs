@@ -234,6 +234,31 @@ pub struct OpSummary {
     pub cache_hit_ratio: Option<f64>,
 }
 
+impl OpSummary {
+    /// `op` with nothing recorded yet.
+    pub fn empty(op: OpKind) -> Self {
+        OpSummary {
+            op,
+            requests: 0,
+            outcomes: BTreeMap::new(),
+            status_codes: BTreeMap::new(),
+            transport_errors: BTreeMap::new(),
+            ops_per_sec: 0.0,
+            ok_ops_per_sec: 0.0,
+            bytes_up: 0,
+            bytes_down: 0,
+            mib_per_sec: 0.0,
+            latency_us: None,
+            service_us: None,
+            latency_corrected_us: None,
+            ttfb_us: None,
+            latency_by_outcome_us: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            cache_hit_ratio: None,
+        }
+    }
+}
+
 /// Percentiles of one histogram, microseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {
@@ -294,25 +319,7 @@ fn merged<K: Ord>(
 /// Summarises one op of one target from its series.
 pub fn op_summary(op: OpKind, series: &OpSeries, measured: Duration) -> OpSummary {
     let secs = measured.as_secs_f64().max(1e-9);
-    let mut s = OpSummary {
-        op,
-        requests: 0,
-        outcomes: BTreeMap::new(),
-        status_codes: BTreeMap::new(),
-        transport_errors: BTreeMap::new(),
-        ops_per_sec: 0.0,
-        ok_ops_per_sec: 0.0,
-        bytes_up: 0,
-        bytes_down: 0,
-        mib_per_sec: 0.0,
-        latency_us: None,
-        service_us: None,
-        latency_corrected_us: None,
-        ttfb_us: None,
-        latency_by_outcome_us: BTreeMap::new(),
-        cache: BTreeMap::new(),
-        cache_hit_ratio: None,
-    };
+    let mut s = OpSummary::empty(op);
     for (class, data) in merged(series, |class, _| Some(class)) {
         let n = data.count();
         s.requests += n;

@@ -28,23 +28,13 @@ fn op(kind: OpKind, ok: u64, throttled: u64, p50: u64, p99: u64) -> OpSummary {
         outcomes.insert(OutcomeClass::Throttled, throttled);
     }
     OpSummary {
-        op: kind,
         requests: ok + throttled,
         outcomes,
-        status_codes: BTreeMap::new(),
-        transport_errors: BTreeMap::new(),
         ops_per_sec: (ok + throttled) as f64 / 10.0,
         ok_ops_per_sec: ok as f64 / 10.0,
-        bytes_up: 0,
-        bytes_down: 0,
         mib_per_sec: 250.0,
         latency_us: (ok > 0).then(|| stats(p50, p99)),
-        service_us: None,
-        latency_corrected_us: None,
-        ttfb_us: None,
-        latency_by_outcome_us: BTreeMap::new(),
-        cache: BTreeMap::new(),
-        cache_hit_ratio: None,
+        ..OpSummary::empty(kind)
     }
 }
 
