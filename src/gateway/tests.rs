@@ -219,9 +219,14 @@ impl Env {
         }
     }
 
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.send(Method::GET, path, Some(token), Some("key-bench"), empty())
+    /// A bodiless `method` request with `token` and the bench subscription key.
+    async fn call(&self, method: Method, path: &str, token: &str) -> Reply {
+        self.send(method, path, Some(token), Some("key-bench"), empty())
             .await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, token).await
     }
 
     async fn put(&self, path: &str, token: &str, body: &'static str) -> Reply {
@@ -397,15 +402,7 @@ async fn read_only_role_may_read_but_not_write() {
         (got.status, got.body.as_ref()),
         (StatusCode::OK, &b"hello"[..])
     );
-    let head = env
-        .send(
-            Method::HEAD,
-            "/gwtest/doc",
-            Some(&r),
-            Some("key-bench"),
-            empty(),
-        )
-        .await;
+    let head = env.call(Method::HEAD, "/gwtest/doc", &r).await;
     assert_eq!(head.status, StatusCode::OK);
     let list = env.get("/gwtest?list-type=2&prefix=d", &r).await;
     assert_eq!(list.status, StatusCode::OK);
@@ -417,15 +414,7 @@ async fn read_only_role_may_read_but_not_write() {
         put.body,
         apim_body(403, "Forbidden: the storage.write role is required.")
     );
-    let del = env
-        .send(
-            Method::DELETE,
-            "/gwtest/doc",
-            Some(&r),
-            Some("key-bench"),
-            empty(),
-        )
-        .await;
+    let del = env.call(Method::DELETE, "/gwtest/doc", &r).await;
     assert_eq!(del.status, StatusCode::FORBIDDEN);
     assert_eq!(env.get("/gwtest/doc", &r).await.body.as_ref(), b"hello");
 }
@@ -497,15 +486,7 @@ async fn cached_get_is_a_hit_that_skips_the_backend() {
     assert_eq!(after.cache_hits, before.cache_hits + 1);
 
     // HEAD and PUT never come from the cache.
-    let head = env
-        .send(
-            Method::HEAD,
-            "/gwtest/c",
-            Some(&w),
-            Some("key-bench"),
-            empty(),
-        )
-        .await;
+    let head = env.call(Method::HEAD, "/gwtest/c", &w).await;
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.header("x-cache"), None);
     let put = env.put("/gwtest/c", &w, "v2").await;

@@ -106,39 +106,39 @@ async fn issues_tokens_verifiable_with_published_keys() {
 #[tokio::test]
 async fn errors_follow_rfc_6749() {
     let idp = idp().await;
-    let (status, err) = call(form(
-        &idp,
-        "grant_type=client_credentials&client_id=bench&client_secret=wrong",
-        None,
-    ))
-    .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
-    let (status, err) = call(form(
-        &idp,
-        "grant_type=client_credentials",
-        Some("nobody:x"),
-    ))
-    .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
-    );
-    let (status, err) = call(form(
-        &idp,
-        "grant_type=password&username=a&password=b",
-        Some("bench:s3cret"),
-    ))
-    .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
-    );
-    let (status, err) = call(form(&idp, "client_id=bench", None)).await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
+    // (form body, HTTP Basic credentials, expected status, expected `error`)
+    let cases = [
+        (
+            "grant_type=client_credentials&client_id=bench&client_secret=wrong",
+            None,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials",
+            Some("nobody:x"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "grant_type=password&username=a&password=b",
+            Some("bench:s3cret"),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            "client_id=bench",
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ];
+    for (body, basic, status, error) in cases {
+        let (got, err) = call(form(&idp, body, basic)).await;
+        assert_eq!(
+            (got, err["error"].as_str()),
+            (status, Some(error)),
+            "{body}"
+        );
+    }
 }
