@@ -88,7 +88,7 @@ pub struct Connection(Option<SendRequest<GeneratedBody>>);
 
 /// How requests to one target are made.
 pub struct S3Client {
-    /// `host:port` of every request's URI.
+    /// `host:port` to connect to.
     authority: http::uri::Authority,
     /// The gateway's API prefix before every path (empty for S3).
     path_prefix: String,
@@ -193,14 +193,10 @@ impl S3Client {
             String::with_capacity(self.path_prefix.len() + call.path_and_query.len());
         path_and_query.push_str(&self.path_prefix);
         path_and_query.push_str(&call.path_and_query);
-        let uri = http::Uri::builder()
-            .scheme(http::uri::Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(
-                http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
-                    .map_err(|e| e.to_string())?,
-            )
-            .build()
+        // Origin form (`/bucket/key?…`) on the request line, as HTTP/1.1 requires of a
+        // client talking to the origin; the host is in `host`. hyper's connection sends
+        // the URI as given.
+        let uri = http::Uri::from_maybe_shared(bytes::Bytes::from(path_and_query))
             .map_err(|e| e.to_string())?;
         let mut builder = Request::builder()
             .method(call.method.clone())
@@ -323,5 +319,58 @@ impl S3Client {
             Some(v) if v.trim().eq_ignore_ascii_case(&rule.miss) => CacheClass::Miss,
             _ => CacheClass::Uncacheable,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Secret;
+
+    fn get(path_and_query: &str) -> S3Call {
+        S3Call {
+            method: Method::GET,
+            path_and_query: path_and_query.into(),
+            body_len: 0,
+        }
+    }
+
+    /// hyper's connection writes the URI as given, so it must be origin form, under the
+    /// gateway's API prefix, with the authority in `host`.
+    #[test]
+    fn requests_carry_origin_form_targets_and_a_host_header() {
+        let direct = S3Client::direct(
+            &S3Endpoint {
+                endpoint: "http://127.0.0.1:7480".into(),
+                region: "us-east-1".into(),
+                access_key: "a".into(),
+                secret_key: Secret::new("b"),
+            },
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let req = direct
+            .request(&get("/bench?list-type=2&prefix=p%2F"))
+            .unwrap();
+        assert_eq!(req.uri().to_string(), "/bench?list-type=2&prefix=p%2F");
+        assert_eq!(req.headers()[HOST], "127.0.0.1:7480");
+
+        let gateway = S3Client::gateway(
+            &GatewayTarget {
+                base_url: "http://127.0.0.1:8080/storage/".into(),
+                subscription_key: None,
+                subscription_header: "Ocp-Apim-Subscription-Key".into(),
+                oauth2: None,
+                setup_via: "direct".into(),
+            },
+            None,
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let req = gateway.request(&get("/bench/k")).unwrap();
+        assert_eq!(req.uri().to_string(), "/storage/bench/k");
+        assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
     }
 }
