@@ -288,6 +288,13 @@ pub struct RateLimitHint {
     pub renewal_period_s: u64,
 }
 
+impl RateLimitHint {
+    /// The limit as a rate, calls per second (`None` for a zero period).
+    pub fn per_second(&self) -> Option<f64> {
+        (self.renewal_period_s > 0).then(|| self.calls as f64 / self.renewal_period_s as f64)
+    }
+}
+
 /// A response whose `header` equals `hit` is a cache hit, `miss` a miss; other
 /// responses (no header, other values) are uncacheable. Values compare ignoring case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

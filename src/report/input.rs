@@ -1,9 +1,8 @@
-//! Reading a results folder: `summary.json`, the optional parts of it that the summary
-//! types do not (yet) carry, `provenance.json` and the steady-phase interval log.
+//! Reading a results folder: `summary.json`, `provenance.json` and the steady-phase
+//! interval log.
 //!
 //! Owns what counts as a readable folder; every failure names the file.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -18,41 +17,9 @@ use crate::results::{PROVENANCE, SUMMARY};
 #[derive(Debug)]
 pub struct RunData {
     pub summary: Summary,
-    /// Optional per-target settings, by target name (absent from older summaries).
-    pub extras: BTreeMap<String, TargetExtras>,
     /// `None` if the folder has no `provenance.json`.
     pub provenance: Option<ProvenanceInfo>,
     pub series: Series,
-}
-
-/// Optional fields of a `summary.json` target entry; every one may be absent.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TargetExtras {
-    /// The gateway's configured throttling.
-    #[serde(default)]
-    pub throttle: Option<ThrottleInfo>,
-}
-
-/// A target's configured throttling (`targets[].throttle`).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ThrottleInfo {
-    /// `rate-limit`/`rate-limit-by-key`: calls per renewal period.
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
-}
-
-/// A configured rate limit.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RateLimit {
-    pub calls: u64,
-    pub renewal_period_s: f64,
-}
-
-impl RateLimit {
-    /// The limit as a rate, calls per second (`None` for a zero period).
-    pub fn per_second(&self) -> Option<f64> {
-        (self.renewal_period_s > 0.0).then(|| self.calls as f64 / self.renewal_period_s)
-    }
 }
 
 /// `provenance.json`, read tolerantly: every field may be missing.
@@ -71,19 +38,6 @@ pub struct ProvenanceInfo {
     pub peak_rss_bytes: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct ExtrasFile {
-    #[serde(default)]
-    targets: Vec<NamedExtras>,
-}
-
-#[derive(Deserialize)]
-struct NamedExtras {
-    name: String,
-    #[serde(flatten)]
-    extras: TargetExtras,
-}
-
 impl RunData {
     /// Reads the results folder `dir`. `summary.json` and `histograms.hlog` must exist
     /// and parse; `provenance.json` may be missing.
@@ -94,13 +48,6 @@ impl RunData {
             .with_context(|| format!("cannot read {}", summary_path.display()))?;
         let summary: Summary = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a gatebench summary", summary_path.display()))?;
-        let extras: ExtrasFile = serde_json::from_str(&text)
-            .with_context(|| format!("{}: bad optional target fields", summary_path.display()))?;
-        let extras = extras
-            .targets
-            .into_iter()
-            .map(|t| (t.name, t.extras))
-            .collect();
 
         let prov_path = dir.join(PROVENANCE);
         let provenance = match std::fs::read_to_string(&prov_path) {
@@ -118,7 +65,6 @@ impl RunData {
         let series = Series::read(&log).with_context(|| format!("{}", log_path.display()))?;
         Ok(RunData {
             summary,
-            extras,
             provenance,
             series,
         })
@@ -126,12 +72,12 @@ impl RunData {
 
     /// The configured rate limit of `target`, calls per second.
     pub fn rate_limit(&self, target: &str) -> Option<f64> {
-        self.extras
-            .get(target)?
+        self.targets()
+            .iter()
+            .find(|t| t.name == target)?
             .throttle
             .as_ref()?
-            .rate_limit
-            .as_ref()?
+            .rate_limit?
             .per_second()
     }
 
