@@ -171,7 +171,11 @@ impl S3Client {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
-        let bearer = req.headers().get(AUTHORIZATION).cloned();
+        // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
+        let bearer = match &self.auth {
+            Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
+            _ => None,
+        };
         let exchange = self.exchange(conn, req, call.body_len);
         let resp = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
