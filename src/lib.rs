@@ -14,6 +14,7 @@ pub mod idp;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod results;
 pub mod run;

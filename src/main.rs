@@ -164,7 +164,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", gatebench::redact::redact(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -218,7 +218,7 @@ fn run_repeated(
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", gatebench::redact::redact(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -37,6 +37,7 @@ impl Display {
         if self.quiet {
             return;
         }
+        let msg = crate::redact::redact(msg);
         match &self.bar {
             Some(bar) => bar.println(msg),
             None => eprintln!("{msg}"),

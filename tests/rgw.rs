@@ -13,12 +13,15 @@ use gatebench::target::Admin;
 use serde_json::Value;
 
 fn admin(r: &Rgw) -> Admin {
-    Admin::new(&S3Endpoint {
-        endpoint: r.endpoint.clone(),
-        region: "us-east-1".into(),
-        access_key: r.access_key.clone(),
-        secret_key: Secret::new(r.secret_key.clone()),
-    })
+    Admin::new(
+        &S3Endpoint {
+            endpoint: r.endpoint.clone(),
+            region: "us-east-1".into(),
+            access_key: r.access_key.clone(),
+            secret_key: Secret::new(r.secret_key.clone()),
+        },
+        std::time::Duration::from_secs(60),
+    )
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
-use crate::plan::LoadModel;
 use crate::plan::sequence::{OpSequence, PlannedOp};
+use crate::plan::{LoadModel, OpenLoop};
 use crate::record::{Phase, RecordHandle, Sample, SeriesKey, Shards};
 use crate::target::{Connection, KeySpace, S3Client};
+use schedule::{Schedule, ScheduleCursor};
 
 /// What one engine run needs besides the client.
 #[derive(Debug, Clone)]
@@ -36,6 +37,26 @@ pub struct EngineSettings {
     pub ops: Option<u64>,
     /// Seeds the Poisson arrival gaps.
     pub seed: u64,
+    /// Open loop: the target's schedule, carried on from its earlier turns (`None`: this
+    /// run starts a schedule of its own).
+    pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
+}
+
+/// A target's open-loop schedule over `warmup` + `duration` of `open`, to be carried
+/// through its turns in [`EngineSettings::schedule`].
+pub fn new_schedule(
+    open: &OpenLoop,
+    warmup: Duration,
+    duration: Option<Duration>,
+    seed: u64,
+) -> Arc<Mutex<ScheduleCursor>> {
+    let schedule = Schedule::new(
+        &open.arrivals,
+        warmup.as_secs_f64(),
+        duration.map(|d| d.as_secs_f64()),
+        seed,
+    );
+    Arc::new(Mutex::new(ScheduleCursor::new(schedule)))
 }
 
 /// How an engine run went.
@@ -62,6 +83,7 @@ impl EngineReport {
                 a.planned += b.planned;
                 a.late_starts += b.late_starts;
                 a.cap_waits += b.cap_waits;
+                a.dropped += b.dropped;
                 let _ = a.late_by.add(&b.late_by);
                 let _ = a.dispatch_delay.add(&b.dispatch_delay);
             }
@@ -81,6 +103,9 @@ pub struct ScheduleReport {
     pub late_starts: u64,
     /// Times the dispatcher found `max_in_flight` requests outstanding and had to wait.
     pub cap_waits: u64,
+    /// Requests due before the end that were never sent: the in-flight cap was still
+    /// full when the run (or turn) ended.
+    pub dropped: u64,
     /// How late those requests started, µs.
     pub late_by: Histogram<u64>,
     /// How far behind its due time the dispatcher handed out every request, µs
@@ -170,12 +195,17 @@ pub async fn run(
         LoadModel::ClosedLoop { concurrency, .. } => {
             closed::run(&settings, concurrency, exec, sequence, stop).await
         }
-        LoadModel::OpenLoop(open) => open::run(&settings, &open, exec, sequence, stop).await,
+        LoadModel::OpenLoop(open) => {
+            let schedule = settings.schedule.clone().unwrap_or_else(|| {
+                new_schedule(&open, settings.warmup, settings.duration, settings.seed)
+            });
+            open::run(&settings, &open, exec, sequence, schedule, stop).await
+        }
     }
 }
 
 /// Resolves once the stop flag is true; never if its sender is gone without stopping.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }

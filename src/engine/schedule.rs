@@ -1,8 +1,11 @@
-//! When open-loop requests are due: offsets from the start of the run, in order.
+//! When open-loop requests are due: offsets from the start of a target's load, in order.
 //!
 //! Pure arithmetic, no clocks: the dispatcher turns offsets into instants. Constant rates
 //! are spaced exactly (`i / rate`); ramps integrate the rate over time; Poisson arrivals
-//! draw exponential gaps from a seeded generator.
+//! draw exponential gaps from a seeded generator. A [`ScheduleCursor`] hands one
+//! target's schedule out turn by turn, so alternating turns carry it on exactly.
+
+use std::iter::Peekable;
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
@@ -14,6 +17,7 @@ use crate::plan::Arrivals;
 const STEP: f64 = 0.001;
 
 /// Due times of one open-loop run.
+#[derive(Debug)]
 pub struct Schedule {
     arrivals: Arrivals,
     /// Seconds of warm-up before the stages begin (ramps only).
@@ -113,6 +117,46 @@ impl Iterator for Schedule {
     }
 }
 
+/// One target's schedule over its whole load, taken a turn at a time: each turn sends
+/// the due times in its window of offsets and the next turn starts where it ended, so
+/// the turns of a target send exactly the requests one uninterrupted run would.
+#[derive(Debug)]
+pub struct ScheduleCursor {
+    due: Peekable<Schedule>,
+    /// Offset where the next turn begins, seconds.
+    position: f64,
+}
+
+impl ScheduleCursor {
+    /// A cursor at the start of `schedule`.
+    pub fn new(schedule: Schedule) -> Self {
+        ScheduleCursor {
+            due: schedule.peekable(),
+            position: 0.0,
+        }
+    }
+
+    /// Offset where the next turn begins, seconds.
+    pub fn position(&self) -> f64 {
+        self.position
+    }
+
+    /// True once every due time has been taken.
+    pub fn is_done(&mut self) -> bool {
+        self.due.peek().is_none()
+    }
+
+    /// The next due offset if it lies before `end`; it stays for a later turn if not.
+    pub fn next_before(&mut self, end: f64) -> Option<f64> {
+        self.due.next_if(|&t| t < end)
+    }
+
+    /// Ends the current turn at `end`: the next turn begins there.
+    pub fn end_turn(&mut self, end: f64) {
+        self.position = self.position.max(end);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +175,33 @@ mod tests {
         assert_eq!(due.len(), 300);
         assert!((due[1] - 0.01).abs() < 1e-12);
         assert!(*due.last().unwrap() < 3.0);
+    }
+
+    #[test]
+    fn turns_of_a_cursor_take_exactly_the_uninterrupted_schedule() {
+        for arrivals in [
+            Arrivals::ConstantArrivalRate { rate: 0.5 },
+            Arrivals::ConstantArrivalRate { rate: 10.0 },
+            Arrivals::PoissonArrivalRate { rate: 37.0 },
+        ] {
+            let whole: Vec<f64> = Schedule::new(&arrivals, 1.0, Some(4.0), 9).collect();
+            let mut cursor = ScheduleCursor::new(Schedule::new(&arrivals, 1.0, Some(4.0), 9));
+            let mut turns = Vec::new();
+            // Turns of 1 s after a first turn holding the warm-up.
+            let mut end = 2.0;
+            while !cursor.is_done() {
+                let mut turn = Vec::new();
+                while let Some(t) = cursor.next_before(end) {
+                    assert!(t >= cursor.position(), "{t} before the turn began");
+                    turn.push(t);
+                }
+                cursor.end_turn(end);
+                turns.push(turn);
+                end += 1.0;
+            }
+            assert_eq!(turns.len(), 4, "{arrivals:?}");
+            assert_eq!(turns.concat(), whole, "{arrivals:?}");
+        }
     }
 
     #[test]

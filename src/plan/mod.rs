@@ -46,9 +46,16 @@ pub struct RunLimits {
     /// Time at the start whose results are kept apart and left out of the summary.
     #[serde(with = "humantime_dur")]
     pub warmup: Duration,
-    /// A request still unanswered after this is a transport error (`timeout`).
+    /// A request still unanswered after this is a transport error (`timeout`); setup
+    /// and clean-up requests are bounded by it too.
     #[serde(with = "humantime_dur")]
     pub request_timeout: Duration,
+    /// Longest time setup (buckets, seeding, first tokens) may take, and clean-up too.
+    #[serde(with = "humantime_dur")]
+    pub setup_timeout: Duration,
+    /// A target with no successful request does not fail the run (the scenario expects
+    /// failures, e.g. a test of refusals).
+    pub expect_failures: bool,
 }
 
 /// How several targets share a run.
@@ -383,9 +390,11 @@ pub struct S3Endpoint {
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value and registers it, so it is masked wherever it would show.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     /// The secret itself, for the one place that needs it (signing).

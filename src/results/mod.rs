@@ -46,10 +46,11 @@ impl RunFolder {
         self.write_text(name, &(text + "\n"))
     }
 
-    /// Writes `text` to `name`.
+    /// Writes `text` to `name`, with every secret masked.
     pub fn write_text(&self, name: &str, text: &str) -> anyhow::Result<()> {
         let path = self.dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(&path, crate::redact::redact(text))
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Writes the resolved plan; secrets serialize as `<redacted>`.
@@ -110,10 +111,37 @@ pub fn compact_timestamp(t: SystemTime) -> String {
     timestamp(t).replace(['-', ':'], "")
 }
 
+/// A run id unique across processes and hosts: `<scenario>-<UTC time>-<random>`, e.g.
+/// `quickstart-20261126T031500Z-5f3a9c0e`. It names the results folder and the S3
+/// prefix the run writes under and cleans up, so two runs started in the same second
+/// never share (and never delete) each other's objects.
+pub fn new_run_id(scenario: &str, started: SystemTime) -> String {
+    format!(
+        "{scenario}-{}-{:08x}",
+        compact_timestamp(started),
+        rand::random::<u32>()
+    )
+}
+
 /// The process's peak resident set size (`VmHWM`), if the platform tells.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_in_the_same_second_get_different_ids() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let ids: std::collections::HashSet<String> =
+            (0..1000).map(|_| new_run_id("same", t)).collect();
+        assert_eq!(ids.len(), 1000);
+        let id = ids.iter().next().unwrap();
+        assert!(id.starts_with("same-20270115T080000Z-"), "{id}");
+    }
 }

@@ -174,6 +174,10 @@ pub struct ScheduleSummary {
     /// Times `max_in_flight` requests were outstanding when one came due.
     #[serde(default)]
     pub cap_waits: u64,
+    /// Requests due before the end that were never sent, because the in-flight cap was
+    /// still full when the run ended (k6: dropped iterations). Not in any histogram.
+    #[serde(default)]
+    pub dropped: u64,
     /// How late those started, µs.
     pub late_by_us: Option<LatencyStats>,
     /// How far behind its due time every request was handed out, µs: the generator's
@@ -188,6 +192,7 @@ impl ScheduleSummary {
             planned: r.planned,
             late_starts: r.late_starts,
             cap_waits: r.cap_waits,
+            dropped: r.dropped,
             late_by_us: LatencyStats::of(&r.late_by),
             dispatch_delay_us: LatencyStats::of(&r.dispatch_delay),
         }
@@ -420,7 +425,7 @@ pub fn build(
     Summary {
         schema: SCHEMA.to_string(),
         status,
-        error,
+        error: error.as_deref().map(crate::redact::redact),
         scenario: plan.name.clone(),
         run_id: run_id.to_string(),
         started_at: super::timestamp(started),
@@ -477,7 +482,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
         kind: o.kind.to_string(),
         endpoint: o.address.clone(),
         note: o.note.map(str::to_string),
-        error: o.error.clone(),
+        error: o.error.as_deref().map(crate::redact::redact),
         measured_seconds: (measured.as_secs_f64() * 1000.0).round() / 1000.0,
         cancelled: report.cancelled,
         load: LoadSummary {
@@ -491,7 +496,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             token_fetch_failures: t.failures,
             refreshes_after_401: t.refreshes_after_401,
             token_fetch_us: LatencyStats::of(&t.fetch_latency),
-            last_error: t.last_error.clone(),
+            last_error: t.last_error.as_deref().map(crate::redact::redact),
         }),
         throttle,
         ops,

@@ -9,6 +9,7 @@ pub mod repeat;
 mod setup;
 mod turns;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -19,7 +20,7 @@ use crate::engine::EngineReport;
 use crate::plan::Plan;
 use crate::plan::sequence::OpSequence;
 use crate::progress::Display;
-use crate::record::Recorder;
+use crate::record::{OutcomeClass, Phase, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
 use crate::results::summary::{self, RunStatus, Summary, TargetOutcome};
 use crate::results::{self, Provenance, RunFolder};
@@ -51,7 +52,7 @@ pub struct RunOutput {
 /// Runs `plan` against its targets and writes the results folder.
 pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let started = SystemTime::now();
-    let run_id = format!("{}-{}", plan.name, results::compact_timestamp(started));
+    let run_id = results::new_run_id(&plan.name, started);
     let folder = RunFolder::create(&opts.results_base, &run_id, opts.out.as_deref())?;
     folder.write_scenario(&plan)?;
     let keys = Arc::new(KeySpace::new(
@@ -59,7 +60,8 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         &format!("{}{run_id}/", plan.data.prefix),
     ));
 
-    let stop = stop_signal();
+    let signals = Signals::install();
+    let stop = signals.stop.clone();
     let names = plan.targets.iter().map(|t| t.name.clone()).collect();
     let sink = HlogWriter::create(&folder.dir, names, started)?;
     let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
@@ -72,7 +74,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         folder.dir.display()
     ));
 
-    // Open every target (embedded servers, first tokens).
+    // Open every target (embedded servers, first tokens), then seed each storage once;
+    // both within the setup budget, and dropped at once on Ctrl-C.
+    let budget = plan.limits.setup_timeout;
+    let mut interrupted_in: Option<&str> = None;
     let mut open: Vec<Option<OpenTarget>> = Vec::new();
     let mut errors: Vec<Option<String>> = vec![None; plan.targets.len()];
     // Direct targets first: an embedded gateway needs its backend's endpoint.
@@ -84,25 +89,34 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         let storage = open[setup::storage_of(&plan, i)]
             .as_ref()
             .and_then(|t| t.storage.clone());
-        match OpenTarget::open(spec, storage.as_ref()).await {
-            Ok(t) => {
+        match setup::within(budget, &stop, OpenTarget::open(spec, storage.as_ref())).await {
+            Some(Ok(t)) => {
                 if t.kind == "embedded" {
                     display.line(&format!("note ({}): {EMBEDDED_NOTE}", spec.name));
                 }
                 open[i] = Some(t);
             }
-            Err(e) => errors[i] = Some(format!("cannot start: {e:#}")),
+            Some(Err(e)) => errors[i] = Some(format!("cannot start: {e:#}")),
+            None => {
+                interrupted_in = Some("start-up");
+                break;
+            }
         }
     }
-    // Seed each storage once.
     let storages = setup::storages(&plan);
-    if errors.iter().all(Option::is_none) {
+    if errors.iter().all(Option::is_none) && interrupted_in.is_none() {
         for &s in &storages {
-            if let Some(t) = &open[s]
-                && let Err(e) = setup::prepare(&plan, &keys, t, &display).await
-            {
-                errors[s] = Some(format!("setup failed: {e:#}"));
-                break;
+            let Some(t) = &open[s] else { continue };
+            match setup::within(budget, &stop, setup::prepare(&plan, &keys, t, &display)).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    errors[s] = Some(format!("setup failed: {e:#}"));
+                    break;
+                }
+                None => {
+                    interrupted_in = Some("setup");
+                    break;
+                }
             }
         }
     }
@@ -118,13 +132,14 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                     index: i,
                     client: Arc::new(c),
                     sequence: Arc::new(Mutex::new(s)),
+                    schedule: None,
                     report: EngineReport::default(),
                 }),
                 Err(e) => errors[i] = Some(format!("{e:#}")),
             }
         }
     }
-    if errors.iter().all(Option::is_none) {
+    if errors.iter().all(Option::is_none) && interrupted_in.is_none() {
         let cx = turns::Context {
             plan: &plan,
             keys: &keys,
@@ -136,7 +151,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     }
     for &s in &storages {
         if let Some(t) = &open[s] {
-            setup::clean_up(&plan, &keys, t, opts.keep_data, &display).await;
+            setup::clean_up(&plan, &keys, t, opts.keep_data, &signals.abandon, &display).await;
         }
     }
     drop(handle);
@@ -181,11 +196,22 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                 .as_ref()
                 .map(|e| format!("writing interval logs: {e}"))
         });
-    let status = match (&error, *stop.borrow()) {
+    let stopped = *stop.borrow();
+    let error = error.or_else(|| {
+        if stopped || plan.limits.expect_failures {
+            return None;
+        }
+        (0..plan.targets.len())
+            .filter(|&i| reports[i].is_some())
+            .find_map(|i| nothing_succeeded(&plan, i, &totals))
+    });
+    let status = match (&error, stopped) {
         (Some(_), _) => RunStatus::Failed,
         (None, true) => RunStatus::Interrupted,
         (None, false) => RunStatus::Complete,
     };
+    let error = error
+        .or_else(|| interrupted_in.map(|p| format!("interrupted during {p}: no load was sent")));
     let mut summary = summary::build(
         &plan, &run_id, started, ended, status, error, &outcomes, &totals,
     );
@@ -198,28 +224,77 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     })
 }
 
-/// A flag that turns true on Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
-fn stop_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminated => {}
+/// Why a target that ran measured nothing: no `ok` request in its steady phase.
+fn nothing_succeeded(plan: &Plan, target: usize, totals: &Totals) -> Option<String> {
+    let mut by_class: BTreeMap<OutcomeClass, u64> = BTreeMap::new();
+    for (k, v) in &totals.series {
+        if k.target == target && k.phase == Phase::Steady {
+            *by_class.entry(k.class).or_default() += v.count();
         }
-        eprintln!("stopping: writing the results gathered so far (Ctrl-C again to abort)");
-        let _ = tx.send(true);
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
-    rx
+    }
+    if by_class.get(&OutcomeClass::Ok).is_some_and(|&n| n > 0) {
+        return None;
+    }
+    let sent: u64 = by_class.values().sum();
+    let classes: Vec<String> = by_class
+        .iter()
+        .map(|(c, n)| format!("{n} {}", c.name()))
+        .collect();
+    Some(format!(
+        "target {}: no request succeeded ({sent} sent{}): it measured nothing \
+         (set run.expect_failures = true when failures are what the scenario tests)",
+        plan.targets[target].name,
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", classes.join(", "))
+        }
+    ))
+}
+
+/// Ctrl-C and SIGTERM, in steps: the first stops the run (setup or load end at once,
+/// clean-up still runs, results are written); the second abandons clean-up (results
+/// are still written); the third exits at once.
+struct Signals {
+    /// Turns true at the first signal.
+    stop: watch::Receiver<bool>,
+    /// Turns true at the second.
+    abandon: watch::Receiver<bool>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        let (stop_tx, stop) = watch::channel(false);
+        let (abandon_tx, abandon) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut next = async || {
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminated => {}
+                }
+            };
+            next().await;
+            eprintln!(
+                "stopping: cleaning up and writing the results gathered so far \
+                 (again: skip clean-up; a third time: exit at once)"
+            );
+            let _ = stop_tx.send(true);
+            next().await;
+            eprintln!("stopping: clean-up abandoned, writing the results");
+            let _ = abandon_tx.send(true);
+            next().await;
+            std::process::exit(130);
+        });
+        Signals { stop, abandon }
+    }
 }

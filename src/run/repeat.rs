@@ -31,11 +31,7 @@ pub async fn run_repeated(
     n: u32,
     mut each: impl FnMut(u32, &RunOutput),
 ) -> anyhow::Result<RepeatedOutput> {
-    let run_id = format!(
-        "{}-{}",
-        plan.name,
-        results::compact_timestamp(SystemTime::now())
-    );
+    let run_id = results::new_run_id(&plan.name, SystemTime::now());
     let folder = RunFolder::create(&opts.results_base, &run_id, opts.out.as_deref())?;
     let mut index = Repetitions {
         schema: SCHEMA.to_string(),

@@ -4,6 +4,10 @@
 //! A storage is a direct target (s3 or embedded); a gateway target is set up and cleaned
 //! up through the direct target named in its `setup_via`.
 
+use std::time::Duration;
+
+use tokio::sync::watch;
+
 use crate::plan::{Plan, TargetKind};
 use crate::progress::Display;
 use crate::target::{Admin, KeySpace, OpenTarget};
@@ -41,7 +45,7 @@ pub async fn prepare(
     let Some(endpoint) = &open.storage else {
         anyhow::bail!("not a storage target");
     };
-    let admin = Admin::new(endpoint);
+    let admin = Admin::new(endpoint, plan.limits.request_timeout);
     admin.ensure_buckets(&plan.data.buckets).await?;
     let objects = keys.seed_objects(plan)?;
     if !objects.is_empty() {
@@ -58,37 +62,53 @@ pub async fn prepare(
     Ok(())
 }
 
-/// Deletes this run's objects from a storage, unless asked to keep them.
+/// Deletes this run's objects from a storage (within the setup budget), unless asked to
+/// keep them; `abandon` turning true (a second Ctrl-C) leaves them where they are.
 pub async fn clean_up(
     plan: &Plan,
     keys: &KeySpace,
     open: &OpenTarget,
     keep: bool,
+    abandon: &watch::Receiver<bool>,
     display: &Display,
 ) {
     let Some(endpoint) = &open.storage else {
         return;
     };
+    let prefix = keys.run_prefix();
+    let at = &endpoint.endpoint;
     if keep {
-        display.line(&format!(
-            "kept objects under {} at {}",
-            keys.run_prefix(),
-            endpoint.endpoint
-        ));
+        display.line(&format!("kept objects under {prefix} at {at}"));
         return;
     }
-    match Admin::new(endpoint)
-        .delete_prefix(&plan.data.buckets, keys.run_prefix())
-        .await
-    {
-        Ok(n) => display.line(&format!(
-            "cleaned up {n} objects under {} at {}",
-            keys.run_prefix(),
-            endpoint.endpoint
+    let admin = Admin::new(endpoint, plan.limits.request_timeout);
+    let work = admin.delete_prefix(&plan.data.buckets, prefix);
+    match within(plan.limits.setup_timeout, abandon, work).await {
+        Some(Ok(n)) => display.line(&format!("cleaned up {n} objects under {prefix} at {at}")),
+        Some(Err(e)) => display.line(&format!(
+            "warning: clean-up at {at} incomplete, objects may remain under {prefix}: {e:#}"
         )),
-        Err(e) => display.line(&format!(
-            "warning: clean-up at {} incomplete: {e:#}",
-            endpoint.endpoint
+        None => display.line(&format!(
+            "clean-up abandoned: objects may remain under {prefix} at {at}"
         )),
+    }
+}
+
+/// Runs a setup or clean-up step: an error once `budget` has passed, `None` if
+/// `cancel` turns true first (the step is dropped at once).
+pub async fn within<T>(
+    budget: Duration,
+    cancel: &watch::Receiver<bool>,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> Option<anyhow::Result<T>> {
+    let mut cancel = cancel.clone();
+    tokio::select! {
+        r = tokio::time::timeout(budget, work) => Some(r.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "not done within {} (run.setup_timeout)",
+                humantime::format_duration(budget)
+            ))
+        })),
+        _ = crate::engine::stopped(&mut cancel) => None,
     }
 }

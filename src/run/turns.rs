@@ -1,12 +1,14 @@
 //! How several targets share a run's load: alternate turns, one after another, or all
-//! at once with the load split. Each target's operation sequence carries on across its
-//! turns, so every path sees the same (op, key, size) sequence.
+//! at once with the load split. Each target's operation sequence and open-loop schedule
+//! carry on across its turns, so every path sees the same (op, key, size) sequence at
+//! the same planned times, and its turns add up to exactly the scenario's load.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::engine::schedule::ScheduleCursor;
 use crate::engine::{self, EngineReport, EngineSettings};
 use crate::plan::sequence::OpSequence;
 use crate::plan::{Arrivals, CompareMode, LoadModel, OpenLoop, Plan};
@@ -19,6 +21,8 @@ pub struct Runnable {
     pub index: usize,
     pub client: Arc<S3Client>,
     pub sequence: Arc<Mutex<OpSequence>>,
+    /// Open loop: the target's schedule, carried on across its turns.
+    pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
     /// Accumulated over the target's turns.
     pub report: EngineReport,
 }
@@ -40,6 +44,21 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
     } else {
         cx.plan.compare.clone()
     };
+    let load = match mode {
+        CompareMode::Concurrent => split(&cx.plan.load, targets.len()),
+        _ => cx.plan.load.clone(),
+    };
+    for t in targets.iter_mut() {
+        t.schedule = match &load {
+            LoadModel::OpenLoop(open) => Some(engine::new_schedule(
+                open,
+                limits.warmup,
+                limits.duration,
+                cx.plan.seed,
+            )),
+            LoadModel::ClosedLoop { .. } => None,
+        };
+    }
     match mode {
         CompareMode::Sequential => {
             for t in targets.iter_mut() {
@@ -48,8 +67,8 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 }
                 let settings = settings(
                     cx,
-                    t.index,
-                    cx.plan.load.clone(),
+                    t,
+                    load.clone(),
                     limits.warmup,
                     limits.duration,
                     limits.ops,
@@ -58,12 +77,11 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
             }
         }
         CompareMode::Concurrent => {
-            let share = split(&cx.plan.load, targets.len());
             let runs = targets.iter().map(|t| {
                 let s = settings(
                     cx,
-                    t.index,
-                    share.clone(),
+                    t,
+                    load.clone(),
                     limits.warmup,
                     limits.duration,
                     limits.ops,
@@ -97,31 +115,29 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                     if *cx.stop.borrow() {
                         return;
                     }
-                    let done_time = limits
-                        .duration
-                        .is_some_and(|d| t.report.steady_elapsed >= d);
+                    // An open loop's turns take its schedule window by window (the
+                    // schedule ends the last one); a closed loop's run for what is left.
+                    let (done_time, length) = match &t.schedule {
+                        Some(s) => (s.lock().map_or(true, |mut s| s.is_done()), window),
+                        None => {
+                            let left = limits
+                                .duration
+                                .map_or(window, |d| d.saturating_sub(t.report.steady_elapsed));
+                            (left.is_zero(), window.min(left))
+                        }
+                    };
                     let done_ops = limits.ops.is_some_and(|n| t.report.steady_issued >= n);
                     if done_time || done_ops {
                         continue;
                     }
                     any = true;
-                    let left = limits
-                        .duration
-                        .map_or(window, |d| d.saturating_sub(t.report.steady_elapsed));
                     let ops_left = limits.ops.map(|n| n - t.report.steady_issued);
                     let warmup = if round == 0 {
                         limits.warmup
                     } else {
                         Duration::ZERO
                     };
-                    let s = settings(
-                        cx,
-                        t.index,
-                        cx.plan.load.clone(),
-                        warmup,
-                        Some(window.min(left)),
-                        ops_left,
-                    );
+                    let s = settings(cx, t, load.clone(), warmup, Some(length), ops_left);
                     turn(cx, t, s, display, Some(round + 1)).await;
                 }
                 if !any {
@@ -166,19 +182,20 @@ async fn turn(
 
 fn settings(
     cx: &Context<'_>,
-    target: usize,
+    target: &Runnable,
     load: LoadModel,
     warmup: Duration,
     duration: Option<Duration>,
     ops: Option<u64>,
 ) -> EngineSettings {
     EngineSettings {
-        target,
+        target: target.index,
         load,
         warmup,
         duration,
         ops,
         seed: cx.plan.seed,
+        schedule: target.schedule.clone(),
     }
 }
 

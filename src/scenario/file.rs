@@ -37,6 +37,10 @@ pub struct RunSection {
     pub warmup: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
     pub request_timeout: Option<Spanned<String>>,
+    /// Longest time setup (buckets, seeding) and clean-up may take, each.
+    pub setup_timeout: Option<Spanned<String>>,
+    /// A target with no successful request does not fail the run.
+    pub expect_failures: Option<bool>,
     /// With several targets: `alternate` (default), `sequential` or `concurrent`.
     pub compare: Option<Spanned<String>>,
     /// `alternate`: length of each target's turn.

@@ -34,6 +34,9 @@ const DEFAULT_LOCAL_POLICY: &str = "deploy/apim/policy.local.xml";
 /// Default request timeout when the scenario sets none.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Default budget of setup and of clean-up when the scenario sets none.
+const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Reads and validates a scenario file, resolving `${VAR}` from the process environment.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -293,21 +296,31 @@ impl Validator<'_> {
             .map(|w| self.duration(w, "run.warmup"))
             .transpose()?
             .unwrap_or_default();
-        let request_timeout = match &run.request_timeout {
+        let timeout = |value: &Option<Spanned<String>>, field: &str, default| match value {
             Some(t) => {
-                let d = self.duration(t, "run.request_timeout")?;
+                let d = self.duration(t, field)?;
                 if d.is_zero() {
-                    return Err(self.err(t.span(), "run.request_timeout", "must be > 0"));
+                    return Err(self.err(t.span(), field, "must be > 0"));
                 }
-                d
+                Ok(d)
             }
-            None => DEFAULT_REQUEST_TIMEOUT,
+            None => Ok(default),
         };
         Ok(RunLimits {
             duration,
             ops,
             warmup,
-            request_timeout,
+            request_timeout: timeout(
+                &run.request_timeout,
+                "run.request_timeout",
+                DEFAULT_REQUEST_TIMEOUT,
+            )?,
+            setup_timeout: timeout(
+                &run.setup_timeout,
+                "run.setup_timeout",
+                DEFAULT_SETUP_TIMEOUT,
+            )?,
+            expect_failures: run.expect_failures.unwrap_or(false),
         })
     }
 

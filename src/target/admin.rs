@@ -21,6 +21,9 @@ use crate::plan::S3Endpoint;
 /// Requests the admin client keeps in flight while seeding or deleting.
 const ADMIN_CONCURRENCY: usize = 16;
 
+/// Longest wait for a TCP connection to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// An SDK client for one endpoint.
 #[derive(Clone)]
 pub struct Admin {
@@ -28,8 +31,9 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// A client for `endpoint` (path-style, no retries, checksums only when required).
-    pub fn new(endpoint: &S3Endpoint) -> Self {
+    /// A client for `endpoint` (path-style, no retries, checksums only when required);
+    /// a request still unanswered after `timeout` fails.
+    pub fn new(endpoint: &S3Endpoint, timeout: Duration) -> Self {
         let creds = super::credentials(endpoint);
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -40,8 +44,9 @@ impl Admin {
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(300))
+                    .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+                    .operation_attempt_timeout(timeout)
+                    .operation_timeout(timeout)
                     .build(),
             )
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

@@ -127,7 +127,7 @@ impl TokenSource {
             }
             Err(e) => {
                 stats.failures += 1;
-                stats.last_error = Some(format!("{e:#}"));
+                stats.last_error = Some(crate::redact::redact(&format!("{e:#}")));
             }
         }
         result
@@ -164,6 +164,7 @@ fn exchange_blocking(
         other => anyhow::anyhow!("{other}"),
     })?;
     let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600));
+    crate::redact::register(token.access_token().secret());
     let value = HeaderValue::from_str(&format!("Bearer {}", token.access_token().secret()))?;
     Ok((value, lifetime))
 }

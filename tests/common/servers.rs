@@ -24,6 +24,8 @@ pub struct Behaviour {
     /// Stall: `(after, length)`: from `after` past the first GET until `after + length`,
     /// no answer leaves the server; answers due then leave when the stall ends.
     pub stall: Option<(Duration, Duration)>,
+    /// Answer every GET with 500 (other methods still 200).
+    pub fail_gets: bool,
 }
 
 /// A running test server.
@@ -68,9 +70,12 @@ impl TestServer {
                                 }
                             }
                             sleep_until_precisely(ready).await;
-                            Ok::<_, Infallible>(hyper::Response::new(Full::new(
-                                Bytes::from_static(b"ok"),
-                            )))
+                            let mut resp =
+                                hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                            if behaviour.fail_gets && req.method() == hyper::Method::GET {
+                                *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                            }
+                            Ok::<_, Infallible>(resp)
                         }
                     });
                     let _ = Builder::new(TokioExecutor::new())
@@ -109,4 +114,58 @@ access_key = "test"
 secret_key = "test"
 "#
     )
+}
+
+/// A server that accepts connections and never answers (nor closes them), on a free
+/// loopback port; it lives as long as the test process.
+pub fn silent_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// A token endpoint that refuses every request with an RFC 6749 error whose
+/// `error_description` echoes the whole request, body included (as some servers do);
+/// returns its URL.
+pub fn echoing_token_endpoint() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut request = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                request.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            request.push_str(&String::from_utf8_lossy(&body));
+            let answer = serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("cannot accept request: {request}"),
+            })
+            .to_string();
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    format!("http://{addr}/token")
 }
