@@ -44,6 +44,17 @@ pub fn table(summary: &Summary) -> String {
         if let Some(err) = &t.error {
             let _ = writeln!(out, "error ({}): {err}", t.name);
         }
+        if let Some(s) = &t.load.schedule
+            && (s.late_starts > 0 || s.dropped > 0)
+        {
+            let _ = writeln!(
+                out,
+                "warning ({}): the open loop fell behind its schedule: {} of {} requests sent \
+                 started >1 ms late, {} due requests were never sent (dropped); raise \
+                 load.max_in_flight or lower the rate",
+                t.name, s.late_starts, s.planned, s.dropped
+            );
+        }
     }
     out
 }
@@ -69,6 +80,25 @@ mod tests {
         let end = |line: &str, cell: &str| line.find(cell).map(|i| i + cell.len());
         assert_eq!(end(lines[0], "p50"), end(lines[1], "1.20ms"), "{out}");
         assert!(lines[2].starts_with("latency: ok requests"), "{out}");
+    }
+
+    #[test]
+    fn an_open_loop_that_fell_behind_is_called_out() {
+        let mut t = target("direct", "s3", vec![op(OpKind::Get, 90, 10, [1, 2, 3, 4])]);
+        t.load.schedule = Some(crate::results::summary::ScheduleSummary {
+            planned: 80,
+            late_starts: 78,
+            cap_waits: 70,
+            dropped: 320,
+            late_by_us: None,
+            dispatch_delay_us: None,
+        });
+        let out = table(&summary(vec![t]));
+        assert!(
+            out.contains("warning (direct): the open loop fell behind its schedule: 78 of 80")
+                && out.contains("320 due requests were never sent"),
+            "{out}"
+        );
     }
 
     #[test]
