@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::servers::{Behaviour, TestServer, scenario};
+use common::servers::{Behaviour, TestServer, scenario, scenario_with_targets};
 use common::*;
 use serde_json::Value;
 
@@ -15,14 +15,7 @@ use serde_json::Value;
 fn run_get(dir: &Path, name: &str, scenario_text: &str) -> Value {
     let path = write_scenario(dir, &format!("{name}.toml"), scenario_text);
     let out_dir = dir.join(name);
-    let out = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--quiet",
-        "--keep-data",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run_scenario(&path, &out_dir, &["--keep-data"]);
     assert!(out.status.success(), "{}", text(&out));
     let s = summary(&out_dir);
     let get = op(&s, "server", "get").clone();
@@ -249,35 +242,6 @@ fn the_in_flight_cap_makes_late_starts_visible() {
     assert!(us(&got, "latency_us", "p99") > 10.0 * us(&got, "service_us", "p99"));
 }
 
-/// A two-target scenario (both against `endpoint`) in compare mode `mode`; GETs only.
-fn two_targets(endpoint: &str, mode: &str, run: &str, load: &str) -> String {
-    format!(
-        r#"name = "count"
-[run]
-compare = "{mode}"
-{run}
-[load]
-{load}
-[data]
-buckets = ["fidelity"]
-objects = 1
-size = "2B"
-[mix]
-get = 1
-[targets.a]
-kind = "s3"
-endpoint = "{endpoint}"
-access_key = "test"
-secret_key = "test"
-[targets.b]
-kind = "s3"
-endpoint = "{endpoint}"
-access_key = "test"
-secret_key = "test"
-"#
-    )
-}
-
 #[test]
 fn open_loop_sends_exactly_the_scenario_rate_to_each_target_in_every_compare_mode() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,22 +258,16 @@ fn open_loop_sends_exactly_the_scenario_rate_to_each_target_in_every_compare_mod
         ("concurrent", "20", "2s", 20),
     ];
     for (i, (mode, rate, duration, each)) in cases.into_iter().enumerate() {
-        let scenario_text = two_targets(
+        let scenario_text = scenario_with_targets(
+            "count",
+            &["a", "b"],
             &server.endpoint(),
-            mode,
-            &format!("duration = \"{duration}\""),
+            &format!("compare = \"{mode}\"\nduration = \"{duration}\""),
             &format!("executor = \"constant-arrival-rate\"\nrate = {rate}"),
         );
         let path = write_scenario(tmp.path(), &format!("count{i}.toml"), &scenario_text);
         let out_dir = tmp.path().join(format!("count{i}"));
-        let out = run(&[
-            "run",
-            path.to_str().unwrap(),
-            "--quiet",
-            "--keep-data",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]);
+        let out = run_scenario(&path, &out_dir, &["--keep-data"]);
         assert!(out.status.success(), "{}", text(&out));
         let s = summary(&out_dir);
         for t in ["a", "b"] {

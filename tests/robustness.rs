@@ -7,52 +7,40 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::servers::{Behaviour, TestServer, echoing_token_endpoint, silent_server};
+use common::servers::{Behaviour, TestServer, echoing_token_endpoint, scenario, silent_server};
 use common::*;
 
-/// A one-target GET scenario against `endpoint` with extra `[run]` lines.
+/// A two-worker, 2 s GET scenario against `endpoint` with extra `[run]` lines.
 fn s3_scenario(endpoint: &str, run: &str) -> String {
-    format!(
-        r#"name = "robust"
-[run]
-duration = "2s"
-{run}
-[load]
-executor = "closed-loop"
-concurrency = 2
-[data]
-buckets = ["robust"]
-objects = 2
-size = "2B"
-[mix]
-get = 1
-[targets.server]
-kind = "s3"
-endpoint = "{endpoint}"
-access_key = "test"
-secret_key = "test"
-"#
+    scenario(
+        "robust",
+        endpoint,
+        &format!("duration = \"2s\"\n{run}"),
+        "executor = \"closed-loop\"\nconcurrency = 2",
     )
+}
+
+/// Runs `scenario_text` against a server that never answers; returns the exit code and
+/// the summary, and checks the run ended within `limit`.
+fn run_against_silence(run: &str, limit: Duration) -> (Option<i32>, serde_json::Value) {
+    let tmp = tempdir();
+    let addr = silent_server();
+    let path = write_scenario(
+        tmp.path(),
+        "silent.toml",
+        &s3_scenario(&format!("http://{addr}"), run),
+    );
+    let out_dir = tmp.path().join("run");
+    let started = Instant::now();
+    let out = run_scenario(&path, &out_dir, &[]);
+    assert!(started.elapsed() < limit, "hung: {}", text(&out));
+    (out.status.code(), summary(&out_dir))
 }
 
 #[test]
 fn a_server_that_never_answers_fails_setup_within_the_request_timeout() {
-    let tmp = tempdir();
-    let addr = silent_server();
-    let text_ = s3_scenario(&format!("http://{addr}"), "request_timeout = \"1s\"");
-    let path = write_scenario(tmp.path(), "silent.toml", &text_);
-    let out_dir = tmp.path().join("run");
-    let started = Instant::now();
-    let out = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(started.elapsed() < Duration::from_secs(20), "setup hung");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let s = summary(&out_dir);
+    let (code, s) = run_against_silence("request_timeout = \"1s\"", Duration::from_secs(20));
+    assert_eq!(code, Some(1), "{s:#}");
     assert_eq!(s["status"], "failed");
     assert!(
         s["error"].as_str().unwrap().contains("setup failed"),
@@ -62,23 +50,9 @@ fn a_server_that_never_answers_fails_setup_within_the_request_timeout() {
 
 #[test]
 fn setup_stops_at_its_budget() {
-    let tmp = tempdir();
-    let addr = silent_server();
-    let text_ = s3_scenario(&format!("http://{addr}"), "setup_timeout = \"2s\"");
-    let path = write_scenario(tmp.path(), "budget.toml", &text_);
-    let out_dir = tmp.path().join("run");
-    let started = Instant::now();
-    let out = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
     // Setup (2 s) and the clean-up attempt (2 s) each stop at the budget.
-    assert!(started.elapsed() < Duration::from_secs(15), "setup hung");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let s = summary(&out_dir);
+    let (code, s) = run_against_silence("setup_timeout = \"2s\"", Duration::from_secs(15));
+    assert_eq!(code, Some(1), "{s:#}");
     assert!(
         s["error"].as_str().unwrap().contains("run.setup_timeout"),
         "{s:#}"
@@ -222,14 +196,7 @@ fn a_target_with_no_successful_request_fails_the_run_unless_failures_are_expecte
             &s3_scenario(&server.endpoint(), run_extra),
         );
         let out_dir = tmp.path().join(name);
-        let out = run(&[
-            "run",
-            path.to_str().unwrap(),
-            "--quiet",
-            "--keep-data",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]);
+        let out = run_scenario(&path, &out_dir, &["--keep-data"]);
         assert_eq!(out.status.code(), Some(code), "{name}: {}", text(&out));
         let s = summary(&out_dir);
         assert!(op(&s, "server", "get")["outcomes"]["server_error"].as_u64() > Some(0));

@@ -23,6 +23,14 @@ pub fn run(args: &[&str]) -> Output {
     gatebench().args(args).output().expect("gatebench runs")
 }
 
+/// Runs scenario file `path` quietly into results folder `out`, with `extra` arguments.
+pub fn run_scenario(path: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", path.to_str().unwrap(), "--quiet", "--out"];
+    args.push(out.to_str().unwrap());
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// Stdout and stderr of `out`, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(

@@ -95,7 +95,18 @@ impl TestServer {
 
 /// A scenario against `endpoint` with the given `[load]` and `[run]` bodies; GETs only.
 pub fn scenario(name: &str, endpoint: &str, run: &str, load: &str) -> String {
-    format!(
+    scenario_with_targets(name, &["server"], endpoint, run, load)
+}
+
+/// [`scenario`] with one `s3` target per name, all against `endpoint`.
+pub fn scenario_with_targets(
+    name: &str,
+    targets: &[&str],
+    endpoint: &str,
+    run: &str,
+    load: &str,
+) -> String {
+    let mut text = format!(
         r#"name = "{name}"
 [run]
 {run}
@@ -107,13 +118,14 @@ objects = 1
 size = "2B"
 [mix]
 get = 1
-[targets.server]
-kind = "s3"
-endpoint = "{endpoint}"
-access_key = "test"
-secret_key = "test"
 "#
-    )
+    );
+    for t in targets {
+        text.push_str(&format!(
+            "[targets.{t}]\nkind = \"s3\"\nendpoint = \"{endpoint}\"\naccess_key = \"test\"\nsecret_key = \"test\"\n"
+        ));
+    }
+    text
 }
 
 /// A server that accepts connections and never answers (nor closes them), on a free
