@@ -1147,3 +1147,28 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish_and_stops_accepting() {
+    let (backend, _seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies><inbound><set-backend-service base-url="http://{backend}" /></inbound></policies>"#
+    );
+    let (mut gw, _dir) = gateway_with_policy(&xml, Some("400ms")).await;
+    let addr = gw.addr;
+    let in_flight =
+        tokio::spawn(async move { raw_exchange(addr, &raw_request("GET", "/api/b/k")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    gw.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(in_flight.await.unwrap(), (200, "ok".to_string()));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
