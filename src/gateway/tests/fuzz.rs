@@ -48,14 +48,14 @@ fn fuzz<S: Strategy>(
     let cases = runner.config().cases;
     let started = Instant::now();
     let result = runner.run(&strategy, test);
+    if let Err(e) = result {
+        panic!("fuzz {target}: {e}");
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "fuzz {target}: {cases} inputs in {secs:.2} s ({:.0}/s)",
         f64::from(cases) / secs
     );
-    if let Err(e) = result {
-        panic!("fuzz {target}: {e}");
-    }
 }
 
 /// `text` after `edits`: (position, bytes removed, bytes inserted), positions taken
