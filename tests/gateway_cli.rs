@@ -130,3 +130,70 @@ fn gateway_refuses_an_unsupported_policy_with_exit_code_2() {
         "{err}"
     );
 }
+
+/// A spawned gateway, killed if a test fails before it ends.
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn sigterm_stops_the_gateway_cleanly_and_removes_the_embedded_backend_folder() {
+    use std::io::BufRead;
+    let policy_dir = common::tempdir();
+    let policy = policy_dir.path().join("p.xml");
+    std::fs::write(&policy, "<policies><inbound><base /></inbound></policies>").unwrap();
+    let tmp = common::tempdir();
+    let mut gateway = Spawned(
+        common::gatebench()
+            .env("TMPDIR", tmp.path())
+            .args(["gateway", "--listen", "127.0.0.1:0", "--embedded-backend"])
+            .arg("--policy")
+            .arg(&policy)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(gateway.0.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("gateway: line").unwrap();
+        if let Some(v) = line.strip_prefix("gateway:") {
+            break v.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(http(&format!("{base}/demo"), "PUT", &[], "").0, 200);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "the embedded backend's folder"
+    );
+
+    let pid = libc::pid_t::try_from(gateway.0.id()).unwrap();
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = gateway.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -1,9 +1,13 @@
-//! `gatebench gateway` command-line options and the foreground run (until Ctrl-C).
+//! `gatebench gateway` command-line options and the foreground run (until Ctrl-C or
+//! SIGTERM, then a clean shutdown that removes the embedded backend's folder).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::latency::AddedLatency;
 use super::policy::LoadOptions;
@@ -88,6 +92,10 @@ pub struct GatewayArgs {
     /// Delay added to every request: 5ms, or lognormal:median=2ms,p99=20ms.
     #[arg(long, value_name = "SPEC", value_parser = AddedLatency::parse)]
     pub added_latency: Option<AddedLatency>,
+    /// Close a connection whose request headers are not complete within this time, or
+    /// that sits idle this long between requests.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub header_read_timeout: humantime::Duration,
 }
 
 fn pairs(values: &[String], flag: &str) -> Result<Vec<(String, String)>, String> {
@@ -103,7 +111,22 @@ fn pairs(values: &[String], flag: &str) -> Result<Vec<(String, String)>, String>
         .collect()
 }
 
-/// Runs the gateway in the foreground until Ctrl-C.
+/// How long a stopping gateway waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Installs the Ctrl-C and SIGTERM handlers now; the future resolves at the first.
+fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Runs the gateway in the foreground until Ctrl-C or SIGTERM.
 pub fn run(args: GatewayArgs) -> ExitCode {
     let (subscription_keys, named_values) = match (
         pairs(&args.subscription_keys, "--subscription-key"),
@@ -120,7 +143,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let (backend, _embedded) = if args.embedded_backend {
+        let (backend, embedded) = if args.embedded_backend {
             match EmbeddedS3::start().await {
                 Ok(e) => (e.endpoint.clone(), Some(e)),
                 Err(e) => {
@@ -160,6 +183,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             backend: backend.clone(),
             subscription_keys,
             added_latency: args.added_latency,
+            header_read_timeout: args.header_read_timeout.into(),
         };
         let gateway = match super::start(config).await {
             Ok(g) => g,
@@ -168,13 +192,21 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        // Installed before the address is printed: a SIGTERM right after start is clean.
+        let stop = match stop_signals() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+        };
         eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
         for (block, line) in &gateway.native_blocks {
             eprintln!(
                 "policy line {line}: `{block}` block replaced by the stand-in's native {block}"
             );
         }
-        if _embedded.is_some() {
+        if embedded.is_some() {
             println!("embedded backend: {}", backend.endpoint);
             println!("  GATEBENCH_BACKEND_ACCESS_KEY={}", backend.access_key);
             println!(
@@ -184,7 +216,15 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         }
         println!("gateway:  {}", gateway.base_url());
         println!("stats:    http://{}{STATS_PATH}", gateway.addr);
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
+        eprintln!(
+            "stopping: finishing requests in flight (at most {}s)",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        let mut gateway = gateway;
+        gateway.shutdown(SHUTDOWN_GRACE).await;
+        // The embedded backend's folder goes with it.
+        drop(embedded);
         ExitCode::SUCCESS
     })
 }

@@ -5,7 +5,13 @@
 //! the backend) and the backend connection pool. Bodies are passed through frame by
 //! frame, never buffered.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
 
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
@@ -76,11 +82,16 @@ impl BaseUrl {
 pub enum BackendError {
     Timeout,
     Unreachable,
+    /// The client's body broke off or was malformed (e.g. a bad chunk size).
+    ClientBody,
 }
+
+/// The client's body on its way to the backend.
+type ForwardedBody = BoxBody<Bytes, hyper::Error>;
 
 /// A pooled, signing client for the backend.
 pub struct Backend {
-    http: Client<HttpConnector, Incoming>,
+    http: Client<HttpConnector, ForwardedBody>,
     signer: ProxySigner,
     /// `--backend-endpoint`, unless a policy sets another base URL.
     pub default_base: BaseUrl,
@@ -112,6 +123,14 @@ impl Backend {
         body: Incoming,
         timeout: Duration,
     ) -> Result<Response<Incoming>, BackendError> {
+        let client_body_failed = Arc::new(AtomicBool::new(false));
+        let failed = client_body_failed.clone();
+        let body = body
+            .map_err(move |e| {
+                failed.store(true, Ordering::Relaxed);
+                e
+            })
+            .boxed();
         let mut req = Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = format!("{}{}{}", base.origin, base.path_prefix, path_and_query)
@@ -129,6 +148,9 @@ impl Backend {
             .map_err(|_| BackendError::Unreachable)?;
         match tokio::time::timeout(timeout, self.http.request(req)).await {
             Err(_) => Err(BackendError::Timeout),
+            Ok(Err(_)) if client_body_failed.load(Ordering::Relaxed) => {
+                Err(BackendError::ClientBody)
+            }
             Ok(Err(_)) => Err(BackendError::Unreachable),
             Ok(Ok(mut resp)) => {
                 for h in &DROPPED_RESPONSE_HEADERS {

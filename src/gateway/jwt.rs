@@ -2,12 +2,13 @@
 //!
 //! Owns token extraction, RS256 signature and claim validation, and fetching keys from
 //! an OpenID discovery document (plain `http://` only: the stand-in talks to a loopback
-//! idp) at startup and again when a token names an unknown `kid` (at most every
-//! `REFETCH_INTERVAL`, as APIM refreshes its metadata). It does not build error
-//! responses; the pipeline does.
+//! idp): in the background from startup, retried with backoff until known (the idp may
+//! start later), refreshed every `KEY_REFRESH` as APIM caches its metadata, and again
+//! when a token names an unknown `kid` (at most every `REFETCH_INTERVAL`). It does not
+//! build error responses; the pipeline does.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,8 +21,61 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-/// Least time between two fetches of the openid-config keys after startup.
+use super::pipeline::Gateway;
+
+/// Least time between two fetches of the openid-config keys for an unknown `kid`.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long fetched keys are used before they are fetched again.
+const KEY_REFRESH: Duration = Duration::from_secs(300);
+/// The first and the longest wait before retrying a failed fetch.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
+
+/// Failures already logged by `fetch_all`, so each distinct one is logged once.
+pub type ReportedFailures = HashSet<String>;
+
+/// Fetches the keys of every policy once; whether all were fetched. Each distinct
+/// failure is logged once; a failed fetch keeps the keys already known.
+pub async fn fetch_all(policies: &[&JwtPolicy], reported: &mut ReportedFailures) -> bool {
+    let mut all = true;
+    for p in policies {
+        if let Err(e) = p.fetch_keys().await {
+            all = false;
+            let message = format!("{e:#}");
+            if reported.insert(message.clone()) {
+                eprintln!(
+                    "warning: signing keys: {message}; retrying in the background \
+                     (tokens are refused as `Invalid JWT.` until keys are known)"
+                );
+            }
+        }
+    }
+    all
+}
+
+/// Keeps the keys of every `validate-jwt` of `gateway` fresh for as long as it runs:
+/// after a failed fetch (`fetched` false) retried with doubling backoff, after a
+/// successful one fetched again in `KEY_REFRESH`.
+pub async fn keep_keys_fresh(
+    gateway: Arc<Gateway>,
+    mut reported: ReportedFailures,
+    mut fetched: bool,
+) {
+    let policies = super::jwt_policies(&gateway.policy.inbound);
+    if policies.iter().all(|p| p.openid_configs.is_empty()) {
+        return;
+    }
+    let mut backoff = RETRY_BACKOFF.0;
+    loop {
+        if fetched {
+            backoff = RETRY_BACKOFF.0;
+            tokio::time::sleep(KEY_REFRESH).await;
+        } else {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(RETRY_BACKOFF.1);
+        }
+        fetched = fetch_all(&policies, &mut reported).await;
+    }
+}
 
 /// A public key that may have signed tokens.
 #[derive(Clone)]

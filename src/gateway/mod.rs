@@ -1,8 +1,8 @@
 //! `gatebench gateway`: a local stand-in for Azure API Management in front of S3.
 //!
-//! Owns the HTTP/1.1 server and its startup: loading the policy (strictly: anything
-//! unsupported is an error), fetching JWT signing keys, and serving requests through
-//! `pipeline`. Clients send path-style S3 requests under an API prefix with a bearer
+//! Owns the HTTP/1.1 server, its startup and shutdown: loading the policy (strictly:
+//! anything unsupported is an error), keeping JWT signing keys fresh in the background,
+//! connection timeouts, and serving requests through `pipeline`. Clients send path-style S3 requests under an API prefix with a bearer
 //! token and a subscription key; the stand-in applies the policy and re-signs each
 //! request to the S3 backend with its own credentials. It imitates APIM's documented
 //! behaviour for the supported policies; it is not APIM and measures nothing itself.
@@ -16,6 +16,7 @@ mod limits;
 mod pipeline;
 pub mod policy;
 mod reply;
+mod route;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -24,12 +25,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::plan::S3Endpoint;
@@ -54,7 +58,13 @@ pub struct GatewayConfig {
     /// (subscription name, key) pairs; empty: no subscription required.
     pub subscription_keys: Vec<(String, String)>,
     pub added_latency: Option<AddedLatency>,
+    /// How long a client may take to send a request's headers; also how long a
+    /// keep-alive connection may sit idle between requests.
+    pub header_read_timeout: Duration,
 }
+
+/// `GatewayConfig::header_read_timeout` unless set otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A gateway serving in the background; it stops accepting when dropped.
 pub struct RunningGateway {
@@ -64,6 +74,9 @@ pub struct RunningGateway {
     pub native_blocks: Vec<(String, u32)>,
     api_prefix: String,
     accept_loop: JoinHandle<()>,
+    /// Tells the accept loop to stop and how long to wait for requests in flight.
+    stop: Option<oneshot::Sender<Duration>>,
+    key_refresher: JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -71,20 +84,34 @@ impl RunningGateway {
     pub fn base_url(&self) -> String {
         format!("http://{}{}", self.addr, self.api_prefix)
     }
+
+    /// Stops accepting, closes idle connections and waits up to `grace` for the
+    /// requests in flight to finish.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        if let Some(stop) = self.stop.take()
+            && stop.send(grace).is_ok()
+        {
+            let _ = (&mut self.accept_loop).await;
+        }
+        self.key_refresher.abort();
+    }
 }
 
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.accept_loop.abort();
+        self.key_refresher.abort();
     }
 }
 
-/// Loads the policy, fetches signing keys, binds and starts serving.
+/// Loads the policy, binds and starts serving; signing keys are fetched in the
+/// background (tokens are refused as `Invalid JWT.` until they are known).
 pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     let policy = policy::load(&config.policy, &config.load)?;
-    for p in jwt_policies(&policy.inbound) {
-        p.fetch_keys().await?;
-    }
+    // A first fetch now, so a gateway started after its idp validates from its first
+    // request; if the idp is not up yet, the background task keeps trying.
+    let mut reported = jwt::ReportedFailures::new();
+    let keys_fetched = jwt::fetch_all(&jwt_policies(&policy.inbound), &mut reported).await;
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
     let native_blocks = policy.native_blocks.clone();
@@ -106,29 +133,64 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let accept_loop = tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            let gateway = gateway.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let gateway = gateway.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(gateway.handle(req, peer.ip()).await)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let key_refresher = tokio::spawn(jwt::keep_keys_fresh(
+        gateway.clone(),
+        reported,
+        keys_fetched,
+    ));
+    let (stop, stopped) = oneshot::channel();
+    let accept_loop = tokio::spawn(serve(
+        listener,
+        gateway,
+        config.header_read_timeout,
+        stopped,
+    ));
     Ok(RunningGateway {
         addr,
         native_blocks,
         api_prefix,
         accept_loop,
+        stop: Some(stop),
+        key_refresher,
     })
+}
+
+/// Accepts connections until `stop` says how long to wait for the requests in flight.
+async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    header_read_timeout: Duration,
+    mut stop: oneshot::Receiver<Duration>,
+) {
+    let connections = GracefulShutdown::new();
+    let grace = loop {
+        let (stream, peer) = tokio::select! {
+            grace = &mut stop => break grace.unwrap_or_default(),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors or a connection reset before accept: go on.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        let service = service_fn(move |req| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, peer.ip()).await) }
+        });
+        // hyper's header-read timer also runs while a keep-alive connection waits for
+        // its next request, so it bounds idle connections too.
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(connections.watch(connection));
+    };
+    drop(listener);
+    let _ = tokio::time::timeout(grace, connections.shutdown()).await;
 }
 
 /// `/storage/` and `storage` become `/storage`; `/` becomes empty.

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_LENGTH, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::header::{CONTENT_LENGTH, HOST, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -22,6 +22,7 @@ use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, RequestFacts};
 use super::policy::{CacheLookup, ExistsAction, Policy, Quota, RateLimit, SetHeader, Step};
 use super::reply::{GwBody, apim_error, full};
+use super::route::{Unrouted, route};
 use super::stats::{Counter, Stats};
 
 /// The stand-in's counters endpoint (not part of APIM).
@@ -76,7 +77,8 @@ enum Deferred {
 /// Per-request state built up by the inbound steps.
 struct Exchange {
     method: Method,
-    /// The path below the API prefix, still percent-encoded: `/bucket/key`.
+    /// The path below the API prefix, dot segments resolved, still percent-encoded:
+    /// `/bucket/key`.
     path: String,
     query: Option<String>,
     /// Headers to forward; inbound `set-header` edits these.
@@ -122,6 +124,12 @@ enum Flow {
 impl Gateway {
     /// Handles one request from `ip`.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, ip: IpAddr) -> Response<GwBody> {
+        if req.version() == Version::HTTP_11 && req.headers().get_all(HOST).iter().count() != 1 {
+            return apim_error(
+                400,
+                "Bad Request: an HTTP/1.1 request needs exactly one Host header.",
+            );
+        }
         if req.uri().path() == STATS_PATH {
             let mut resp = Response::new(full(
                 serde_json::to_string(&self.stats.snapshot()).unwrap_or_default(),
@@ -132,14 +140,16 @@ impl Gateway {
             );
             return resp;
         }
-        let path = req.uri().path();
-        let Some(rest) = path
-            .strip_prefix(self.api_prefix.as_str())
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-        else {
-            return apim_error(404, "Resource not found");
+        let rest = match route(req.method(), req.uri().path(), &self.api_prefix) {
+            Ok(rest) => rest,
+            Err(Unrouted::NoOperation) => return apim_error(404, "Resource not found"),
+            Err(Unrouted::AmbiguousPath) => {
+                return apim_error(
+                    400,
+                    "Bad Request: a path segment decodes to a dot segment ('..%2F', '..\\').",
+                );
+            }
         };
-        let rest = if rest.is_empty() { "/" } else { rest }.to_string();
         self.stats.bump(Counter::Requests);
         if let Some(l) = &self.latency {
             latency::sleep_until_precisely(Instant::now() + l.sample()).await;
@@ -427,11 +437,14 @@ impl Gateway {
             .await
         {
             Ok(r) => r,
+            Err(BackendError::ClientBody) => {
+                return apim_error(400, "Bad Request: the request body is malformed.");
+            }
             Err(e) => {
                 self.stats.bump(Counter::BackendError);
                 let mut resp = match e {
                     BackendError::Timeout => apim_error(504, "Gateway Timeout"),
-                    BackendError::Unreachable => apim_error(500, "Internal server error"),
+                    _ => apim_error(500, "Internal server error"),
                 };
                 self.outbound_headers(resp.headers_mut(), &self.policy.on_error);
                 return resp;

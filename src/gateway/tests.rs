@@ -27,6 +27,8 @@ use crate::target::body::GeneratedBody;
 use crate::target::embedded::EmbeddedS3;
 use crate::target::{Connection, S3Call, S3Client};
 
+mod fuzz;
+
 type TestBody = BoxBody<Bytes, Infallible>;
 
 const AUDIENCE: &str = "api://gatebench-storage";
@@ -132,6 +134,7 @@ async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
             ("setup".into(), "key-setup".into()),
         ],
         added_latency: None,
+        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
     })
     .await
     .unwrap();
@@ -558,6 +561,7 @@ async fn unknown_policy_element_is_a_startup_error() {
         backend: backend.endpoint.clone(),
         subscription_keys: Vec::new(),
         added_latency: None,
+        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
     })
     .await
     .err()
@@ -614,6 +618,7 @@ async fn shipped_apim_policy_loads_and_serves() {
         },
         subscription_keys: vec![("bench".into(), "k".into())],
         added_latency: None,
+        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
     })
     .await
     .unwrap();
@@ -760,6 +765,7 @@ async fn gateway_with_policy(
         },
         subscription_keys: Vec::new(),
         added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
+        header_read_timeout: Duration::from_secs(1),
     })
     .await
     .unwrap();
@@ -879,4 +885,290 @@ async fn added_latency_delays_each_request() {
         .await
         .unwrap();
     assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+}
+
+/// A `Connection: close` request with no body, as raw HTTP/1.1 bytes.
+fn raw_request(method: &str, path: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Sends `raw` on a fresh connection and reads until the gateway closes it (at most
+/// 10 s): (status, body); status 0 if no response came.
+async fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(raw).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// A gateway under `/api` in front of `capture_backend`, with a 1 s header-read timeout.
+async fn capture_gateway() -> (
+    RunningGateway,
+    tempfile::TempDir,
+    std::sync::Arc<std::sync::Mutex<Vec<Request<()>>>>,
+) {
+    let (backend, seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies><inbound><set-backend-service base-url="http://{backend}" /></inbound></policies>"#
+    );
+    let (gw, dir) = gateway_with_policy(&xml, None).await;
+    (gw, dir, seen)
+}
+
+#[tokio::test]
+async fn dot_segments_are_resolved_and_never_leave_the_api() {
+    let (gw, _dir, seen) = capture_gateway().await;
+    for (path, reaches) in [
+        ("/api/demo/../victim/x", "/victim/x"),
+        ("/api/demo/%2e%2e/victim/x", "/victim/x"),
+        ("/api/demo/%2E./victim/x", "/victim/x"),
+        ("/api/./demo/.%2E/demo/x/./y/%2e", "/demo/x/y/"),
+        ("/other/../api/demo/k", "/demo/k"),
+    ] {
+        let (status, body) = raw_exchange(gw.addr, &raw_request("PUT", path)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let got = seen.lock().unwrap().pop().unwrap();
+        assert_eq!(got.uri().path(), reaches, "{path}");
+    }
+    for path in [
+        "/api/demo/../../x",
+        "/api/../x",
+        "/api/demo/..",
+        "/api/demo/..%2f..%2fx",
+        "/api/demo/..%2F%2E%2E%2Fx",
+        "/api/demo/..%5C..%5Cx",
+        "/api/demo/k/..%5c..%5c..%5cx",
+        "/api/demo/..\\..\\x",
+        "/api/demo/.%2e/.%2e/x",
+    ] {
+        let (status, body) = raw_exchange(gw.addr, &raw_request("PUT", path)).await;
+        assert!(matches!(status, 400 | 404), "{path}: {status} {body}");
+    }
+    let leaked: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.uri().to_string())
+        .collect();
+    assert!(leaked.is_empty(), "reached the backend: {leaked:?}");
+}
+
+#[tokio::test]
+async fn methods_the_api_does_not_define_are_404_and_not_forwarded() {
+    let (gw, _dir, seen) = capture_gateway().await;
+    let long = "X".repeat(10_000);
+    for (method, path) in [
+        ("put", "/api/b/k"),
+        ("PATCH", "/api/b/k"),
+        ("PROPFIND", "/api/b/k"),
+        ("OPTIONS", "/api/b/k"),
+        ("POST", "/api/b/k"),
+        (long.as_str(), "/api/b/k"),
+        ("DELETE", "/api/b"),
+        ("GET", "/api/"),
+        ("GET", "/api"),
+    ] {
+        let (status, body) = raw_exchange(gw.addr, &raw_request(method, path)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (404, apim_body(404, "Resource not found").as_str()),
+            "{} {path}",
+            &method[..method.len().min(16)]
+        );
+    }
+    let leaked: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                &r.method().as_str()[..16.min(r.method().as_str().len())],
+                r.uri()
+            )
+        })
+        .collect();
+    assert!(leaked.is_empty(), "reached the backend: {leaked:?}");
+    for (method, path) in [
+        ("GET", "/api/b"),
+        ("PUT", "/api/b"),
+        ("GET", "/api/b/k"),
+        ("HEAD", "/api/b/k"),
+        ("PUT", "/api/b/k"),
+        ("DELETE", "/api/b/k"),
+    ] {
+        let (status, _) = raw_exchange(gw.addr, &raw_request(method, path)).await;
+        assert_eq!(status, 200, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn http11_without_exactly_one_host_is_400() {
+    let (gw, _dir, seen) = capture_gateway().await;
+    for raw in [
+        "GET /api/b/k HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /api/b/k HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+    ] {
+        let (status, body) = raw_exchange(gw.addr, raw.as_bytes()).await;
+        assert_eq!(status, 400, "{raw:?}: {body}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    let (status, _) = raw_exchange(gw.addr, b"GET /api/b/k HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status, 200, "HTTP/1.0 needs no Host");
+}
+
+#[tokio::test]
+async fn malformed_chunk_size_is_400() {
+    let env = env().await;
+    let w = env.token("writer").await;
+    let raw = format!(
+        "PUT /storage/gwtest/chunky HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {w}\r\n\
+         Ocp-Apim-Subscription-Key: key-bench\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+    );
+    let (status, body) = raw_exchange(env.gw.addr, raw.as_bytes()).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_keep_alive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, _dir, _seen) = capture_gateway().await;
+    // One byte every 200 ms: the 1 s header-read timeout closes the connection.
+    let mut slow = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let started = Instant::now();
+    let request =
+        b"GET /api/b/k HTTP/1.1\r\nHost: gw\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut closed = false;
+    for byte in request.iter().take(40) {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 64];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(200), slow.read(&mut probe)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // A keep-alive connection idle after its response is closed too.
+    let mut idle = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    idle.write_all(b"GET /api/b/k HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"\r\n\r\nok") {
+        let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let eof = tokio::time::timeout(Duration::from_secs(4), idle.read(&mut buf)).await;
+    assert!(
+        matches!(eof, Ok(Ok(0))),
+        "idle connection not closed: {eof:?}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
+    let idp_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let backend = EmbeddedS3::start().await.unwrap();
+    let gw = super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy: repo_file("deploy/apim/policy.local.xml"),
+        load: LoadOptions {
+            openid_config_url: Some(format!(
+                "http://{idp_addr}/.well-known/openid-configuration"
+            )),
+            named_values: HashMap::new(),
+        },
+        api_prefix: "/storage".into(),
+        backend: backend.endpoint.clone(),
+        subscription_keys: vec![("bench".into(), "key-bench".into())],
+        added_latency: None,
+        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+    })
+    .await
+    .expect("starts although the idp is down");
+    let env = Env {
+        _backend: backend,
+        idp: None,
+        gw,
+        http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        test_key: SigningKey::generate().unwrap(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let unsigned = format!(
+        "{}.{}.sig",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"k1"}"#),
+        URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
+    );
+    let r = env.get("/gwtest/a", &unsigned).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body, apim_body(401, "Invalid JWT."));
+
+    let env = Env {
+        idp: Some(start_idp_at(ISSUER, idp_addr).await),
+        ..env
+    };
+    let w = env.token("writer").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = env
+            .send(Method::PUT, "/gwtest", Some(&w), Some("key-bench"), empty())
+            .await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+        assert!(Instant::now() < deadline, "keys never fetched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish_and_stops_accepting() {
+    let (backend, _seen) = capture_backend().await;
+    let xml = format!(
+        r#"<policies><inbound><set-backend-service base-url="http://{backend}" /></inbound></policies>"#
+    );
+    let (mut gw, _dir) = gateway_with_policy(&xml, Some("400ms")).await;
+    let addr = gw.addr;
+    let in_flight =
+        tokio::spawn(async move { raw_exchange(addr, &raw_request("GET", "/api/b/k")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    gw.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(in_flight.await.unwrap(), (200, "ok".to_string()));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }

@@ -59,6 +59,7 @@ pub async fn start(
         backend: backend.clone(),
         subscription_keys: vec![(CLIENT_ID.into(), subscription_key.clone())],
         added_latency,
+        header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
     })
     .await?;
     let target = GatewayTarget {
