@@ -1063,4 +1063,6 @@ fn check_url(e: &str, path_allowed: bool) -> Result<(), String> {
 }
 
 #[cfg(test)]
+pub(crate) mod fuzz;
+#[cfg(test)]
 mod tests;
