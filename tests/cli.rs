@@ -164,7 +164,24 @@ secret_key = "${GATEBENCH_TEST_SK}"
 "#;
 
 /// Each broken variant: (replace, with, expected line, expected field).
-const BROKEN: [(&str, &str, usize, &str); 4] = [
+const BROKEN: [(&str, &str, usize, &str); 8] = [
+    // Values that used to validate and then crash the run (capacity overflow, abort).
+    (
+        "objects = 5",
+        "objects = 9223372036854775807",
+        9,
+        "data.objects",
+    ),
+    ("objects = 5", "objects = 1000000000000", 9, "data.objects"),
+    // A prefix that would write outside the run's prefix.
+    (
+        "objects = 5",
+        "prefix = \"../victim/\"\nobjects = 5",
+        9,
+        "data.prefix",
+    ),
+    // Errors that had no position.
+    ("duration = \"2s\"", "", 2, "run"),
     (
         "concurrency = 2",
         "concurrency = \"two\"",

@@ -218,6 +218,31 @@ pub struct DataSet {
     pub keys: KeyPopularity,
 }
 
+/// Checks that keys built by appending to `prefix` stay under it: a relative path of
+/// letters, digits, `-`, `_` and `.`, separated by single `/`, with no `.` or `..`
+/// segment. Scenario prefixes, LIST prefixes and run prefixes all pass through it.
+pub fn check_key_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.starts_with('/') {
+        return Err("must not start with '/' (keys are relative to the bucket)".into());
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_./".contains(*c)))
+    {
+        return Err(format!(
+            "{c:?} is not allowed; use letters, digits, '-', '_', '.' and '/'"
+        ));
+    }
+    // The last segment is empty when the prefix ends with '/' (or is empty): fine.
+    if prefix.split('/').rev().skip(1).any(str::is_empty) {
+        return Err("has an empty segment ('//')".into());
+    }
+    if prefix.split('/').any(|s| matches!(s, "." | "..")) {
+        return Err("has a '.' or '..' segment, which would lead out of the run's prefix".into());
+    }
+    Ok(())
+}
+
 /// How reads choose among the seeded objects (to make cache effects on purpose).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]

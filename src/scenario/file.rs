@@ -18,10 +18,10 @@ pub struct ScenarioFile {
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
-    pub run: RunSection,
+    pub run: Spanned<RunSection>,
     pub load: LoadSection,
     pub data: DataSection,
-    pub mix: MixSection,
+    pub mix: Spanned<MixSection>,
     pub targets: Spanned<BTreeMap<String, Spanned<TargetSection>>>,
     /// Pass/fail rules over the results, e.g. `"gateway.get.p99 < 40ms"`.
     #[serde(default)]

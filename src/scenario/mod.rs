@@ -4,6 +4,7 @@
 //! the file, line, column and field. Produces a `Plan` and performs no other I/O than
 //! reading the file and the environment.
 
+pub mod bounds;
 mod error;
 mod file;
 mod interpolate;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_spanned::Spanned;
 
+use bounds::*;
 pub use error::ScenarioError;
 use file::{
     KeysSpec, KeysTable, OpEntryForm, RateLimitSection, ScenarioFile, SizeSpec, SizeTable,
@@ -22,10 +24,11 @@ use file::{
 };
 pub use interpolate::interpolate;
 
+use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
     Arrivals, CacheRule, CompareMode, DataSet, EmbeddedGateway, GatewayTarget, KeyPopularity,
     LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RateLimitHint, RunLimits,
-    S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec,
+    S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec, check_key_prefix,
 };
 
 /// The policy an `embedded-gateway` target enforces unless it names another.
@@ -39,12 +42,26 @@ const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Reads and validates a scenario file, resolving `${VAR}` from the process environment.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
         path: path.to_path_buf(),
         line: None,
         column: None,
         field: String::new(),
         message: format!("cannot read the file: {e}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        ScenarioError::at(
+            path,
+            &String::from_utf8_lossy(&bytes[..valid]),
+            Some(valid..valid),
+            "",
+            format!(
+                "byte 0x{:02X} is not valid UTF-8; save the file as UTF-8",
+                bytes[valid]
+            ),
+        )
     })?;
     parse(path, &text, &|name| std::env::var(name).ok())
 }
@@ -92,20 +109,21 @@ impl Validator<'_> {
 
     fn plan(&self, f: ScenarioFile) -> Checked<Plan> {
         let name = f.name.get_ref().trim().to_string();
-        if name.is_empty()
+        if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || name.len() > MAX_NAME_CHARS
         {
             return Err(self.err(
                 f.name.span(),
                 "name",
-                "use letters, digits, '-', '_' or '.' (it names the results folder)",
+                format!("use up to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.', starting with a letter or digit (it names the results folder and the run's key prefix)"),
             ));
         }
         let load = self.load(&f.load)?;
         let limits = self.limits(&f.run, &load)?;
-        let seed = match &f.run.seed {
+        let seed = match &f.run.get_ref().seed {
             Some(s) => u64::try_from(*s.get_ref())
                 .map_err(|_| self.err(s.span(), "run.seed", "must be >= 0"))?,
             None => 1,
@@ -113,7 +131,7 @@ impl Validator<'_> {
         let data = self.data(&f.data)?;
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
-        let compare = self.compare(&f.run, &load, &limits)?;
+        let compare = self.compare(f.run.get_ref(), &load, &limits)?;
         let thresholds = self.thresholds(&f.thresholds, &targets, &mix)?;
         Ok(Plan {
             compare,
@@ -174,7 +192,7 @@ impl Validator<'_> {
         let window = run
             .window
             .as_ref()
-            .map(|w| self.duration(w, "run.window"))
+            .map(|w| self.duration(w, "run.window", MAX_RUN_LENGTH))
             .transpose()?;
         let mode = match &run.compare {
             None if ramping => "sequential",
@@ -234,28 +252,54 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(&self, s: &Spanned<String>, field: &str) -> Checked<Duration> {
-        humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+    /// A duration of at most `max`.
+    fn duration(&self, s: &Spanned<String>, field: &str, max: Duration) -> Checked<Duration> {
+        self.duration_at(s.get_ref(), s.span(), field, max)
+    }
+
+    /// `text` as a duration of at most `max`; errors point at `span`.
+    fn duration_at(
+        &self,
+        text: &str,
+        span: Range<usize>,
+        field: &str,
+        max: Duration,
+    ) -> Checked<Duration> {
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
             self.err(
-                s.span(),
+                span.clone(),
                 field,
                 format!("not a duration like \"30s\" or \"2m\": {e}"),
             )
-        })
+        })?;
+        if d > max {
+            return Err(self.err(span, field, at_most(max)));
+        }
+        Ok(d)
     }
 
-    fn positive(&self, n: &Spanned<i64>, field: &str) -> Checked<u64> {
+    /// `n` as a count from `min` to `max`; beyond `max` the message says `why`.
+    fn count(&self, n: &Spanned<i64>, field: &str, min: u64, max: u64, why: &str) -> Checked<u64> {
         match u64::try_from(*n.get_ref()) {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(self.err(n.span(), field, "must be > 0")),
+            Ok(v) if v < min => Err(self.err(n.span(), field, format!("must be >= {min}"))),
+            Err(_) => Err(self.err(n.span(), field, format!("must be >= {min}"))),
+            Ok(v) if v > max => {
+                Err(self.err(n.span(), field, format!("must be at most {max}: {why}")))
+            }
+            Ok(v) => Ok(v),
         }
     }
 
-    fn limits(&self, run: &file::RunSection, load: &LoadModel) -> Checked<RunLimits> {
+    fn limits(
+        &self,
+        run_table: &Spanned<file::RunSection>,
+        load: &LoadModel,
+    ) -> Checked<RunLimits> {
+        let run = run_table.get_ref();
         let mut duration = run
             .duration
             .as_ref()
-            .map(|d| self.duration(d, "run.duration"))
+            .map(|d| self.duration(d, "run.duration", MAX_RUN_LENGTH))
             .transpose()?;
         if let LoadModel::OpenLoop(OpenLoop {
             arrivals: Arrivals::RampingArrivalRate { stages, .. },
@@ -279,26 +323,32 @@ impl Validator<'_> {
         let ops = run
             .ops
             .as_ref()
-            .map(|n| self.positive(n, "run.ops"))
+            .map(|n| self.count(n, "run.ops", 1, MAX_OPS, WHY_OPS))
             .transpose()?;
         if duration.is_none() && ops.is_none() {
-            return Err(ScenarioError::at(
-                self.path,
-                self.text,
-                None,
+            return Err(self.err(
+                run_table.span(),
                 "run",
                 "set `duration` or `ops` (or both): a run must end by itself",
             ));
         }
-        let warmup = run
-            .warmup
-            .as_ref()
-            .map(|w| self.duration(w, "run.warmup"))
-            .transpose()?
-            .unwrap_or_default();
+        let warmup = match &run.warmup {
+            Some(w) => {
+                let warmup = self.duration(w, "run.warmup", MAX_RUN_LENGTH)?;
+                if warmup + duration.unwrap_or_default() > MAX_RUN_LENGTH {
+                    return Err(self.err(
+                        w.span(),
+                        "run.warmup",
+                        format!("warm-up plus duration {}", at_most(MAX_RUN_LENGTH)),
+                    ));
+                }
+                warmup
+            }
+            None => Duration::ZERO,
+        };
         let timeout = |value: &Option<Spanned<String>>, field: &str, default| match value {
             Some(t) => {
-                let d = self.duration(t, field)?;
+                let d = self.duration(t, field, MAX_TIMEOUT)?;
                 if d.is_zero() {
                     return Err(self.err(t.span(), field, "must be > 0"));
                 }
@@ -372,19 +422,21 @@ impl Validator<'_> {
         let rate = |v: &Option<Spanned<f64>>, name: &str, allow_zero: bool| -> Checked<f64> {
             let v = v.as_ref().ok_or_else(|| missing(name))?;
             let r = *v.get_ref();
-            let ok = r.is_finite() && r <= 1e6 && (r > 0.0 || (allow_zero && r == 0.0));
+            let ok = r.is_finite() && r <= MAX_RATE && (r > 0.0 || (allow_zero && r == 0.0));
             if !ok {
                 let bound = if allow_zero { ">= 0" } else { "> 0" };
                 return Err(self.err(
                     v.span(),
                     &field(name),
-                    format!("must be {bound} and <= 1000000 (requests per second)"),
+                    format!("must be {bound} and <= {MAX_RATE} (requests per second)"),
                 ));
             }
             Ok(r)
         };
         let max_in_flight = match &l.max_in_flight {
-            Some(n) => self.positive(n, "load.max_in_flight")? as usize,
+            Some(n) => {
+                self.count(n, "load.max_in_flight", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)? as usize
+            }
             None => 256,
         };
         let arrivals = match executor {
@@ -393,15 +445,22 @@ impl Validator<'_> {
                     .concurrency
                     .as_ref()
                     .ok_or_else(|| missing("concurrency"))?;
-                let concurrency = self.positive(c, "load.concurrency")?;
-                if concurrency > 10_000 {
-                    return Err(self.err(c.span(), "load.concurrency", "must be <= 10000"));
-                }
-                let expected_interval = l
-                    .expected_interval
-                    .as_ref()
-                    .map(|d| self.duration(d, "load.expected_interval"))
-                    .transpose()?;
+                let concurrency =
+                    self.count(c, "load.concurrency", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)?;
+                let expected_interval = match &l.expected_interval {
+                    Some(d) => {
+                        let interval = self.duration(d, "load.expected_interval", MAX_TIMEOUT)?;
+                        if interval < MIN_EXPECTED_INTERVAL {
+                            return Err(self.err(
+                                d.span(),
+                                "load.expected_interval",
+                                "must be at least 1ms: a slow request adds one corrected sample per interval it outlasted",
+                            ));
+                        }
+                        Some(interval)
+                    }
+                    None => None,
+                };
                 return Ok(LoadModel::ClosedLoop {
                     concurrency: concurrency as usize,
                     expected_interval,
@@ -419,34 +478,43 @@ impl Validator<'_> {
                     None => 0.0,
                 };
                 let stages_spanned = l.stages.as_ref().ok_or_else(|| missing("stages"))?;
-                if stages_spanned.get_ref().is_empty() {
+                let count = stages_spanned.get_ref().len();
+                if !(1..=MAX_STAGES).contains(&count) {
                     return Err(self.err(
                         stages_spanned.span(),
                         "load.stages",
-                        "give at least one stage",
+                        format!("give 1 to {MAX_STAGES} stages"),
                     ));
                 }
                 let mut stages = Vec::new();
+                let mut total = Duration::ZERO;
                 for (i, st) in stages_spanned.get_ref().iter().enumerate() {
                     let f = format!("load.stages[{i}]");
-                    let duration = humantime::parse_duration(st.duration.trim()).map_err(|e| {
-                        self.err(
-                            stages_spanned.span(),
-                            &format!("{f}.duration"),
-                            format!("not a duration: {e}"),
-                        )
-                    })?;
-                    if !(st.target.is_finite() && (0.0..=1e6).contains(&st.target)) {
+                    let duration = self.duration_at(
+                        &st.duration,
+                        stages_spanned.span(),
+                        &format!("{f}.duration"),
+                        MAX_RUN_LENGTH,
+                    )?;
+                    if !(st.target.is_finite() && (0.0..=MAX_RATE).contains(&st.target)) {
                         return Err(self.err(
                             stages_spanned.span(),
                             &format!("{f}.target"),
-                            "must be between 0 and 1000000",
+                            format!("must be between 0 and {MAX_RATE}"),
                         ));
                     }
+                    total += duration;
                     stages.push(Stage {
                         target: st.target,
                         duration,
                     });
+                }
+                if total > MAX_RUN_LENGTH {
+                    return Err(self.err(
+                        stages_spanned.span(),
+                        "load.stages",
+                        format!("the stages together {}", at_most(MAX_RUN_LENGTH)),
+                    ));
                 }
                 Arrivals::RampingArrivalRate { start_rate, stages }
             }
@@ -458,8 +526,12 @@ impl Validator<'_> {
     }
 
     fn data(&self, d: &file::DataSection) -> Checked<DataSet> {
-        if d.buckets.get_ref().is_empty() {
-            return Err(self.err(d.buckets.span(), "data.buckets", "name at least one bucket"));
+        if !(1..=MAX_BUCKETS).contains(&d.buckets.get_ref().len()) {
+            return Err(self.err(
+                d.buckets.span(),
+                "data.buckets",
+                format!("name 1 to {MAX_BUCKETS} buckets"),
+            ));
         }
         let mut buckets = Vec::new();
         for (i, b) in d.buckets.get_ref().iter().enumerate() {
@@ -473,15 +545,14 @@ impl Validator<'_> {
             buckets.push(b.get_ref().clone());
         }
         let prefix = match &d.prefix {
-            Some(p) if p.get_ref().starts_with('/') => {
-                return Err(self.err(p.span(), "data.prefix", "must not start with '/'"));
+            Some(p) => {
+                check_prefix(p.get_ref()).map_err(|why| self.err(p.span(), "data.prefix", why))?;
+                p.get_ref().clone()
             }
-            Some(p) => p.get_ref().clone(),
             None => "gatebench/".to_string(),
         };
         let objects = match &d.objects {
-            Some(n) => u64::try_from(*n.get_ref())
-                .map_err(|_| self.err(n.span(), "data.objects", "must be >= 0"))?,
+            Some(n) => self.count(n, "data.objects", 0, MAX_OBJECTS, WHY_OBJECTS)?,
             None => 100,
         };
         let size = self.size(&d.size)?;
@@ -527,7 +598,13 @@ impl Validator<'_> {
     }
 
     fn size(&self, s: &Spanned<SizeSpec>) -> Checked<SizeDist> {
-        let bytes = |v: &str| parse_size(v).map_err(|why| self.err(s.span(), "data.size", why));
+        let err = |why: String| self.err(s.span(), "data.size", why);
+        let bytes = |v: &str| match parse_size(v).map_err(err)? {
+            n if n > MAX_OBJECT_BYTES => Err(err(format!(
+                "{v:?} is larger than one S3 object may be (5 GiB)"
+            ))),
+            n => Ok(n),
+        };
         let dist = match s.get_ref() {
             SizeSpec::Fixed(v) => SizeDist::Fixed(bytes(v)?),
             SizeSpec::Table(SizeTable::Uniform { min, max }) => SizeDist::Uniform {
@@ -540,20 +617,21 @@ impl Validator<'_> {
             },
             SizeSpec::Table(SizeTable::Weighted(rows)) => {
                 let mut out = Vec::new();
+                let mut total = 0;
                 for row in rows {
-                    let w = u32::try_from(row.weight)
-                        .map_err(|_| self.err(s.span(), "data.size", "weights must be >= 0"))?;
+                    let w = weight(row.weight, total).map_err(err)?;
+                    total += w;
                     out.push((bytes(&row.size)?, w));
                 }
                 SizeDist::Weighted(out)
             }
         };
-        dist.sampler()
-            .map_err(|why| self.err(s.span(), "data.size", why))?;
+        dist.sampler().map_err(err)?;
         Ok(dist)
     }
 
-    fn mix(&self, m: &file::MixSection, data: &DataSet) -> Checked<Vec<MixEntry>> {
+    fn mix(&self, table: &Spanned<file::MixSection>, data: &DataSet) -> Checked<Vec<MixEntry>> {
+        let m = table.get_ref();
         let entries: [(OpKind, &Option<Spanned<OpEntryForm>>); 5] = [
             (OpKind::Put, &m.put),
             (OpKind::Get, &m.get),
@@ -562,12 +640,18 @@ impl Validator<'_> {
             (OpKind::Delete, &m.delete),
         ];
         let mut mix = Vec::new();
+        let mut total = 0;
         for (op, entry) in entries {
             let Some(entry) = entry else { continue };
             let field = format!("mix.{op}");
             let e = &entry.get_ref().0;
-            let weight = u32::try_from(e.weight)
-                .map_err(|_| self.err(entry.span(), &format!("{field}.weight"), "must be >= 0"))?;
+            let weight = weight(e.weight, total)
+                .map_err(|why| self.err(entry.span(), &format!("{field}.weight"), why))?;
+            total += weight;
+            if let Some(p) = &e.prefix {
+                check_prefix(p)
+                    .map_err(|why| self.err(entry.span(), &format!("{field}.prefix"), why))?;
+            }
             if op != OpKind::List && (e.max_keys.is_some() || e.prefix.is_some()) {
                 return Err(self.err(
                     entry.span(),
@@ -605,10 +689,8 @@ impl Validator<'_> {
             }
         }
         if mix.is_empty() {
-            return Err(ScenarioError::at(
-                self.path,
-                self.text,
-                None,
+            return Err(self.err(
+                table.span(),
                 "mix",
                 "give at least one operation a weight > 0",
             ));
@@ -683,7 +765,7 @@ impl Validator<'_> {
             return Err(self.err(r.span(), &format!("{field}.calls"), "must be at least 1"));
         }
         let period_field = format!("{field}.renewal_period");
-        let period = self.duration(&section.renewal_period, &period_field)?;
+        let period = self.duration(&section.renewal_period, &period_field, MAX_RUN_LENGTH)?;
         if period.as_secs() == 0 || period.subsec_nanos() != 0 {
             return Err(self.err(
                 section.renewal_period.span(),
@@ -899,6 +981,39 @@ impl Validator<'_> {
     }
 }
 
+/// "must be at most …" for a duration.
+fn at_most(max: Duration) -> String {
+    format!("must be at most {}", humantime::format_duration(max))
+}
+
+/// A weight of a table whose earlier weights add up to `total`: from 0 to
+/// [`MAX_WEIGHT`], and the table's sum too (weights are relative shares).
+fn weight(w: i64, total: u32) -> Result<u32, String> {
+    let w = u32::try_from(w).map_err(|_| "must be >= 0".to_string())?;
+    if u64::from(w) > MAX_WEIGHT {
+        return Err(format!(
+            "must be at most {MAX_WEIGHT}: weights are relative shares"
+        ));
+    }
+    if u64::from(total + w) > MAX_WEIGHT {
+        return Err(format!(
+            "the weights add up to {}; keep their sum at most {MAX_WEIGHT} (they are relative shares)",
+            total + w
+        ));
+    }
+    Ok(w)
+}
+
+/// A `data.prefix` or LIST prefix: a safe key prefix of at most [`MAX_PREFIX_BYTES`].
+fn check_prefix(p: &str) -> Result<(), String> {
+    if p.len() > MAX_PREFIX_BYTES {
+        return Err(format!(
+            "must be at most {MAX_PREFIX_BYTES} bytes (S3 keys have at most 1024)"
+        ));
+    }
+    check_key_prefix(p)
+}
+
 /// Parses `4KiB`, `1MiB`, `512` (bytes) and the like.
 pub fn parse_size(v: &str) -> Result<u64, String> {
     v.trim()
@@ -917,6 +1032,13 @@ fn check_bucket_name(b: &str) -> Result<(), &'static str> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
     {
         return Err("bucket names use lowercase letters, digits, '-' and '.'");
+    }
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !b.starts_with(alnum) || !b.ends_with(alnum) {
+        return Err("bucket names begin and end with a letter or digit");
+    }
+    if b.contains("..") {
+        return Err("bucket names have no two '.' in a row");
     }
     Ok(())
 }
@@ -940,5 +1062,7 @@ fn check_url(e: &str, path_allowed: bool) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
+pub(crate) mod fuzz;
 #[cfg(test)]
 mod tests;

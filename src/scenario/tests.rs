@@ -146,3 +146,219 @@ fn a_gateway_states_its_rate_limit_and_a_direct_target_cannot() {
     assert_eq!(e.field, "targets.rgw.rate_limit", "{e}");
     assert!(e.message.contains("does not take `rate_limit`"), "{e}");
 }
+
+/// `GOOD` with `from` replaced by `to`, expected to be refused at `line` for `field`,
+/// with a message that contains `says`.
+fn refused(from: &str, to: &str, line: usize, field: &str, says: &str) {
+    let text = GOOD.replace(from, to);
+    assert_ne!(text, GOOD, "{from:?} is not in GOOD");
+    let e = check(&text).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(line), field),
+        "{to:?}: {e}"
+    );
+    assert!(e.column.is_some(), "{to:?}: {e}");
+    assert!(e.message.contains(says), "{to:?}: {e}");
+}
+
+const CLOSED: &str = "executor = \"closed-loop\"\nconcurrency = 4";
+
+#[test]
+fn counts_beyond_what_the_machine_can_hold_are_refused() {
+    for n in ["9223372036854775807", "1000000000000", "5000001"] {
+        refused(
+            "objects = 10",
+            &format!("objects = {n}"),
+            9,
+            "data.objects",
+            "at most 5000000",
+        );
+    }
+    check(&GOOD.replace("objects = 10", "objects = 5000000")).unwrap();
+    let open = "executor = \"constant-arrival-rate\"\nrate = 10\nmax_in_flight = 4294967296";
+    refused(CLOSED, open, 7, "load.max_in_flight", "at most 20000");
+    refused(
+        CLOSED,
+        "executor = \"closed-loop\"\nconcurrency = 20001",
+        6,
+        "load.concurrency",
+        "at most 20000",
+    );
+    refused(
+        "duration = \"5s\"",
+        "ops = 9223372036854775807",
+        3,
+        "run.ops",
+        "at most",
+    );
+}
+
+#[test]
+fn weights_whose_sum_overflows_are_refused_not_failed_at_run_time() {
+    // Each fits a u32, the sum does not: the run used to fail building its sequence.
+    refused(
+        "get = 60",
+        "get = 4294967295\nhead = 4294967295",
+        12,
+        "mix.get.weight",
+        "at most 1000000",
+    );
+    refused(
+        "get = 60",
+        "get = 600000\nhead = 600000",
+        13,
+        "mix.head.weight",
+        "add up to",
+    );
+    refused(
+        "size = \"4KiB\"",
+        "size = { weighted = [{ size = \"1KiB\", weight = 4294967295 }, { size = \"2KiB\", weight = 4294967295 }] }",
+        10,
+        "data.size",
+        "at most 1000000",
+    );
+    let plan = check(&GOOD.replace("get = 60", "get = 999995")).unwrap();
+    crate::plan::sequence::OpSequence::new(&plan).unwrap();
+}
+
+#[test]
+fn sizes_beyond_one_s3_object_are_refused_not_clamped() {
+    for size in ["\"20EiB\"", "\"6GiB\"", "\"17000000TiB\""] {
+        refused(
+            "size = \"4KiB\"",
+            &format!("size = {size}"),
+            10,
+            "data.size",
+            "5 GiB",
+        );
+    }
+    refused(
+        "size = \"4KiB\"",
+        "size = { lognormal = { median = \"1MiB\", p99 = \"8GiB\" } }",
+        10,
+        "data.size",
+        "5 GiB",
+    );
+    check(&GOOD.replace("size = \"4KiB\"", "size = \"5GiB\"")).unwrap();
+}
+
+#[test]
+fn durations_beyond_a_week_are_refused() {
+    refused(
+        "duration = \"5s\"",
+        "duration = \"400000000000years\"",
+        3,
+        "run.duration",
+        "at most 7days",
+    );
+    refused(
+        "duration = \"5s\"",
+        "duration = \"5s\"\nwarmup = \"8days\"",
+        4,
+        "run.warmup",
+        "at most 7days",
+    );
+    refused(
+        "duration = \"5s\"",
+        "duration = \"5s\"\nrequest_timeout = \"3days\"",
+        4,
+        "run.request_timeout",
+        "at most 1day",
+    );
+    // Two stages whose lengths overflow a Duration when added used to panic.
+    let ramp = "executor = \"ramping-arrival-rate\"\nstages = [{ target = 1, duration = \"500000000000years\" }, { target = 1, duration = \"500000000000years\" }]";
+    refused(CLOSED, ramp, 6, "load.stages[0].duration", "at most 7days");
+    let ramp = "executor = \"ramping-arrival-rate\"\nstages = [{ target = 1, duration = \"4days\" }, { target = 1, duration = \"4days\" }]";
+    let e = check(&GOOD.replace("duration = \"5s\"", "").replace(CLOSED, ramp)).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (Some(6), "load.stages"), "{e}");
+    assert!(e.message.contains("at most 7days"), "{e}");
+}
+
+#[test]
+fn prefixes_that_could_leave_the_run_prefix_are_refused() {
+    // As written in the file (TOML strings).
+    for prefix in [
+        r#""../victim/""#,
+        r#""a/../../b/""#,
+        r#""./x/""#,
+        r#""a/./b""#,
+        r#""a//b/""#,
+        r#""/abs/""#,
+        r#""..""#,
+        r#""tab\there/""#,
+        r#""nul\u0000/""#,
+        r#""a%2e%2e/""#,
+        r#"'back\slash/'"#,
+        r#""q?x=1/""#,
+    ] {
+        let to = format!("buckets = [\"bench\"]\nprefix = {prefix}");
+        refused("buckets = [\"bench\"]", &to, 9, "data.prefix", "");
+    }
+    for prefix in ["gatebench/", "team-a/bench_1/", "runs.v2/", "flat-", ""] {
+        let to = format!("buckets = [\"bench\"]\nprefix = {prefix:?}");
+        check(&GOOD.replace("buckets = [\"bench\"]", &to)).unwrap();
+    }
+    refused(
+        "max_keys = 100 }",
+        "max_keys = 100, prefix = \"../\" }",
+        13,
+        "mix.list.prefix",
+        "",
+    );
+    for bucket in ["...", "a..b", ".bench", "bench-"] {
+        let to = format!("buckets = [{bucket:?}]");
+        refused("buckets = [\"bench\"]", &to, 8, "data.buckets[0]", "");
+    }
+    for name in ["..", ".hidden", "a/b", &"n".repeat(65)] {
+        refused("name = \"t\"", &format!("name = {name:?}"), 1, "name", "");
+    }
+}
+
+#[test]
+fn errors_without_a_field_of_their_own_point_at_their_table() {
+    let e = check(
+        &GOOD
+            .replace("get = 60", "get = 0")
+            .replace("weight = 5", "weight = 0"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (Some(11), Some(1), "mix"),
+        "{e}"
+    );
+    let e = check(&GOOD.replace("duration = \"5s\"", "")).unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (Some(2), Some(1), "run"),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let (first, rest) = GOOD.split_once('\n').unwrap();
+    let mut bytes = format!("{first}\ndescription = \"ab").into_bytes();
+    bytes.push(0xFF);
+    bytes.extend_from_slice(format!("\"\n{rest}").as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let e = load(&path).unwrap_err();
+    assert_eq!((e.line, e.column), (Some(2), Some(18)), "{e}");
+    assert!(e.message.contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn deep_nesting_is_a_located_error_not_a_stack_overflow() {
+    let deep = 100_000;
+    for (open, close) in [("[", "]"), ("{ a = ", " }")] {
+        let value = format!("{}1{}", open.repeat(deep), close.repeat(deep));
+        let text = GOOD.replace("name = \"t\"", &format!("name = \"t\"\nx = {value}"));
+        let e = check(&text).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.column.is_some(), "{e}");
+        assert!(e.message.contains("recursion depth"), "{e}");
+    }
+}

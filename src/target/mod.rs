@@ -22,7 +22,9 @@ use http::Method;
 use crate::gateway::RunningGateway;
 use crate::idp::RunningIdp;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
-use crate::plan::{GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec};
+use crate::plan::{
+    GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec, check_key_prefix,
+};
 pub use admin::Admin;
 pub use client::{Connection, S3Call, S3Client};
 use embedded::EmbeddedS3;
@@ -138,6 +140,10 @@ pub struct KeySpace {
 impl KeySpace {
     /// Keys for `plan` under `run_prefix` (which ends with '/').
     pub fn new(plan: &Plan, run_prefix: &str) -> Self {
+        debug_assert!(
+            run_prefix.ends_with('/') && check_key_prefix(run_prefix).is_ok(),
+            "run prefix {run_prefix:?} could let keys escape it"
+        );
         let lists = plan
             .mix
             .iter()

@@ -230,3 +230,90 @@ fn renderings_name_every_rule() {
     assert!(md.contains("❌ fail"), "{md}");
     assert_eq!(thresholds_markdown(&[]), "");
 }
+
+/// Expressions the fuzz starts from: one of each form.
+const WELL_FORMED: &[&str] = &[
+    "gateway.get.p99 < 40ms",
+    "*.put.p50 <= 3.5 ms",
+    "rgw.*.error_rate < 1%",
+    "apim.throttled_ratio >= 0.5%",
+    "overhead.get.p50 < 3ms",
+    "rgw.throughput_mibps > 100",
+    "gw.head.p99_9 < 1s",
+    "gw.list.max < 250000us",
+];
+
+/// A character-level edit of an expression.
+#[derive(Debug, Clone)]
+enum Edit {
+    Insert(proptest::sample::Index, char),
+    Remove(proptest::sample::Index),
+    Repeat(proptest::sample::Index, usize),
+}
+
+fn edit(expression: &str, e: &Edit) -> String {
+    let mut chars: Vec<char> = expression.chars().collect();
+    let at = |i: &proptest::sample::Index| i.index(chars.len() + 1);
+    match e {
+        Edit::Insert(i, c) => chars.insert(at(i), *c),
+        Edit::Remove(i) if !chars.is_empty() => {
+            chars.remove(at(i).min(chars.len() - 1));
+        }
+        Edit::Remove(_) => {}
+        Edit::Repeat(i, n) => {
+            let from = at(i);
+            let tail: Vec<char> = chars[from..].iter().copied().take(*n).collect();
+            chars.splice(from..from, tail);
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn fuzz_mutated_expressions_never_panic_and_errors_point_inside_them() {
+    use proptest::prelude::*;
+    let odd_char = prop_oneof![
+        prop::sample::select(
+            &[
+                '.', '*', '<', '=', '>', '%', ' ', '9', 'e', '-', 'µ', '\u{0}'
+            ][..]
+        ),
+        any::<char>(),
+    ];
+    let one_edit = prop_oneof![
+        (any::<proptest::sample::Index>(), odd_char).prop_map(|(i, c)| Edit::Insert(i, c)),
+        any::<proptest::sample::Index>().prop_map(Edit::Remove),
+        (any::<proptest::sample::Index>(), 1..40usize).prop_map(|(i, n)| Edit::Repeat(i, n)),
+    ];
+    let mutated = (
+        prop::sample::select(WELL_FORMED),
+        prop::collection::vec(one_edit, 0..6),
+    )
+        .prop_map(|(e, edits)| edits.iter().fold(e.to_string(), |t, x| edit(&t, x)));
+    let expressions = prop_oneof![3 => mutated, 1 => "\\PC{0,40}"];
+    let cases = crate::scenario::fuzz::cases();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let started = std::time::Instant::now();
+    let result = runner.run(&expressions, |expression| {
+        let len = expression.chars().count();
+        let checked = parse(&expression).and_then(|t| {
+            t.check_names(&["gateway", "rgw"], &[OpKind::Get, OpKind::Put], true)
+                .map(|()| t)
+        });
+        if let Err(e) = checked {
+            prop_assert!(e.position <= len, "{expression:?}: {e}");
+            prop_assert!(!e.reason.is_empty());
+        }
+        Ok(())
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "threshold fuzz: {cases} cases in {elapsed:.2}s, {:.0}/s",
+        f64::from(cases) / elapsed
+    );
+    result.unwrap();
+}
