@@ -74,6 +74,30 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// Ramps only: if the rate is zero from `t` until some later offset (a stretch of
+    /// zero rate), that offset; the integration skips such stretches in one step.
+    fn zero_until(&self, t: f64) -> Option<f64> {
+        let Arrivals::RampingArrivalRate { start_rate, stages } = &self.arrivals else {
+            return None;
+        };
+        if t < self.warmup {
+            return (*start_rate == 0.0).then_some(self.warmup);
+        }
+        let mut from = *start_rate;
+        let mut stage_start = self.warmup;
+        for s in stages {
+            let stage_end = stage_start + s.duration.as_secs_f64();
+            if t < stage_end {
+                return (from == 0.0 && s.target == 0.0).then_some(stage_end);
+            }
+            from = s.target;
+            stage_start = stage_end;
+        }
+        (from == 0.0).then_some(f64::INFINITY)
+    }
+}
+
 impl Iterator for Schedule {
     /// Offset of the next due time from the start, seconds.
     type Item = f64;
@@ -92,6 +116,10 @@ impl Iterator for Schedule {
                 loop {
                     if t >= self.end {
                         return None;
+                    }
+                    if let Some(until) = self.zero_until(t) {
+                        t = until;
+                        continue;
                     }
                     let r = self.rate_at(t);
                     let step = STEP.min(self.end - t);
@@ -229,6 +257,33 @@ mod tests {
             "ramp is linear: {first_half}"
         );
         assert!(due.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn a_ramp_skips_long_stretches_of_zero_rate_at_once() {
+        // A week at zero, then 10/s for 1 s, then zero again: 10 requests (an 11th may
+        // fall on the stage's last instant), found without integrating the idle weeks
+        // millisecond by millisecond.
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let stage = |target, duration| Stage { target, duration };
+        let arrivals = Arrivals::RampingArrivalRate {
+            start_rate: 0.0,
+            stages: vec![
+                stage(0.0, week),
+                stage(10.0, Duration::ZERO),
+                stage(10.0, Duration::from_secs(1)),
+                stage(0.0, Duration::ZERO),
+                stage(0.0, week),
+            ],
+        };
+        let total = 1.0 + 2.0 * week.as_secs_f64();
+        let due: Vec<f64> = Schedule::new(&arrivals, 60.0, Some(total), 1).collect();
+        assert!((10..=11).contains(&due.len()), "{due:?}");
+        let start = 60.0 + week.as_secs_f64();
+        assert!(
+            due.iter().all(|t| (start..start + 1.001).contains(t)),
+            "{due:?}"
+        );
     }
 
     #[test]
