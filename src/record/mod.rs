@@ -214,11 +214,7 @@ impl ShardRecorder {
             self.flush();
         }
         self.current.second = second;
-        self.current
-            .series
-            .entry(s.key)
-            .or_insert_with(SeriesData::new)
-            .record(s);
+        self.current.series.entry(s.key).or_default().record(s);
     }
 
     fn flush(&mut self) {

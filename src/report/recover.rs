@@ -15,12 +15,15 @@ use crate::record::{Phase, SeriesData, SeriesKey, Totals, new_histogram};
 use crate::report::series::{LogLine, SeriesId, complete_lines, decode_lines};
 use crate::results::hlog::{COUNTERS, CounterLine, STEADY_LOG, WARMUP_LOG};
 use crate::results::summary::{self, Recovery, RunStatus, Summary};
-use crate::results::{RUN, SUMMARY};
+use crate::results::{PROVENANCE, RUN, SUMMARY};
 
-/// If `dir` has no `summary.json`, rebuilds one from its `run.json` and interval logs,
-/// writes it and returns it; `None` if the folder has a summary already.
+/// If `dir` is the folder of a killed run (no `summary.json`, no `provenance.json`),
+/// rebuilds its summary from `run.json` and the interval logs, writes it and returns it;
+/// `None` if it is not such a folder (the report then says what is wrong with it).
 pub fn rebuild_if_missing(dir: &Path) -> anyhow::Result<Option<Summary>> {
-    if dir.join(SUMMARY).exists() {
+    // A run that ended wrote its summary before its provenance: without the summary
+    // but with the provenance, the summary was removed, not never written.
+    if !dir.is_dir() || dir.join(SUMMARY).exists() || dir.join(PROVENANCE).exists() {
         return Ok(None);
     }
     let summary = rebuild(dir)?;
@@ -129,12 +132,7 @@ impl<'a> Rebuilt<'a> {
             .entry((target, id.class))
             .or_insert(second);
         *first = (*first).min(second);
-        Some(
-            self.totals
-                .series
-                .entry(key)
-                .or_insert_with(SeriesData::new),
-        )
+        Some(self.totals.series.entry(key).or_default())
     }
 
     fn add_line(&mut self, phase: Phase, line: LogLine) {
