@@ -18,8 +18,17 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Gateway(args) => gateway::args::run(args),
         Command::Idp(args) => idp::args::run(args),
-        Command::Report { dir } => match report::write_report(&dir) {
-            Ok(files) => {
+        Command::Report { dir } => match report::recover::rebuild_if_missing(&dir)
+            .and_then(|rebuilt| Ok((rebuilt, report::write_report(&dir)?)))
+        {
+            Ok((rebuilt, files)) => {
+                if let Some(summary) = rebuilt {
+                    println!("{}", report::verdict::incomplete(&summary));
+                    println!(
+                        "summary rebuilt: {}",
+                        dir.join(gatebench::results::SUMMARY).display()
+                    );
+                }
                 println!("report: {}", files.html.display());
                 println!("summary: {}", files.markdown.display());
                 ExitCode::SUCCESS
@@ -155,7 +164,7 @@ fn run_command(args: RunArgs) -> ExitCode {
                 }
                 RunStatus::Complete => ExitCode::SUCCESS,
                 RunStatus::Interrupted => ExitCode::from(130),
-                RunStatus::Failed => {
+                RunStatus::Failed | RunStatus::Incomplete => {
                     if let Some(e) = &out.summary.error {
                         eprintln!("error: {e}");
                     }

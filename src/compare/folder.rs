@@ -121,12 +121,22 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
 
 fn load_run(dir: &Path) -> anyhow::Result<RunData> {
     let summary = read_summary(dir)?;
-    if summary.status == RunStatus::Failed {
-        bail!(
+    match summary.status {
+        RunStatus::Failed => bail!(
             "{}: the run failed ({}); a failed run cannot be compared",
             dir.display(),
             summary.error.as_deref().unwrap_or("no reason given")
-        );
+        ),
+        RunStatus::Incomplete => bail!(
+            "{}: the run was killed before it ended (incomplete; its summary was rebuilt \
+             from {}); an incomplete run cannot be compared: run it again",
+            dir.display(),
+            summary
+                .recovery
+                .as_ref()
+                .map_or("its interval logs".to_string(), |r| r.covered())
+        ),
+        RunStatus::Complete | RunStatus::Interrupted => {}
     }
     let seconds = read_seconds(&dir.join(STEADY_LOG))?;
     Ok(RunData {

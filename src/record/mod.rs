@@ -2,19 +2,21 @@
 //!
 //! Workers record through [`Shards`]: one recorder per shard (a few per core, each behind
 //! an uncontended lock) holding histograms for the current second. When a sample falls
-//! in a new second the finished interval is sent to the [`Recorder`], which merges
-//! intervals from all shards, hands each finished second to an [`IntervalSink`] (the
-//! `.hlog` writer) and keeps run totals. Histograms are only ever merged, never
-//! percentiles averaged. Latencies are microseconds, 3 significant digits.
+//! in a new second the finished interval is sent to the [`Recorder`]; the recorder also
+//! collects finished seconds from every shard on its own timer, so a second reaches the
+//! [`IntervalSink`] (the `.hlog` writer) within [`FLUSH_EVERY`] + [`GRACE`] of its end
+//! whatever the workers do (idle, between turns, or stalled). It merges intervals from
+//! all shards and keeps run totals. Histograms are only ever merged, never percentiles
+//! averaged. Latencies are microseconds, 3 significant digits.
 
 mod outcome;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 pub use outcome::{CacheClass, OutcomeClass, TransportError};
@@ -24,12 +26,16 @@ use crate::plan::OpKind;
 /// Significant digits kept by every histogram.
 pub const SIGFIG: u8 = 3;
 
-/// Seconds a finished interval waits for samples from slower workers before it is
-/// written; later samples are still counted, in an extra interval line.
-const GRACE_SECONDS: u64 = 2;
+/// How long after its end a second waits for samples still being recorded before the
+/// recorder collects and writes it; later samples are still counted, in an extra
+/// interval line.
+pub const GRACE: Duration = Duration::from_millis(200);
+
+/// How often the recorder collects finished seconds from the shards and writes them.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// Whether a sample counts in the results or belongs to the warm-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Warmup,
@@ -91,7 +97,8 @@ pub struct SeriesData {
 }
 
 impl SeriesData {
-    fn new() -> Self {
+    /// Nothing recorded yet.
+    pub fn new() -> Self {
         SeriesData {
             latency: new_histogram(),
             service: new_histogram(),
@@ -156,6 +163,12 @@ impl SeriesData {
     }
 }
 
+impl Default for SeriesData {
+    fn default() -> Self {
+        SeriesData::new()
+    }
+}
+
 /// An empty auto-resizing histogram with gatebench's precision.
 pub fn new_histogram() -> Histogram<u64> {
     // 3 significant digits is always a valid precision.
@@ -201,17 +214,20 @@ impl ShardRecorder {
             self.flush();
         }
         self.current.second = second;
-        self.current
-            .series
-            .entry(s.key)
-            .or_insert_with(SeriesData::new)
-            .record(s);
+        self.current.series.entry(s.key).or_default().record(s);
     }
 
     fn flush(&mut self) {
         let done = std::mem::take(&mut self.current);
         // The recorder outlives every shard; a closed channel means the run is over.
         let _ = self.tx.send(done);
+    }
+
+    /// Sends the held second on if it is before `second`.
+    fn flush_before(&mut self, second: u64) {
+        if self.current.second < second && !self.current.series.is_empty() {
+            self.flush();
+        }
     }
 }
 
@@ -223,20 +239,24 @@ impl Drop for ShardRecorder {
     }
 }
 
+/// The shards of one engine run.
+type ShardSet = [Mutex<ShardRecorder>];
+
+/// The shard sets handed out so far, for the recorder's timer (dead ones are pruned).
+type LiveShards = Arc<Mutex<Vec<Weak<ShardSet>>>>;
+
 /// The hot-path recording handle of one engine run, shared by its workers. Each worker
-/// records into the shard its id picks, so locks are rarely contended; what a shard
-/// holds is sent on when it is dropped.
+/// records into the shard its id picks, so locks are rarely contended; the recorder
+/// collects finished seconds on its timer, and what a shard holds is sent on when it
+/// is dropped.
 pub struct Shards {
-    shards: Vec<Mutex<ShardRecorder>>,
+    shards: Arc<ShardSet>,
 }
 
 impl Shards {
     /// Records `s` into the shard picked by `worker`.
     pub fn record(&self, worker: usize, s: &Sample) {
-        let shard = &self.shards[worker % self.shards.len()];
-        // A poisoned shard only means another worker panicked; its data is still valid.
-        let mut r = shard.lock().unwrap_or_else(|e| e.into_inner());
-        r.record(s);
+        lock(&self.shards[worker % self.shards.len()]).record(s);
     }
 }
 
@@ -259,13 +279,14 @@ pub struct Progress {
 pub struct RecordHandle {
     run_start: Instant,
     tx: mpsc::UnboundedSender<Interval>,
+    live: LiveShards,
 }
 
 impl RecordHandle {
     /// Recording shards for one engine run: four per core.
     pub fn shards(&self) -> Shards {
         let n = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
-        let shards = (0..n)
+        let shards: Arc<ShardSet> = (0..n)
             .map(|_| {
                 Mutex::new(ShardRecorder {
                     run_start: self.run_start,
@@ -274,14 +295,23 @@ impl RecordHandle {
                 })
             })
             .collect();
+        let mut live = lock(&self.live);
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shards));
         Shards { shards }
     }
+}
+
+/// Locks `m`; a poisoned lock only means a worker panicked, its data is still valid.
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Merges worker intervals, writes finished seconds and keeps the run's totals.
 pub struct Recorder {
     run_start: Instant,
     rx: mpsc::UnboundedReceiver<Interval>,
+    live: LiveShards,
     pending: BTreeMap<u64, Interval>,
     /// Seconds below this have been written.
     written_up_to: u64,
@@ -293,6 +323,7 @@ pub struct Recorder {
 }
 
 /// The merged result of a run.
+#[derive(Default)]
 pub struct Totals {
     pub series: HashMap<SeriesKey, SeriesData>,
     /// The first second (since the run started) in which each (target, class) was seen.
@@ -306,9 +337,11 @@ impl Recorder {
     /// `sink`, and the handle that makes worker recorders for it.
     pub fn new(run_start: Instant, sink: Box<dyn IntervalSink>) -> (Self, RecordHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let live = LiveShards::default();
         let recorder = Recorder {
             run_start,
             rx,
+            live: live.clone(),
             pending: BTreeMap::new(),
             written_up_to: 0,
             totals: HashMap::new(),
@@ -317,7 +350,14 @@ impl Recorder {
             sink_error: None,
             progress: watch::Sender::new(Progress::default()),
         };
-        (recorder, RecordHandle { run_start, tx })
+        (
+            recorder,
+            RecordHandle {
+                run_start,
+                tx,
+                live,
+            },
+        )
     }
 
     /// Progress updates, once a second.
@@ -326,16 +366,21 @@ impl Recorder {
     }
 
     /// Merges intervals until every handle is gone, writes what is left and returns the
-    /// totals.
+    /// totals. Every [`FLUSH_EVERY`] it collects and writes the seconds that ended more
+    /// than [`GRACE`] ago.
     pub async fn run(mut self) -> Totals {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(iv) => self.add(iv),
                     None => break,
                 },
-                _ = tick.tick() => self.write_finished(false),
+                _ = tick.tick() => {
+                    self.collect_finished();
+                    self.write_finished(false);
+                }
             }
         }
         self.write_finished(true);
@@ -343,6 +388,25 @@ impl Recorder {
             series: self.totals,
             first_seconds: self.first_seconds,
             sink_error: self.sink_error,
+        }
+    }
+
+    /// Seconds below this one ended more than [`GRACE`] ago.
+    fn finished_below(&self) -> u64 {
+        self.run_start.elapsed().saturating_sub(GRACE).as_secs()
+    }
+
+    /// Takes finished seconds from every live shard, then what shards sent on meanwhile.
+    fn collect_finished(&mut self) {
+        let below = self.finished_below();
+        let sets: Vec<Arc<ShardSet>> = lock(&self.live).iter().filter_map(Weak::upgrade).collect();
+        for shard in sets.iter().flat_map(|set| set.iter()) {
+            lock(shard).flush_before(below);
+        }
+        // A shard sends under its lock, so everything sent before the loop above took
+        // the lock is in the channel now.
+        while let Ok(iv) = self.rx.try_recv() {
+            self.add(iv);
         }
     }
 
@@ -367,12 +431,7 @@ impl Recorder {
     }
 
     fn write_finished(&mut self, all: bool) {
-        let now_second = self.run_start.elapsed().as_secs();
-        let limit = if all {
-            u64::MAX
-        } else {
-            now_second.saturating_sub(GRACE_SECONDS)
-        };
+        let limit = if all { u64::MAX } else { self.finished_below() };
         let mut last_ops = None;
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() >= limit {
@@ -502,5 +561,27 @@ mod tests {
             written.iter().map(|w| w.0).collect::<Vec<_>>(),
             vec![0, 1, 2, 3, 4]
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_is_written_soon_after_its_end_though_no_sample_follows() {
+        // One request, then idle workers (open loop at a low rate, a turn of the other
+        // target, a stalled server): the second must not wait for a next sample.
+        let start = Instant::now();
+        let sink = Collect::default();
+        let (rec, handle) = Recorder::new(start, Box::new(sink.clone()));
+        let shards = handle.shards();
+        shards.record(3, &sample(start, 100, OutcomeClass::Ok));
+        let recording = tokio::spawn(rec.run());
+        let due = Duration::from_secs(1) + GRACE + FLUSH_EVERY + Duration::from_millis(150);
+        tokio::time::sleep(due).await;
+        assert_eq!(*sink.0.lock().unwrap(), vec![(0, 1)]);
+        drop((shards, handle));
+        let totals = recording.await.unwrap();
+        assert_eq!(
+            totals.series.values().map(SeriesData::count).sum::<u64>(),
+            1
+        );
+        assert_eq!(sink.0.lock().unwrap().len(), 1, "written once");
     }
 }

@@ -84,7 +84,7 @@ impl CacheClass {
 }
 
 /// Why a request got no HTTP answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportError {
     /// The connection could not be made (refused, unreachable).

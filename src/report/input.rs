@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::report::series::Series;
+use crate::report::series::{Series, complete_lines};
 use crate::results::hlog::STEADY_LOG;
-use crate::results::summary::{Summary, TargetSummary};
+use crate::results::summary::{RunStatus, Summary, TargetSummary};
 use crate::results::{PROVENANCE, SUMMARY};
 
 /// Everything the report is made from.
@@ -62,7 +62,12 @@ impl RunData {
         let log_path = dir.join(STEADY_LOG);
         let log = std::fs::read(&log_path)
             .with_context(|| format!("cannot read {}", log_path.display()))?;
-        let series = Series::read(&log).with_context(|| format!("{}", log_path.display()))?;
+        // A killed run's log may end in part of a line.
+        let log = match summary.status {
+            RunStatus::Incomplete => complete_lines(&log),
+            _ => &log,
+        };
+        let series = Series::read(log).with_context(|| format!("{}", log_path.display()))?;
         Ok(RunData {
             summary,
             provenance,

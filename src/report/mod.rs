@@ -2,7 +2,8 @@
 //! results folder (`charts/*.svg|png`, `report.html`, `summary.md`).
 //!
 //! The report reads only the results folder (summary, provenance, interval log), never
-//! the engine. [`write_report`] regenerates everything from a folder: `input` reads it,
+//! the engine; `recover` rebuilds the summary of a killed run that left none.
+//! [`write_report`] regenerates everything from a folder: `input` reads it,
 //! `series` turns the interval log into per-second series, `charts` draws, `verdict`
 //! words the findings, and one [`Exporter`] per document format writes a file.
 
@@ -13,6 +14,7 @@ pub mod input;
 pub mod markdown;
 pub mod nines;
 pub mod overhead;
+pub mod recover;
 pub mod series;
 pub mod table;
 pub mod verdict;

@@ -23,7 +23,7 @@ use crate::plan::OpKind;
 use crate::record::{CacheClass, OutcomeClass, new_histogram};
 
 /// The metric of the interval log the report reads.
-const METRIC: &str = "latency";
+pub const METRIC: &str = "latency";
 
 /// What one latency series is about.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,61 +151,103 @@ struct SecondAcc {
     misses: u64,
 }
 
+/// One decoded line of an interval log.
+pub struct LogLine<'a> {
+    pub id: SeriesId,
+    pub metric: &'a str,
+    /// Whole seconds since the run started.
+    pub second: u64,
+    pub histogram: Histogram<u64>,
+}
+
+/// Decodes every interval line of `log` whose metric passes `wanted`, in order, into
+/// `each`. A line that does not parse or decode is an error naming its line.
+pub fn decode_lines<'a>(
+    log: &'a [u8],
+    wanted: impl Fn(&str) -> bool,
+    mut each: impl FnMut(LogLine<'a>),
+) -> anyhow::Result<()> {
+    let mut deserializer = Deserializer::new();
+    let line_at = |offset: usize| log[..offset.min(log.len())].split(|b| *b == b'\n').count();
+    for entry in IntervalLogIterator::new(log) {
+        let interval = match entry {
+            Ok(LogEntry::Interval(i)) => i,
+            Ok(_) => continue,
+            Err(hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
+                offset,
+            }) => bail!("line {}: not an interval-log line", line_at(offset)),
+        };
+        let encoded = interval.encoded_histogram();
+        // The encoded histogram borrows from `log`: its address gives its line.
+        let offset = (encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize);
+        // Line numbers are counted only for an error message.
+        let line = || line_at(offset);
+        let Some(tag) = interval.tag() else {
+            bail!("line {}: interval without a tag", line());
+        };
+        let (id, metric) =
+            SeriesId::parse(tag.as_str()).with_context(|| format!("line {}", line()))?;
+        if !wanted(metric) {
+            continue;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .with_context(|| format!("line {}: histogram is not base64", line()))?;
+        let histogram: Histogram<u64> = deserializer
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| anyhow::anyhow!("line {}: cannot decode histogram: {e:?}", line()))?;
+        each(LogLine {
+            id,
+            metric,
+            second: seconds(interval.start_timestamp()),
+            histogram,
+        });
+    }
+    Ok(())
+}
+
+/// `log` up to its last complete line: a killed run's log may end in part of a line.
+pub fn complete_lines(log: &[u8]) -> &[u8] {
+    log.iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&[], |end| &log[..=end])
+}
+
 impl Series {
     /// Decodes an interval log. An empty log gives empty series; a line that does not
     /// parse or decode is an error naming its line.
     pub fn read(log: &[u8]) -> anyhow::Result<Series> {
         let mut latency: BTreeMap<SeriesId, Histogram<u64>> = BTreeMap::new();
         let mut acc: BTreeMap<(String, u64), SecondAcc> = BTreeMap::new();
-        let mut deserializer = Deserializer::new();
-        let line_at = |offset: usize| log[..offset.min(log.len())].split(|b| *b == b'\n').count();
-        for entry in IntervalLogIterator::new(log) {
-            let interval = match entry {
-                Ok(LogEntry::Interval(i)) => i,
-                Ok(_) => continue,
-                Err(hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
-                    offset,
-                }) => bail!("line {}: not an interval-log line", line_at(offset)),
-            };
-            let encoded = interval.encoded_histogram();
-            // The encoded histogram borrows from `log`: its address gives its line.
-            let offset = (encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize);
-            // Line numbers are counted only for an error message.
-            let line = || line_at(offset);
-            let Some(tag) = interval.tag() else {
-                bail!("line {}: interval without a tag", line());
-            };
-            let (id, metric) =
-                SeriesId::parse(tag.as_str()).with_context(|| format!("line {}", line()))?;
-            if metric != METRIC {
-                continue;
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .with_context(|| format!("line {}: histogram is not base64", line()))?;
-            let h: Histogram<u64> = deserializer
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|e| anyhow::anyhow!("line {}: cannot decode histogram: {e:?}", line()))?;
-            let second = seconds(interval.start_timestamp());
-            let a = acc.entry((id.target.clone(), second)).or_default();
-            *a.by_class.entry(id.class).or_default() += h.len();
-            if id.class == OutcomeClass::Ok {
-                add(a.ok_latency.get_or_insert_with(new_histogram), &h);
-                match id.cache {
-                    CacheClass::Hit => a.hits += h.len(),
-                    CacheClass::Miss => a.misses += h.len(),
-                    CacheClass::Uncacheable | CacheClass::None => {}
+        decode_lines(
+            log,
+            |metric| metric == METRIC,
+            |LogLine {
+                 id,
+                 second,
+                 histogram: h,
+                 ..
+             }| {
+                let a = acc.entry((id.target.clone(), second)).or_default();
+                *a.by_class.entry(id.class).or_default() += h.len();
+                if id.class == OutcomeClass::Ok {
+                    add(a.ok_latency.get_or_insert_with(new_histogram), &h);
+                    match id.cache {
+                        CacheClass::Hit => a.hits += h.len(),
+                        CacheClass::Miss => a.misses += h.len(),
+                        CacheClass::Uncacheable | CacheClass::None => {}
+                    }
                 }
-            }
-            match latency.get_mut(&id) {
-                Some(m) => add(m, &h),
-                None => {
-                    let mut m = new_histogram();
-                    add(&mut m, &h);
-                    latency.insert(id, m);
+                match latency.get_mut(&id) {
+                    Some(m) => add(m, &h),
+                    None => {
+                        let mut m = new_histogram();
+                        add(&mut m, &h);
+                        latency.insert(id, m);
+                    }
                 }
-            }
-        }
+            },
+        )?;
         let mut targets: BTreeMap<String, TargetSeries> = BTreeMap::new();
         for ((target, second), a) in acc {
             let t = targets.entry(target).or_insert_with(|| TargetSeries {

@@ -23,6 +23,18 @@ pub fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// What a rebuilt summary of a killed run covers.
+pub fn incomplete(summary: &Summary) -> String {
+    format!(
+        "The run was killed before it ended (incomplete): this summary was rebuilt from \
+         its interval logs and covers {}; thresholds were not evaluated.",
+        summary
+            .recovery
+            .as_ref()
+            .map_or("what they hold".to_string(), |r| r.covered())
+    )
+}
+
 /// The verdict sentences. `onsets` holds, per target name, when throttling began.
 pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> Vec<String> {
     let mut out = Vec::new();
@@ -38,6 +50,7 @@ pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> V
                 .as_ref()
                 .map_or(String::new(), |e| format!(": {e}"))
         )),
+        RunStatus::Incomplete => out.push(incomplete(summary)),
     }
     for t in &summary.targets {
         let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
@@ -243,6 +256,7 @@ pub(crate) mod tests {
             targets,
             comparisons: Vec::new(),
             thresholds: Vec::new(),
+            recovery: None,
         }
     }
 

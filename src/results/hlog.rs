@@ -7,7 +7,13 @@
 //! `ttfb` (due time to response headers) or `corrected` (closed loop with
 //! expected-interval correction only); values are microseconds. Any HdrHistogram
 //! interval-log reader can read them.
+//!
+//! `counters.jsonl` holds what histograms cannot: one JSON line per series and second
+//! (both phases) with bytes, status codes, transport errors and `Retry-After` values.
+//! Every file is flushed to the OS after each second, so a killed run keeps every
+//! second written before the kill (`gatebench report` rebuilds its summary from them).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -17,12 +23,66 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use crate::record::{Interval, IntervalSink, Phase, SeriesKey};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::OpKind;
+use crate::record::{
+    CacheClass, Interval, IntervalSink, OutcomeClass, Phase, SeriesData, SeriesKey, TransportError,
+};
 
 /// File name of the steady-phase interval log.
 pub const STEADY_LOG: &str = "histograms.hlog";
 /// File name of the warm-up interval log.
 pub const WARMUP_LOG: &str = "warmup.hlog";
+/// File name of the per-second counters (JSON Lines).
+pub const COUNTERS: &str = "counters.jsonl";
+
+/// One line of `counters.jsonl`: the counters of one series in one second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CounterLine {
+    /// Whole seconds since the run started.
+    pub second: u64,
+    pub phase: Phase,
+    pub target: String,
+    pub op: OpKind,
+    pub class: OutcomeClass,
+    pub cache: CacheClass,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub transport: BTreeMap<TransportError, u64>,
+    pub retry_after: BTreeMap<u32, u64>,
+}
+
+impl CounterLine {
+    fn of(second: u64, target: &str, key: &SeriesKey, data: &SeriesData) -> Self {
+        CounterLine {
+            second,
+            phase: key.phase,
+            target: target.to_string(),
+            op: key.op,
+            class: key.class,
+            cache: key.cache,
+            bytes_up: data.bytes_up,
+            bytes_down: data.bytes_down,
+            statuses: data.statuses.clone(),
+            transport: data.transport.clone(),
+            retry_after: data.retry_after.clone(),
+        }
+    }
+
+    /// The counters as series data (histograms empty).
+    pub fn data(&self) -> SeriesData {
+        SeriesData {
+            bytes_up: self.bytes_up,
+            bytes_down: self.bytes_down,
+            statuses: self.statuses.clone(),
+            transport: self.transport.clone(),
+            retry_after: self.retry_after.clone(),
+            ..SeriesData::new()
+        }
+    }
+}
 
 /// The tag of one series' metric in the interval log.
 pub fn tag(target: &str, key: &SeriesKey, metric: &str) -> String {
@@ -38,12 +98,14 @@ pub fn tag(target: &str, key: &SeriesKey, metric: &str) -> String {
 pub struct HlogWriter {
     steady: BufWriter<File>,
     warmup: BufWriter<File>,
+    counters: BufWriter<File>,
     serializer: V2DeflateSerializer,
     targets: Vec<String>,
 }
 
 impl HlogWriter {
-    /// Creates both logs in `dir` with their headers; seconds count from `start`.
+    /// Creates both logs (with their headers) and the counters file in `dir`; seconds
+    /// count from `start`.
     pub fn create(dir: &Path, targets: Vec<String>, start: SystemTime) -> std::io::Result<Self> {
         let mut serializer = V2DeflateSerializer::new();
         let mut open = |name: &str, what: &str| -> std::io::Result<BufWriter<File>> {
@@ -65,9 +127,11 @@ impl HlogWriter {
         };
         let steady = open(STEADY_LOG, "steady phase")?;
         let warmup = open(WARMUP_LOG, "warm-up")?;
+        let counters = BufWriter::new(File::create(dir.join(COUNTERS))?);
         Ok(HlogWriter {
             steady,
             warmup,
+            counters,
             serializer,
             targets,
         })
@@ -99,9 +163,15 @@ impl IntervalSink for HlogWriter {
                     write_one(&mut log, h, start, &tag(target, key, metric))?;
                 }
             }
+            serde_json::to_writer(
+                &mut self.counters,
+                &CounterLine::of(iv.second, target, key, data),
+            )?;
+            self.counters.write_all(b"\n")?;
         }
         self.steady.flush()?;
-        self.warmup.flush()
+        self.warmup.flush()?;
+        self.counters.flush()
     }
 }
 

@@ -22,6 +22,9 @@ pub const SUMMARY: &str = "summary.json";
 pub const SCENARIO: &str = "scenario.resolved.toml";
 /// File name of the provenance record.
 pub const PROVENANCE: &str = "provenance.json";
+/// File name of the run record written at the start: the summary as if the run ended
+/// at once (status `incomplete`), from which a killed run's summary is rebuilt.
+pub const RUN: &str = "run.json";
 
 /// A run's output folder.
 pub struct RunFolder {

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineReport, ScheduleReport};
-use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint};
+use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 use crate::target::token::TokenStats;
@@ -27,6 +27,9 @@ pub enum RunStatus {
     Interrupted,
     /// Setup or a target failed; `error` says why.
     Failed,
+    /// The process was killed (SIGKILL, OOM, eviction) before it wrote a summary;
+    /// `gatebench report` rebuilt this one from the interval logs (see `recovery`).
+    Incomplete,
 }
 
 /// The whole summary file.
@@ -46,9 +49,34 @@ pub struct Summary {
     /// Each gateway target against the direct target it is set up through.
     #[serde(default)]
     pub comparisons: Vec<Comparison>,
-    /// The scenario's thresholds, evaluated on this summary (absent without thresholds).
+    /// The scenario's thresholds, evaluated on this summary (absent without thresholds,
+    /// and for an incomplete run: they are not evaluated on part of a run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::thresholds::ThresholdResult>,
+    /// Incomplete runs only: what the rebuilt summary covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+}
+
+/// What survived of a killed run: the seconds its interval logs hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// First and last second (since the run started) of the steady phase the interval
+    /// log holds (`None`: it holds none).
+    pub first_second: Option<u64>,
+    pub last_second: Option<u64>,
+    /// When `gatebench report` rebuilt the summary.
+    pub rebuilt_at: String,
+}
+
+impl Recovery {
+    /// `seconds 3-41 since the start`, or that nothing of the steady phase survived.
+    pub fn covered(&self) -> String {
+        match (self.first_second, self.last_second) {
+            (Some(a), Some(b)) => format!("seconds {a}-{b} since the start of the run"),
+            _ => "no second of the steady phase".to_string(),
+        }
+    }
 }
 
 /// How several targets shared a run.
@@ -434,12 +462,110 @@ pub fn build(
         targets,
         comparisons,
         thresholds: Vec::new(),
+        recovery: None,
     }
+}
+
+/// The summary of `plan` as if it ended the moment it started: status `incomplete`,
+/// targets and comparisons without results. Written as `run.json` at the start of every
+/// run, so a killed run's summary can be rebuilt without the scenario's secrets.
+/// `storage_of` gives the index of the direct target each target is set up through.
+pub fn planned(
+    plan: &Plan,
+    run_id: &str,
+    started: std::time::SystemTime,
+    storage_of: impl Fn(usize) -> usize,
+) -> Summary {
+    let outcomes: Vec<TargetOutcome> = plan
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let (kind, address) = match &spec.kind {
+                TargetKind::Embedded => ("embedded", String::new()),
+                TargetKind::S3(ep) => ("s3", ep.endpoint.clone()),
+                TargetKind::Gateway(gw) => ("gateway", gw.base_url.clone()),
+                TargetKind::EmbeddedGateway(_) => ("gateway", String::new()),
+            };
+            TargetOutcome {
+                kind,
+                address,
+                note: (kind == "embedded").then_some(crate::run::EMBEDDED_NOTE),
+                report: None,
+                error: None,
+                token: None,
+                storage: storage_of(i),
+            }
+        })
+        .collect();
+    build(
+        plan,
+        run_id,
+        started,
+        started,
+        RunStatus::Incomplete,
+        None,
+        &outcomes,
+        &Totals::default(),
+    )
+}
+
+/// Recomputes every comparison from the targets it names (after their ops changed).
+pub fn recompare(summary: &mut Summary) {
+    let find = |name: &str| summary.targets.iter().find(|t| t.name == name);
+    summary.comparisons = summary
+        .comparisons
+        .iter()
+        .filter_map(|c| Some(compare(find(&c.baseline)?, find(&c.candidate)?)))
+        .collect();
 }
 
 fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals) -> TargetSummary {
     let report = o.report.clone().unwrap_or_default();
     let measured = report.steady_elapsed;
+    let mut t = TargetSummary {
+        name: plan.targets[index].name.clone(),
+        kind: o.kind.to_string(),
+        endpoint: o.address.clone(),
+        note: o.note.map(str::to_string),
+        error: o.error.as_deref().map(crate::redact::redact),
+        measured_seconds: 0.0,
+        cancelled: report.cancelled,
+        load: LoadSummary {
+            executor: plan.load.executor().to_string(),
+            max_in_flight: plan.load.max_in_flight(),
+            phases: plan.load.phases(&plan.limits),
+            schedule: report.schedule.as_ref().map(ScheduleSummary::of),
+        },
+        auth: o.token.as_ref().map(|t| AuthSummary {
+            token_fetches: t.fetches,
+            token_fetch_failures: t.failures,
+            refreshes_after_401: t.refreshes_after_401,
+            token_fetch_us: LatencyStats::of(&t.fetch_latency),
+            last_error: t.last_error.as_deref().map(crate::redact::redact),
+        }),
+        throttle: None,
+        ops: Vec::new(),
+    };
+    add_totals(
+        &mut t,
+        index,
+        totals,
+        measured,
+        plan.targets[index].rate_limit,
+    );
+    t
+}
+
+/// Fills target `index`'s measured time, ops and throttling from the run's totals
+/// (`measured`: its steady time; `rate_limit`: the gateway's limit, if stated).
+pub fn add_totals(
+    t: &mut TargetSummary,
+    index: usize,
+    totals: &Totals,
+    measured: Duration,
+    rate_limit: Option<RateLimitHint>,
+) {
     let ops: Vec<OpSummary> = steady_series(totals.series.iter(), index)
         .iter()
         .map(|(op, series)| op_summary(*op, series, measured))
@@ -450,8 +576,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             .sum::<u64>()
     };
     let (throttled, quota) = (count(OutcomeClass::Throttled), count(OutcomeClass::Quota));
-    let rate_limit = plan.targets[index].rate_limit;
-    let throttle = (throttled + quota > 0 || rate_limit.is_some()).then(|| {
+    t.throttle = (throttled + quota > 0 || rate_limit.is_some()).then(|| {
         let mut retry_after_s = BTreeMap::new();
         for (_, v) in totals
             .series
@@ -477,30 +602,8 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             rate_limit,
         }
     });
-    TargetSummary {
-        name: plan.targets[index].name.clone(),
-        kind: o.kind.to_string(),
-        endpoint: o.address.clone(),
-        note: o.note.map(str::to_string),
-        error: o.error.as_deref().map(crate::redact::redact),
-        measured_seconds: (measured.as_secs_f64() * 1000.0).round() / 1000.0,
-        cancelled: report.cancelled,
-        load: LoadSummary {
-            executor: plan.load.executor().to_string(),
-            max_in_flight: plan.load.max_in_flight(),
-            phases: plan.load.phases(&plan.limits),
-            schedule: report.schedule.as_ref().map(ScheduleSummary::of),
-        },
-        auth: o.token.as_ref().map(|t| AuthSummary {
-            token_fetches: t.fetches,
-            token_fetch_failures: t.failures,
-            refreshes_after_401: t.refreshes_after_401,
-            token_fetch_us: LatencyStats::of(&t.fetch_latency),
-            last_error: t.last_error.as_deref().map(crate::redact::redact),
-        }),
-        throttle,
-        ops,
-    }
+    t.measured_seconds = (measured.as_secs_f64() * 1000.0).round() / 1000.0;
+    t.ops = ops;
 }
 
 /// candidate − baseline per op both ran.

@@ -55,6 +55,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let run_id = results::new_run_id(&plan.name, started);
     let folder = RunFolder::create(&opts.results_base, &run_id, opts.out.as_deref())?;
     folder.write_scenario(&plan)?;
+    folder.write_json(
+        results::RUN,
+        &summary::planned(&plan, &run_id, started, |i| setup::storage_of(&plan, i)),
+    )?;
     let keys = Arc::new(KeySpace::new(
         &plan,
         &format!("{}{run_id}/", plan.data.prefix),

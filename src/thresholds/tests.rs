@@ -101,6 +101,7 @@ fn summary() -> Summary {
             }],
         }],
         thresholds: Vec::new(),
+        recovery: None,
     }
 }
 
