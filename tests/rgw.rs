@@ -4,11 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
-use common::ceph::{Rgw, rgw};
+use common::ceph::{ExtraRgw, Rgw, rgw};
 use common::*;
 use gatebench::plan::{S3Endpoint, Secret};
+use gatebench::record::OutcomeClass;
+use gatebench::report::series::Series;
 use gatebench::target::Admin;
 use serde_json::Value;
 
@@ -378,4 +381,329 @@ setup_via = "direct"
             }
         }
     }
+}
+
+// ------------------------------------------------------------------ fault injection --
+// A short closed-loop run, a fault at FAULT_AT after it was started, the faulty process
+// back at RECOVER_AT; the run must complete with the failure confined to a window that
+// the report names, and every worker sending again.
+
+/// Workers of a fault test's run (each keeps one connection).
+const FAULT_WORKERS: usize = 4;
+/// When the fault is injected and removed, from the start of `gatebench run`.
+const FAULT_AT: Duration = Duration::from_secs(3);
+const RECOVER_AT: Duration = Duration::from_secs(6);
+/// Longest a fault test's run may take, setup and clean-up included.
+const FAULT_RUN_DEADLINE: Duration = Duration::from_secs(90);
+
+/// A 10-second closed-loop scenario of small GETs and PUTs in `bucket` against
+/// `targets` (TOML tables), with `run` lines added to `[run]`.
+fn fault_scenario(dir: &Path, bucket: &str, run: &str, targets: &str) -> std::path::PathBuf {
+    write_scenario(
+        dir,
+        "fault.toml",
+        &format!(
+            r#"name = "fault"
+[run]
+duration = "10s"
+seed = 11
+{run}
+[load]
+executor = "closed-loop"
+concurrency = {FAULT_WORKERS}
+[data]
+buckets = ["{bucket}"]
+objects = 16
+size = "1KiB"
+[mix]
+get = 3
+put = 1
+{targets}"#
+        ),
+    )
+}
+
+/// Starts `gatebench run SCENARIO` in the background with the RGW keys and `env`.
+fn spawn_run(r: &Rgw, scenario: &Path, out_dir: &Path, env: &[(&str, &str)]) -> Child {
+    gatebench()
+        .args(["run", scenario.to_str().unwrap(), "--quiet", "--out"])
+        .arg(out_dir)
+        .envs(r.env())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gatebench starts")
+}
+
+/// Waits (at most [`FAULT_RUN_DEADLINE`]) for a background run, asserting it succeeded.
+fn finish_run(mut child: Child, started: Instant) -> Output {
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > FAULT_RUN_DEADLINE {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("the run hung past {FAULT_RUN_DEADLINE:?}: {}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
+/// Blocks until `started + after`.
+fn sleep_until(started: Instant, after: Duration) {
+    std::thread::sleep((started + after).saturating_duration_since(Instant::now()));
+}
+
+/// After a restart, every worker is connected to `port` again (a worker that died or
+/// never reconnected leaves fewer connections); sampled for up to 3 s.
+fn assert_every_worker_reconnected(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        seen = seen.max(connections_to(port));
+        if seen == FAULT_WORKERS {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{seen} of {FAULT_WORKERS} workers connected to port {port} after the restart");
+}
+
+/// The wall-clock start of a run's interval log (its `StartTime` header).
+fn log_start(log: &str) -> SystemTime {
+    let secs: f64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("#[StartTime: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no StartTime in the interval log:\n{log}"));
+    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs)
+}
+
+/// Asserts what an outage of target `name` between `down` and `up` (wall clock) left in
+/// the results: every transport error in one window within those seconds, ok requests
+/// before it and in every whole second after it, the window named in the report's
+/// verdict and transport errors in its outcomes chart.
+fn assert_outage(out_dir: &Path, s: &Value, name: &str, down: SystemTime, up: SystemTime) {
+    assert_eq!(s["status"], "complete", "{s:#}");
+    let transport: u64 = target(s, name)["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcomes"]["transport"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(transport > 0, "the outage left no transport error: {s:#}");
+    for o in ["get", "put"] {
+        assert!(ok_count(op(s, name, o)) > 0, "{o}");
+    }
+
+    let log = std::fs::read_to_string(out_dir.join("histograms.hlog")).unwrap();
+    let series = Series::read(log.as_bytes()).unwrap();
+    let t = &series.targets[name];
+    let windows = t.windows(OutcomeClass::Transport);
+    let [w] = windows.as_slice() else {
+        panic!("one window of transport errors expected: {windows:?}");
+    };
+    assert_eq!(w.count, transport, "every transport error is in the window");
+    let at = |second: u64| log_start(&log) + Duration::from_secs(t.first_second + second);
+    assert!(
+        at(w.from_s) + Duration::from_secs(1) >= down,
+        "errors before the fault: {w:?}"
+    );
+    assert!(
+        at(w.to_s) <= up + Duration::from_millis(1500),
+        "errors long after the recovery: {w:?}"
+    );
+    let ok = |range: std::ops::Range<usize>| -> u64 {
+        t.seconds[range]
+            .iter()
+            .map(|sec| sec.count(OutcomeClass::Ok))
+            .sum()
+    };
+    assert!(
+        ok(0..w.from_s as usize) > 0,
+        "no ok request before the fault"
+    );
+    let again = w.ok_again_s.expect("ok requests after the recovery") as usize;
+    // Every whole second after the recovery has ok requests (the last may be partial).
+    for sec in again..t.seconds.len() - 1 {
+        assert!(ok(sec..sec + 1) > 0, "no ok request in second {sec}: {t:?}");
+    }
+
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    let sentence = format!(
+        " between {} s and {} s, ok again from {again} s.",
+        w.from_s, w.to_s
+    );
+    assert!(
+        html.contains(&format!("{name}: {transport} transport errors ("))
+            && html.contains(&sentence),
+        "the verdict names the window ({sentence}):\n{html}"
+    );
+    let chart = std::fs::read_to_string(out_dir.join("charts/outcomes.svg")).unwrap();
+    assert!(
+        chart.contains(">\ntransport\n</text>"),
+        "transport in the outcomes chart's legend"
+    );
+}
+
+#[test]
+fn rgw_killed_and_restarted_mid_run_leaves_a_named_failure_window() {
+    let Some(r) = rgw() else { return };
+    let Some(mut extra) = ExtraRgw::start() else {
+        return;
+    };
+    let bucket = "gatebench-fault-rgw";
+    block_on(admin(&r).ensure_buckets(&[bucket.to_string()])).unwrap();
+    let tmp = tempdir();
+    let scenario = fault_scenario(
+        tmp.path(),
+        bucket,
+        "",
+        &format!(
+            r#"[targets.rgw]
+kind = "s3"
+endpoint = "{}"
+access_key = "${{RGW_ACCESS_KEY}}"
+secret_key = "${{RGW_SECRET_KEY}}"
+"#,
+            extra.endpoint()
+        ),
+    );
+    let out_dir = tmp.path().join("run");
+    let started = Instant::now();
+    let run = spawn_run(&r, &scenario, &out_dir, &[]);
+    sleep_until(started, FAULT_AT);
+    let down = SystemTime::now();
+    extra.kill();
+    sleep_until(started, RECOVER_AT);
+    extra.restart();
+    let up = SystemTime::now();
+    assert_every_worker_reconnected(extra.port());
+    finish_run(run, started);
+    assert_outage(&out_dir, &summary(&out_dir), "rgw", down, up);
+}
+
+/// `gatebench gateway` as its own process on `port`, in front of the RGW, with a policy
+/// that only forwards (`gateway_args` added), until dropped.
+fn start_gateway(r: &Rgw, dir: &Path, port: u16, gateway_args: &[&str]) -> common::procs::Running {
+    let policy = dir.join("forward.xml");
+    std::fs::write(&policy, "<policies>\n  <inbound />\n</policies>\n").unwrap();
+    let mut command = gatebench();
+    command
+        .env("GATEBENCH_BACKEND_ACCESS_KEY", &r.access_key)
+        .env("GATEBENCH_BACKEND_SECRET_KEY", &r.secret_key);
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "gateway",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--backend-endpoint",
+        &r.endpoint,
+    ];
+    args.extend_from_slice(gateway_args);
+    common::procs::start_with(command, &args, "gateway:").0
+}
+
+/// Targets `direct` (the shared RGW, never faulted) and `apim` (the gateway on `port`,
+/// set up through `direct`), run concurrently.
+fn direct_and_gateway(port: u16) -> String {
+    format!(
+        r#"[targets.direct]
+kind = "s3"
+endpoint = "${{RGW_ENDPOINT}}"
+access_key = "${{RGW_ACCESS_KEY}}"
+secret_key = "${{RGW_SECRET_KEY}}"
+[targets.apim]
+kind = "gateway"
+base_url = "http://127.0.0.1:{port}/storage"
+setup_via = "direct"
+"#
+    )
+}
+
+#[test]
+fn gateway_killed_and_restarted_on_its_port_mid_run_leaves_a_named_failure_window() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let port = free_port();
+    let gateway = start_gateway(&r, tmp.path(), port, &[]);
+    let scenario = fault_scenario(
+        tmp.path(),
+        "gatebench-fault-gw",
+        r#"compare = "concurrent""#,
+        &direct_and_gateway(port),
+    );
+    let out_dir = tmp.path().join("run");
+    let started = Instant::now();
+    let run = spawn_run(&r, &scenario, &out_dir, &[]);
+    sleep_until(started, FAULT_AT);
+    let down = SystemTime::now();
+    drop(gateway);
+    sleep_until(started, RECOVER_AT);
+    let _gateway = start_gateway(&r, tmp.path(), port, &[]);
+    let up = SystemTime::now();
+    assert_every_worker_reconnected(port);
+    finish_run(run, started);
+    let s = summary(&out_dir);
+    assert_outage(&out_dir, &s, "apim", down, up);
+    let direct = target(&s, "direct");
+    for o in direct["ops"].as_array().unwrap() {
+        assert_eq!(
+            o["requests"], o["outcomes"]["ok"],
+            "direct was never faulted: {o:#}"
+        );
+    }
+}
+
+#[test]
+fn a_slow_gateway_times_requests_out_without_losing_a_worker() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let port = free_port();
+    // Spikes: median 5 ms, but 2% of requests wait more than 250 ms (the timeout).
+    let _gateway = start_gateway(
+        &r,
+        tmp.path(),
+        port,
+        &["--added-latency", "lognormal:median=5ms,p99=400ms"],
+    );
+    let scenario = fault_scenario(
+        tmp.path(),
+        "gatebench-fault-slow",
+        "compare = \"concurrent\"\nrequest_timeout = \"250ms\"",
+        &direct_and_gateway(port),
+    );
+    let out_dir = tmp.path().join("run");
+    let started = Instant::now();
+    let run = spawn_run(&r, &scenario, &out_dir, &[]);
+    sleep_until(started, RECOVER_AT);
+    // Each timed-out request dropped its connection; every worker opened a new one.
+    assert_every_worker_reconnected(port);
+    finish_run(run, started);
+    let s = summary(&out_dir);
+    assert_eq!(s["status"], "complete", "{s:#}");
+    let (mut requests, mut timeouts) = (0, 0);
+    for o in target(&s, "apim")["ops"].as_array().unwrap() {
+        requests += o["requests"].as_u64().unwrap();
+        let transport = o["outcomes"]["transport"].as_u64().unwrap_or(0);
+        let timed_out = o["transport_errors"]["timeout"].as_u64().unwrap_or(0);
+        assert_eq!(transport, timed_out, "only timeouts: {o:#}");
+        timeouts += timed_out;
+        assert!(ok_count(o) > 0, "{o:#}");
+        // No ok answer took longer than the timeout (plus timer slack).
+        let max_us = o["latency_us"]["max"].as_u64().unwrap();
+        assert!(max_us <= 260_000, "ok answer after the timeout: {o:#}");
+    }
+    let share = timeouts as f64 / requests as f64;
+    assert!(
+        (0.003..0.08).contains(&share),
+        "{timeouts} of {requests} requests timed out; ~2% expected"
+    );
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("timed out"), "the verdict names the timeouts");
 }

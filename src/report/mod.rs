@@ -19,7 +19,6 @@ pub mod series;
 pub mod table;
 pub mod verdict;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -64,13 +63,7 @@ pub struct ReportFiles {
 pub fn build(dir: &Path) -> anyhow::Result<Report> {
     let data = RunData::read(dir)?;
     let charts = charts::render_all(&data, dir)?;
-    let onsets = data
-        .series
-        .targets
-        .iter()
-        .filter_map(|(name, s)| Some((name.clone(), s.throttle_onset()?)))
-        .collect::<BTreeMap<_, _>>();
-    let verdict = verdict::verdict(&data.summary, &onsets);
+    let verdict = verdict::verdict(&data.summary, &data.series.targets);
     Ok(Report {
         data,
         charts,

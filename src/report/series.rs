@@ -118,6 +118,42 @@ impl TargetSeries {
             })
     }
 
+    /// The windows in which requests of `class` completed, in time order. A window
+    /// spans consecutive seconds with such requests, bridging seconds in which nothing
+    /// completed (an outage can stall every request for a while); a second with only
+    /// other outcomes ends it.
+    pub fn windows(&self, class: OutcomeClass) -> Vec<FailureWindow> {
+        let mut out: Vec<FailureWindow> = Vec::new();
+        let mut open = false;
+        for (i, s) in self.seconds.iter().enumerate() {
+            let i = i as u64;
+            let n = s.count(class);
+            if n > 0 {
+                match out.last_mut() {
+                    Some(w) if open => {
+                        w.to_s = i + 1;
+                        w.count += n;
+                    }
+                    _ => out.push(FailureWindow {
+                        from_s: i,
+                        to_s: i + 1,
+                        count: n,
+                        ok_again_s: None,
+                    }),
+                }
+                open = true;
+            } else if s.requests > 0 {
+                open = false;
+            }
+            if let Some(w) = out.last_mut().filter(|w| w.ok_again_s.is_none()) {
+                if n == 0 && s.count(OutcomeClass::Ok) > 0 {
+                    w.ok_again_s = Some(i);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether any second has cache hits or misses.
     pub fn has_cache_data(&self) -> bool {
         self.seconds.iter().any(|s| s.hits + s.misses > 0)
@@ -131,6 +167,20 @@ pub struct ThrottleOnset {
     pub at_s: u64,
     /// Requests completed in that second (every outcome).
     pub ops_per_sec: f64,
+}
+
+/// A stretch of seconds in which requests of one failure class completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureWindow {
+    /// Start of its first second, seconds from the target's first steady second.
+    pub from_s: u64,
+    /// End of its last second (exclusive).
+    pub to_s: u64,
+    /// Requests of the class in the window.
+    pub count: u64,
+    /// Start of the first later second with ok requests and none of the class (`None`:
+    /// no such second before the end of the run).
+    pub ok_again_s: Option<u64>,
 }
 
 /// Everything the report takes from the interval log.
@@ -456,6 +506,80 @@ pub(crate) mod tests {
         assert_eq!(hits.len(), 5);
         assert_eq!(s.ops(), vec![OpKind::Put, OpKind::Get]);
         assert!(s.merged(|id| id.target == "nobody").is_none());
+    }
+
+    /// A target's series from `(ok, transport, server error)` counts per second.
+    fn series_of(seconds: &[(u64, u64, u64)]) -> TargetSeries {
+        let seconds = seconds
+            .iter()
+            .map(|&(ok, transport, server)| {
+                let by_class: BTreeMap<OutcomeClass, u64> = [
+                    (OutcomeClass::Ok, ok),
+                    (OutcomeClass::Transport, transport),
+                    (OutcomeClass::ServerError, server),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+                Second {
+                    requests: ok + transport + server,
+                    by_class,
+                    ..Second::default()
+                }
+            })
+            .collect();
+        TargetSeries {
+            first_second: 2,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn failure_windows_span_outages_and_say_when_ok_came_back() {
+        let window = |from_s, to_s, count, ok_again_s| FailureWindow {
+            from_s,
+            to_s,
+            count,
+            ok_again_s,
+        };
+        // ok, then an outage over seconds 2-5 (second 4 completed nothing: bridged), a
+        // mixed second 6 still counts, ok again from 7; a second outage at 9 never recovers.
+        let s = series_of(&[
+            (90, 0, 0),
+            (80, 0, 0),
+            (10, 30, 0),
+            (0, 500, 0),
+            (0, 0, 0),
+            (0, 7, 0),
+            (20, 1, 0),
+            (85, 0, 0),
+            (88, 0, 0),
+            (0, 4, 0),
+            (0, 0, 0),
+        ]);
+        assert_eq!(
+            s.windows(OutcomeClass::Transport),
+            vec![window(2, 7, 538, Some(7)), window(9, 10, 4, None)]
+        );
+        assert_eq!(s.windows(OutcomeClass::ServerError), vec![]);
+
+        // A second with only other failures ends a window without ok coming back.
+        let s = series_of(&[
+            (5, 0, 0),
+            (0, 3, 0),
+            (0, 0, 9),
+            (0, 2, 0),
+            (4, 0, 9),
+            (6, 0, 0),
+        ]);
+        assert_eq!(
+            s.windows(OutcomeClass::Transport),
+            vec![window(1, 2, 3, None), window(3, 4, 2, Some(4))]
+        );
+        assert_eq!(
+            s.windows(OutcomeClass::ServerError),
+            vec![window(2, 3, 9, None), window(4, 5, 9, Some(5))]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The plain-language verdict: a few sentences computed from the summary and the
 //! per-second series (throughput, gateway overhead, what the cache bought, when
-//! throttling began, what failed).
+//! throttling began, what failed and when: the window of an outage and when requests
+//! were ok again).
 //!
 //! Owns wording only; numbers come from `overhead`, the summary and the series.
 
@@ -8,8 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::record::OutcomeClass;
 use crate::report::overhead::{self, Comparison};
-use crate::report::series::ThrottleOnset;
-use crate::results::summary::{RunStatus, Summary};
+use crate::report::series::{FailureWindow, TargetSeries};
+use crate::results::summary::{RunStatus, Summary, TargetSummary};
 
 /// `0.42 ms`, `6.1 ms`, `250 ms`.
 pub fn fmt_ms(ms: f64) -> String {
@@ -35,8 +36,12 @@ pub fn incomplete(summary: &Summary) -> String {
     )
 }
 
-/// The verdict sentences. `onsets` holds, per target name, when throttling began.
-pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> Vec<String> {
+/// Failure classes whose requests the verdict places in time (outages), rather than
+/// only counting them.
+const WINDOWED: [OutcomeClass; 2] = [OutcomeClass::ServerError, OutcomeClass::Transport];
+
+/// The verdict sentences. `series` holds the per-second series by target name.
+pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Vec<String> {
     let mut out = Vec::new();
     match summary.status {
         RunStatus::Complete => {}
@@ -134,10 +139,11 @@ pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> V
         };
         let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
         let throttled = count(OutcomeClass::Throttled);
+        let t_series = series.get(&t.name);
         if throttled > 0 {
             throttled_any = true;
             let share = 100.0 * throttled as f64 / requests.max(1) as f64;
-            out.push(match onsets.get(&t.name) {
+            out.push(match t_series.and_then(|s| s.throttle_onset()) {
                 Some(on) => format!(
                     "Throttling on {} began at {} s at ~{:.0} ops/s; {throttled} requests ({share:.1}%) were throttled.",
                     t.name, on.at_s, on.ops_per_sec
@@ -148,19 +154,28 @@ pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> V
                 ),
             });
         }
-        let failed: Vec<String> = [
+        let mut failed = Vec::new();
+        for c in [
             OutcomeClass::ClientError,
             OutcomeClass::AuthFailure,
             OutcomeClass::Quota,
             OutcomeClass::ServerError,
             OutcomeClass::Transport,
-        ]
-        .into_iter()
-        .filter_map(|c| {
+        ] {
             let n = count(c);
-            (n > 0).then(|| format!("{n} {}", c.name()))
-        })
-        .collect();
+            if n == 0 {
+                continue;
+            }
+            let windows = match t_series {
+                Some(s) if WINDOWED.contains(&c) => s.windows(c),
+                _ => Vec::new(),
+            };
+            if windows.is_empty() {
+                failed.push(format!("{n} {}", c.name()));
+            } else {
+                out.push(failure_windows(t, c, n, &windows));
+            }
+        }
         if !failed.is_empty() {
             out.push(format!(
                 "Other failures on {}: {}.",
@@ -175,6 +190,58 @@ pub fn verdict(summary: &Summary, onsets: &BTreeMap<String, ThrottleOnset>) -> V
     out
 }
 
+/// `rgw: 38 transport errors (36 could not connect, 2 reset) between 4 s and 7 s, ok
+/// again from 7 s.`, or with several windows, each with its own count.
+fn failure_windows(
+    t: &TargetSummary,
+    class: OutcomeClass,
+    count: u64,
+    windows: &[FailureWindow],
+) -> String {
+    let what = match class {
+        OutcomeClass::Transport => {
+            let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+            for op in &t.ops {
+                for (kind, n) in &op.transport_errors {
+                    *kinds.entry(kind.as_str()).or_default() += n;
+                }
+            }
+            let kinds: Vec<String> = kinds
+                .into_iter()
+                .map(|(kind, n)| match kind {
+                    "connect" => format!("{n} could not connect"),
+                    "reset" => format!("{n} reset"),
+                    "timeout" => format!("{n} timed out"),
+                    other => format!("{n} {other}"),
+                })
+                .collect();
+            format!("transport errors ({})", kinds.join(", "))
+        }
+        OutcomeClass::ServerError => "server errors (5xx)".to_string(),
+        other => other.name().to_string(),
+    };
+    let several = windows.len() > 1;
+    let spans: Vec<String> = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let n = if several {
+                format!("{} ", w.count)
+            } else {
+                String::new()
+            };
+            let after = match w.ok_again_s {
+                Some(at) => format!(", ok again from {at} s"),
+                None if i + 1 == windows.len() => ", no ok request after it".to_string(),
+                None => String::new(),
+            };
+            format!("{n}between {} s and {} s{after}", w.from_s, w.to_s)
+        })
+        .collect();
+    let sep = if several { ": " } else { " " };
+    format!("{}: {count} {what}{sep}{}.", t.name, spans.join("; "))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
@@ -182,6 +249,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::plan::OpKind;
     use crate::record::CacheClass;
+    use crate::report::series::Second;
     use crate::results::summary::{LatencyStats, LoadSummary, OpSummary, TargetSummary};
 
     /// Latency stats with the given p50/p90/p99/p99.9 (µs).
@@ -287,14 +355,15 @@ pub(crate) mod tests {
                 ],
             ),
         ]);
-        let onsets = BTreeMap::from([(
-            "apim".to_string(),
-            ThrottleOnset {
-                at_s: 14,
-                ops_per_sec: 503.0,
-            },
-        )]);
-        let v = verdict(&s, &onsets);
+        // Throttling began in second 14, when 503 requests completed.
+        let mut apim = TargetSeries::default();
+        apim.seconds.resize(15, Second::default());
+        apim.seconds[14] = Second {
+            requests: 503,
+            by_class: BTreeMap::from([(OutcomeClass::Ok, 500), (OutcomeClass::Throttled, 3)]),
+            ..Second::default()
+        };
+        let v = verdict(&s, &BTreeMap::from([("apim".to_string(), apim)]));
         let all = v.join("\n");
         assert!(
             v.contains(
@@ -341,6 +410,66 @@ pub(crate) mod tests {
         assert!(
             v.iter().any(|l| l.starts_with("No s3 or embedded")),
             "{v:?}"
+        );
+    }
+
+    /// A series of `(ok, transport)` requests per second.
+    fn outage(seconds: &[(u64, u64)]) -> TargetSeries {
+        TargetSeries {
+            first_second: 0,
+            seconds: seconds
+                .iter()
+                .map(|&(ok, transport)| Second {
+                    requests: ok + transport,
+                    by_class: BTreeMap::from([
+                        (OutcomeClass::Ok, ok),
+                        (OutcomeClass::Transport, transport),
+                    ]),
+                    ..Second::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_verdict_names_the_window_of_an_outage() {
+        let mut get = op(OpKind::Get, 500, 0, [900, 1500, 3000, 5000]);
+        get.requests += 38;
+        get.outcomes.insert(OutcomeClass::Transport, 38);
+        get.transport_errors = BTreeMap::from([("connect".into(), 36), ("reset".into(), 2)]);
+        let s = summary(vec![target("rgw", "s3", vec![get.clone()])]);
+        let series =
+            |seconds: &[(u64, u64)]| BTreeMap::from([("rgw".to_string(), outage(seconds))]);
+
+        let one = series(&[
+            (90, 0),
+            (80, 0),
+            (70, 0),
+            (5, 2),
+            (0, 30),
+            (0, 6),
+            (0, 0),
+            (100, 0),
+        ]);
+        let v = verdict(&s, &one);
+        assert!(
+            v.contains(&"rgw: 38 transport errors (36 could not connect, 2 reset) between 3 s and 6 s, ok again from 7 s.".into()),
+            "{v:#?}"
+        );
+        assert!(!v.iter().any(|l| l.starts_with("Other failures")), "{v:#?}");
+
+        let two = series(&[(90, 0), (0, 30), (80, 0), (0, 8)]);
+        let v = verdict(&s, &two);
+        assert!(
+            v.contains(&"rgw: 38 transport errors (36 could not connect, 2 reset): 30 between 1 s and 2 s, ok again from 2 s; 8 between 3 s and 4 s, no ok request after it.".into()),
+            "{v:#?}"
+        );
+
+        // Without a series for the target, the failures are only counted.
+        let v = verdict(&s, &BTreeMap::new());
+        assert!(
+            v.contains(&"Other failures on rgw: 38 transport.".into()),
+            "{v:#?}"
         );
     }
 

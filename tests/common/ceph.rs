@@ -1,13 +1,19 @@
 //! One real Ceph RGW per test process, started with `deploy/ceph/ceph-up.sh` on first use
 //! and stopped with `ceph-down.sh` when the process exits.
 //!
+//! Fault tests kill and restart an [`ExtraRgw`]: a second radosgw of their own against
+//! the same cluster, never the shared one other tests are using.
+//!
 //! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`) points the tests at an RGW
-//! that is already running instead. `GATEBENCH_SKIP_RGW=1` skips the RGW tests, with a
-//! printed reason; nothing else does.
+//! that is already running instead (fault tests then skip, with a printed reason: they
+//! need the cluster's files). `GATEBENCH_SKIP_RGW=1` skips the RGW tests, with a printed
+//! reason; nothing else does.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Where and how to reach the test RGW.
 #[derive(Debug, Clone)]
@@ -104,5 +110,113 @@ extern "C" fn stop_cluster() {
     if let Some(dir) = CLUSTER_DIR.get() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ceph/ceph-down.sh");
         let _ = Command::new("bash").arg(script).arg(dir).output();
+    }
+}
+
+/// The cephx name the bootstrap gives its radosgw (`RGW_NAME` in ceph-up.sh).
+const RGW_NAME: &str = "client.rgw.gatebench";
+
+/// How long a (re)started radosgw may take to answer.
+const RGW_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A radosgw of one test's own on a free loopback port, against the shared test cluster
+/// (same `ceph.conf` and keyring as the shared one, its own log and admin socket). The
+/// test may kill and restart it; it is killed when dropped.
+pub struct ExtraRgw {
+    port: u16,
+    conf: PathBuf,
+    log_dir: PathBuf,
+    process: Option<Child>,
+}
+
+impl ExtraRgw {
+    /// Starts one and waits until it answers, or `None` (with the reason printed) when
+    /// the tests use an RGW they did not start.
+    pub fn start() -> Option<ExtraRgw> {
+        rgw()?;
+        let Some(dir) = CLUSTER_DIR.get() else {
+            eprintln!(
+                "skipped: GATEBENCH_RGW_ENDPOINT given; killing radosgw needs the test cluster"
+            );
+            return None;
+        };
+        let mut extra = ExtraRgw {
+            port: super::free_port(),
+            conf: dir.join("ceph.conf"),
+            log_dir: dir.join("log"),
+            process: None,
+        };
+        extra.restart();
+        Some(extra)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills it with SIGKILL (by its pid) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        let name = format!("rgw-{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{name}.out")))
+            .expect("radosgw output file");
+        let child = Command::new("radosgw")
+            .arg("-f")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-n", RGW_NAME, "--rgw-frontends"])
+            .arg(format!(
+                "beast endpoint=127.0.0.1:{} tcp_nodelay=1",
+                self.port
+            ))
+            .arg("--admin-socket")
+            .arg(self.log_dir.join(format!("{name}.asok")))
+            .arg("--log-file")
+            .arg(self.log_dir.join(format!("{name}.log")))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("radosgw output file"))
+            .stderr(log)
+            .spawn()
+            .expect("radosgw starts");
+        self.process = Some(child);
+        let deadline = Instant::now() + RGW_START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Ok(Some(status))) = self.process.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "radosgw on port {} exited at start ({status}); see {}",
+                    self.port,
+                    self.log_dir.display()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "radosgw on port {} did not answer within {RGW_START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ExtraRgw {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -129,3 +129,27 @@ pub fn read_hlog(path: &Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("reader prints JSON")
 }
+
+/// Open TCP connections (ESTABLISHED) from this host to loopback `port`, client side,
+/// from any process: with one keep-alive connection per engine worker, the number of
+/// workers still sending to that port.
+pub fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+/// A free loopback port (free when this returns; the caller binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
