@@ -388,7 +388,7 @@ setup_via = "direct"
 // back at RECOVER_AT; the run must complete with the failure confined to a window that
 // the report names, and every worker sending again.
 
-/// Workers of a fault test's run (each keeps one connection).
+/// Workers of a fault test's target (each keeps one connection).
 const FAULT_WORKERS: usize = 4;
 /// When the fault is injected and removed, from the start of `gatebench run`.
 const FAULT_AT: Duration = Duration::from_secs(3);
@@ -397,8 +397,16 @@ const RECOVER_AT: Duration = Duration::from_secs(6);
 const FAULT_RUN_DEADLINE: Duration = Duration::from_secs(90);
 
 /// A 10-second closed-loop scenario of small GETs and PUTs in `bucket` against
-/// `targets` (TOML tables), with `run` lines added to `[run]`.
-fn fault_scenario(dir: &Path, bucket: &str, run: &str, targets: &str) -> std::path::PathBuf {
+/// `targets` (TOML tables, `n_targets` of them, run at once: each gets
+/// [`FAULT_WORKERS`]), with `run` lines added to `[run]`.
+fn fault_scenario(
+    dir: &Path,
+    bucket: &str,
+    run: &str,
+    targets: &str,
+    n_targets: usize,
+) -> std::path::PathBuf {
+    let concurrency = FAULT_WORKERS * n_targets;
     write_scenario(
         dir,
         "fault.toml",
@@ -410,7 +418,7 @@ seed = 11
 {run}
 [load]
 executor = "closed-loop"
-concurrency = {FAULT_WORKERS}
+concurrency = {concurrency}
 [data]
 buckets = ["{bucket}"]
 objects = 16
@@ -571,6 +579,7 @@ secret_key = "${{RGW_SECRET_KEY}}"
 "#,
             extra.endpoint()
         ),
+        1,
     );
     let out_dir = tmp.path().join("run");
     let started = Instant::now();
@@ -637,6 +646,7 @@ fn gateway_killed_and_restarted_on_its_port_mid_run_leaves_a_named_failure_windo
         "gatebench-fault-gw",
         r#"compare = "concurrent""#,
         &direct_and_gateway(port),
+        2,
     );
     let out_dir = tmp.path().join("run");
     let started = Instant::now();
@@ -677,6 +687,7 @@ fn a_slow_gateway_times_requests_out_without_losing_a_worker() {
         "gatebench-fault-slow",
         "compare = \"concurrent\"\nrequest_timeout = \"250ms\"",
         &direct_and_gateway(port),
+        2,
     );
     let out_dir = tmp.path().join("run");
     let started = Instant::now();

@@ -47,7 +47,7 @@ pub struct RunLimits {
     #[serde(with = "humantime_dur")]
     pub warmup: Duration,
     /// A request still unanswered after this is a transport error (`timeout`); setup
-    /// and clean-up requests are bounded by it too.
+    /// and clean-up requests are bounded by it too (but never by less than 10 s).
     #[serde(with = "humantime_dur")]
     pub request_timeout: Duration,
     /// Longest time setup (buckets, seeding, first tokens) may take, and clean-up too.

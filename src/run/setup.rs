@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::plan::{Plan, TargetKind};
+use crate::plan::{Plan, S3Endpoint, TargetKind};
 use crate::progress::Display;
 use crate::target::{Admin, KeySpace, OpenTarget};
 
@@ -45,7 +45,7 @@ pub async fn prepare(
     let Some(endpoint) = &open.storage else {
         anyhow::bail!("not a storage target");
     };
-    let admin = Admin::new(endpoint, plan.limits.request_timeout);
+    let admin = admin(plan, endpoint);
     admin.ensure_buckets(&plan.data.buckets).await?;
     let objects = keys.seed_objects(plan)?;
     if !objects.is_empty() {
@@ -81,7 +81,7 @@ pub async fn clean_up(
         display.line(&format!("kept objects under {prefix} at {at}"));
         return;
     }
-    let admin = Admin::new(endpoint, plan.limits.request_timeout);
+    let admin = admin(plan, endpoint);
     let work = admin.delete_prefix(&plan.data.buckets, prefix);
     match within(plan.limits.setup_timeout, abandon, work).await {
         Some(Ok(n)) => display.line(&format!("cleaned up {n} objects under {prefix} at {at}")),
@@ -92,6 +92,19 @@ pub async fn clean_up(
             "clean-up abandoned: objects may remain under {prefix} at {at}"
         )),
     }
+}
+
+/// The least time a setup or clean-up request may take: creating a bucket (a pool, the
+/// first time) takes RGW well over the short request timeouts some scenarios measure with.
+const SETUP_REQUEST_FLOOR: Duration = Duration::from_secs(10);
+
+/// The admin client of a storage: each request bounded by the scenario's request
+/// timeout, but never by less than [`SETUP_REQUEST_FLOOR`].
+fn admin(plan: &Plan, endpoint: &S3Endpoint) -> Admin {
+    Admin::new(
+        endpoint,
+        plan.limits.request_timeout.max(SETUP_REQUEST_FLOOR),
+    )
 }
 
 /// Runs a setup or clean-up step: an error once `budget` has passed, `None` if
