@@ -231,7 +231,11 @@ fn the_in_flight_cap_makes_late_starts_visible() {
     assert_eq!(get_requests(&got), sent, "every request sent is recorded");
     let late = schedule["late_starts"].as_u64().unwrap();
     assert!(late + 5 >= sent, "{schedule:#}");
-    assert!(schedule["cap_waits"].as_u64().unwrap() > 60, "{schedule:#}");
+    // Each time the dispatcher hands a request out, the other slot is mostly still busy.
+    assert!(
+        schedule["cap_waits"].as_u64().unwrap() > sent / 3,
+        "{schedule:#}"
+    );
     assert!(
         schedule["late_by_us"]["max"].as_u64().unwrap() > 500_000,
         "{schedule:#}"

@@ -70,7 +70,14 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let sink = HlogWriter::create(&folder.dir, names, started)?;
     let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
     let updates = recorder.progress();
-    let recording = tokio::spawn(recorder.run());
+    // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
+    // never stalls the runtime threads that send and time requests.
+    let recording = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map(|rt| rt.block_on(recorder.run()))
+    });
     let mut display = Display::new(opts.quiet);
     display.line(&format!(
         "gatebench {}: results in {}",
@@ -160,7 +167,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     }
     drop(handle);
     display.stop();
-    let totals = recording.await?;
+    let totals = recording.await??;
     let ended = SystemTime::now();
 
     let mut reports: Vec<Option<EngineReport>> = vec![None; plan.targets.len()];
