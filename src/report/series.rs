@@ -145,10 +145,11 @@ impl TargetSeries {
             } else if s.requests > 0 {
                 open = false;
             }
-            if let Some(w) = out.last_mut().filter(|w| w.ok_again_s.is_none()) {
-                if n == 0 && s.count(OutcomeClass::Ok) > 0 {
-                    w.ok_again_s = Some(i);
-                }
+            if let Some(w) = out.last_mut().filter(|w| w.ok_again_s.is_none())
+                && n == 0
+                && s.count(OutcomeClass::Ok) > 0
+            {
+                w.ok_again_s = Some(i);
             }
         }
         out
