@@ -21,3 +21,4 @@ pub mod run;
 pub mod scenario;
 pub mod target;
 pub mod thresholds;
+pub mod tls;

@@ -166,6 +166,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 region: args.backend_region,
                 access_key,
                 secret_key: Secret::new(secret_key),
+                tls: Default::default(),
             };
             (backend, None)
         };

@@ -27,6 +27,8 @@ pub struct Plan {
     /// How several targets share the run.
     pub compare: CompareMode,
     pub load: LoadModel,
+    /// How workers hold connections and which HTTP version they speak.
+    pub connections: ConnectionPolicy,
     pub data: DataSet,
     pub mix: Vec<MixEntry>,
     pub targets: Vec<TargetSpec>,
@@ -56,6 +58,47 @@ pub struct RunLimits {
     /// A target with no successful request does not fail the run (the scenario expects
     /// failures, e.g. a test of refusals).
     pub expect_failures: bool,
+}
+
+/// How the engine's workers use connections: the same for every target, so a
+/// comparison compares paths, not clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionPolicy {
+    pub reuse: ConnectionReuse,
+    /// The HTTP version asked for; over TLS the server's ALPN answer decides.
+    pub http: HttpVersion,
+    /// HTTP/2: how many workers share one connection (their requests are its streams).
+    pub streams_per_connection: u32,
+}
+
+impl Default for ConnectionPolicy {
+    fn default() -> Self {
+        ConnectionPolicy {
+            reuse: ConnectionReuse::KeepAlive,
+            http: HttpVersion::Http1,
+            streams_per_connection: 1,
+        }
+    }
+}
+
+/// Whether a connection carries more than one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionReuse {
+    /// Each worker keeps its connection open (like wrk); reopened only after a failure.
+    KeepAlive,
+    /// A new TCP (and TLS) connection for every request: what exposes handshake cost.
+    PerRequest,
+}
+
+/// The HTTP version the client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HttpVersion {
+    #[serde(rename = "1.1")]
+    Http1,
+    /// HTTP/2 over TLS, negotiated with ALPN (plain-http targets stay on 1.1).
+    #[serde(rename = "2")]
+    Http2,
 }
 
 /// How several targets share a run.
@@ -373,6 +416,8 @@ pub struct EmbeddedGateway {
     /// Delay added to every request, as `gatebench gateway --added-latency` takes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added_latency: Option<String>,
+    /// Serve over TLS with a CA and certificate generated for this run.
+    pub tls: bool,
 }
 
 /// How to reach storage through a gateway.
@@ -388,6 +433,9 @@ pub struct GatewayTarget {
     pub oauth2: Option<OAuth2Config>,
     /// The S3 (or embedded) target through which objects are seeded and cleaned up.
     pub setup_via: String,
+    /// How `https://` connections to the gateway (and its token endpoint) are checked.
+    #[serde(skip_serializing_if = "TlsSpec::is_default")]
+    pub tls: TlsSpec,
 }
 
 /// OAuth2 client-credentials grant (Azure AD v2 works the same way).
@@ -395,9 +443,23 @@ pub struct GatewayTarget {
 pub struct OAuth2Config {
     pub token_url: String,
     pub client_id: String,
-    pub client_secret: Secret,
+    /// How the client proves who it is.
+    pub credential: ClientCredential,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+/// The client credential of an OAuth2 client-credentials grant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCredential {
+    /// A client secret given in the scenario (usually from `${ENV}`).
+    Secret(Secret),
+    /// A file holding the client secret, read again whenever it changes (rotation).
+    SecretFile(PathBuf),
+    /// A certificate: each request carries a `client_assertion` JWT signed with `key_file`
+    /// (Entra ID's certificate credential), `cert_file` giving its thumbprint.
+    Certificate { cert_file: PathBuf, key_file: PathBuf },
 }
 
 /// Address and credentials of an S3 endpoint.
@@ -408,6 +470,37 @@ pub struct S3Endpoint {
     pub region: String,
     pub access_key: String,
     pub secret_key: Secret,
+    /// How `https://` connections to the endpoint are checked.
+    #[serde(skip_serializing_if = "TlsSpec::is_default")]
+    pub tls: TlsSpec,
+}
+
+/// A target's `tls = { … }`: which certificates to trust, and who the client is.
+/// Without any of it, an `https://` target is checked against the platform's roots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsSpec {
+    /// PEM file of the CA(s) to trust instead of the platform's roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS, with `client_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+    /// The name to ask for (SNI) and check the certificate against, instead of the URL's host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Accept any certificate. Only for tests; warned about loudly.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsSpec {
+    /// No TLS settings at all (platform roots, no client certificate).
+    pub fn is_default(&self) -> bool {
+        *self == TlsSpec::default()
+    }
 }
 
 /// A value that must never be printed, logged or written to results.

@@ -45,6 +45,12 @@ pub struct RunSection {
     pub compare: Option<Spanned<String>>,
     /// `alternate`: length of each target's turn.
     pub window: Option<Spanned<String>>,
+    /// `keep-alive` (default) or `per-request` (a new TCP+TLS connection each request).
+    pub connection: Option<Spanned<String>>,
+    /// `"1.1"` (default) or `"2"` (HTTP/2 over TLS, negotiated with ALPN).
+    pub http: Option<Spanned<String>>,
+    /// HTTP/2: how many workers share one connection.
+    pub streams_per_connection: Option<Spanned<i64>>,
 }
 
 /// `[load]`: the load model (executor) and its fields.
@@ -252,6 +258,47 @@ pub struct TargetSection {
     pub added_latency: Option<Spanned<String>>,
     /// gateway kinds: the rate limit the gateway is configured with, for the report.
     pub rate_limit: Option<Spanned<RateLimitSection>>,
+    /// s3 and gateway: `tls = { ca_file = … }`; embedded-gateway: `tls = true`.
+    pub tls: Option<Spanned<TlsField>>,
+}
+
+/// `tls = true` (embedded-gateway) or `tls = { … }` (s3, gateway).
+#[derive(Debug)]
+pub enum TlsField {
+    Enabled(bool),
+    Settings(TlsSection),
+}
+
+impl<'de> Deserialize<'de> for TlsField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TlsVisitor;
+        impl<'de> Visitor<'de> for TlsVisitor {
+            type Value = TlsField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true/false or a table { ca_file = \"…\", … }")
+            }
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<TlsField, E> {
+                Ok(TlsField::Enabled(on))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TlsField, A::Error> {
+                TlsSection::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(TlsField::Settings)
+            }
+        }
+        d.deserialize_any(TlsVisitor)
+    }
+}
+
+/// `tls = { ca_file, client_cert, client_key, server_name, insecure_skip_verify }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 /// `rate_limit = { calls = 1000, renewal_period = "10s" }`: what the gateway's policy
@@ -269,8 +316,21 @@ pub struct RateLimitSection {
 pub struct OAuth2Section {
     pub token_url: String,
     pub client_id: String,
-    pub client_secret: String,
+    /// The secret itself (usually `${ENV_VAR}`).
+    pub client_secret: Option<String>,
+    /// A file holding the secret, read again whenever it changes.
+    pub client_secret_file: Option<String>,
+    /// A certificate credential: a signed `client_assertion` instead of a secret.
+    pub client_certificate: Option<ClientCertificateSection>,
     pub scope: Option<String>,
+}
+
+/// `client_certificate = { cert_file = "app.pem", key_file = "app.key" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificateSection {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// `cache_hit = { header = "X-Cache", equals = "HIT", miss = "MISS" }`.

@@ -26,7 +26,8 @@ pub use interpolate::interpolate;
 
 use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
-    Arrivals, CacheRule, CompareMode, DataSet, EmbeddedGateway, GatewayTarget, KeyPopularity,
+    Arrivals, CacheRule, ClientCredential, CompareMode, ConnectionPolicy, ConnectionReuse,
+    DataSet, HttpVersion, TlsSpec, EmbeddedGateway, GatewayTarget, KeyPopularity,
     LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RateLimitHint, RunLimits,
     S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec, check_key_prefix,
 };
@@ -132,6 +133,7 @@ impl Validator<'_> {
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
         let compare = self.compare(f.run.get_ref(), &load, &limits)?;
+        let connections = self.connections(f.run.get_ref())?;
         let thresholds = self.thresholds(&f.thresholds, &targets, &mix)?;
         Ok(Plan {
             compare,
@@ -141,6 +143,7 @@ impl Validator<'_> {
             limits,
             seed,
             load,
+            connections,
             data,
             mix,
             targets,
@@ -149,6 +152,51 @@ impl Validator<'_> {
     }
 
     /// Parses each threshold; errors point at its string and name the place inside it.
+    /// `run.connection`, `run.http` and `run.streams_per_connection`.
+    fn connections(&self, run: &file::RunSection) -> Checked<ConnectionPolicy> {
+        let mut policy = ConnectionPolicy::default();
+        if let Some(c) = &run.connection {
+            policy.reuse = match c.get_ref().as_str() {
+                "keep-alive" => ConnectionReuse::KeepAlive,
+                "per-request" => ConnectionReuse::PerRequest,
+                other => {
+                    return Err(self.err(
+                        c.span(),
+                        "run.connection",
+                        format!("{other:?}: expected \"keep-alive\" or \"per-request\""),
+                    ));
+                }
+            };
+        }
+        if let Some(h) = &run.http {
+            policy.http = match h.get_ref().as_str() {
+                "1.1" => HttpVersion::Http1,
+                "2" => HttpVersion::Http2,
+                other => {
+                    return Err(self.err(
+                        h.span(),
+                        "run.http",
+                        format!("{other:?}: expected \"1.1\" or \"2\""),
+                    ));
+                }
+            };
+        }
+        if let Some(n) = &run.streams_per_connection {
+            let why = "workers sharing one HTTP/2 connection";
+            let n = self.count(n, "run.streams_per_connection", 1, MAX_IN_FLIGHT, why)?;
+            if policy.http != HttpVersion::Http2 {
+                let span = run.streams_per_connection.as_ref().map(|s| s.span());
+                return Err(self.err(
+                    span.unwrap_or_default(),
+                    "run.streams_per_connection",
+                    "only HTTP/2 shares connections: set http = \"2\"",
+                ));
+            }
+            policy.streams_per_connection = n as u32;
+        }
+        Ok(policy)
+    }
+
     fn thresholds(
         &self,
         exprs: &[Spanned<String>],
@@ -828,7 +876,7 @@ impl Validator<'_> {
         let kind = t.kind.get_ref().as_str();
         let takes: &[&str] = match kind {
             "embedded" => &[],
-            "s3" => &["endpoint", "region", "access_key", "secret_key"],
+            "s3" => &["endpoint", "region", "access_key", "secret_key", "tls"],
             "gateway" => &[
                 "base_url",
                 "subscription_key",
@@ -836,8 +884,9 @@ impl Validator<'_> {
                 "oauth2",
                 "setup_via",
                 "rate_limit",
+                "tls",
             ],
-            "embedded-gateway" => &["policy", "setup_via", "added_latency", "rate_limit"],
+            "embedded-gateway" => &["policy", "setup_via", "added_latency", "rate_limit", "tls"],
             other => {
                 return Err(self.err(
                     t.kind.span(),
@@ -846,7 +895,8 @@ impl Validator<'_> {
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 13] = [
+        let set: [(&str, Option<Range<usize>>); 14] = [
+            ("tls", t.tls.as_ref().map(|v| v.span())),
             ("policy", t.policy.as_ref().map(|v| v.span())),
             ("added_latency", t.added_latency.as_ref().map(|v| v.span())),
             ("endpoint", t.endpoint.as_ref().map(|v| v.span())),
@@ -909,10 +959,24 @@ impl Validator<'_> {
                 {
                     return Err(self.err(span.span(), &format!("{field}.added_latency"), why));
                 }
+                let tls = match &t.tls {
+                    None => false,
+                    Some(v) => match v.get_ref() {
+                        file::TlsField::Enabled(on) => *on,
+                        file::TlsField::Settings(_) => {
+                            return Err(self.err(
+                                v.span(),
+                                &format!("{field}.tls"),
+                                "an embedded-gateway takes `tls = true` (it makes its own CA)",
+                            ));
+                        }
+                    },
+                };
                 Ok(TargetKind::EmbeddedGateway(EmbeddedGateway {
                     policy: policy.into(),
                     setup_via: self.setup_via(s, field, all)?,
                     added_latency,
+                    tls,
                 }))
             }
             "s3" => {
@@ -921,7 +985,9 @@ impl Validator<'_> {
                     let span = t.endpoint.as_ref().map_or(s.span(), |e| e.span());
                     return Err(self.err(span, &format!("{field}.endpoint"), why));
                 }
+                let tls = self.tls(t.tls.as_ref(), field, &endpoint)?;
                 Ok(TargetKind::S3(S3Endpoint {
+                    tls,
                     endpoint: endpoint.trim_end_matches('/').to_string(),
                     region: value("region", &t.region)?.unwrap_or_else(|| "us-east-1".into()),
                     access_key: required("access_key", &t.access_key)?,
@@ -934,6 +1000,7 @@ impl Validator<'_> {
                     let span = t.base_url.as_ref().map_or(s.span(), |e| e.span());
                     return Err(self.err(span, &format!("{field}.base_url"), why));
                 }
+                let tls = self.tls(t.tls.as_ref(), field, &base_url)?;
                 let subscription_header = value("subscription_header", &t.subscription_header)?
                     .unwrap_or_else(|| "Ocp-Apim-Subscription-Key".into());
                 if http::HeaderName::from_bytes(subscription_header.as_bytes()).is_err() {
@@ -959,10 +1026,33 @@ impl Validator<'_> {
                         if let Err(why) = check_url(&token_url, true) {
                             return Err(self.err(o.span(), &format!("{f}.token_url"), why));
                         }
+                        let credential = match (
+                            &sec.client_secret,
+                            &sec.client_secret_file,
+                            &sec.client_certificate,
+                        ) {
+                            (Some(secret), None, None) => {
+                                ClientCredential::Secret(Secret::new(expand(secret)?))
+                            }
+                            (None, Some(file), None) => {
+                                ClientCredential::SecretFile(self.file(o, &f, &expand(file)?)?)
+                            }
+                            (None, None, Some(c)) => ClientCredential::Certificate {
+                                cert_file: self.file(o, &f, &expand(&c.cert_file)?)?,
+                                key_file: self.file(o, &f, &expand(&c.key_file)?)?,
+                            },
+                            _ => {
+                                return Err(self.err(
+                                    o.span(),
+                                    &f,
+                                    "give exactly one of client_secret, client_secret_file or client_certificate",
+                                ));
+                            }
+                        };
                         Some(OAuth2Config {
                             token_url,
                             client_id: expand(&sec.client_id)?,
-                            client_secret: Secret::new(expand(&sec.client_secret)?),
+                            credential,
                             scope: sec.scope.as_deref().map(expand).transpose()?,
                         })
                     }
@@ -975,9 +1065,64 @@ impl Validator<'_> {
                     subscription_header,
                     oauth2,
                     setup_via,
+                    tls,
                 }))
             }
         }
+    }
+}
+
+impl Validator<'_> {
+    /// A target's `tls = { … }` (absent: platform roots). Files must exist; a client
+    /// certificate comes with its key; settings on a plain-http URL are refused.
+    fn tls(&self, t: Option<&Spanned<file::TlsField>>, field: &str, url: &str) -> Checked<TlsSpec> {
+        let Some(t) = t else {
+            return Ok(TlsSpec::default());
+        };
+        let f = format!("{field}.tls");
+        let file::TlsField::Settings(sec) = t.get_ref() else {
+            return Err(self.err(t.span(), &f, "takes a table, e.g. tls = { ca_file = \"ca.pem\" }"));
+        };
+        if !url.starts_with("https://") {
+            return Err(self.err(t.span(), &f, format!("{url} is not https://")));
+        }
+        let path = |name: &str, v: &Option<String>| -> Checked<Option<std::path::PathBuf>> {
+            let field = format!("{f}.{name}");
+            v.as_deref()
+                .map(|v| {
+                    let v = interpolate(v, self.env).map_err(|why| self.err(t.span(), &field, why))?;
+                    self.file(t, &field, &v)
+                })
+                .transpose()
+        };
+        let spec = TlsSpec {
+            ca_file: path("ca_file", &sec.ca_file)?,
+            client_cert: path("client_cert", &sec.client_cert)?,
+            client_key: path("client_key", &sec.client_key)?,
+            server_name: sec.server_name.clone(),
+            insecure_skip_verify: sec.insecure_skip_verify,
+        };
+        if spec.client_cert.is_some() != spec.client_key.is_some() {
+            return Err(self.err(t.span(), &f, "client_cert and client_key go together"));
+        }
+        if let Some(name) = &spec.server_name
+            && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
+        {
+            return Err(self.err(t.span(), &format!("{f}.server_name"), format!("{name:?} is not a DNS name or IP address")));
+        }
+        Ok(spec)
+    }
+
+    /// `value` as the path of an existing file (relative to the working directory).
+    fn file<T>(&self, at: &Spanned<T>, field: &str, value: &str) -> Checked<std::path::PathBuf> {
+        if !Path::new(value).is_file() {
+            return Err(self.err(
+                at.span(),
+                field,
+                format!("no file {value:?} (paths are relative to the working directory)"),
+            ));
+        }
+        Ok(value.into())
     }
 }
 
@@ -1049,8 +1194,7 @@ fn check_url(e: &str, path_allowed: bool) -> Result<(), String> {
         .parse()
         .map_err(|err| format!("{e:?} is not a URL: {err}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err("https is not supported yet; use http".into()),
+        Some("http" | "https") => {}
         _ => return Err(format!("{e:?} needs a scheme, e.g. http://127.0.0.1:7480")),
     }
     if uri.authority().is_none() {

@@ -60,6 +60,7 @@ impl EmbeddedS3 {
                 region: "us-east-1".into(),
                 access_key,
                 secret_key: Secret::new(secret_key),
+                tls: Default::default(),
             },
             accept_loop,
             _root: root,

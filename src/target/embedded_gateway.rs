@@ -10,7 +10,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::gateway::policy::LoadOptions;
 use crate::gateway::{self, AddedLatency, GatewayConfig, RunningGateway};
 use crate::idp::{self, IdpClient, IdpConfig, RunningIdp};
-use crate::plan::{EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret};
+use crate::plan::{ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret};
 
 /// The issuer and audience `deploy/apim/policy.local.xml` expects.
 const ISSUER: &str = "http://127.0.0.1:8081";
@@ -69,10 +69,11 @@ pub async fn start(
         oauth2: Some(OAuth2Config {
             token_url: idp.token_url(),
             client_id: CLIENT_ID.into(),
-            client_secret: Secret::new(secret),
+            credential: ClientCredential::Secret(Secret::new(secret)),
             scope: None,
         }),
         setup_via: config.setup_via.clone(),
+        tls: Default::default(),
     };
     Ok((target, idp, running))
 }

@@ -88,7 +88,7 @@ impl OpenTarget {
         if let Some(gw) = &open.gateway {
             open.address = gw.base_url.clone();
             if let Some(oauth2) = &gw.oauth2 {
-                open.token = Some(TokenSource::start(oauth2.clone()).await?);
+                open.token = Some(TokenSource::start(oauth2.clone(), &gw.tls).await?);
             }
         }
         Ok(open)

@@ -14,13 +14,14 @@ use hdrhistogram::Histogram;
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::plan::OAuth2Config;
+use crate::plan::{ClientCredential, OAuth2Config, TlsSpec};
 use crate::record::{micros, new_histogram};
 
 /// Refresh when this share of a token's lifetime has passed.
@@ -50,7 +51,7 @@ pub struct TokenStats {
 /// The current bearer token of one gateway target, kept fresh.
 pub struct TokenSource {
     config: OAuth2Config,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     current: RwLock<(HeaderValue, Instant)>,
     stats: Mutex<TokenStats>,
     refresh_now: AtomicBool,
@@ -58,9 +59,21 @@ pub struct TokenSource {
 
 impl TokenSource {
     /// Fetches a first token (an error if that fails) and starts the refresher, which
-    /// stops when the returned source is dropped by everyone else.
-    pub async fn start(config: OAuth2Config) -> anyhow::Result<Arc<Self>> {
-        let http = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    /// stops when the returned source is dropped by everyone else. An `https://` token
+    /// endpoint is checked against `tls`'s CA (or the platform's roots); the target's
+    /// client certificate and server name are not used for it.
+    pub async fn start(config: OAuth2Config, tls: &TlsSpec) -> anyhow::Result<Arc<Self>> {
+        let roots = TlsSpec {
+            ca_file: tls.ca_file.clone(),
+            insecure_skip_verify: tls.insecure_skip_verify,
+            ..TlsSpec::default()
+        };
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client::config(&roots)?)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new()).build(https);
         let stats = TokenStats {
             fetches: 0,
             failures: 0,
@@ -145,11 +158,25 @@ impl TokenSource {
 
 fn exchange_blocking(
     c: &OAuth2Config,
-    http: &Client<HttpConnector, Full<Bytes>>,
+    http: &Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<(HeaderValue, Duration)> {
+    let secret = match &c.credential {
+        ClientCredential::Secret(s) => s.expose().to_string(),
+        // Read at every fetch, so a rotated secret is picked up at the next refresh.
+        ClientCredential::SecretFile(path) => {
+            let secret = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the client secret from {}", path.display()))?;
+            let secret = secret.trim().to_string();
+            crate::redact::register(&secret);
+            secret
+        }
+        ClientCredential::Certificate { .. } => {
+            anyhow::bail!("client_certificate credentials are not supported yet")
+        }
+    };
     let client = BasicClient::new(ClientId::new(c.client_id.clone()))
-        .set_client_secret(ClientSecret::new(c.client_secret.expose().to_string()))
+        .set_client_secret(ClientSecret::new(secret))
         .set_token_uri(TokenUrl::new(c.token_url.clone())?)
         .set_auth_type(AuthType::RequestBody);
     let mut request = client.exchange_client_credentials();
@@ -171,7 +198,7 @@ fn exchange_blocking(
 
 /// The HTTP client handed to `oauth2`: plain hyper, no redirects followed.
 async fn send(
-    http: &Client<HttpConnector, Full<Bytes>>,
+    http: &Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     req: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, TokenHttpError> {
     let (parts, body) = req.into_parts();

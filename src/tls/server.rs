@@ -1,0 +1,1 @@
+//! rustls server configurations for the local gateway and idp (optionally mTLS).
