@@ -316,6 +316,7 @@ fn gateway_fixture(dir: &Path) {
             ops.push(o);
         }
         let t = TargetSummary {
+            connections: Default::default(),
             name: name.into(),
             kind: kind.into(),
             endpoint: "http://127.0.0.1:7480".into(),

@@ -13,7 +13,6 @@ use tokio::task::JoinSet;
 use super::{EngineReport, EngineSettings, Exec};
 use crate::plan::sequence::OpSequence;
 use crate::record::Phase;
-use crate::target::Connection;
 
 /// State shared by the workers of one closed-loop run.
 struct Loop {
@@ -61,7 +60,7 @@ pub async fn run(
 }
 
 async fn worker(id: usize, state: Arc<Loop>, mut stop: watch::Receiver<bool>) {
-    let mut conn = Connection::default();
+    let mut conn = state.exec.client.connection(id);
     loop {
         if *stop.borrow() {
             return;

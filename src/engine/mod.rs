@@ -157,6 +157,8 @@ impl Exec {
                 service: completed_at - sent,
                 expected_interval: self.expected_interval,
                 ttfb: resp.headers_at.map(|t| t.saturating_duration_since(due)),
+                connect: resp.opened.map(|o| o.connect),
+                tls: resp.opened.and_then(|o| o.tls),
                 bytes_up: resp.bytes_up,
                 bytes_down: resp.bytes_down,
                 status: resp.status,

@@ -23,7 +23,6 @@ use super::{EngineReport, EngineSettings, Exec, ScheduleReport, stopped};
 use crate::plan::OpenLoop;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::record::{Phase, micros, new_histogram};
-use crate::target::Connection;
 
 /// A request handed out later than this after its due time is a late start.
 const LATE_AFTER: Duration = Duration::from_millis(1);
@@ -98,7 +97,7 @@ async fn worker(
     mut stop: watch::Receiver<bool>,
     cancelled: Arc<AtomicU64>,
 ) {
-    let mut conn = Connection::default();
+    let mut conn = exec.client.connection(id);
     while let Ok(job) = jobs.recv().await {
         if !exec
             .execute(id, &mut conn, &job.op, job.due, job.phase, &mut stop)

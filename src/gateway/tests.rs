@@ -25,7 +25,7 @@ use crate::idp::{IdpClient, IdpConfig, RunningIdp};
 use crate::plan::Secret;
 use crate::target::body::GeneratedBody;
 use crate::target::embedded::EmbeddedS3;
-use crate::target::{Connection, S3Call, S3Client};
+use crate::target::{S3Call, S3Client};
 
 mod fuzz;
 
@@ -679,8 +679,13 @@ async fn overhead_p50_direct_vs_gateway() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    let direct = S3Client::direct(&env._backend.endpoint, None, Duration::from_secs(10)).unwrap();
-    let mut conn = Connection::default();
+    let options = crate::target::ClientOptions {
+        cache_rule: None,
+        timeout: Duration::from_secs(10),
+        policy: Default::default(),
+    };
+    let direct = S3Client::direct(&env._backend.endpoint, options).unwrap();
+    let mut conn = direct.connection(0);
     let mut d = Vec::with_capacity(n);
     for i in 0..n {
         let call = S3Call {
@@ -762,6 +767,7 @@ async fn gateway_with_policy(
             region: "us-east-1".into(),
             access_key: "AKGATEWAY".into(),
             secret_key: Secret::new("gateway-secret"),
+            tls: Default::default(),
         },
         subscription_keys: Vec::new(),
         added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),

@@ -459,7 +459,10 @@ pub enum ClientCredential {
     SecretFile(PathBuf),
     /// A certificate: each request carries a `client_assertion` JWT signed with `key_file`
     /// (Entra ID's certificate credential), `cert_file` giving its thumbprint.
-    Certificate { cert_file: PathBuf, key_file: PathBuf },
+    Certificate {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+    },
 }
 
 /// Address and credentials of an S3 endpoint.

@@ -67,6 +67,10 @@ pub struct Sample {
     pub expected_interval: Option<Duration>,
     /// From when the request was due to the response headers (`None`: no response).
     pub ttfb: Option<Duration>,
+    /// The request opened a connection: TCP connect time (name resolution included).
+    pub connect: Option<Duration>,
+    /// The request opened a TLS connection: handshake time.
+    pub tls: Option<Duration>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub status: Option<u16>,
@@ -86,6 +90,10 @@ pub struct SeriesData {
     pub corrected: Option<Histogram<u64>>,
     /// Time to first byte, µs (requests that got a response).
     pub ttfb: Histogram<u64>,
+    /// TCP connect time, µs, of the requests that opened a connection (one sample each).
+    pub connect: Histogram<u64>,
+    /// TLS handshake time, µs, of the requests that opened a TLS connection.
+    pub tls: Histogram<u64>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     /// Count per HTTP status.
@@ -104,6 +112,8 @@ impl SeriesData {
             service: new_histogram(),
             corrected: None,
             ttfb: new_histogram(),
+            connect: new_histogram(),
+            tls: new_histogram(),
             bytes_up: 0,
             bytes_down: 0,
             statuses: BTreeMap::new(),
@@ -121,6 +131,12 @@ impl SeriesData {
         }
         if let Some(t) = s.ttfb {
             let _ = self.ttfb.record(micros(t));
+        }
+        if let Some(t) = s.connect {
+            let _ = self.connect.record(micros(t));
+        }
+        if let Some(t) = s.tls {
+            let _ = self.tls.record(micros(t));
         }
         self.bytes_up += s.bytes_up;
         self.bytes_down += s.bytes_down;
@@ -144,6 +160,8 @@ impl SeriesData {
             let _ = self.corrected.get_or_insert_with(new_histogram).add(c);
         }
         let _ = self.ttfb.add(&other.ttfb);
+        let _ = self.connect.add(&other.connect);
+        let _ = self.tls.add(&other.tls);
         self.bytes_up += other.bytes_up;
         self.bytes_down += other.bytes_down;
         for (k, v) in &other.statuses {
@@ -514,6 +532,8 @@ mod tests {
                 phase: Phase::Steady,
             },
             completed_at: at,
+            connect: None,
+            tls: None,
             latency: Duration::from_micros(us),
             service: Duration::from_micros(us),
             expected_interval: None,

@@ -93,6 +93,9 @@ pub enum TransportError {
     Timeout,
     /// The connection broke while sending or receiving.
     Reset,
+    /// The TLS handshake failed, or TLS refused the connection after it (e.g. a
+    /// required client certificate was missing).
+    Tls,
 }
 
 impl TransportError {
@@ -102,6 +105,7 @@ impl TransportError {
             TransportError::Connect => "connect",
             TransportError::Timeout => "timeout",
             TransportError::Reset => "reset",
+            TransportError::Tls => "tls",
         }
     }
 }

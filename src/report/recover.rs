@@ -143,6 +143,8 @@ impl<'a> Rebuilt<'a> {
             "latency" => &mut data.latency,
             "service" => &mut data.service,
             "ttfb" => &mut data.ttfb,
+            "connect" => &mut data.connect,
+            "tls" => &mut data.tls,
             "corrected" => data.corrected.get_or_insert_with(new_histogram),
             _ => return,
         };

@@ -403,6 +403,8 @@ pub(crate) mod tests {
                 service: h.clone(),
                 corrected: None,
                 ttfb: h,
+                connect: new_histogram(),
+                tls: new_histogram(),
                 bytes_up: 0,
                 bytes_down: 0,
                 statuses: BTreeMap::new(),

@@ -288,6 +288,7 @@ pub(crate) mod tests {
     /// A target entry.
     pub(crate) fn target(name: &str, kind: &str, ops: Vec<OpSummary>) -> TargetSummary {
         TargetSummary {
+            connections: Default::default(),
             name: name.into(),
             kind: kind.into(),
             endpoint: "http://127.0.0.1:1".into(),

@@ -4,8 +4,10 @@
 //! one series for one second, tagged `<target>/<op>/<class>/<cache>/<metric>`, where
 //! cache is `hit`, `miss`, `uncacheable` or `none` (no cache rule) and metric is
 //! `latency` (response time from the due time), `service` (from the actual send),
-//! `ttfb` (due time to response headers) or `corrected` (closed loop with
-//! expected-interval correction only); values are microseconds. Any HdrHistogram
+//! `ttfb` (due time to response headers), `corrected` (closed loop with
+//! expected-interval correction only), `connect` (TCP connect) or `tls` (TLS
+//! handshake), the last two only for requests that opened a connection, in seconds
+//! that had any; values are microseconds. Any HdrHistogram
 //! interval-log reader can read them.
 //!
 //! `counters.jsonl` holds what histograms cannot: one JSON line per series and second
@@ -115,7 +117,7 @@ impl HlogWriter {
                     "gatebench {} interval log ({what}); values in microseconds",
                     env!("CARGO_PKG_VERSION")
                 ))
-                .add_comment("tags: <target>/<op>/<outcome class>/<cache: hit|miss|uncacheable|none>/<latency|service|ttfb|corrected>")
+                .add_comment("tags: <target>/<op>/<outcome class>/<cache: hit|miss|uncacheable|none>/<latency|service|ttfb|corrected|connect|tls>")
                 .with_start_time(start)
                 .with_base_time(start)
                 .begin_log_with(&mut w, &mut serializer)?;
@@ -157,6 +159,11 @@ impl IntervalSink for HlogWriter {
                 ("service", Some(&data.service)),
                 ("ttfb", Some(&data.ttfb)),
                 ("corrected", data.corrected.as_ref()),
+                (
+                    "connect",
+                    (!data.connect.is_empty()).then_some(&data.connect),
+                ),
+                ("tls", (!data.tls.is_empty()).then_some(&data.tls)),
             ];
             for (metric, h) in metrics {
                 if let Some(h) = h {

@@ -12,6 +12,7 @@ use crate::engine::{EngineReport, ScheduleReport};
 use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
+use crate::target::Protocol;
 use crate::target::token::TokenStats;
 
 /// The schema identifier written into every summary.
@@ -146,7 +147,30 @@ pub struct TargetSummary {
     /// Throttling and quota refusals seen (absent if none).
     #[serde(default)]
     pub throttle: Option<ThrottleSummary>,
+    /// How connections were used and what they spoke.
+    #[serde(default)]
+    pub connections: ConnectionSummary,
     pub ops: Vec<OpSummary>,
+}
+
+/// A target's connections: the scenario's policy, what was negotiated, how many opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionSummary {
+    /// `keep-alive` or `per-request`.
+    pub reuse: String,
+    /// The HTTP version the scenario asked for: `1.1` or `2`.
+    pub http_requested: String,
+    /// What the connections spoke: `http/1.1` or `h2` (`None`: none opened).
+    pub http: Option<String>,
+    /// The TLS version, e.g. `TLSv1_3` (`None`: plain http).
+    pub tls: Option<String>,
+    /// HTTP/2: workers per connection.
+    pub streams_per_connection: u32,
+    /// Connections opened in the measured phase (each counted on the request that opened it).
+    pub opened: u64,
+    /// TLS handshakes in the measured phase.
+    pub tls_handshakes: u64,
 }
 
 /// Token fetches of a gateway target (never part of request latency).
@@ -258,6 +282,12 @@ pub struct OpSummary {
     pub latency_corrected_us: Option<LatencyStats>,
     /// Time to first byte of `ok` requests.
     pub ttfb_us: Option<LatencyStats>,
+    /// TCP connect time of the `ok` requests that opened a connection.
+    #[serde(default)]
+    pub connect_us: Option<LatencyStats>,
+    /// TLS handshake time of the `ok` requests that opened a TLS connection.
+    #[serde(default)]
+    pub tls_us: Option<LatencyStats>,
     /// Latency per outcome class.
     pub latency_by_outcome_us: BTreeMap<OutcomeClass, LatencyStats>,
     /// Targets with a cache rule: latency of `ok` requests per cache class (`hit`,
@@ -285,6 +315,8 @@ impl OpSummary {
             service_us: None,
             latency_corrected_us: None,
             ttfb_us: None,
+            connect_us: None,
+            tls_us: None,
             latency_by_outcome_us: BTreeMap::new(),
             cache: BTreeMap::new(),
             cache_hit_ratio: None,
@@ -375,6 +407,8 @@ pub fn op_summary(op: OpKind, series: &OpSeries, measured: Duration) -> OpSummar
             s.service_us = LatencyStats::of(&data.service);
             s.latency_corrected_us = data.corrected.as_ref().and_then(LatencyStats::of);
             s.ttfb_us = LatencyStats::of(&data.ttfb);
+            s.connect_us = LatencyStats::of(&data.connect);
+            s.tls_us = LatencyStats::of(&data.tls);
         }
     }
     let ok_by_cache = merged(series, |class, cache| {
@@ -423,8 +457,18 @@ pub struct TargetOutcome {
     pub report: Option<EngineReport>,
     pub error: Option<String>,
     pub token: Option<TokenStats>,
+    /// What its connections spoke (`None`: none opened).
+    pub protocol: Option<Protocol>,
     /// Index of the direct target it is set up through (itself for direct targets).
     pub storage: usize,
+}
+
+/// A unit enum's name as serde writes it (`keep-alive`, `1.1`).
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 /// Builds the whole summary of a run.
@@ -494,6 +538,7 @@ pub fn planned(
                 report: None,
                 error: None,
                 token: None,
+                protocol: None,
                 storage: storage_of(i),
             }
         })
@@ -545,6 +590,14 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             last_error: t.last_error.as_deref().map(crate::redact::redact),
         }),
         throttle: None,
+        connections: ConnectionSummary {
+            reuse: serde_plain(&plan.connections.reuse),
+            http_requested: serde_plain(&plan.connections.http),
+            http: o.protocol.as_ref().map(|p| p.http.to_string()),
+            tls: o.protocol.as_ref().and_then(|p| p.tls.clone()),
+            streams_per_connection: plan.connections.streams_per_connection,
+            ..ConnectionSummary::default()
+        },
         ops: Vec::new(),
     };
     add_totals(
@@ -576,13 +629,17 @@ pub fn add_totals(
             .sum::<u64>()
     };
     let (throttled, quota) = (count(OutcomeClass::Throttled), count(OutcomeClass::Quota));
-    t.throttle = (throttled + quota > 0 || rate_limit.is_some()).then(|| {
-        let mut retry_after_s = BTreeMap::new();
-        for (_, v) in totals
+    let steady = || {
+        totals
             .series
             .iter()
             .filter(|(k, _)| k.target == index && k.phase == Phase::Steady)
-        {
+    };
+    t.connections.opened = steady().map(|(_, v)| v.connect.len()).sum();
+    t.connections.tls_handshakes = steady().map(|(_, v)| v.tls.len()).sum();
+    t.throttle = (throttled + quota > 0 || rate_limit.is_some()).then(|| {
+        let mut retry_after_s = BTreeMap::new();
+        for (_, v) in steady() {
             for (secs, n) in &v.retry_after {
                 *retry_after_s.entry(*secs).or_default() += n;
             }

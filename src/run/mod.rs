@@ -24,7 +24,7 @@ use crate::record::{OutcomeClass, Phase, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
 use crate::results::summary::{self, RunStatus, Summary, TargetOutcome};
 use crate::results::{self, Provenance, RunFolder};
-use crate::target::{KeySpace, OpenTarget};
+use crate::target::{KeySpace, OpenTarget, S3Client};
 
 /// The embedded target's caveat, shown wherever its numbers are.
 pub const EMBEDDED_NOTE: &str =
@@ -114,6 +114,27 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             }
         }
     }
+    // Each target's measured-path client; one connection each first, so a certificate
+    // or name problem is told (and nothing is seeded) before any load.
+    let mut clients: Vec<Option<Arc<S3Client>>> = vec![None; plan.targets.len()];
+    for (i, spec) in plan.targets.iter().enumerate() {
+        let Some(t) = &open[i] else { continue };
+        if interrupted_in.is_some() || errors.iter().any(Option::is_some) {
+            break;
+        }
+        let client = match t.client(spec, plan.limits.request_timeout, plan.connections) {
+            Ok(c) => c,
+            Err(e) => {
+                errors[i] = Some(format!("{e:#}"));
+                continue;
+            }
+        };
+        match setup::within(budget, &stop, client.check_connection()).await {
+            Some(Ok(())) => clients[i] = Some(Arc::new(client)),
+            Some(Err(e)) => errors[i] = Some(format!("{}: {e}", t.address)),
+            None => interrupted_in = Some("start-up"),
+        }
+    }
     let storages = setup::storages(&plan);
     if errors.iter().all(Option::is_none) && interrupted_in.is_none() {
         for &s in &storages {
@@ -134,14 +155,12 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     // Drive the load.
     let mut runnables = Vec::new();
     if errors.iter().all(Option::is_none) {
-        for (i, spec) in plan.targets.iter().enumerate() {
-            let Some(t) = &open[i] else { continue };
-            let client = t.client(spec, plan.limits.request_timeout);
-            let sequence = OpSequence::new(&plan).map_err(anyhow::Error::msg);
-            match client.and_then(|c| Ok((c, sequence?))) {
-                Ok((c, s)) => runnables.push(turns::Runnable {
+        for (i, client) in clients.iter().enumerate() {
+            let Some(client) = client else { continue };
+            match OpSequence::new(&plan).map_err(anyhow::Error::msg) {
+                Ok(s) => runnables.push(turns::Runnable {
                     index: i,
-                    client: Arc::new(c),
+                    client: client.clone(),
                     sequence: Arc::new(Mutex::new(s)),
                     schedule: None,
                     report: EngineReport::default(),
@@ -194,6 +213,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                 .as_ref()
                 .and_then(|t| t.token.as_ref())
                 .map(|t| t.stats()),
+            protocol: clients[i].as_ref().and_then(|c| c.protocol()),
             storage: setup::storage_of(&plan, i),
         })
         .collect();

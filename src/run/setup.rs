@@ -45,7 +45,7 @@ pub async fn prepare(
     let Some(endpoint) = &open.storage else {
         anyhow::bail!("not a storage target");
     };
-    let admin = admin(plan, endpoint);
+    let admin = admin(plan, endpoint)?;
     admin.ensure_buckets(&plan.data.buckets).await?;
     let objects = keys.seed_objects(plan)?;
     if !objects.is_empty() {
@@ -81,8 +81,11 @@ pub async fn clean_up(
         display.line(&format!("kept objects under {prefix} at {at}"));
         return;
     }
-    let admin = admin(plan, endpoint);
-    let work = admin.delete_prefix(&plan.data.buckets, prefix);
+    let work = async {
+        admin(plan, endpoint)?
+            .delete_prefix(&plan.data.buckets, prefix)
+            .await
+    };
     match within(plan.limits.setup_timeout, abandon, work).await {
         Some(Ok(n)) => display.line(&format!("cleaned up {n} objects under {prefix} at {at}")),
         Some(Err(e)) => display.line(&format!(
@@ -100,7 +103,7 @@ const SETUP_REQUEST_FLOOR: Duration = Duration::from_secs(10);
 
 /// The admin client of a storage: each request bounded by the scenario's request
 /// timeout, but never by less than [`SETUP_REQUEST_FLOOR`].
-fn admin(plan: &Plan, endpoint: &S3Endpoint) -> Admin {
+fn admin(plan: &Plan, endpoint: &S3Endpoint) -> anyhow::Result<Admin> {
     Admin::new(
         endpoint,
         plan.limits.request_timeout.max(SETUP_REQUEST_FLOOR),

@@ -26,10 +26,10 @@ pub use interpolate::interpolate;
 
 use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
-    Arrivals, CacheRule, ClientCredential, CompareMode, ConnectionPolicy, ConnectionReuse,
-    DataSet, HttpVersion, TlsSpec, EmbeddedGateway, GatewayTarget, KeyPopularity,
-    LoadModel, MixEntry, OAuth2Config, OpKind, OpenLoop, Plan, RateLimitHint, RunLimits,
-    S3Endpoint, Secret, SizeDist, Stage, TargetKind, TargetSpec, check_key_prefix,
+    Arrivals, CacheRule, ClientCredential, CompareMode, ConnectionPolicy, ConnectionReuse, DataSet,
+    EmbeddedGateway, GatewayTarget, HttpVersion, KeyPopularity, LoadModel, MixEntry, OAuth2Config,
+    OpKind, OpenLoop, Plan, RateLimitHint, RunLimits, S3Endpoint, Secret, SizeDist, Stage,
+    TargetKind, TargetSpec, TlsSpec, check_key_prefix,
 };
 
 /// The policy an `embedded-gateway` target enforces unless it names another.
@@ -1081,7 +1081,11 @@ impl Validator<'_> {
         };
         let f = format!("{field}.tls");
         let file::TlsField::Settings(sec) = t.get_ref() else {
-            return Err(self.err(t.span(), &f, "takes a table, e.g. tls = { ca_file = \"ca.pem\" }"));
+            return Err(self.err(
+                t.span(),
+                &f,
+                "takes a table, e.g. tls = { ca_file = \"ca.pem\" }",
+            ));
         };
         if !url.starts_with("https://") {
             return Err(self.err(t.span(), &f, format!("{url} is not https://")));
@@ -1090,7 +1094,8 @@ impl Validator<'_> {
             let field = format!("{f}.{name}");
             v.as_deref()
                 .map(|v| {
-                    let v = interpolate(v, self.env).map_err(|why| self.err(t.span(), &field, why))?;
+                    let v =
+                        interpolate(v, self.env).map_err(|why| self.err(t.span(), &field, why))?;
                     self.file(t, &field, &v)
                 })
                 .transpose()
@@ -1108,7 +1113,11 @@ impl Validator<'_> {
         if let Some(name) = &spec.server_name
             && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
         {
-            return Err(self.err(t.span(), &format!("{f}.server_name"), format!("{name:?} is not a DNS name or IP address")));
+            return Err(self.err(
+                t.span(),
+                &format!("{f}.server_name"),
+                format!("{name:?} is not a DNS name or IP address"),
+            ));
         }
         Ok(spec)
     }

@@ -12,6 +12,8 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::body::SdkBody;
 use tokio::task::JoinSet;
 
@@ -24,6 +26,34 @@ const ADMIN_CONCURRENCY: usize = 16;
 /// Longest wait for a TCP connection to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The SDK's HTTP client for `endpoint`: plain, or rustls trusting its CA.
+fn http_client(endpoint: &S3Endpoint) -> anyhow::Result<SharedHttpClient> {
+    if !endpoint.endpoint.starts_with("https://") {
+        return Ok(aws_smithy_http_client::Builder::new().build_http());
+    }
+    let tls = &endpoint.tls;
+    anyhow::ensure!(
+        tls.client_cert.is_none() && tls.server_name.is_none() && !tls.insecure_skip_verify,
+        "setup and clean-up at {} go through the AWS SDK, whose TLS takes only tls.ca_file \
+         (no client certificate, server_name or insecure_skip_verify)",
+        endpoint.endpoint
+    );
+    let trust = match &tls.ca_file {
+        Some(ca) => {
+            let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+            TrustStore::empty().with_pem_certificate(pem)
+        }
+        None => TrustStore::default(),
+    };
+    let context = TlsContext::builder().with_trust_store(trust).build()?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
 /// An SDK client for one endpoint.
 #[derive(Clone)]
 pub struct Admin {
@@ -32,8 +62,10 @@ pub struct Admin {
 
 impl Admin {
     /// A client for `endpoint` (path-style, no retries, checksums only when required);
-    /// a request still unanswered after `timeout` fails.
-    pub fn new(endpoint: &S3Endpoint, timeout: Duration) -> Self {
+    /// a request still unanswered after `timeout` fails. Over `https://` it trusts the
+    /// endpoint's `tls.ca_file`, else the platform's roots; the SDK's TLS takes no client
+    /// certificate, other server name or skipped verification, so those are refused.
+    pub fn new(endpoint: &S3Endpoint, timeout: Duration) -> anyhow::Result<Self> {
         let creds = super::credentials(endpoint);
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -51,11 +83,11 @@ impl Admin {
             )
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .http_client(http_client(endpoint)?)
             .build();
-        Admin {
+        Ok(Admin {
             s3: aws_sdk_s3::Client::from_conf(config),
-        }
+        })
     }
 
     /// Creates each bucket that does not exist yet.

@@ -9,6 +9,9 @@
 //! Each engine worker owns one keep-alive connection ([`Connection`]), opened on first
 //! use and again after it breaks or times out: as many connections as workers, like wrk,
 //! and no shared pool to check out from (or to retry requests in behind our back).
+//! `connection = "per-request"` opens a new one for every request instead; HTTP/2 with
+//! `streams_per_connection = N` lets N workers share one. A request that opened a
+//! connection reports how long connect and TLS took.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,15 +20,19 @@ use bytes::Buf;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::client::conn::http2;
+
+use std::collections::HashMap;
 
 use super::body::GeneratedBody;
+use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
 use super::signer::Signer;
 use super::token::TokenSource;
-use crate::plan::{CacheRule, GatewayTarget, S3Endpoint};
+use crate::plan::{
+    CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget, S3Endpoint, TlsSpec,
+};
 use crate::record::{CacheClass, OutcomeClass, TransportError};
+use crate::tls::client::{ClientTls, tls_error};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
 const ERROR_BODY_PREFIX: usize = 512;
@@ -53,6 +60,8 @@ pub struct Response {
     pub headers_at: Option<Instant>,
     pub bytes_up: u64,
     pub bytes_down: u64,
+    /// The request opened a new connection: how long connect and TLS took.
+    pub opened: Option<OpenTimes>,
 }
 
 impl Response {
@@ -66,7 +75,17 @@ impl Response {
             headers_at: None,
             bytes_up: 0,
             bytes_down: 0,
+            opened: None,
         }
+    }
+}
+
+/// The kind of a failure while sending or receiving: TLS (e.g. a refused client
+/// certificate, which TLS 1.3 reports after the handshake) or a broken connection.
+fn broken(e: &hyper::Error) -> TransportError {
+    match tls_error(e) {
+        Some(_) => TransportError::Tls,
+        None => TransportError::Reset,
     }
 }
 
@@ -81,15 +100,29 @@ enum Auth {
     },
 }
 
-/// One worker's HTTP/1.1 connection to the target: none until the first request, and
-/// none again after a failure, a timeout or the server closing it.
-#[derive(Default)]
-pub struct Connection(Option<SendRequest<GeneratedBody>>);
+/// One worker's connection to the target: none until the first request, and none
+/// again after a failure, a timeout, the server closing it, or (with `per-request`)
+/// after every request. With HTTP/2 and `streams_per_connection` > 1, workers of the
+/// same group share one connection.
+pub struct Connection {
+    group: usize,
+    sender: Option<Sender>,
+}
+
+/// The HTTP/2 connection of a group of workers, opened by whichever needs it first.
+type SharedSlot = Arc<tokio::sync::Mutex<Option<http2::SendRequest<GeneratedBody>>>>;
 
 /// How requests to one target are made.
 pub struct S3Client {
-    /// `host:port` to connect to.
-    authority: http::uri::Authority,
+    /// Where to connect, and TLS for `https://`.
+    endpoint: Endpoint,
+    /// `http` or `https`, for HTTP/2's `:scheme`.
+    scheme: http::uri::Scheme,
+    policy: ConnectionPolicy,
+    /// HTTP/2 connections shared by groups of workers, by group.
+    shared: std::sync::Mutex<HashMap<usize, SharedSlot>>,
+    /// What the last connection opened spoke: HTTP version, and TLS version if any.
+    protocol: std::sync::Mutex<Option<Protocol>>,
     /// The gateway's API prefix before every path (empty for S3).
     path_prefix: String,
     host: HeaderValue,
@@ -99,18 +132,32 @@ pub struct S3Client {
     connect_timeout: Duration,
 }
 
+/// What a target's connections speak, as the summary states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protocol {
+    /// `http/1.1` or `h2`.
+    pub http: &'static str,
+    /// e.g. `TLSv1_3` (`None`: plain http).
+    pub tls: Option<String>,
+}
+
+/// How a client sends: the same for every target of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions<'a> {
+    pub cache_rule: Option<&'a CacheRule>,
+    /// A request still unanswered after this is a transport error (`timeout`).
+    pub timeout: Duration,
+    pub policy: ConnectionPolicy,
+}
+
 impl S3Client {
     /// A SigV4 client for a direct S3 endpoint.
-    pub fn direct(
-        endpoint: &S3Endpoint,
-        cache_rule: Option<&CacheRule>,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    pub fn direct(endpoint: &S3Endpoint, options: ClientOptions) -> anyhow::Result<Self> {
         Self::build(
             &endpoint.endpoint,
+            &endpoint.tls,
             Auth::SigV4(Signer::new(endpoint)),
-            cache_rule,
-            timeout,
+            options,
         )
     }
 
@@ -118,8 +165,7 @@ impl S3Client {
     pub fn gateway(
         gateway: &GatewayTarget,
         token: Option<Arc<TokenSource>>,
-        cache_rule: Option<&CacheRule>,
-        timeout: Duration,
+        options: ClientOptions,
     ) -> anyhow::Result<Self> {
         let subscription = match &gateway.subscription_key {
             Some(key) => Some((
@@ -130,42 +176,77 @@ impl S3Client {
         };
         Self::build(
             &gateway.base_url,
+            &gateway.tls,
             Auth::Gateway {
                 token,
                 subscription,
             },
-            cache_rule,
-            timeout,
+            options,
         )
     }
 
-    fn build(
-        url: &str,
-        auth: Auth,
-        cache_rule: Option<&CacheRule>,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    fn build(url: &str, tls: &TlsSpec, auth: Auth, options: ClientOptions) -> anyhow::Result<Self> {
         let uri: http::Uri = url.parse()?;
         let authority = uri
             .authority()
-            .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?;
-        let cache_rule = match cache_rule {
+            .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?
+            .clone();
+        let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
+        let tls = match scheme.as_str() {
+            "https" => Some(ClientTls::new(tls, authority.host(), options.policy.http)?),
+            _ => None,
+        };
+        // An https URL without a port means 443; TcpStream::connect needs it written.
+        let authority = match (authority.port_u16(), &tls) {
+            (None, Some(_)) => format!("{authority}:443").parse()?,
+            (None, None) => format!("{authority}:80").parse()?,
+            _ => authority,
+        };
+        let cache_rule = match options.cache_rule {
             Some(r) => Some((HeaderName::from_bytes(r.header.as_bytes())?, r.clone())),
             None => None,
         };
         Ok(S3Client {
-            host: HeaderValue::from_str(authority.as_str())?,
-            authority: authority.clone(),
+            host: HeaderValue::from_str(uri.authority().map_or("", |a| a.as_str()))?,
+            endpoint: Endpoint { authority, tls },
+            scheme,
+            policy: options.policy,
+            shared: Default::default(),
+            protocol: Default::default(),
             path_prefix: uri.path().trim_end_matches('/').to_string(),
             auth,
             cache_rule,
-            timeout,
-            connect_timeout: timeout.min(Duration::from_secs(10)),
+            timeout: options.timeout,
+            connect_timeout: options.timeout.min(Duration::from_secs(10)),
         })
     }
 
+    /// Worker `worker`'s connection (not opened yet).
+    pub fn connection(&self, worker: usize) -> Connection {
+        Connection {
+            group: worker / self.policy.streams_per_connection.max(1) as usize,
+            sender: None,
+        }
+    }
+
+    /// What the connections opened so far spoke (`None`: none opened yet).
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.protocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Opens one connection (TCP, then TLS for https) and closes it again: a target's
+    /// certificate problems show before any load is sent.
+    pub async fn check_connection(&self) -> anyhow::Result<()> {
+        dial(&self.endpoint, self.connect_timeout).await?;
+        Ok(())
+    }
+
     /// Sends `call` on `conn` (opening it if needed) and reads the whole answer, within
-    /// the request timeout. A connection that failed or timed out is dropped.
+    /// the request timeout. A connection that failed or timed out is dropped, and so is
+    /// every connection after its request with `connection = "per-request"`.
     pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
         let Ok(req) = self.request(call) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
@@ -176,13 +257,15 @@ impl S3Client {
             Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
             _ => None,
         };
-        let exchange = self.exchange(conn, req, call.body_len);
-        let resp = match tokio::time::timeout(self.timeout, exchange).await {
+        let mut opened = None;
+        let exchange = self.exchange(conn, req, call.body_len, &mut opened);
+        let mut resp = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
         };
-        if resp.transport.is_some() {
-            conn.0 = None;
+        resp.opened = opened;
+        if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
+            conn.sender = None;
         }
         if let (Some(401), Auth::Gateway { token: Some(t), .. }, Some(used)) =
             (resp.status, &self.auth, bearer)
@@ -199,7 +282,7 @@ impl S3Client {
         path_and_query.push_str(&call.path_and_query);
         // Origin form (`/bucket/key?…`) on the request line, as HTTP/1.1 requires of a
         // client talking to the origin; the host is in `host`. hyper's connection sends
-        // the URI as given.
+        // the URI as given. (HTTP/2 gets the absolute form in `exchange`.)
         let uri = http::Uri::from_maybe_shared(bytes::Bytes::from(path_and_query))
             .map_err(|e| e.to_string())?;
         let mut builder = Request::builder()
@@ -229,47 +312,104 @@ impl S3Client {
         Ok(req)
     }
 
-    /// `conn`'s sender, ready for a request: the open one, or a new connection if there
-    /// is none or the server closed it.
+    /// `conn`'s sender, ready for a request: the open one, the group's shared HTTP/2
+    /// connection, or a new connection (whose opening times go to `opened`).
     async fn ready<'c>(
         &self,
         conn: &'c mut Connection,
-    ) -> Result<&'c mut SendRequest<GeneratedBody>, TransportError> {
-        let open = match &mut conn.0 {
-            Some(sender) => sender.ready().await.is_ok(),
+        opened: &mut Option<OpenTimes>,
+    ) -> Result<&'c mut Sender, TransportError> {
+        let open = match &mut conn.sender {
+            Some(Sender::H1(s)) => s.ready().await.is_ok(),
+            Some(Sender::H2(s)) => s.ready().await.is_ok(),
             None => false,
         };
-        if !open {
-            conn.0 = None;
-            let connect = TcpStream::connect(self.authority.as_str());
-            let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
-                Ok(Ok(s)) => s,
-                _ => return Err(TransportError::Connect),
-            };
-            let _ = stream.set_nodelay(true);
-            let (sender, connection) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|_| TransportError::Connect)?;
-            // Ends when the server closes the connection or its sender is dropped.
-            tokio::spawn(connection);
-            conn.0 = Some(sender);
+        if open {
+            return conn.sender.as_mut().ok_or(TransportError::Connect);
         }
-        conn.0.as_mut().ok_or(TransportError::Connect)
+        conn.sender = None;
+        let shares = self.policy.reuse == ConnectionReuse::KeepAlive
+            && self.policy.streams_per_connection > 1;
+        if !shares {
+            let sender = self.dial(opened).await?;
+            return Ok(conn.sender.insert(sender));
+        }
+        let slot = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(conn.group)
+            .or_default()
+            .clone();
+        let mut shared = slot.lock().await;
+        if let Some(s) = shared.as_mut()
+            && s.ready().await.is_ok()
+        {
+            return Ok(conn.sender.insert(Sender::H2(s.clone())));
+        }
+        let sender = self.dial(opened).await?;
+        // Only HTTP/2 connections can be shared; HTTP/1.1 stays one per worker.
+        *shared = match &sender {
+            Sender::H2(s) => Some(s.clone()),
+            Sender::H1(_) => None,
+        };
+        Ok(conn.sender.insert(sender))
+    }
+
+    /// A new connection; its opening times go to `opened`.
+    async fn dial(&self, opened: &mut Option<OpenTimes>) -> Result<Sender, TransportError> {
+        let new = dial(&self.endpoint, self.connect_timeout)
+            .await
+            .map_err(|e| match e {
+                DialError::Tls(_) => TransportError::Tls,
+                _ => TransportError::Connect,
+            })?;
+        *opened = Some(new.times);
+        let protocol = Protocol {
+            http: match new.sender {
+                Sender::H1(_) => "http/1.1",
+                Sender::H2(_) => "h2",
+            },
+            tls: new.tls_protocol.map(|(version, _)| version),
+        };
+        let mut known = self.protocol.lock().unwrap_or_else(|e| e.into_inner());
+        if known.as_ref() != Some(&protocol) {
+            *known = Some(protocol);
+        }
+        Ok(new.sender)
     }
 
     async fn exchange(
         &self,
         conn: &mut Connection,
-        req: Request<GeneratedBody>,
+        mut req: Request<GeneratedBody>,
         body_len: u64,
+        opened: &mut Option<OpenTimes>,
     ) -> Response {
-        let sender = match self.ready(conn).await {
+        let sender = match self.ready(conn, opened).await {
             Ok(s) => s,
             Err(kind) => return Response::transport(kind),
         };
-        let resp = match sender.send_request(req).await {
+        let sent = match sender {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => {
+                // HTTP/2 takes scheme and authority from the URI (`:scheme`,
+                // `:authority`); the signed `host` travels as `:authority`.
+                let mut parts = req.uri().clone().into_parts();
+                parts.scheme = Some(self.scheme.clone());
+                parts.authority = req
+                    .headers_mut()
+                    .remove(HOST)
+                    .and_then(|h| h.to_str().ok().and_then(|h| h.parse().ok()));
+                if let Ok(uri) = http::Uri::from_parts(parts) {
+                    *req.uri_mut() = uri;
+                }
+                s.send_request(req).await
+            }
+        };
+        let resp = match sent {
             Ok(r) => r,
-            Err(_) => return Response::transport(TransportError::Reset),
+            Err(e) => return Response::transport(broken(&e)),
         };
         let headers_at = Instant::now();
         let status = resp.status().as_u16();
@@ -283,11 +423,14 @@ impl S3Client {
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
         let mut body = resp.into_body();
-        let mut broken = false;
+        let mut broken_by = None;
         while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else {
-                broken = true;
-                break;
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    broken_by = Some(broken(&e));
+                    break;
+                }
             };
             if let Some(data) = frame.data_ref() {
                 bytes_down += data.remaining() as u64;
@@ -297,10 +440,9 @@ impl S3Client {
                 }
             }
         }
-        let (class, transport) = if broken {
-            (OutcomeClass::Transport, Some(TransportError::Reset))
-        } else {
-            (OutcomeClass::of_status(status, &prefix), None)
+        let (class, transport) = match broken_by {
+            Some(kind) => (OutcomeClass::Transport, Some(kind)),
+            None => (OutcomeClass::of_status(status, &prefix), None),
         };
         Response {
             class,
@@ -311,6 +453,7 @@ impl S3Client {
             headers_at: Some(headers_at),
             bytes_up: body_len,
             bytes_down,
+            opened: None,
         }
     }
 
@@ -331,6 +474,14 @@ mod tests {
     use super::*;
     use crate::plan::Secret;
 
+    fn options() -> ClientOptions<'static> {
+        ClientOptions {
+            cache_rule: None,
+            timeout: Duration::from_secs(1),
+            policy: ConnectionPolicy::default(),
+        }
+    }
+
     fn get(path_and_query: &str) -> S3Call {
         S3Call {
             method: Method::GET,
@@ -349,9 +500,9 @@ mod tests {
                 region: "us-east-1".into(),
                 access_key: "a".into(),
                 secret_key: Secret::new("b"),
+                tls: TlsSpec::default(),
             },
-            None,
-            Duration::from_secs(1),
+            options(),
         )
         .unwrap();
         let req = direct
@@ -367,10 +518,10 @@ mod tests {
                 subscription_header: "Ocp-Apim-Subscription-Key".into(),
                 oauth2: None,
                 setup_via: "direct".into(),
+                tls: TlsSpec::default(),
             },
             None,
-            None,
-            Duration::from_secs(1),
+            options(),
         )
         .unwrap();
         let req = gateway.request(&get("/bench/k")).unwrap();

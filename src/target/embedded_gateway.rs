@@ -10,7 +10,9 @@ use rand::distr::{Alphanumeric, SampleString};
 use crate::gateway::policy::LoadOptions;
 use crate::gateway::{self, AddedLatency, GatewayConfig, RunningGateway};
 use crate::idp::{self, IdpClient, IdpConfig, RunningIdp};
-use crate::plan::{ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret};
+use crate::plan::{
+    ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret,
+};
 
 /// The issuer and audience `deploy/apim/policy.local.xml` expects.
 const ISSUER: &str = "http://127.0.0.1:8081";

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod body;
 pub mod client;
+pub mod connect;
 pub mod embedded;
 mod embedded_gateway;
 pub mod signer;
@@ -23,10 +24,11 @@ use crate::gateway::RunningGateway;
 use crate::idp::RunningIdp;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{
-    GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec, check_key_prefix,
+    ConnectionPolicy, GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec,
+    check_key_prefix,
 };
 pub use admin::Admin;
-pub use client::{Connection, S3Call, S3Client};
+pub use client::{ClientOptions, Connection, Protocol, S3Call, S3Client};
 use embedded::EmbeddedS3;
 use token::TokenSource;
 
@@ -95,11 +97,20 @@ impl OpenTarget {
     }
 
     /// The measured-path client for this target.
-    pub fn client(&self, spec: &TargetSpec, timeout: Duration) -> anyhow::Result<S3Client> {
-        let rule = spec.cache_rule.as_ref();
+    pub fn client(
+        &self,
+        spec: &TargetSpec,
+        timeout: Duration,
+        policy: ConnectionPolicy,
+    ) -> anyhow::Result<S3Client> {
+        let options = ClientOptions {
+            cache_rule: spec.cache_rule.as_ref(),
+            timeout,
+            policy,
+        };
         match (&self.gateway, &self.storage) {
-            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), rule, timeout),
-            (None, Some(ep)) => S3Client::direct(ep, rule, timeout),
+            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), options),
+            (None, Some(ep)) => S3Client::direct(ep, options),
             (None, None) => anyhow::bail!("target {} has no endpoint", spec.name),
         }
     }

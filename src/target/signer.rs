@@ -279,6 +279,7 @@ mod tests {
             endpoint: "http://127.0.0.1:7480".into(),
             access_key: "AKIDEXAMPLE".into(),
             secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            tls: Default::default(),
             region: "eu-west-1".into(),
         }
     }

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oauth2::basic::BasicClient;
@@ -165,8 +165,9 @@ fn exchange_blocking(
         ClientCredential::Secret(s) => s.expose().to_string(),
         // Read at every fetch, so a rotated secret is picked up at the next refresh.
         ClientCredential::SecretFile(path) => {
-            let secret = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the client secret from {}", path.display()))?;
+            let secret = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the client secret from {}", path.display())
+            })?;
             let secret = secret.trim().to_string();
             crate::redact::register(&secret);
             secret

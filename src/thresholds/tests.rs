@@ -40,6 +40,7 @@ fn op(kind: OpKind, ok: u64, throttled: u64, p50: u64, p99: u64) -> OpSummary {
 
 fn target(name: &str, ops: Vec<OpSummary>) -> TargetSummary {
     TargetSummary {
+        connections: Default::default(),
         name: name.into(),
         kind: "s3".into(),
         endpoint: String::new(),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::plan::{HttpVersion, TlsSpec};
@@ -74,9 +76,12 @@ fn roots(spec: &TlsSpec) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     if let Some(ca) = &spec.ca_file {
         for cert in super::load_certs(ca)? {
-            roots
-                .add(cert)
-                .with_context(|| format!("{} holds a certificate rustls cannot use as a CA", ca.display()))?;
+            roots.add(cert).with_context(|| {
+                format!(
+                    "{} holds a certificate rustls cannot use as a CA",
+                    ca.display()
+                )
+            })?;
         }
         return Ok(roots);
     }
@@ -127,7 +132,10 @@ pub fn describe(err: &rustls::Error) -> String {
                 .into(),
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 let names = match c {
-                    CertificateError::NotValidForNameContext { expected, presented } => format!(
+                    CertificateError::NotValidForNameContext {
+                        expected,
+                        presented,
+                    } => format!(
                         ": asked for {expected:?}, it names {}",
                         presented.join(", ")
                     ),
@@ -145,7 +153,10 @@ pub fn describe(err: &rustls::Error) -> String {
                 .into()
         }
         rustls::Error::AlertReceived(
-            a @ (Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateUnknown | Alert::AccessDenied),
+            a @ (Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::AccessDenied),
         ) => format!(
             "the server refused our client certificate ({a:?}); check tls.client_cert is one it trusts"
         ),
@@ -156,8 +167,10 @@ pub fn describe(err: &rustls::Error) -> String {
 
 /// `t` as an RFC 3339 UTC time.
 fn unix_time(t: UnixTime) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()))
-        .to_string()
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()),
+    )
+    .to_string()
 }
 
 /// `insecure_skip_verify`: any certificate, any name. Handshake signatures are still
