@@ -285,3 +285,38 @@ fn open_loop_sends_exactly_the_scenario_rate_to_each_target_in_every_compare_mod
         }
     }
 }
+
+/// `connection = "per-request"` opens one connection per request, each counted on the
+/// request that opened it; keep-alive opens one per worker.
+#[test]
+fn per_request_connections_open_one_connection_for_every_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    for (reuse, opened_per_target) in [("per-request", 40u64), ("keep-alive", 2)] {
+        let server = TestServer::start(Behaviour::default());
+        let scenario_text = scenario_with_targets(
+            "conns",
+            &["a"],
+            &server.endpoint(),
+            &format!("ops = 40\nconnection = \"{reuse}\""),
+            "executor = \"closed-loop\"\nconcurrency = 2",
+        );
+        let path = write_scenario(tmp.path(), &format!("{reuse}.toml"), &scenario_text);
+        let out_dir = tmp.path().join(reuse);
+        let out = run_scenario(&path, &out_dir, &["--keep-data"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let s = summary(&out_dir);
+        let conns = &target(&s, "a")["connections"];
+        assert_eq!(op(&s, "a", "get")["requests"], 40, "{s:#}");
+        assert_eq!(conns["reuse"], reuse, "{conns:#}");
+        assert_eq!(conns["opened"], opened_per_target, "{conns:#}");
+        assert_eq!(conns["http"], "http/1.1", "{conns:#}");
+        assert_eq!(op(&s, "a", "get")["connect_us"]["count"], opened_per_target);
+        // The server saw them too (plus setup's and the connection check's).
+        let accepted = server.accepted.load(std::sync::atomic::Ordering::Relaxed) as u64;
+        assert!(
+            accepted >= opened_per_target && accepted <= opened_per_target + 8,
+            "{reuse}: the server accepted {accepted} connections"
+        );
+    }
+}

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use common::*;
 
-const CHARTS: [&str; 6] = [
+const CHARTS: [&str; 7] = [
     "latency-spectrum",
     "overhead",
+    "time-breakdown",
     "throughput",
     "outcomes",
     "cache",
@@ -82,7 +83,7 @@ fn report_of_a_quickstart_run_has_charts_page_and_summary() {
     }
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("<link"), "no external stylesheets");
-    assert_eq!(html.matches("<svg").count(), 6, "all six charts inline");
+    assert_eq!(html.matches("<svg").count(), 7, "all seven charts inline");
     assert!(
         html.contains("measure gatebench and this machine, not storage"),
         "the embedded note is shown"
@@ -111,7 +112,7 @@ fn report_of_a_quickstart_run_has_charts_page_and_summary() {
     let again = run(&["report", dir.to_str().unwrap()]);
     assert!(again.status.success(), "{}", text(&again));
     let charts = std::fs::read_dir(dir.join("charts")).unwrap().count();
-    assert_eq!(charts, 12);
+    assert_eq!(charts, 2 * CHARTS.len());
 }
 
 #[test]

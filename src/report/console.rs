@@ -41,6 +41,18 @@ pub fn table(summary: &Summary) -> String {
         if let Some(note) = &t.note {
             let _ = writeln!(out, "note ({}): {note}", t.name);
         }
+        let c = &t.connections;
+        if let Some(http) = &c.http {
+            let tls = c
+                .tls
+                .as_deref()
+                .map_or(String::new(), |v| format!(" over {v}"));
+            let _ = writeln!(
+                out,
+                "connections ({}): {}, {http}{tls}, {} opened",
+                t.name, c.reuse, c.opened
+            );
+        }
         if let Some(err) = &t.error {
             let _ = writeln!(out, "error ({}): {err}", t.name);
         }

@@ -7,6 +7,7 @@
 //! `series` turns the interval log into per-second series, `charts` draws, `verdict`
 //! words the findings, and one [`Exporter`] per document format writes a file.
 
+pub mod breakdown;
 pub mod charts;
 pub mod console;
 pub mod html;

@@ -32,6 +32,8 @@ pub struct Behaviour {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub runtime: tokio::runtime::Runtime,
+    /// Connections accepted so far.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TestServer {
@@ -45,11 +47,14 @@ impl TestServer {
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let first_get: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let first_get = first_get.clone();
                 tokio::spawn(async move {
@@ -84,7 +89,11 @@ impl TestServer {
                 });
             }
         });
-        TestServer { addr, runtime }
+        TestServer {
+            addr,
+            runtime,
+            accepted,
+        }
     }
 
     /// `http://127.0.0.1:port`.

@@ -1,9 +1,10 @@
-//! The six report charts, drawn with `plotters` once as SVG (inlined into `report.html`
+//! The seven report charts, drawn with `plotters` once as SVG (inlined into `report.html`
 //! and written to `charts/<name>.svg`) and once as PNG (`charts/<name>.png`).
 //!
 //! Owns chart names, titles, sizes and layout; each chart module draws from [`RunData`]
 //! only and draws a "no data" message rather than failing when it has nothing to show.
 
+mod breakdown;
 mod cache;
 mod overhead;
 mod spectrum;
@@ -34,6 +35,7 @@ const TIME_AXIS: &str = "seconds since the target's steady phase began";
 pub enum ChartKind {
     LatencySpectrum,
     Overhead,
+    TimeBreakdown,
     Throughput,
     Outcomes,
     Cache,
@@ -42,9 +44,10 @@ pub enum ChartKind {
 
 impl ChartKind {
     /// Every chart, in report order.
-    pub const ALL: [ChartKind; 6] = [
+    pub const ALL: [ChartKind; 7] = [
         ChartKind::LatencySpectrum,
         ChartKind::Overhead,
+        ChartKind::TimeBreakdown,
         ChartKind::Throughput,
         ChartKind::Outcomes,
         ChartKind::Cache,
@@ -56,6 +59,7 @@ impl ChartKind {
         match self {
             ChartKind::LatencySpectrum => "latency-spectrum",
             ChartKind::Overhead => "overhead",
+            ChartKind::TimeBreakdown => "time-breakdown",
             ChartKind::Throughput => "throughput",
             ChartKind::Outcomes => "outcomes",
             ChartKind::Cache => "cache",
@@ -68,6 +72,7 @@ impl ChartKind {
         match self {
             ChartKind::LatencySpectrum => "Latency by percentile (ok requests)",
             ChartKind::Overhead => "Gateway overhead by percentile",
+            ChartKind::TimeBreakdown => "Where the time went (mean of ok requests)",
             ChartKind::Throughput => "Throughput over time (ok requests per second)",
             ChartKind::Outcomes => "Outcomes per second",
             ChartKind::Cache => "Gateway cache",
@@ -87,6 +92,13 @@ impl ChartKind {
                 "Per operation, the baseline's own latency (black) and each gateway's extra \
                  latency over it (candidate minus baseline) at p50, p90, p99 and p99.9. Above \
                  zero, the gateway is slower."
+            }
+            ChartKind::TimeBreakdown => {
+                "Per target and operation, the mean response time cut into waiting to be sent \
+                 (open loop), TCP connect, TLS handshake, waiting for the first byte (the server, \
+                 and the gateway in front of it) and transfer. Connect and TLS are spread over \
+                 all requests: near zero with keep-alive, their full cost with per-request \
+                 connections. Means add up; percentiles would not."
             }
             ChartKind::Throughput => {
                 "Successful requests completed per second, all operations together. \
@@ -118,6 +130,7 @@ impl ChartKind {
             _ if data.series.targets.is_empty() => empty,
             ChartKind::LatencySpectrum => (1200, 180 + 380 * panels(data.series.ops().len())),
             ChartKind::Overhead => (1200, 180 + 380 * panels(data.series.ops().len())),
+            ChartKind::TimeBreakdown => (1200, breakdown::height(breakdown::bars(data))),
             ChartKind::Outcomes => (1200, 200 + 300 * data.targets().len().max(1) as u32),
             ChartKind::LatencyOverTime => (1200, 900),
             ChartKind::Throughput | ChartKind::Cache => (1200, 600),
@@ -134,6 +147,7 @@ impl ChartKind {
         match self {
             ChartKind::LatencySpectrum => spectrum::draw(data, &body),
             ChartKind::Overhead => overhead::draw(data, &body),
+            ChartKind::TimeBreakdown => breakdown::draw(data, &body),
             ChartKind::Throughput => timeline::throughput(data, &body),
             ChartKind::Outcomes => timeline::outcomes(data, &body),
             ChartKind::Cache => cache::draw(data, &body),
