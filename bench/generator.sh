@@ -7,6 +7,10 @@
 #   DURATION=600 ROUNDS=1 bash bench/generator.sh # the 10-minute flat-memory run
 #   CONNECTIONS=64 bash bench/generator.sh
 #   PROFILE=/tmp/gen.perf bash bench/generator.sh  # also profile gatebench (perf), print top symbols
+#   TLS=1 bash bench/generator.sh        # the same over keep-alive TLS (nginx with TLS, wrk https)
+#   TLS=1 CONNECTION=per-request bash bench/generator.sh
+#                                        # a new TCP+TLS connection per request: handshakes per
+#                                        # second, next to wrk sending "Connection: close"
 #
 # Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them if missing.
 # All traffic stays on 127.0.0.1. Needs 2 cores (core 0: load generator, core 1: nginx).
@@ -15,6 +19,8 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-16}
+TLS=${TLS:-0}
+CONNECTION=${CONNECTION:-keep-alive}
 PORT=${PORT:-18080}
 GEN_CORE=${GEN_CORE:-0}
 SERVER_CORE=${SERVER_CORE:-1}
@@ -35,6 +41,26 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 bin="$repo/target/release/gatebench"
 (cd "$repo" && cargo build --release --quiet)
+
+scheme=http listen="127.0.0.1:$PORT" tls_conf="" tls_target="" curl_ca=()
+if [[ "$TLS" == 1 ]]; then
+  # A CA and a leaf for 127.0.0.1 (the same kind of chain a real gateway presents).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$work/key.pem" -out "$work/leaf.csr" 2>/dev/null
+  openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -days 2 \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE') -out "$work/cert.pem" 2>/dev/null
+  chmod 644 "$work"/*.pem
+  scheme=https listen="127.0.0.1:$PORT ssl"
+  tls_conf="ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.3;"
+  tls_target="tls = { ca_file = \"$work/ca.pem\" }"
+  curl_ca=(--cacert "$work/ca.pem")
+fi
+wrk_headers=()
+if [[ "$CONNECTION" == per-request ]]; then
+  wrk_headers=(-H "Connection: close")
+fi
 
 # nginx as a fast static "S3": every GET/HEAD answers the same 4 KiB object, PUT 200.
 mkdir -p "$work/www" "$work/logs"
@@ -59,7 +85,8 @@ http {
   uwsgi_temp_path $work/uwsgi;
   scgi_temp_path $work/scgi;
   server {
-    listen 127.0.0.1:$PORT;
+    listen $listen;
+    $tls_conf
     root $work/www;
     location / {
       if (\$request_method = PUT) { return 200; }
@@ -71,7 +98,7 @@ CONF
 taskset -c "$SERVER_CORE" "$NGINX" -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
 nginx_pid=$!
 for _ in $(seq 50); do
-  curl -sf -o /dev/null "http://127.0.0.1:$PORT/bench/obj" && break
+  curl -sf "${curl_ca[@]}" -o /dev/null "$scheme://127.0.0.1:$PORT/bench/obj" && break
   sleep 0.1
 done
 
@@ -80,6 +107,7 @@ name = "generator-bench"
 [run]
 duration = "${DURATION}s"
 warmup = "1s"
+connection = "$CONNECTION"
 [load]
 executor = "closed-loop"
 concurrency = $CONNECTIONS
@@ -91,9 +119,10 @@ size = "4KiB"
 get = 1
 [targets.nginx]
 kind = "s3"
-endpoint = "http://127.0.0.1:$PORT"
+endpoint = "$scheme://127.0.0.1:$PORT"
 access_key = "bench"
 secret_key = "bench-secret"
+$tls_target
 TOML
 profiler=()
 if [[ -n "${PROFILE:-}" ]]; then
@@ -104,17 +133,17 @@ fi
 for round in $(seq "$ROUNDS"); do
   # wrk: same core, same connection count, same object.
   taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/wrk-time.$round" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" \
-    "http://127.0.0.1:$PORT/bench/gatebench/s/00000000" > "$work/wrk.$round"
+    "${wrk_headers[@]}" "$scheme://127.0.0.1:$PORT/bench/gatebench/s/00000000" > "$work/wrk.$round"
   if grep -q "Non-2xx" "$work/wrk.$round"; then echo "wrk got errors:"; cat "$work/wrk.$round"; exit 1; fi
   taskset -c "$GEN_CORE" /usr/bin/time -f "%U %S %M" -o "$work/time.$round" \
     "${profiler[@]}" "$bin" run "$work/bench.toml" --quiet --keep-data --out "$work/run.$round" >/dev/null
   profiler=()   # profile the first round only
 done
 
-python3 - "$work" "$ROUNDS" "$CONNECTIONS" "$DURATION" <<'PY'
+python3 - "$work" "$ROUNDS" "$CONNECTIONS" "$DURATION" "$scheme" "$CONNECTION" <<'PY'
 import json, re, statistics, sys
-work, rounds, conns, dur = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-print(f"generator benchmark: 4 KiB GET, {conns} connections, {dur} s a run, {rounds} rounds, generator on one pinned core")
+work, rounds, conns, dur, scheme, reuse = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+print(f"generator benchmark: 4 KiB GET over {scheme}, {reuse} connections, {conns} workers, {dur} s a run, {rounds} rounds, generator on one pinned core")
 print(f"  {'round':>5}  {'wrk req/s':>10}  {'gatebench req/s':>15}  {'ratio':>5}  {'CPU µs/req wrk':>14}  {'gatebench':>9}  {'gatebench peak RSS':>18}  {'p50/p99 µs':>11}")
 ratios, cpu_ratios = [], []
 for r in range(1, rounds + 1):
@@ -138,6 +167,13 @@ for r in range(1, rounds + 1):
     lat = get["latency_us"]
     cpu_ratios.append(wrk_cpu_us / cpu_us)
     print(f"  {r:>5}  {wrk:>10.0f}  {rps:>15.0f}  {rps / wrk:>5.2f}  {wrk_cpu_us:>14.1f}  {cpu_us:>9.1f}  {p['peak_rss_bytes'] / 2**20:>14.1f} MiB  {lat['p50']:>5}/{lat['p99']:<5}")
+if reuse == "per-request":
+    s = json.load(open(f"{work}/run.{rounds}/summary.json"))
+    t = s["targets"][0]
+    c = t["connections"]
+    print(f"  per-request: every request opened its own connection ({c['opened']} opened, {c['tls_handshakes']} TLS handshakes "
+          f"in {t['measured_seconds']:.1f} s: {c['tls_handshakes'] / max(t['measured_seconds'], 1e-9):.0f} handshakes/s over {c['tls'] or 'plain TCP'}); "
+          f"wrk sends 'Connection: close', so its req/s is its handshake rate")
 print(f"  ratio gatebench/wrk (median of {rounds}): {statistics.median(ratios):.2f} in req/s, "
       f"{statistics.median(cpu_ratios):.2f} in requests per CPU second")
 print("  (if both rates sit at the same ceiling, nginx's one core is the limit, and the CPU cost")

@@ -192,10 +192,19 @@ impl S3Client {
             .ok_or_else(|| anyhow::anyhow!("{url} has no host"))?
             .clone();
         let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
-        let tls = match scheme.as_str() {
+        let mut tls = match scheme.as_str() {
             "https" => Some(ClientTls::new(tls, authority.host(), options.policy.http)?),
             _ => None,
         };
+        // Per-request connections measure the handshake: a full one every time, not a
+        // resumed session (wrk with `Connection: close` does the same).
+        if let Some(t) = &mut tls
+            && options.policy.reuse == ConnectionReuse::PerRequest
+        {
+            let mut config = (*t.config).clone();
+            config.resumption = rustls::client::Resumption::disabled();
+            t.config = Arc::new(config);
+        }
         // An https URL without a port means 443; TcpStream::connect needs it written.
         let authority = match (authority.port_u16(), &tls) {
             (None, Some(_)) => format!("{authority}:443").parse()?,
