@@ -22,6 +22,7 @@ fn admin(r: &Rgw) -> Admin {
             region: "us-east-1".into(),
             access_key: r.access_key.clone(),
             secret_key: Secret::new(r.secret_key.clone()),
+            tls: Default::default(),
         },
         std::time::Duration::from_secs(60),
     )

@@ -280,6 +280,7 @@ mod tests {
             access_key: "AKIDEXAMPLE".into(),
             secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             region: "eu-west-1".into(),
+            tls: Default::default(),
         }
     }
 
