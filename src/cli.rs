@@ -58,6 +58,9 @@ Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.")]
     /// Run a development OAuth2/OIDC token issuer (local runs only).
     #[command(after_help = crate::idp::args::IDP_HELP)]
     Idp(crate::idp::args::IdpArgs),
+    /// Write a test CA and certificates for serving TLS locally (never for production).
+    #[command(after_help = crate::tls::generate::CERTS_HELP)]
+    Certs(crate::tls::generate::CertsArgs),
     /// Regenerate the report of a results folder: charts, report.html, summary.md.
     #[command(after_help = "\
 Examples:

@@ -9,7 +9,7 @@ use clap::Parser;
 
 use gatebench::cli::{BaselineAction, Cli, Command, CompareArgs, RunArgs};
 use gatebench::results::summary::RunStatus;
-use gatebench::{compare, gateway, idp, report, run, scenario, thresholds};
+use gatebench::{compare, gateway, idp, report, run, scenario, thresholds, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Gateway(args) => gateway::args::run(args),
         Command::Idp(args) => idp::args::run(args),
+        Command::Certs(args) => tls::generate::run(args),
         Command::Report { dir } => match report::recover::rebuild_if_missing(&dir)
             .and_then(|rebuilt| Ok((rebuilt, report::write_report(&dir)?)))
         {

@@ -2,7 +2,8 @@
 # ceph-up.sh DIR -- bring up a throw-away single-host Ceph (Pacific) cluster with
 # one RGW, entirely under DIR, on loopback. See deploy/ceph/README.md.
 #
-# stdout: only the three `export RGW_...=` lines (also written to DIR/env.sh).
+# stdout: only the `export RGW_...=` lines (also written to DIR/env.sh): endpoint and
+# keys, and with CEPH_TLS_DIR also RGW_TLS_ENDPOINT and RGW_CA_FILE.
 # stderr: progress, errors, elapsed time.
 set -euo pipefail
 
@@ -20,6 +21,9 @@ MEMSTORE_BYTES="${CEPH_MEMSTORE_BYTES:-4294967296}"     # 4 GiB
 BLUESTORE_BYTES="${CEPH_BLUESTORE_BYTES:-21474836480}"  # 20 GiB (sparse file)
 RGW_WAIT_SECS="${CEPH_RGW_WAIT_SECS:-60}"
 FOREGROUND="${CEPH_FOREGROUND:-0}"           # 1: stay attached to the daemons (containers)
+TLS_DIR="${CEPH_TLS_DIR:-}"                  # set: RGW also serves https with DIR/cert.pem + key.pem
+RGW_TLS_PORT="${RGW_TLS_PORT:-7443}"         # (generated with `gatebench certs`, else openssl, if missing)
+GATEBENCH_BIN="${GATEBENCH_BIN:-gatebench}"  # the gatebench that generates the certificate
 PACKAGES=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
 RGW_NAME="client.rgw.gatebench"
 
@@ -31,7 +35,7 @@ if [[ $# -ne 1 || -z "$1" ]]; then
     exit 2
 fi
 case "$OSD_BACKEND" in memstore|bluestore) ;; *) die "CEPH_OSD_BACKEND must be memstore or bluestore, got '$OSD_BACKEND'";; esac
-for v in MON_PORT RGW_PORT MEMSTORE_BYTES BLUESTORE_BYTES RGW_WAIT_SECS; do
+for v in MON_PORT RGW_PORT RGW_TLS_PORT MEMSTORE_BYTES BLUESTORE_BYTES RGW_WAIT_SECS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
 done
 [[ -z "$MON_V1_PORT" || "$MON_V1_PORT" =~ ^[0-9]+$ ]] || die "CEPH_MON_V1_PORT must be a number"
@@ -48,6 +52,40 @@ DAEMONS=(mon mgr osd rgw)
 exports() {
     printf 'export RGW_ENDPOINT=%s\nexport RGW_ACCESS_KEY=%s\nexport RGW_SECRET_KEY=%s\n' \
         "$ENDPOINT" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY"
+    if [[ -n "$TLS_DIR" ]]; then
+        printf 'export RGW_TLS_ENDPOINT=https://%s:%s\n' "$RGW_HOST" "$RGW_TLS_PORT"
+        [[ -f "$TLS_DIR/ca.pem" ]] && printf 'export RGW_CA_FILE=%s\n' "$TLS_DIR/ca.pem"
+    fi
+    return 0
+}
+
+# TLS_DIR/cert.pem + key.pem for beast's ssl_endpoint: kept if both are there, else a
+# test CA (ca.pem) and a certificate for localhost, 127.0.0.1, ::1 and RGW_HOST,
+# written by `gatebench certs` or, without gatebench, by openssl.
+tls_certificate() {
+    mkdir -p "$TLS_DIR"
+    TLS_DIR="$(cd "$TLS_DIR" && pwd -P)"
+    [[ -f "$TLS_DIR/cert.pem" && -f "$TLS_DIR/key.pem" ]] && { log "TLS: using $TLS_DIR/cert.pem"; return; }
+    if command -v "$GATEBENCH_BIN" >/dev/null 2>&1; then
+        log "TLS: generating a test CA and certificate with $GATEBENCH_BIN certs"
+        "$GATEBENCH_BIN" certs "$TLS_DIR" --force --name "$RGW_HOST" >&2 || die "$GATEBENCH_BIN certs failed"
+        return
+    fi
+    command -v openssl >/dev/null 2>&1 || die "CEPH_TLS_DIR: no $TLS_DIR/cert.pem, and neither gatebench (GATEBENCH_BIN) nor openssl to make one"
+    log "TLS: generating a test CA and certificate with openssl"
+    local san="DNS:localhost,IP:127.0.0.1,IP:::1"
+    if [[ "$RGW_HOST" =~ ^[0-9.]+$ || "$RGW_HOST" == *:* ]]; then san="$san,IP:$RGW_HOST"; else san="$san,DNS:$RGW_HOST"; fi
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+            -subj "/CN=gatebench local test CA" -keyout ca-key.pem -out ca.pem
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=gatebench local server" -keyout key.pem -out server.csr
+        printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$san" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+            -days 3650 -extfile server.ext -out cert.pem
+        rm -f ca-key.pem ca.srl server.csr server.ext   # nothing can mint more from here
+    ) >>"$DIR/log/tls.out" 2>&1 || die "openssl failed; see $DIR/log/tls.out"
 }
 
 # A recorded pid counts as ours only if that process still runs with our ceph.conf
@@ -95,7 +133,7 @@ if [[ -f "$CONF" ]]; then
     alive=0
     for d in "${DAEMONS[@]}"; do daemon_alive "$d" && alive=$((alive + 1)); done
     # the port that cluster was created with (env may differ now)
-    old_port="$(sed -n 's/^rgw frontends = .*endpoint=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$CONF")"
+    old_port="$(sed -n 's/^rgw frontends = beast endpoint=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$CONF")"
     if [[ $alive -eq ${#DAEMONS[@]} ]] && rgw_answers "${old_port:-$RGW_PORT}" && [[ -f "$DIR/env.sh" ]]; then
         log "cluster in $DIR is already running; nothing to do"
         # The keys are those the cluster was created with, not the current env.
@@ -132,6 +170,7 @@ port_taken() { rmdir "$DIR" 2>/dev/null || true; die "$@"; }   # drop DIR if we 
 port_in_use "$MON_PORT" && port_taken "mon port 127.0.0.1:$MON_PORT is already in use (set CEPH_MON_PORT to another port)"
 [[ -n "$MON_V1_PORT" ]] && port_in_use "$MON_V1_PORT" && port_taken "mon v1 port 127.0.0.1:$MON_V1_PORT is already in use (set CEPH_MON_V1_PORT)"
 port_in_use "$RGW_PORT" && port_taken "RGW port 127.0.0.1:$RGW_PORT is already in use (set RGW_PORT to another port)"
+[[ -n "$TLS_DIR" ]] && port_in_use "$RGW_TLS_PORT" && port_taken "RGW TLS port 127.0.0.1:$RGW_TLS_PORT is already in use (set RGW_TLS_PORT to another port)"
 
 # -------------------------------------------------------------- teardown --
 STARTED=()   # "name:pid", in start order
@@ -196,6 +235,11 @@ cephc() { timeout 45 ceph -c "$CONF" --connect-timeout 30 "$@"; }
 # ------------------------------------------------------------- ceph.conf --
 log "creating cluster in $DIR (osd backend: $OSD_BACKEND)"
 mkdir -p "$DIR"/{mon,mgr/ceph-x,osd/ceph-0,rgw/ceph-gatebench,run,log,crash}
+FRONTENDS="beast endpoint=${RGW_BIND}:${RGW_PORT}"
+if [[ -n "$TLS_DIR" ]]; then
+    tls_certificate
+    FRONTENDS="$FRONTENDS ssl_endpoint=${RGW_BIND}:${RGW_TLS_PORT} ssl_certificate=$TLS_DIR/cert.pem ssl_private_key=$TLS_DIR/key.pem"
+fi
 FSID="$(cat /proc/sys/kernel/random/uuid)"
 MON_ADDRS="v2:127.0.0.1:${MON_PORT}"
 [[ -n "$MON_V1_PORT" ]] && MON_ADDRS="$MON_ADDRS,v1:127.0.0.1:${MON_V1_PORT}"
@@ -268,7 +312,7 @@ $OSD_STORE
 keyring = $DIR/rgw/ceph-gatebench/keyring
 rgw data = $DIR/rgw/ceph-gatebench
 log file = $DIR/log/rgw.log
-rgw frontends = beast endpoint=${RGW_BIND}:${RGW_PORT} tcp_nodelay=1
+rgw frontends = $FRONTENDS tcp_nodelay=1
 EOF
 
 # --------------------------------------------------------------- keyrings --
@@ -323,6 +367,14 @@ until rgw_answers; do
     sleep 0.25
 done
 log "RGW answers after $(elapsed)"
+if [[ -n "$TLS_DIR" ]]; then
+    for i in $(seq 1 20); do
+        port_in_use "$RGW_TLS_PORT" && break
+        [[ $i == 20 ]] && fail rgw "RGW serves http but not https on 127.0.0.1:$RGW_TLS_PORT (certificate or key unusable?)"
+        sleep 0.25
+    done
+    log "RGW serves https on 127.0.0.1:$RGW_TLS_PORT (trust ${TLS_DIR}/ca.pem)"
+fi
 
 # ---------------------------------------------------------------- S3 user --
 timeout 60 radosgw-admin -c "$CONF" user create --uid "$RGW_UID" --display-name "$RGW_UID" \

@@ -12,8 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::latency::AddedLatency;
 use super::policy::LoadOptions;
 use super::{GatewayConfig, STATS_PATH};
-use crate::plan::{S3Endpoint, Secret};
+use crate::plan::{S3Endpoint, Secret, TlsSpec};
 use crate::target::embedded::EmbeddedS3;
+use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
 pub const GATEWAY_HELP: &str = "\
@@ -40,7 +41,17 @@ Examples:
 
   # imitate a remote APIM
   gatebench gateway --policy deploy/apim/policy.local.xml --embedded-backend \\
-      --subscription-key bench=devkey --added-latency lognormal:median=2ms,p99=20ms";
+      --subscription-key bench=devkey --added-latency lognormal:median=2ms,p99=20ms
+
+  # over TLS (HTTP/1.1 and HTTP/2) with a generated test CA; clients trust certs/ca.pem;
+  # an https idp and RGW trusted through the same CA (see docs/tls.md)
+  gatebench gateway --policy deploy/apim/policy.local.xml --tls-self-signed certs \\
+      --backend-endpoint https://127.0.0.1:7443 --backend-ca certs/ca.pem \\
+      --openid-config-url https://127.0.0.1:8081/.well-known/openid-configuration \\
+      --openid-ca certs/ca.pem --subscription-key bench=devkey
+
+  # mTLS: clients must present a certificate from certs/ca.pem (e.g. certs/client.pem)
+  gatebench gateway ... --tls-self-signed certs --tls-client-ca certs/ca.pem";
 
 /// `gatebench gateway` options.
 #[derive(Debug, clap::Args)]
@@ -54,7 +65,7 @@ pub struct GatewayArgs {
     /// Path prefix of the API (APIM's API URL suffix).
     #[arg(long, default_value = "/storage")]
     pub api_prefix: String,
-    /// S3 backend, http://HOST:PORT (set-backend-service in the policy overrides it).
+    /// S3 backend, http(s)://HOST:PORT (set-backend-service in the policy overrides it).
     #[arg(
         long,
         env = "GATEBENCH_BACKEND_ENDPOINT",
@@ -64,6 +75,9 @@ pub struct GatewayArgs {
     /// Start an in-process S3 server (temporary folder) as the backend and print its keys.
     #[arg(long, conflicts_with = "backend_endpoint")]
     pub embedded_backend: bool,
+    /// PEM CA(s) to trust for an https backend instead of the platform's roots.
+    #[arg(long, value_name = "PEM")]
+    pub backend_ca: Option<PathBuf>,
     /// SigV4 region of the backend.
     #[arg(long, default_value = "us-east-1")]
     pub backend_region: String,
@@ -86,6 +100,10 @@ pub struct GatewayArgs {
     /// Replace the url of every <openid-config> (e.g. the local idp's discovery URL).
     #[arg(long, value_name = "URL")]
     pub openid_config_url: Option<String>,
+    /// PEM CA(s) to trust for https openid-config and JWKS URLs instead of the
+    /// platform's roots.
+    #[arg(long, value_name = "PEM")]
+    pub openid_ca: Option<PathBuf>,
     /// A value for a {{NAME}} placeholder in the policy; repeat for more.
     #[arg(long = "named-value", value_name = "NAME=VALUE")]
     pub named_values: Vec<String>,
@@ -96,6 +114,8 @@ pub struct GatewayArgs {
     /// that sits idle this long between requests.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub header_read_timeout: humantime::Duration,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
 }
 
 fn pairs(values: &[String], flag: &str) -> Result<Vec<(String, String)>, String> {
@@ -166,13 +186,23 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 region: args.backend_region,
                 access_key,
                 secret_key: Secret::new(secret_key),
-                tls: Default::default(),
+                tls: TlsSpec {
+                    ca_file: args.backend_ca,
+                    ..Default::default()
+                },
             };
             (backend, None)
         };
         if subscription_keys.is_empty() {
             eprintln!("warning: no --subscription-key given: no subscription key is required");
         }
+        let tls = match args.tls.server_config() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
         let config = GatewayConfig {
             listen: args.listen,
             policy: args.policy,
@@ -185,6 +215,11 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             subscription_keys,
             added_latency: args.added_latency,
             header_read_timeout: args.header_read_timeout.into(),
+            tls,
+            openid_tls: TlsSpec {
+                ca_file: args.openid_ca,
+                ..Default::default()
+            },
         };
         let gateway = match super::start(config).await {
             Ok(g) => g,
@@ -216,7 +251,10 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             );
         }
         println!("gateway:  {}", gateway.base_url());
-        println!("stats:    http://{}{STATS_PATH}", gateway.addr);
+        println!(
+            "stats:    {}://{}{STATS_PATH}",
+            gateway.scheme, gateway.addr
+        );
         stop.await;
         eprintln!(
             "stopping: finishing requests in flight (at most {}s)",

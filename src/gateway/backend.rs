@@ -2,13 +2,15 @@
 //! credentials (SigV4, `UNSIGNED-PAYLOAD`) and streaming bodies both ways.
 //!
 //! Owns header hygiene (the client's credentials and hop-by-hop headers never reach
-//! the backend) and the backend connection pool. Bodies are passed through frame by
+//! the backend) and the backend connection pool (http, or https trusting the endpoint's
+//! `tls` settings: `--backend-ca` or the platform's roots). Bodies are passed through frame by
 //! frame, never buffered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
@@ -16,11 +18,12 @@ use http_body_util::combinators::BoxBody;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::plan::S3Endpoint;
+use crate::plan::{S3Endpoint, TlsSpec};
 use crate::target::signer::ProxySigner;
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, and the
@@ -50,7 +53,7 @@ const DROPPED_RESPONSE_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("keep-alive"),
 ];
 
-/// Where backend requests go: `http://host:port` plus an optional path prefix.
+/// Where backend requests go: `http(s)://host:port` plus an optional path prefix.
 #[derive(Debug, Clone)]
 pub struct BaseUrl {
     origin: String,
@@ -59,18 +62,19 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses `http://host:port[/prefix]`.
+    /// Parses `http(s)://host:port[/prefix]`.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let uri: http::Uri = url.parse()?;
+        let scheme = uri.scheme_str().unwrap_or_default();
         anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "backend URL {url} must be http://"
+            scheme == "http" || scheme == "https",
+            "backend URL {url} must be http:// or https://"
         );
         let authority = uri
             .authority()
             .ok_or_else(|| anyhow::anyhow!("backend URL {url} has no host"))?;
         Ok(BaseUrl {
-            origin: format!("http://{authority}"),
+            origin: format!("{scheme}://{authority}"),
             path_prefix: uri.path().trim_end_matches('/').to_string(),
             host: HeaderValue::from_str(authority.as_str())?,
         })
@@ -91,7 +95,7 @@ type ForwardedBody = BoxBody<Bytes, hyper::Error>;
 
 /// A pooled, signing client for the backend.
 pub struct Backend {
-    http: Client<HttpConnector, ForwardedBody>,
+    http: Client<HttpsConnector<HttpConnector>, ForwardedBody>,
     signer: ProxySigner,
     /// `--backend-endpoint`, unless a policy sets another base URL.
     pub default_base: BaseUrl,
@@ -100,9 +104,7 @@ pub struct Backend {
 impl Backend {
     /// A client for `endpoint`, signing with its keys.
     pub fn new(endpoint: &S3Endpoint) -> anyhow::Result<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        let connector = https_connector(&endpoint.tls).context("backend TLS")?;
         Ok(Backend {
             http: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
@@ -160,4 +162,17 @@ impl Backend {
             }
         }
     }
+}
+
+/// A connector for http and https URLs (HTTP/1.1), trusting what `tls` says.
+pub fn https_connector(tls: &TlsSpec) -> anyhow::Result<HttpsConnector<HttpConnector>> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+    tcp.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(crate::tls::client::config(tls)?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp))
 }

@@ -1,8 +1,8 @@
 //! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
 //!
 //! Owns token extraction, RS256 signature and claim validation, and fetching keys from
-//! an OpenID discovery document (plain `http://` only: the stand-in talks to a loopback
-//! idp): in the background from startup, retried with backoff until known (the idp may
+//! an OpenID discovery document (`http://`, or `https://` trusting `--openid-ca` or the
+//! platform's roots): in the background from startup, retried with backoff until known (the idp may
 //! start later), refreshed every `KEY_REFRESH` as APIM caches its metadata, and again
 //! when a token names an unknown `kid` (at most every `REFETCH_INTERVAL`). It does not
 //! build error responses; the pipeline does.
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -22,6 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::pipeline::Gateway;
+use crate::plan::TlsSpec;
 
 /// Least time between two fetches of the openid-config keys for an unknown `kid`.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,10 +37,14 @@ pub type ReportedFailures = HashSet<String>;
 
 /// Fetches the keys of every policy once; whether all were fetched. Each distinct
 /// failure is logged once; a failed fetch keeps the keys already known.
-pub async fn fetch_all(policies: &[&JwtPolicy], reported: &mut ReportedFailures) -> bool {
+pub async fn fetch_all(
+    policies: &[&JwtPolicy],
+    openid: &OpenIdClient,
+    reported: &mut ReportedFailures,
+) -> bool {
     let mut all = true;
     for p in policies {
-        if let Err(e) = p.fetch_keys().await {
+        if let Err(e) = p.fetch_keys(openid).await {
             all = false;
             let message = format!("{e:#}");
             if reported.insert(message.clone()) {
@@ -73,7 +79,7 @@ pub async fn keep_keys_fresh(
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(RETRY_BACKOFF.1);
         }
-        fetched = fetch_all(&policies, &mut reported).await;
+        fetched = fetch_all(&policies, &gateway.openid, &mut reported).await;
     }
 }
 
@@ -141,14 +147,15 @@ impl JwtFailure {
 
 impl JwtPolicy {
     /// Fetches the JWKS of every `openid-config` and replaces the fetched keys.
-    pub async fn fetch_keys(&self) -> anyhow::Result<()> {
+    pub async fn fetch_keys(&self, openid: &OpenIdClient) -> anyhow::Result<()> {
         if self.openid_configs.is_empty() {
             return Ok(());
         }
         *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let mut keys = Vec::new();
         for url in &self.openid_configs {
-            let discovery = get_json(url)
+            let discovery = openid
+                .get_json(url)
                 .await
                 .with_context(|| format!("openid-config {url}"))?;
             let jwks_uri = discovery
@@ -157,7 +164,8 @@ impl JwtPolicy {
                 .with_context(|| format!("openid-config {url}: no jwks_uri"))?
                 .to_string();
             let jwks: JwkSet = serde_json::from_value(
-                get_json(&jwks_uri)
+                openid
+                    .get_json(&jwks_uri)
                     .await
                     .with_context(|| format!("jwks_uri {jwks_uri}"))?,
             )
@@ -315,24 +323,42 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// GETs a JSON document over plain HTTP (loopback idp), within 10 s.
-async fn get_json(url: &str) -> anyhow::Result<Value> {
-    anyhow::ensure!(
-        url.starts_with("http://"),
-        "only http:// URLs can be fetched by the stand-in (override with --openid-config-url)"
-    );
-    let client: Client<HttpConnector, Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let req = http::Request::get(url).body(Empty::new())?;
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .context("timed out")??;
-    anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
-    let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
-        .await
-        .context("timed out")??
-        .to_bytes();
-    Ok(serde_json::from_slice(&body)?)
+/// Fetches `openid-config` and JWKS documents over http or https.
+pub struct OpenIdClient {
+    http: Client<HttpsConnector<HttpConnector>, Empty<bytes::Bytes>>,
+}
+
+impl OpenIdClient {
+    /// A client trusting what `tls` says (platform roots without a `ca_file`).
+    pub fn new(tls: &TlsSpec) -> anyhow::Result<Self> {
+        Ok(OpenIdClient {
+            http: Client::builder(TokioExecutor::new())
+                .build(super::backend::https_connector(tls).context("openid-config TLS")?),
+        })
+    }
+
+    /// GETs a JSON document, within 10 s.
+    async fn get_json(&self, url: &str) -> anyhow::Result<Value> {
+        let req = http::Request::get(url).body(Empty::new())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
+            .await
+            .context("timed out")?
+            .map_err(describe_fetch_error)?;
+        anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
+        let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+            .await
+            .context("timed out")??
+            .to_bytes();
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// A failed fetch in words: the TLS reason when the handshake failed.
+fn describe_fetch_error(e: hyper_util::client::legacy::Error) -> anyhow::Error {
+    match crate::tls::client::tls_error(&e) {
+        Some(t) => anyhow::anyhow!("{} (--openid-ca)", crate::tls::client::describe(t)),
+        None => anyhow::Error::new(e),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `gatebench gateway`: a local stand-in for Azure API Management in front of S3.
 //!
-//! Owns the HTTP/1.1 server, its startup and shutdown: loading the policy (strictly:
+//! Owns the server (HTTP/1.1; over TLS also HTTP/2, as ALPN chooses), its startup and shutdown: loading the policy (strictly:
 //! anything unsupported is an error), keeping JWT signing keys fresh in the background,
 //! connection timeouts, and serving requests through `pipeline`. Clients send path-style S3 requests under an API prefix with a bearer
 //! token and a subscription key; the stand-in applies the policy and re-signs each
@@ -28,15 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::plan::S3Endpoint;
+use crate::plan::{S3Endpoint, TlsSpec};
+use crate::tls::server::Handshake;
 pub use latency::AddedLatency;
 use pipeline::Gateway;
 pub use pipeline::STATS_PATH;
@@ -61,6 +61,10 @@ pub struct GatewayConfig {
     /// How long a client may take to send a request's headers; also how long a
     /// keep-alive connection may sit idle between requests.
     pub header_read_timeout: Duration,
+    /// Serve HTTPS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whom to trust when fetching `openid-config` and JWKS documents over https.
+    pub openid_tls: TlsSpec,
 }
 
 /// `GatewayConfig::header_read_timeout` unless set otherwise.
@@ -72,6 +76,8 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     /// Policy marker blocks replaced natively: (`sigv4` | `x-cache`, line).
     pub native_blocks: Vec<(String, u32)>,
+    /// `https` when serving TLS, else `http`.
+    pub scheme: &'static str,
     api_prefix: String,
     accept_loop: JoinHandle<()>,
     /// Tells the accept loop to stop and how long to wait for requests in flight.
@@ -80,9 +86,9 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
-    /// `http://ADDR/PREFIX`: the base URL clients put bucket/key paths under.
+    /// `http(s)://ADDR/PREFIX`: the base URL clients put bucket/key paths under.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.addr, self.api_prefix)
+        format!("{}://{}{}", self.scheme, self.addr, self.api_prefix)
     }
 
     /// Stops accepting, closes idle connections and waits up to `grace` for the
@@ -110,8 +116,9 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     let policy = policy::load(&config.policy, &config.load)?;
     // A first fetch now, so a gateway started after its idp validates from its first
     // request; if the idp is not up yet, the background task keeps trying.
+    let openid = jwt::OpenIdClient::new(&config.openid_tls)?;
     let mut reported = jwt::ReportedFailures::new();
-    let keys_fetched = jwt::fetch_all(&jwt_policies(&policy.inbound), &mut reported).await;
+    let keys_fetched = jwt::fetch_all(&jwt_policies(&policy.inbound), &openid, &mut reported).await;
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
     let native_blocks = policy.native_blocks.clone();
@@ -128,6 +135,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         latency: config.added_latency.clone(),
         caching,
         policy,
+        openid,
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -139,8 +147,11 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         keys_fetched,
     ));
     let (stop, stopped) = oneshot::channel();
+    let handshake = Handshake::new(config.tls);
+    let scheme = handshake.scheme();
     let accept_loop = tokio::spawn(serve(
         listener,
+        handshake,
         gateway,
         config.header_read_timeout,
         stopped,
@@ -148,6 +159,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     Ok(RunningGateway {
         addr,
         native_blocks,
+        scheme,
         api_prefix,
         accept_loop,
         stop: Some(stop),
@@ -158,11 +170,17 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
 /// Accepts connections until `stop` says how long to wait for the requests in flight.
 async fn serve(
     listener: TcpListener,
+    handshake: Handshake,
     gateway: Arc<Gateway>,
     header_read_timeout: Duration,
     mut stop: oneshot::Receiver<Duration>,
 ) {
     let connections = GracefulShutdown::new();
+    let mut http = handshake.http();
+    // hyper's header-read timer also runs while a keep-alive connection waits for
+    // its next request, so it bounds idle connections too.
+    http.http1().header_read_timeout(header_read_timeout);
+    let http = Arc::new(http);
     let grace = loop {
         let (stream, peer) = tokio::select! {
             grace = &mut stop => break grace.unwrap_or_default(),
@@ -175,19 +193,19 @@ async fn serve(
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
             async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, peer.ip()).await) }
         });
-        // hyper's header-read timer also runs while a keep-alive connection waits for
-        // its next request, so it bounds idle connections too.
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(connections.watch(connection));
+        let (handshake, http, watcher) = (handshake.clone(), http.clone(), connections.watcher());
+        tokio::spawn(async move {
+            if let Some(io) = handshake.accept(stream).await {
+                let _ = watcher
+                    .watch(http.serve_connection(TokioIo::new(io), service))
+                    .await;
+            }
+        });
     };
     drop(listener);
     let _ = tokio::time::timeout(grace, connections.shutdown()).await;

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
+use super::jwt::OpenIdClient;
 use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, RequestFacts};
@@ -47,6 +48,8 @@ pub struct Gateway {
     pub latency: Option<AddedLatency>,
     /// Whether any `cache-lookup` is configured (then `X-Cache` is added natively).
     pub caching: bool,
+    /// Fetches `openid-config` and JWKS documents.
+    pub openid: OpenIdClient,
 }
 
 /// The cache's view of the current request.
@@ -178,7 +181,7 @@ impl Gateway {
         for p in super::jwt_policies(&self.policy.inbound) {
             if p.wants_refetch(&ex.headers) {
                 // A failed refetch keeps the old keys; the token then fails as invalid.
-                let _ = p.fetch_keys().await;
+                let _ = p.fetch_keys(&self.openid).await;
             }
         }
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {

@@ -28,6 +28,7 @@ use crate::target::embedded::EmbeddedS3;
 use crate::target::{S3Call, S3Client};
 
 mod fuzz;
+mod tls;
 
 type TestBody = BoxBody<Bytes, Infallible>;
 
@@ -92,6 +93,7 @@ async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
         ],
         token_lifetime: Duration::from_secs(300),
         key_pem: None,
+        tls: None,
     })
     .await
     .unwrap()
@@ -135,6 +137,8 @@ async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
         ],
         added_latency: None,
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+        tls: None,
+        openid_tls: Default::default(),
     })
     .await
     .unwrap();
@@ -562,6 +566,8 @@ async fn unknown_policy_element_is_a_startup_error() {
         subscription_keys: Vec::new(),
         added_latency: None,
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+        tls: None,
+        openid_tls: Default::default(),
     })
     .await
     .err()
@@ -619,6 +625,8 @@ async fn shipped_apim_policy_loads_and_serves() {
         subscription_keys: vec![("bench".into(), "k".into())],
         added_latency: None,
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+        tls: None,
+        openid_tls: Default::default(),
     })
     .await
     .unwrap();
@@ -772,6 +780,8 @@ async fn gateway_with_policy(
         subscription_keys: Vec::new(),
         added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
         header_read_timeout: Duration::from_secs(1),
+        tls: None,
+        openid_tls: Default::default(),
     })
     .await
     .unwrap();
@@ -1115,6 +1125,8 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
         subscription_keys: vec![("bench".into(), "key-bench".into())],
         added_latency: None,
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+        tls: None,
+        openid_tls: Default::default(),
     })
     .await
     .expect("starts although the idp is down");

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use super::{IdpClient, IdpConfig};
 use crate::plan::Secret;
+use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
 pub const IDP_HELP: &str = "\
-FOR LOCAL DEVELOPMENT AND TESTS ONLY: no TLS, no users, secrets on the command line.
+FOR LOCAL DEVELOPMENT AND TESTS ONLY: no users, secrets on the command line. Serves
+plain HTTP, or HTTPS with --tls-cert/--tls-key or a generated test CA (--tls-self-signed);
+its issuer and URLs are then https://.
 
 Endpoints:
   POST /token                              client_credentials grant (form or HTTP Basic)
@@ -23,7 +26,12 @@ Examples:
       --client writer:wr1te:storage.read,storage.write --token-lifetime 5m
   GATEBENCH_IDP_CLIENTS='bench:devsecret:storage.read' gatebench idp --key key.pem
 
-  curl -s -d grant_type=client_credentials -u bench:devsecret http://127.0.0.1:8081/token";
+  curl -s -d grant_type=client_credentials -u bench:devsecret http://127.0.0.1:8081/token
+
+  # over TLS, with the gateway's test CA (see docs/tls.md)
+  gatebench idp --client bench:devsecret --tls-self-signed certs
+  curl -s --cacert certs/ca.pem -d grant_type=client_credentials -u bench:devsecret \\
+      https://127.0.0.1:8081/token";
 
 /// `gatebench idp` options.
 #[derive(Debug, clap::Args)]
@@ -45,11 +53,11 @@ pub struct IdpArgs {
     /// The `aud` claim of every token.
     #[arg(long, default_value = "api://gatebench-storage")]
     pub audience: String,
-    /// The `iss` claim (default: http://LISTEN-ADDRESS).
+    /// The `iss` claim (default: http(s)://LISTEN-ADDRESS).
     #[arg(long)]
     pub issuer: Option<String>,
     /// How clients reach this idp, for the discovery document's URLs (default:
-    /// http://LISTEN-ADDRESS); e.g. http://idp:8081 in docker compose.
+    /// http(s)://LISTEN-ADDRESS); e.g. http://idp:8081 in docker compose.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// Token lifetime (e.g. 30s, 1h).
@@ -58,6 +66,8 @@ pub struct IdpArgs {
     /// RSA private key PEM (PKCS#8 or PKCS#1); default: a new key at every start.
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
 }
 
 /// Parses `ID:SECRET[:ROLE,ROLE…]`.
@@ -103,6 +113,13 @@ pub fn run(args: IdpArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match args.tls.server_config() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let config = IdpConfig {
         public_url: args.public_url.clone(),
         listen: args.listen,
@@ -110,6 +127,7 @@ pub fn run(args: IdpArgs) -> ExitCode {
         clients,
         token_lifetime: args.token_lifetime,
         key_pem: args.key,
+        tls,
     };
     let runtime = match crate::cli::async_runtime() {
         Ok(r) => r,

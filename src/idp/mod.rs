@@ -3,8 +3,9 @@
 //! Owns the client-credentials grant (`POST /token`), the discovery document
 //! (`/.well-known/openid-configuration`) and the public keys (`/jwks`). Tokens are RS256
 //! JWTs with `iss`, `aud`, `sub`, `azp`, `client_id`, `roles`, `iat`, `nbf`, `exp`,
-//! `jti`. It has no users, no consent, no refresh tokens and no TLS; it exists so the
-//! gateway stand-in and the load generator can be tested without Azure AD.
+//! `jti`. It has no users, no consent and no refresh tokens; it serves plain HTTP or TLS
+//! (a certificate given or generated, see `tls::server`). It exists so the gateway
+//! stand-in and the load generator can be tested without Azure AD.
 
 pub mod args;
 pub mod keys;
@@ -24,7 +25,6 @@ use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE}
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::plan::Secret;
+use crate::tls::server::Handshake;
 use keys::SigningKey;
 
 /// Largest accepted token request body.
@@ -53,16 +54,18 @@ pub struct IdpClient {
 pub struct IdpConfig {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// The `iss` claim; default `http://ADDR` (the bound address).
+    /// The `iss` claim; default `http(s)://ADDR` (the bound address).
     pub issuer: Option<String>,
     /// How clients reach the idp (token and JWKS URLs in the discovery document); default
-    /// `http://ADDR`. Needed when the bound address is not the one clients use (containers).
+    /// `http(s)://ADDR`. Needed when the bound address is not the one clients use (containers).
     pub public_url: Option<String>,
     pub clients: Vec<IdpClient>,
     /// `exp - iat` of issued tokens.
     pub token_lifetime: Duration,
     /// A PEM RSA private key; default: a fresh key at every start.
     pub key_pem: Option<PathBuf>,
+    /// Serve HTTPS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// An idp serving in the background; it stops accepting when dropped.
@@ -71,18 +74,23 @@ pub struct RunningIdp {
     pub addr: SocketAddr,
     /// The `iss` claim of its tokens.
     pub issuer: String,
+    /// `https` when serving TLS, else `http`.
+    pub scheme: &'static str,
     accept_loop: JoinHandle<()>,
 }
 
 impl RunningIdp {
-    /// `http://ADDR/token`.
+    /// `http(s)://ADDR/token`.
     pub fn token_url(&self) -> String {
-        format!("http://{}/token", self.addr)
+        format!("{}://{}/token", self.scheme, self.addr)
     }
 
-    /// `http://ADDR/.well-known/openid-configuration`.
+    /// `http(s)://ADDR/.well-known/openid-configuration`.
     pub fn openid_config_url(&self) -> String {
-        format!("http://{}/.well-known/openid-configuration", self.addr)
+        format!(
+            "{}://{}/.well-known/openid-configuration",
+            self.scheme, self.addr
+        )
     }
 }
 
@@ -114,11 +122,13 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let handshake = Handshake::new(config.tls.clone());
+    let scheme = handshake.scheme();
     let base = config
         .public_url
         .clone()
         .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
     let idp = Arc::new(Idp {
         issuer: issuer.clone(),
@@ -131,24 +141,26 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
         lifetime: config.token_lifetime,
         key,
     });
+    let http = Arc::new(handshake.http());
     let accept_loop = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            let idp = idp.clone();
+            let (idp, handshake, http) = (idp.clone(), handshake.clone(), http.clone());
             tokio::spawn(async move {
+                let Some(io) = handshake.accept(stream).await else {
+                    return;
+                };
                 let service = service_fn(move |req| {
                     let idp = idp.clone();
                     async move { Ok::<_, std::convert::Infallible>(idp.handle(req).await) }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = http.serve_connection(TokioIo::new(io), service).await;
             });
         }
     });
     Ok(RunningIdp {
         addr,
         issuer,
+        scheme,
         accept_loop,
     })
 }

@@ -1,4 +1,4 @@
-//! The idp over HTTP: grants, client authentication, errors, discovery and keys.
+//! The idp over HTTP and HTTPS: grants, client authentication, errors, discovery and keys.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,6 +18,10 @@ use super::{IdpClient, IdpConfig, RunningIdp};
 use crate::plan::Secret;
 
 async fn idp() -> RunningIdp {
+    idp_serving(None).await
+}
+
+async fn idp_serving(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> RunningIdp {
     super::start(IdpConfig {
         public_url: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -30,6 +34,7 @@ async fn idp() -> RunningIdp {
         }],
         token_lifetime: Duration::from_secs(90),
         key_pem: None,
+        tls,
     })
     .await
     .unwrap()
@@ -141,4 +146,53 @@ async fn errors_follow_rfc_6749() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn over_https_issues_tokens_and_names_https_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::tls::generate::SelfSigned::write(dir.path(), &Default::default()).unwrap();
+    let tls = crate::tls::server::server_config(&files.cert, &files.key, None).unwrap();
+    let idp = idp_serving(Some(tls)).await;
+    let base = format!("https://{}", idp.addr);
+    assert_eq!(idp.issuer, base);
+    assert_eq!(idp.token_url(), format!("{base}/token"));
+    let client = crate::tls::server::test_client::https(
+        &crate::plan::TlsSpec {
+            ca_file: Some(files.ca),
+            ..Default::default()
+        },
+        false,
+    );
+    let read = |resp: http::Response<hyper::body::Incoming>| async move {
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice::<Value>(&body).unwrap())
+    };
+    let discovery = client
+        .request(
+            Request::get(idp.openid_config_url())
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (_, discovery) = read(discovery).await;
+    assert_eq!(discovery["token_endpoint"], format!("{base}/token"));
+    assert_eq!(discovery["jwks_uri"], format!("{base}/jwks"));
+    let token = client
+        .request(form(
+            &idp,
+            "grant_type=client_credentials",
+            Some("bench:s3cret"),
+        ))
+        .await
+        .unwrap();
+    let (status, token) = read(token).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert!(
+        token["access_token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
 }

@@ -20,8 +20,6 @@ use std::time::Duration;
 
 use http::Method;
 
-use crate::gateway::RunningGateway;
-use crate::idp::RunningIdp;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{
     ConnectionPolicy, GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec,
@@ -30,6 +28,7 @@ use crate::plan::{
 pub use admin::Admin;
 pub use client::{ClientOptions, Connection, Protocol, S3Call, S3Client};
 use embedded::EmbeddedS3;
+use embedded_gateway::RunningEmbeddedGateway;
 use token::TokenSource;
 
 /// A target made ready: its address, its token source, and whatever runs in-process
@@ -46,7 +45,7 @@ pub struct OpenTarget {
     /// Gateway targets with OAuth2: the token source.
     pub token: Option<Arc<TokenSource>>,
     _embedded: Option<EmbeddedS3>,
-    _embedded_gateway: Option<(RunningIdp, RunningGateway)>,
+    _embedded_gateway: Option<RunningEmbeddedGateway>,
 }
 
 impl OpenTarget {
@@ -81,10 +80,10 @@ impl OpenTarget {
             TargetKind::EmbeddedGateway(eg) => {
                 let backend =
                     storage.ok_or_else(|| anyhow::anyhow!("{} is not open", eg.setup_via))?;
-                let (gw, idp, running) = embedded_gateway::start(eg, backend).await?;
+                let (gw, running) = embedded_gateway::start(eg, backend).await?;
                 open.kind = "gateway";
                 open.gateway = Some(gw);
-                open._embedded_gateway = Some((idp, running));
+                open._embedded_gateway = Some(running);
             }
         }
         if let Some(gw) = &open.gateway {

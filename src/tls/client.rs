@@ -100,12 +100,12 @@ pub fn tls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e r
         if let Some(t) = e.downcast_ref::<rustls::Error>() {
             return Some(t);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
-            return Some(t);
-        }
-        next = e.source();
+        // io::Error's `source()` skips the error it wraps (hyper-rustls wraps rustls's
+        // error in two of them): step into the wrapped error instead.
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }

@@ -4,8 +4,11 @@
 //! Fault tests kill and restart an [`ExtraRgw`]: a second radosgw of their own against
 //! the same cluster, never the shared one other tests are using.
 //!
-//! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`) points the tests at an RGW
-//! that is already running instead (fault tests then skip, with a printed reason: they
+//! The shared RGW also serves https (beast `ssl_endpoint`, `CEPH_TLS_DIR`) with a test CA
+//! that `gatebench certs` writes: `Rgw::tls`.
+//!
+//! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`, optionally `_TLS_ENDPOINT`
+//! and `_CA_FILE`) points the tests at an RGW that is already running instead (fault tests then skip, with a printed reason: they
 //! need the cluster's files). `GATEBENCH_SKIP_RGW=1` skips the RGW tests, with a printed
 //! reason; nothing else does.
 
@@ -21,6 +24,8 @@ pub struct Rgw {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
+    /// `https://127.0.0.1:PORT` and the PEM CA that signed its certificate.
+    pub tls: Option<(String, PathBuf)>,
 }
 
 impl Rgw {
@@ -37,6 +42,7 @@ impl Rgw {
 /// Ports of the test cluster, away from the defaults a developer's own cluster uses.
 const TEST_RGW_PORT: &str = "17480";
 const TEST_MON_PORT: &str = "13300";
+const TEST_RGW_TLS_PORT: &str = "17443";
 
 static RGW: OnceLock<Result<Rgw, String>> = OnceLock::new();
 static CLUSTER_DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -59,10 +65,15 @@ fn start() -> Result<Rgw, String> {
         let key = |k: &str| {
             std::env::var(k).map_err(|_| format!("{k} must be set with GATEBENCH_RGW_ENDPOINT"))
         };
+        let tls = match std::env::var("GATEBENCH_RGW_TLS_ENDPOINT") {
+            Ok(url) => Some((url, PathBuf::from(key("GATEBENCH_RGW_CA_FILE")?))),
+            Err(_) => None,
+        };
         return Ok(Rgw {
             endpoint,
             access_key: key("GATEBENCH_RGW_ACCESS_KEY")?,
             secret_key: key("GATEBENCH_RGW_SECRET_KEY")?,
+            tls,
         });
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -77,6 +88,9 @@ fn start() -> Result<Rgw, String> {
         .arg(&dir)
         .env("RGW_PORT", TEST_RGW_PORT)
         .env("CEPH_MON_PORT", TEST_MON_PORT)
+        .env("CEPH_TLS_DIR", dir.join("tls"))
+        .env("RGW_TLS_PORT", TEST_RGW_TLS_PORT)
+        .env("GATEBENCH_BIN", env!("CARGO_BIN_EXE_gatebench"))
         .output()
         .map_err(|e| format!("cannot run ceph-up.sh: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -103,6 +117,7 @@ fn start() -> Result<Rgw, String> {
         endpoint: var("RGW_ENDPOINT")?,
         access_key: var("RGW_ACCESS_KEY")?,
         secret_key: var("RGW_SECRET_KEY")?,
+        tls: Some((var("RGW_TLS_ENDPOINT")?, PathBuf::from(var("RGW_CA_FILE")?))),
     })
 }
 

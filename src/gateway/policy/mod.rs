@@ -474,8 +474,8 @@ impl<'a, 'i> Parser<'a, 'i> {
                 self.attrs(el, &["base-url"])?;
                 self.no_children(el)?;
                 let base_url = self.req_attr(el, "base-url")?;
-                if !base_url.starts_with("http://") {
-                    bail!(self.err(el, "`base-url` must be an http:// URL"));
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    bail!(self.err(el, "`base-url` must be an http:// or https:// URL"));
                 }
                 Step::SetBackendService { base_url }
             }
@@ -573,11 +573,11 @@ impl<'a, 'i> Parser<'a, 'i> {
                         Some(u) => u.clone(),
                         None => self.req_attr(child, "url")?,
                     };
-                    if !url.starts_with("http://") {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
                         bail!(self.err(
                             child,
                             &format!(
-                                "the stand-in fetches only http:// discovery URLs; got {url} \
+                                "a discovery URL must be http:// or https://; got {url} \
                                  (override it with --openid-config-url)"
                             )
                         ));
