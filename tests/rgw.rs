@@ -101,6 +101,44 @@ fn mixed_workload_runs_clean_against_rgw_and_cleans_up() {
     }
 }
 
+/// The mixed workload against RGW's https endpoint (beast `ssl_endpoint`, test CA):
+/// setup through the SDK and the measured requests both over TLS, no failures.
+#[test]
+fn mixed_workload_runs_clean_against_rgw_over_tls() {
+    let Some(r) = rgw() else { return };
+    let Some((tls_endpoint, ca)) = r.tls.clone() else {
+        return;
+    };
+    let tmp = tempdir();
+    let scenario_text = std::fs::read_to_string("scenarios/rgw-mixed.toml")
+        .unwrap()
+        .replace("objects = 500", "objects = 50")
+        .replace("warmup = \"5s\"", "warmup = \"0s\"")
+        .replace(
+            "endpoint = \"${RGW_ENDPOINT}\"",
+            &format!("endpoint = \"{tls_endpoint}\"\ntls = {{ ca_file = {ca:?} }}"),
+        );
+    let path = write_scenario(tmp.path(), "rgw-tls.toml", &scenario_text);
+    let s = run_rgw(
+        &r,
+        &tmp.path().join("run"),
+        &["run", path.to_str().unwrap(), "--duration", "3s"],
+    );
+    assert_eq!(s["status"], "complete", "{s:#}");
+    assert_clean(&s);
+    let t = &s["targets"][0];
+    assert!(
+        t["endpoint"].as_str().unwrap().starts_with("https://"),
+        "{t:#}"
+    );
+    assert!(t["connections"]["tls"].as_str().is_some(), "{t:#}");
+    for name in ["put", "get", "head", "list", "delete"] {
+        let o = op(&s, "rgw", name);
+        assert!(ok_count(o) > 0, "{name}: {o:#}");
+        assert_eq!(o["requests"], ok_count(o), "{name}: {o:#}");
+    }
+}
+
 #[test]
 fn keep_data_leaves_every_object_in_rgw_with_its_size() {
     let Some(r) = rgw() else { return };

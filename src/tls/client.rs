@@ -102,7 +102,10 @@ pub fn tls_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e r
         }
         // io::Error's `source()` skips the error it wraps (hyper-rustls wraps rustls's
         // error in two of them): step into the wrapped error instead.
-        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };

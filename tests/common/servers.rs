@@ -190,3 +190,84 @@ pub fn echoing_token_endpoint() -> String {
     });
     format!("http://{addr}/token")
 }
+
+/// An https server that answers every request `200 ok` (HTTP/1.1 or HTTP/2, as ALPN
+/// chose), serving `files`' leaf; with `mtls`, clients must present a certificate
+/// from `files`' CA.
+pub struct TlsTestServer {
+    pub addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsTestServer {
+    /// Starts on a free loopback port.
+    pub fn start(files: &gatebench::tls::generate::SelfSignedFiles, mtls: bool) -> Self {
+        let config = gatebench::tls::server::server_config(
+            &files.cert,
+            &files.key,
+            mtls.then_some(files.ca.as_path()),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let svc = service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                            b"ok",
+                        ))))
+                    });
+                    let _ = Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        TlsTestServer {
+            addr,
+            _runtime: runtime,
+        }
+    }
+
+    /// A scenario of `ops` GETs through a `gateway` target `gw` at this server (set up
+    /// through an embedded target), with `tls` as the target's `tls = …` value and
+    /// `run` added to `[run]`.
+    pub fn scenario(&self, ops: u64, tls: &str, run: &str) -> String {
+        format!(
+            r#"name = "tls"
+[run]
+ops = {ops}
+compare = "sequential"
+{run}
+[load]
+executor = "closed-loop"
+concurrency = 2
+[data]
+buckets = ["tlsbench"]
+objects = 1
+size = "2B"
+[mix]
+get = 1
+[targets.store]
+kind = "embedded"
+[targets.gw]
+kind = "gateway"
+base_url = "https://{}/storage"
+setup_via = "store"
+tls = {tls}
+"#,
+            self.addr
+        )
+    }
+}
