@@ -281,7 +281,6 @@ mod tests {
             secret_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             tls: Default::default(),
             region: "eu-west-1".into(),
-            tls: Default::default(),
         }
     }
 
