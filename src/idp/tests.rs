@@ -14,7 +14,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::{IdpClient, IdpConfig, RunningIdp};
+use super::{IdpClient, IdpConfig, IdpCredential, RunningIdp};
 use crate::plan::Secret;
 
 async fn idp() -> RunningIdp {
@@ -24,7 +24,7 @@ async fn idp() -> RunningIdp {
         issuer: None,
         clients: vec![IdpClient {
             id: "bench".into(),
-            secret: Secret::new("s3cret"),
+            credential: IdpCredential::Secret(Secret::new("s3cret")),
             roles: vec!["storage.read".into()],
             audience: "api://aud".into(),
         }],

@@ -9,7 +9,7 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use crate::gateway::policy::LoadOptions;
 use crate::gateway::{self, AddedLatency, GatewayConfig, RunningGateway};
-use crate::idp::{self, IdpClient, IdpConfig, RunningIdp};
+use crate::idp::{self, IdpClient, IdpConfig, IdpCredential, RunningIdp};
 use crate::plan::{
     ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret,
 };
@@ -36,7 +36,7 @@ pub async fn start(
         issuer: Some(ISSUER.into()),
         clients: vec![IdpClient {
             id: CLIENT_ID.into(),
-            secret: Secret::new(secret.clone()),
+            credential: IdpCredential::Secret(Secret::new(secret.clone())),
             roles: vec!["storage.read".into(), "storage.write".into()],
             audience: AUDIENCE.into(),
         }],
