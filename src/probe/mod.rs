@@ -569,11 +569,11 @@ mod tests {
         };
         let v1 = Claims::of(&token(serde_json::json!({
             "iss": "https://sts.windows.net/t/", "aud": "api://s", "appid": "app",
-            "roles": ["a", "b"], "exp": unix_now() + 600,
+            "roles": ["a", "b"], "exp": unix_now() + 630,
         })))
         .unwrap();
         assert_eq!((v1.caller.as_str(), v1.roles.as_str()), ("app", "a b"));
-        assert!(v1.to_string().contains("exp in 9 min"), "{v1}");
+        assert!(v1.to_string().contains("exp in 10 min"), "{v1}");
         let v2 = Claims::of(&token(serde_json::json!({
             "iss": "https://login.microsoftonline.com/t/v2.0", "aud": "guid", "azp": "app2",
         })))
