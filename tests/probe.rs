@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Output;
 
 use common::procs::{Running, start, start_reading};
@@ -18,6 +19,30 @@ struct Stack {
 }
 
 fn stack(audience: &str) -> Stack {
+    stack_with(audience, None)
+}
+
+/// `stack`, the client authenticating with `certificate` (cert and key PEM files)
+/// instead of a secret.
+fn stack_with(audience: &str, certificate: Option<(&Path, &Path)>) -> Stack {
+    let (client_option, client) = match certificate {
+        Some((cert, _)) => (
+            "--client-certificate",
+            format!("bench:{}:storage.read,storage.write", cert.display()),
+        ),
+        None => (
+            "--client",
+            "bench:devsecret:storage.read,storage.write".into(),
+        ),
+    };
+    let credential = match certificate {
+        Some((cert, key)) => format!(
+            r#"client_certificate = {{ cert_file = "{}", key_file = "{}" }}"#,
+            cert.display(),
+            key.display()
+        ),
+        None => r#"client_secret = "devsecret""#.into(),
+    };
     let (idp, token_url) = start(
         &[
             "idp",
@@ -27,8 +52,8 @@ fn stack(audience: &str) -> Stack {
             "http://127.0.0.1:8081",
             "--audience",
             audience,
-            "--client",
-            "bench:devsecret:storage.read,storage.write",
+            client_option,
+            &client,
         ],
         "token endpoint:",
     );
@@ -83,7 +108,7 @@ secret_key = "{secret_key}"
 kind = "gateway"
 base_url = "{base_url}"
 subscription_key = "devkey"
-oauth2 = {{ token_url = "{token_url}", client_id = "bench", client_secret = "devsecret", scope = "api://gatebench-storage/.default" }}
+oauth2 = {{ token_url = "{token_url}", client_id = "bench", {credential}, scope = "api://gatebench-storage/.default" }}
 setup_via = "store"
 "#
     );
@@ -204,4 +229,25 @@ secret_key = "b"
 
     let out = probe(&scenario.replace("[mix]", "[mix]\nbogus = 1"), &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn a_certificate_credential_gets_a_token_the_gateway_accepts() {
+    let dir = tempdir();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["bench".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("bench.pem"), dir.path().join("bench.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let stack = stack_with("api://gatebench-storage", Some((&cert_file, &key_file)));
+    let out = probe(&stack.scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("✓ token") && stdout.contains("✓ get"),
+        "{stdout}"
+    );
 }
