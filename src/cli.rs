@@ -52,6 +52,29 @@ Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.")]
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check a scenario's targets step by step before a long run: resolve, connect, TLS,
+    /// token, one request of each op.
+    #[command(after_help = "\
+Examples:
+  gatebench probe scenarios/gateway-remote.toml
+  gatebench probe scenarios/gateway-remote.toml --json > probe.json
+
+Per target: resolve (addresses), connect (time), tls (protocol, certificate subject,
+issuer, expiry), token (fetch time; claims iss, aud, azp/appid, roles/scp, exp, decoded
+without verifying; never the token), then one request of each op in the mix against a
+probe object under a fresh prefix (seeded and deleted again through the storage target),
+with status, latency and the headers that matter (cache, Retry-After, rate-limit,
+request ids). A target stops at its first failing step.
+
+Exit codes: 0 every step passed, 1 a step failed (the first is named), 2 invalid
+scenario or command line.")]
+    Probe {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Print the steps as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the local APIM stand-in in front of an S3 backend.
     #[command(after_help = crate::gateway::args::GATEWAY_HELP)]
     Gateway(crate::gateway::args::GatewayArgs),

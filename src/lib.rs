@@ -12,6 +12,7 @@ pub mod engine;
 pub mod gateway;
 pub mod idp;
 pub mod plan;
+pub mod probe;
 pub mod progress;
 pub mod record;
 pub mod redact;

@@ -9,13 +9,14 @@ use clap::Parser;
 
 use gatebench::cli::{BaselineAction, Cli, Command, CompareArgs, RunArgs};
 use gatebench::results::summary::RunStatus;
-use gatebench::{compare, gateway, idp, report, run, scenario, thresholds, tls};
+use gatebench::{compare, gateway, idp, probe, report, run, scenario, thresholds, tls};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files } => validate(&files),
         Command::Run(args) => run_command(args),
+        Command::Probe { scenario, json } => probe_command(&scenario, json),
         Command::Gateway(args) => gateway::args::run(args),
         Command::Idp(args) => idp::args::run(args),
         Command::Certs(args) => tls::generate::run(args),
@@ -106,6 +107,39 @@ fn validate(files: &[std::path::PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+fn probe_command(path: &std::path::Path, json: bool) -> ExitCode {
+    let plan = match scenario::load(path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match gatebench::cli::async_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(probe::probe(&plan));
+    if json {
+        println!("{}", probe::render::json(&result));
+    } else {
+        print!("{}", probe::render::table(&result));
+    }
+    let verdict = probe::render::verdict(&result);
+    match result.first_failure() {
+        Some(_) => {
+            eprintln!("{verdict}");
+            ExitCode::from(1)
+        }
+        None => {
+            if !json {
+                println!("{verdict}");
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 

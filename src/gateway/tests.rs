@@ -21,7 +21,7 @@ use super::policy::LoadOptions;
 use super::stats::StatsSnapshot;
 use super::{GatewayConfig, RunningGateway, STATS_PATH};
 use crate::idp::keys::SigningKey;
-use crate::idp::{IdpClient, IdpConfig, RunningIdp};
+use crate::idp::{IdpClient, IdpConfig, IdpCredential, RunningIdp};
 use crate::plan::Secret;
 use crate::target::body::GeneratedBody;
 use crate::target::embedded::EmbeddedS3;
@@ -79,7 +79,7 @@ async fn start_idp(issuer: &str) -> RunningIdp {
 async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
     let client = |id: &str, roles: &[&str]| IdpClient {
         id: id.into(),
-        secret: Secret::new(format!("{id}-secret")),
+        credential: IdpCredential::Secret(Secret::new(format!("{id}-secret"))),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         audience: AUDIENCE.into(),
     };

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{IdpClient, IdpConfig};
+use std::path::Path;
+
+use super::{IdpClient, IdpConfig, IdpCredential};
 use crate::plan::Secret;
 use crate::tls::server::ServeTlsArgs;
 
@@ -22,6 +24,7 @@ Endpoints:
 
 Examples:
   gatebench idp --client bench:devsecret:storage.read,storage.write
+  gatebench idp --client-certificate bench:client.pem:storage.read
   gatebench idp --listen 127.0.0.1:8081 --client reader:r3ad:storage.read \\
       --client writer:wr1te:storage.read,storage.write --token-lifetime 5m
   GATEBENCH_IDP_CLIENTS='bench:devsecret:storage.read' gatebench idp --key key.pem
@@ -47,9 +50,14 @@ pub struct IdpArgs {
         env = "GATEBENCH_IDP_CLIENTS",
         value_delimiter = ' ',
         hide_env_values = true,
-        required = true
+        required_unless_present = "client_certificates"
     )]
     pub clients: Vec<String>,
+    /// A client that authenticates with a certificate, as ID:CERT.pem[:ROLE,ROLE…]: its
+    /// token requests carry a `client_assertion` JWT signed with the certificate's RSA key
+    /// (Entra ID's certificate credential); repeat for more.
+    #[arg(long = "client-certificate", value_name = "ID:CERT.pem[:ROLES]")]
+    pub client_certificates: Vec<String>,
     /// The `aud` claim of every token.
     #[arg(long, default_value = "api://gatebench-storage")]
     pub audience: String,
@@ -72,19 +80,40 @@ pub struct IdpArgs {
 
 /// Parses `ID:SECRET[:ROLE,ROLE…]`.
 fn parse_client(s: &str, audience: &str) -> Result<IdpClient, String> {
+    parse_with(s, "--client", "SECRET", audience, |secret| {
+        Ok(IdpCredential::Secret(Secret::new(secret)))
+    })
+}
+
+/// Parses `ID:CERT.pem[:ROLE,ROLE…]`, reading the certificate.
+fn parse_client_certificate(s: &str, audience: &str) -> Result<IdpClient, String> {
+    parse_with(s, "--client-certificate", "CERT.pem", audience, |path| {
+        let certs = crate::tls::load_certs(Path::new(path)).map_err(|e| format!("{e:#}"))?;
+        Ok(IdpCredential::Certificate(certs[0].to_vec()))
+    })
+}
+
+/// Parses `ID:CREDENTIAL[:ROLES]` of option `option`, the credential by `credential`.
+fn parse_with(
+    s: &str,
+    option: &str,
+    what: &str,
+    audience: &str,
+    credential: impl FnOnce(&str) -> Result<IdpCredential, String>,
+) -> Result<IdpClient, String> {
     let mut parts = s.splitn(3, ':');
-    let (Some(id), Some(secret)) = (parts.next(), parts.next()) else {
+    let (Some(id), Some(value)) = (parts.next(), parts.next()) else {
         return Err(format!(
-            "--client `{}`: expected ID:SECRET[:ROLES]",
+            "{option} `{}`: expected ID:{what}[:ROLES]",
             s.split(':').next().unwrap_or("")
         ));
     };
-    if id.is_empty() || secret.is_empty() {
-        return Err("--client: ID and SECRET must not be empty".into());
+    if id.is_empty() || value.is_empty() {
+        return Err(format!("{option}: ID and {what} must not be empty"));
     }
     Ok(IdpClient {
         id: id.to_string(),
-        secret: Secret::new(secret),
+        credential: credential(value).map_err(|e| format!("{option} {id}: {e}"))?,
         roles: parts
             .next()
             .map(|r| {
@@ -100,11 +129,17 @@ fn parse_client(s: &str, audience: &str) -> Result<IdpClient, String> {
 
 /// Runs the idp in the foreground until Ctrl-C.
 pub fn run(args: IdpArgs) -> ExitCode {
-    let clients = match args
+    let with_secret = args
         .clients
         .iter()
         .filter(|c| !c.is_empty())
-        .map(|c| parse_client(c, &args.audience))
+        .map(|c| parse_client(c, &args.audience));
+    let with_certificate = args
+        .client_certificates
+        .iter()
+        .map(|c| parse_client_certificate(c, &args.audience));
+    let clients = match with_secret
+        .chain(with_certificate)
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(c) => c,
@@ -157,9 +192,14 @@ mod tests {
     #[test]
     fn client_specs() {
         let c = parse_client("r:x:storage.read,storage.write", "aud").unwrap();
-        assert_eq!((c.id.as_str(), c.secret.expose()), ("r", "x"));
+        let IdpCredential::Secret(secret) = &c.credential else {
+            panic!("{c:?}")
+        };
+        assert_eq!((c.id.as_str(), secret.expose()), ("r", "x"));
         assert_eq!(c.roles, vec!["storage.read", "storage.write"]);
         assert!(parse_client("r:x", "a").unwrap().roles.is_empty());
         assert!(parse_client("nosecret", "a").is_err());
+        let missing = parse_client_certificate("c:/nonexistent.pem", "a").unwrap_err();
+        assert!(missing.contains("/nonexistent.pem"), "{missing}");
     }
 }

@@ -3,9 +3,11 @@
 //! Owns the client-credentials grant (`POST /token`), the discovery document
 //! (`/.well-known/openid-configuration`) and the public keys (`/jwks`). Tokens are RS256
 //! JWTs with `iss`, `aud`, `sub`, `azp`, `client_id`, `roles`, `iat`, `nbf`, `exp`,
-//! `jti`. It has no users, no consent and no refresh tokens; it serves plain HTTP or TLS
-//! (a certificate given or generated, see `tls::server`). It exists so the gateway
-//! stand-in and the load generator can be tested without Azure AD.
+//! `jti`. Clients prove who they are with a secret or, as with Entra ID's certificate
+//! credential, a `client_assertion` JWT signed with their certificate's key. It has no
+//! users, no consent and no refresh tokens; it serves plain HTTP or TLS (a certificate
+//! given or generated, see `tls::server`). It exists so the gateway stand-in and the
+//! load generator can be tested without Azure AD.
 
 pub mod args;
 pub mod keys;
@@ -33,6 +35,9 @@ use tokio::task::JoinHandle;
 
 use crate::plan::Secret;
 use crate::tls::server::Handshake;
+use crate::target::token::thumbprint;
+use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use keys::SigningKey;
 
 /// Largest accepted token request body.
@@ -42,11 +47,22 @@ const MAX_FORM: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct IdpClient {
     pub id: String,
-    pub secret: Secret,
+    /// How it proves who it is.
+    pub credential: IdpCredential,
     /// The `roles` claim of its tokens (e.g. `storage.read`).
     pub roles: Vec<String>,
     /// The `aud` claim of its tokens.
     pub audience: String,
+}
+
+/// How a client authenticates at `/token`.
+#[derive(Debug, Clone)]
+pub enum IdpCredential {
+    /// `client_secret` (form or HTTP Basic).
+    Secret(Secret),
+    /// A `client_assertion` JWT (RS256 or PS256) signed with the key of this certificate
+    /// (DER) and naming it by thumbprint, as Entra ID's certificate credential does.
+    Certificate(Vec<u8>),
 }
 
 /// How to run the idp.
@@ -201,7 +217,7 @@ impl Idp {
                     "jwks_uri": format!("{}/jwks", self.base),
                     "grant_types_supported": ["client_credentials"],
                     "token_endpoint_auth_methods_supported":
-                        ["client_secret_basic", "client_secret_post"],
+                        ["client_secret_basic", "client_secret_post", "private_key_jwt"],
                     "id_token_signing_alg_values_supported": ["RS256"],
                     "response_types_supported": ["token"],
                     "subject_types_supported": ["public"],
@@ -258,22 +274,14 @@ impl Idp {
                 );
             }
         }
-        let (id, secret) = match basic {
-            Some(pair) => pair,
-            None => (
-                form.get("client_id").cloned().unwrap_or_default(),
-                form.get("client_secret").cloned().unwrap_or_default(),
-            ),
+        let client = match form.get("client_assertion_type").map(String::as_str) {
+            Some(crate::target::token::JWT_BEARER) => self.asserted_client(&form),
+            Some(_) => Err("unsupported client_assertion_type"),
+            None => self.secret_client(basic, &form),
         };
-        let client = match self.clients.get(&id) {
-            Some(c) if constant_time_eq(c.secret.expose().as_bytes(), secret.as_bytes()) => c,
-            _ => {
-                return oauth_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    "unknown client or wrong secret",
-                );
-            }
+        let client = match client {
+            Ok(c) => c,
+            Err(why) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", why),
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -310,6 +318,76 @@ impl Idp {
                 "signing failed",
             ),
         }
+    }
+}
+
+impl Idp {
+    /// The client named by HTTP Basic or the form, if its secret matches.
+    fn secret_client(
+        &self,
+        basic: Option<(String, String)>,
+        form: &HashMap<String, String>,
+    ) -> Result<&IdpClient, &'static str> {
+        let (id, secret) = match basic {
+            Some(pair) => pair,
+            None => (
+                form.get("client_id").cloned().unwrap_or_default(),
+                form.get("client_secret").cloned().unwrap_or_default(),
+            ),
+        };
+        match self.clients.get(&id) {
+            Some(
+                c @ IdpClient {
+                    credential: IdpCredential::Secret(s),
+                    ..
+                },
+            ) if constant_time_eq(s.expose().as_bytes(), secret.as_bytes()) => Ok(c),
+            _ => Err("unknown client or wrong secret"),
+        }
+    }
+
+    /// The client whose certificate signed the form's `client_assertion`: issuer and
+    /// subject are its id, the audience is this token URL, the thumbprint names its
+    /// certificate, and the assertion has not expired.
+    fn asserted_client(&self, form: &HashMap<String, String>) -> Result<&IdpClient, &'static str> {
+        let assertion = form
+            .get("client_assertion")
+            .ok_or("client_assertion is required")?;
+        let header =
+            jsonwebtoken::decode_header(assertion).map_err(|_| "client_assertion is not a JWT")?;
+        let id = jsonwebtoken::dangerous::insecure_decode::<Value>(assertion)
+            .ok()
+            .and_then(|t| t.claims["iss"].as_str().map(str::to_string))
+            .ok_or("client_assertion has no iss")?;
+        let Some(
+            client @ IdpClient {
+                credential: IdpCredential::Certificate(der),
+                ..
+            },
+        ) = self.clients.get(&id)
+        else {
+            return Err("no client with a certificate credential has this iss");
+        };
+        let named = match (&header.x5t_s256, &header.x5t) {
+            (Some(t), _) => *t == thumbprint(&SHA256, der),
+            (None, Some(t)) => *t == thumbprint(&SHA1_FOR_LEGACY_USE_ONLY, der),
+            (None, None) => false,
+        };
+        if !named {
+            return Err("the assertion's x5t#S256/x5t is not the registered certificate's");
+        }
+        let (_, certificate) = x509_parser::parse_x509_certificate(der)
+            .map_err(|_| "the registered certificate is unreadable")?;
+        let key = DecodingKey::from_rsa_der(&certificate.public_key().subject_public_key.data);
+        let mut validation = Validation::new(Algorithm::PS256);
+        validation.algorithms = vec![Algorithm::PS256, Algorithm::RS256];
+        validation.set_audience(&[format!("{}/token", self.base)]);
+        validation.set_issuer(&[&id]);
+        validation.sub = Some(id.clone());
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+            .map_err(|_| "client_assertion refused: bad signature, aud, sub or exp")?;
+        Ok(client)
     }
 }
 

@@ -14,7 +14,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::{IdpClient, IdpConfig, RunningIdp};
+use super::{IdpClient, IdpConfig, IdpCredential, RunningIdp};
 use crate::plan::Secret;
 
 async fn idp() -> RunningIdp {
@@ -28,7 +28,7 @@ async fn idp_serving(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Runni
         issuer: None,
         clients: vec![IdpClient {
             id: "bench".into(),
-            secret: Secret::new("s3cret"),
+            credential: IdpCredential::Secret(Secret::new("s3cret")),
             roles: vec!["storage.read".into()],
             audience: "api://aud".into(),
         }],

@@ -6,7 +6,7 @@
 //! an interruption all end in a summary that says so.
 
 pub mod repeat;
-mod setup;
+pub(crate) mod setup;
 mod turns;
 
 use std::collections::BTreeMap;

@@ -103,7 +103,7 @@ const SETUP_REQUEST_FLOOR: Duration = Duration::from_secs(10);
 
 /// The admin client of a storage: each request bounded by the scenario's request
 /// timeout, but never by less than [`SETUP_REQUEST_FLOOR`].
-fn admin(plan: &Plan, endpoint: &S3Endpoint) -> anyhow::Result<Admin> {
+pub(crate) fn admin(plan: &Plan, endpoint: &S3Endpoint) -> anyhow::Result<Admin> {
     Admin::new(
         endpoint,
         plan.limits.request_timeout.max(SETUP_REQUEST_FLOOR),

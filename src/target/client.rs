@@ -62,6 +62,16 @@ pub struct Response {
     pub bytes_down: u64,
     /// The request opened a new connection: how long connect and TLS took.
     pub opened: Option<OpenTimes>,
+    /// Headers and error body, only from [`S3Client::send_keeping_details`].
+    pub details: Option<Box<ResponseDetails>>,
+}
+
+/// What a probe shows of an answer beyond its class.
+#[derive(Debug, Clone)]
+pub struct ResponseDetails {
+    pub headers: HeaderMap,
+    /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`).
+    pub error_body: Vec<u8>,
 }
 
 impl Response {
@@ -76,6 +86,7 @@ impl Response {
             bytes_up: 0,
             bytes_down: 0,
             opened: None,
+            details: None,
         }
     }
 }
@@ -249,14 +260,29 @@ impl S3Client {
     /// Opens one connection (TCP, then TLS for https) and closes it again: a target's
     /// certificate problems show before any load is sent.
     pub async fn check_connection(&self) -> anyhow::Result<()> {
-        dial(&self.endpoint, self.connect_timeout).await?;
+        self.open_once().await?;
         Ok(())
+    }
+
+    /// Opens one connection and returns it with what its handshake showed.
+    pub async fn open_once(&self) -> Result<super::connect::Opened, DialError> {
+        dial(&self.endpoint, self.connect_timeout).await
     }
 
     /// Sends `call` on `conn` (opening it if needed) and reads the whole answer, within
     /// the request timeout. A connection that failed or timed out is dropped, and so is
     /// every connection after its request with `connection = "per-request"`.
     pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
+        self.send_and_keep(conn, call, false).await
+    }
+
+    /// [`send`](Self::send), keeping the answer's headers and error body in `details`
+    /// (for `probe`; the load path keeps neither).
+    pub async fn send_keeping_details(&self, conn: &mut Connection, call: &S3Call) -> Response {
+        self.send_and_keep(conn, call, true).await
+    }
+
+    async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: bool) -> Response {
         let Ok(req) = self.request(call) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
@@ -267,7 +293,7 @@ impl S3Client {
             _ => None,
         };
         let mut opened = None;
-        let exchange = self.exchange(conn, req, call.body_len, &mut opened);
+        let exchange = self.exchange(conn, req, call.body_len, &mut opened, keep);
         let mut resp = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
@@ -394,6 +420,7 @@ impl S3Client {
         mut req: Request<GeneratedBody>,
         body_len: u64,
         opened: &mut Option<OpenTimes>,
+        keep_details: bool,
     ) -> Response {
         let sender = match self.ready(conn, opened).await {
             Ok(s) => s,
@@ -428,6 +455,7 @@ impl S3Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        let headers = keep_details.then(|| resp.headers().clone());
         let keep_prefix = !(200..400).contains(&status);
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
@@ -463,6 +491,12 @@ impl S3Client {
             bytes_up: body_len,
             bytes_down,
             opened: None,
+            details: headers.map(|headers| {
+                Box::new(ResponseDetails {
+                    headers,
+                    error_body: prefix,
+                })
+            }),
         }
     }
 

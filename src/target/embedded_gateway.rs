@@ -11,7 +11,7 @@ use tempfile::TempDir;
 
 use crate::gateway::policy::LoadOptions;
 use crate::gateway::{self, AddedLatency, GatewayConfig, RunningGateway};
-use crate::idp::{self, IdpClient, IdpConfig, RunningIdp};
+use crate::idp::{self, IdpClient, IdpConfig, IdpCredential, RunningIdp};
 use crate::plan::{
     ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret, TlsSpec,
 };
@@ -63,7 +63,7 @@ pub async fn start(
         issuer: Some(ISSUER.into()),
         clients: vec![IdpClient {
             id: CLIENT_ID.into(),
-            secret: Secret::new(secret.clone()),
+            credential: IdpCredential::Secret(Secret::new(secret.clone())),
             roles: vec!["storage.read".into(), "storage.write".into()],
             audience: AUDIENCE.into(),
         }],

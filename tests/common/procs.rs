@@ -20,11 +20,18 @@ pub fn start(args: &[&str], label: &str) -> (Running, String) {
 }
 
 /// `start` with a prepared command (e.g. with environment variables set).
-pub fn start_with(
+pub fn start_with(command: std::process::Command, args: &[&str], label: &str) -> (Running, String) {
+    let (running, mut values) = start_reading(command, args, &[label]);
+    (running, values.remove(0))
+}
+
+/// Starts gatebench with `args` and returns it with the values of the stdout lines that
+/// start with each of `labels` (in the order printed, the last label last).
+pub fn start_reading(
     mut command: std::process::Command,
     args: &[&str],
-    label: &str,
-) -> (Running, String) {
+    labels: &[&str],
+) -> (Running, Vec<String>) {
     let mut child = command
         .args(args)
         .stdout(Stdio::piped())
@@ -34,16 +41,20 @@ pub fn start_with(
     let stdout: ChildStdout = child.stdout.take().unwrap();
     let running = Running(child);
     let mut lines = BufReader::new(stdout).lines();
-    let value = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{args:?} ended before printing {label}"))
-            .unwrap();
-        if let Some(v) = line.strip_prefix(label) {
-            break v.trim().to_string();
-        }
-    };
+    let mut values = Vec::new();
+    for label in labels {
+        let value = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("{args:?} ended before printing {label}"))
+                .unwrap();
+            if let Some(v) = line.trim_start().strip_prefix(label) {
+                break v.trim().to_string();
+            }
+        };
+        values.push(value);
+    }
     // Keep reading, so later prints never meet a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (running, value)
+    (running, values)
 }
