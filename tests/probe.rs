@@ -251,3 +251,23 @@ fn a_certificate_credential_gets_a_token_the_gateway_accepts() {
         "{stdout}"
     );
 }
+
+/// The quickstart with its embedded gateway and idp over https: the probe shows the
+/// TLS step (protocol, the generated CA as issuer) and passes every step.
+#[test]
+fn the_https_quickstart_stack_passes_every_step_with_its_tls_details() {
+    let scenario = std::fs::read_to_string("scenarios/quickstart.toml")
+        .unwrap()
+        .replace(
+            "setup_via = \"direct\"",
+            "setup_via = \"direct\"\ntls = true",
+        );
+    let out = probe(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for step in ["connect", "tls", "token", "get", "clean-up"] {
+        assert!(stdout.contains(&format!("✓ {step}")), "{step}: {stdout}");
+    }
+    assert!(stdout.contains("TLSv1_3"), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+}

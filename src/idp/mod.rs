@@ -34,8 +34,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::plan::Secret;
-use crate::tls::server::Handshake;
 use crate::target::token::thumbprint;
+use crate::tls::server::Handshake;
 use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use keys::SigningKey;

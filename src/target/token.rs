@@ -407,6 +407,7 @@ mod tests {
             }],
             token_lifetime: Duration::from_secs(60),
             key_pem: None,
+            tls: None,
         })
         .await
         .unwrap();
