@@ -98,6 +98,20 @@ fn certificate_problems_are_named_before_any_load() {
     );
     let (code, err, _) = run(tmp.path(), "named", &server.scenario(10, &tls, ""));
     assert_eq!(code, Some(0), "{err}");
+
+    // insecure_skip_verify accepts an unknown issuer, and says so in output and report.
+    let server = common::servers::TlsTestServer::start(&good, false);
+    let insecure = "{ insecure_skip_verify = true }";
+    let (code, err, s) = run(tmp.path(), "insecure", &server.scenario(10, insecure, ""));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("note (gw): WARNING: tls.insecure_skip_verify"),
+        "{err}"
+    );
+    let note = target(&s, "gw")["note"].as_str().unwrap_or_default();
+    assert!(note.contains("NOT checked"), "{s:#}");
+    let html = std::fs::read_to_string(tmp.path().join("insecure/report.html")).unwrap();
+    assert!(html.contains("NOT checked"), "the report shows the warning");
 }
 
 #[test]

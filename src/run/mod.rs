@@ -17,8 +17,8 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::watch;
 
 use crate::engine::EngineReport;
-use crate::plan::Plan;
 use crate::plan::sequence::OpSequence;
+use crate::plan::{Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
 use crate::record::{OutcomeClass, Phase, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
@@ -29,6 +29,24 @@ use crate::target::{KeySpace, OpenTarget, S3Client};
 /// The embedded target's caveat, shown wherever its numbers are.
 pub const EMBEDDED_NOTE: &str =
     "embedded in-process S3 server: these numbers measure gatebench and this machine, not storage";
+
+/// The caveat of a target whose certificate is not checked (`tls.insecure_skip_verify`).
+pub const INSECURE_NOTE: &str = "WARNING: tls.insecure_skip_verify: the server's certificate was NOT \
+     checked, so these numbers may come from a server other than the one meant";
+
+/// A target's caveat for the console and the report, if it has one.
+fn note_of(spec: &TargetSpec, open: &OpenTarget) -> Option<&'static str> {
+    let insecure = match &spec.kind {
+        TargetKind::S3(ep) => ep.tls.insecure_skip_verify,
+        TargetKind::Gateway(gw) => gw.tls.insecure_skip_verify,
+        _ => false,
+    };
+    match open.kind {
+        "embedded" => Some(EMBEDDED_NOTE),
+        _ if insecure => Some(INSECURE_NOTE),
+        _ => None,
+    }
+}
 
 /// Choices made on the command line.
 #[derive(Debug, Clone)]
@@ -102,8 +120,8 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             .and_then(|t| t.storage.clone());
         match setup::within(budget, &stop, OpenTarget::open(spec, storage.as_ref())).await {
             Some(Ok(t)) => {
-                if t.kind == "embedded" {
-                    display.line(&format!("note ({}): {EMBEDDED_NOTE}", spec.name));
+                if let Some(note) = note_of(spec, &t) {
+                    display.line(&format!("note ({}): {note}", spec.name));
                 }
                 open[i] = Some(t);
             }
@@ -203,10 +221,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                 .as_ref()
                 .map(|t| t.address.clone())
                 .unwrap_or_default(),
-            note: open[i]
-                .as_ref()
-                .filter(|t| t.kind == "embedded")
-                .map(|_| EMBEDDED_NOTE),
+            note: open[i].as_ref().and_then(|t| note_of(&plan.targets[i], t)),
             report: reports[i].clone(),
             error: errors[i].clone(),
             token: open[i]
