@@ -48,12 +48,14 @@ impl ClientTls {
 
 /// The rustls configuration for `spec` (no ALPN set).
 pub fn config(spec: &TlsSpec) -> anyhow::Result<ClientConfig> {
-    let builder = ClientConfig::builder_with_provider(super::provider())
-        .with_safe_default_protocol_versions()?;
+    let provider = super::provider();
+    let algorithms = provider.signature_verification_algorithms;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
     let builder = if spec.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(algorithms)))
     } else {
         builder.with_root_certificates(roots(spec)?)
     };
@@ -179,7 +181,7 @@ fn unix_time(t: UnixTime) -> String {
 /// `insecure_skip_verify`: any certificate, any name. Handshake signatures are still
 /// checked with the provider's algorithms, so the work per handshake is a real one's.
 #[derive(Debug)]
-struct AcceptAnyCertificate;
+struct AcceptAnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -199,8 +201,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = super::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
     }
 
     fn verify_tls13_signature(
@@ -209,13 +210,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = super::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        super::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.supported_schemes()
     }
 }
