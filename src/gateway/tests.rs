@@ -28,6 +28,7 @@ use crate::target::embedded::EmbeddedS3;
 use crate::target::{S3Call, S3Client};
 
 mod fuzz;
+mod policy_support;
 mod tls;
 
 type TestBody = BoxBody<Bytes, Infallible>;
