@@ -4,7 +4,8 @@
 //! Owns header hygiene (the client's credentials and hop-by-hop headers never reach
 //! the backend) and the backend connection pool (http, or https trusting the endpoint's
 //! `tls` settings: `--backend-ca` or the platform's roots). Bodies are passed through frame by
-//! frame, never buffered.
+//! frame, unless `retry` or `buffer-request-body` needs the whole body first
+//! (`gateway::forward`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,8 +91,8 @@ pub enum BackendError {
     ClientBody,
 }
 
-/// The client's body on its way to the backend.
-type ForwardedBody = BoxBody<Bytes, hyper::Error>;
+/// The client's body on its way to the backend (streamed, or buffered for `retry`).
+pub type ForwardedBody = BoxBody<Bytes, hyper::Error>;
 
 /// A pooled, signing client for the backend.
 pub struct Backend {
@@ -114,15 +115,15 @@ impl Backend {
         })
     }
 
-    /// Sends `method path_and_query` with the client's remaining headers and streamed
-    /// body to `base`, re-signed; waits up to `timeout` for the response headers.
+    /// Sends `method path_and_query` with the client's remaining headers and body to
+    /// `base`, re-signed; waits up to `timeout` for the response headers.
     pub async fn send(
         &self,
         base: &BaseUrl,
         method: Method,
         path_and_query: &str,
         client_headers: &HeaderMap,
-        body: Incoming,
+        body: ForwardedBody,
         timeout: Duration,
     ) -> Result<Response<Incoming>, BackendError> {
         let client_body_failed = Arc::new(AtomicBool::new(false));

@@ -10,6 +10,7 @@
 pub mod args;
 mod backend;
 mod cache;
+mod forward;
 mod jwt;
 pub mod latency;
 mod limits;
@@ -20,6 +21,7 @@ mod route;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod traffic;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

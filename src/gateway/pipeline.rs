@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{CONTENT_LENGTH, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
+use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
 use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
@@ -269,8 +270,19 @@ impl Gateway {
                     }
                     Err(_) => Flow::Refuse(apim_error(500, "Internal server error")),
                 },
+                Step::IpFilter(f) => match f.refusal(ex.ip) {
+                    None => Flow::Next,
+                    Some(message) => {
+                        self.stats.bump(Counter::AuthFailed);
+                        Flow::Refuse(apim_error(403, &message))
+                    }
+                },
+                Step::Telemetry => Flow::Next,
                 // `policy::parse` admits no other steps in inbound.
-                Step::CacheStore { .. } | Step::ForwardRequest { .. } => Flow::Next,
+                Step::CacheStore { .. }
+                | Step::ForwardRequest(_)
+                | Step::LimitConcurrency { .. }
+                | Step::Retry { .. } => Flow::Next,
             };
             if !matches!(flow, Flow::Next) {
                 return flow;
@@ -415,27 +427,23 @@ impl Gateway {
     }
 
     async fn forward(&self, ex: Exchange, body: Incoming) -> Response<GwBody> {
-        let timeout = self
-            .policy
-            .backend
-            .iter()
-            .find_map(|s| match s {
-                Step::ForwardRequest { timeout } => Some(*timeout),
-                _ => None,
-            })
-            .unwrap_or(Duration::from_secs(300));
+        let forwarding = Forwarding::of(&self.policy.backend);
+        // limit-concurrency-policy.md: over max-count, the request fails at once with 429.
+        let Some(_slots) = forwarding.enter(&ex.facts()) else {
+            self.stats.bump(Counter::Throttled);
+            return apim_error(429, "Too many requests");
+        };
         let base = ex.base.as_ref().unwrap_or(&self.backend.default_base);
         let up_bytes = content_length(&ex.headers);
         self.stats.bump(Counter::Forwarded);
-        let resp = match self
-            .backend
+        let resp = match forwarding
             .send(
+                &self.backend,
                 base,
-                ex.method.clone(),
+                &ex.method,
                 &ex.backend_path(),
                 &ex.headers,
                 body,
-                timeout,
             )
             .await
         {
@@ -458,6 +466,12 @@ impl Gateway {
         self.settle(&ex, status, up_bytes + down_bytes);
         let (mut parts, body) = resp.into_parts();
         let mut body: GwBody = body.map_err(Into::into).boxed();
+        if forwarding.options.fail_on_error_status_code && status >= 400 {
+            // forward-request-policy.md: a 4xx/5xx answer goes to on-error, not outbound.
+            self.outbound_headers(&mut parts.headers, &self.policy.on_error);
+            parts.headers.extend(ex.response_headers);
+            return Response::from_parts(parts, body);
+        }
         for step in &self.policy.outbound {
             match step {
                 Step::SetHeader(h) => apply_set_header(h, &mut parts.headers),

@@ -30,6 +30,7 @@ use crate::target::{S3Call, S3Client};
 mod fuzz;
 mod policy_support;
 mod tls;
+mod traffic;
 
 type TestBody = BoxBody<Bytes, Infallible>;
 

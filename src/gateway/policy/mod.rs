@@ -21,6 +21,7 @@
 //! anything: see `gateway::pipeline`.
 
 pub mod expr;
+mod traffic;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +35,7 @@ use roxmltree::Node;
 
 use super::jwt::{ClaimRule, JwtPolicy, VerifyKey};
 use super::limits::{FixedWindowQuota, SlidingWindow};
+use super::traffic::{ConcurrencyLimit, IpFilter, RetryDelays};
 use expr::{Condition, CounterKey};
 
 /// The largest `renewal-period` APIM accepts for rate limits, in seconds.
@@ -90,8 +92,48 @@ pub enum Step {
     },
     /// `set-backend-service`: where this request goes instead of `--backend-endpoint`.
     SetBackendService { base_url: String },
-    /// `forward-request`: how long to wait for the backend's response headers.
-    ForwardRequest { timeout: Duration },
+    /// `forward-request`: how the backend is called.
+    ForwardRequest(ForwardRequest),
+    /// `ip-filter`: refuse callers by address (403).
+    IpFilter(IpFilter),
+    /// `limit-concurrency`: at most `max-count` requests per key inside `steps` (429).
+    LimitConcurrency {
+        limit: Arc<ConcurrencyLimit>,
+        key: CounterKey,
+        steps: Vec<Step>,
+    },
+    /// `retry`: run `steps` again while `condition` holds, up to `delays.count` times.
+    Retry {
+        condition: Condition,
+        delays: RetryDelays,
+        steps: Vec<Step>,
+    },
+    /// `emit-metric`, `trace`: accepted, nothing is sent anywhere.
+    Telemetry,
+}
+
+/// `forward-request`'s options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRequest {
+    /// How long to wait for the backend's response headers (504 after).
+    pub timeout: Duration,
+    /// Read the whole request body before sending (always so under `retry`).
+    pub buffer_request_body: bool,
+    /// Accepted; the stand-in streams responses either way.
+    pub buffer_response: bool,
+    /// A 4xx/5xx backend answer goes to `on-error` instead of `outbound`.
+    pub fail_on_error_status_code: bool,
+}
+
+impl Default for ForwardRequest {
+    fn default() -> Self {
+        ForwardRequest {
+            timeout: Duration::from_secs(traffic::DEFAULT_FORWARD_TIMEOUT),
+            buffer_request_body: false,
+            buffer_response: true,
+            fail_on_error_status_code: false,
+        }
+    }
 }
 
 /// `rate-limit` (keyed on the subscription) or `rate-limit-by-key`.
@@ -187,7 +229,12 @@ pub fn parse(text: &str, file: &str, opts: &LoadOptions) -> anyhow::Result<Polic
         let steps = p.steps(section, name)?;
         match name {
             "inbound" => policy.inbound = steps,
-            "backend" => policy.backend = steps,
+            "backend" => {
+                if forward_requests(&steps) > 1 {
+                    bail!(p.err(section, "more than one <forward-request>"));
+                }
+                policy.backend = steps
+            }
             "outbound" => policy.outbound = steps,
             "on-error" => policy.on_error = steps,
             other => bail!(p.err(section, &format!("unknown section <{other}>"))),
@@ -195,6 +242,20 @@ pub fn parse(text: &str, file: &str, opts: &LoadOptions) -> anyhow::Result<Polic
     }
     policy.native_blocks = p.native.into_inner();
     Ok(policy)
+}
+
+/// How many `forward-request`s `steps` hold, nested ones included.
+fn forward_requests(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::ForwardRequest(_) => 1,
+            Step::LimitConcurrency { steps, .. } | Step::Retry { steps, .. } => {
+                forward_requests(steps)
+            }
+            _ => 0,
+        })
+        .sum()
 }
 
 struct Parser<'a, 'i> {
@@ -218,10 +279,20 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "set-header",
             "rewrite-uri",
             "set-backend-service",
+            "ip-filter",
+            "emit-metric",
+            "trace",
         ],
-        "backend" => &["base", "forward-request"],
-        "outbound" => &["base", "set-header", "cache-store"],
-        "on-error" => &["base", "set-header"],
+        "backend" => &[
+            "base",
+            "forward-request",
+            "retry",
+            "limit-concurrency",
+            "emit-metric",
+            "trace",
+        ],
+        "outbound" => &["base", "set-header", "cache-store", "emit-metric", "trace"],
+        "on-error" => &["base", "set-header", "emit-metric", "trace"],
         _ => &[],
     }
 }
@@ -479,13 +550,11 @@ impl<'a, 'i> Parser<'a, 'i> {
                 }
                 Step::SetBackendService { base_url }
             }
-            "forward-request" => {
-                self.attrs(el, &["timeout"])?;
-                self.no_children(el)?;
-                Step::ForwardRequest {
-                    timeout: Duration::from_secs(self.num_attr(el, "timeout")?.unwrap_or(300)),
-                }
-            }
+            "forward-request" => self.forward_request(el)?,
+            "ip-filter" => self.ip_filter(el)?,
+            "limit-concurrency" => self.limit_concurrency(el, section)?,
+            "retry" => self.retry(el, section)?,
+            "emit-metric" | "trace" => self.telemetry(el)?,
             other => return Err(self.unsupported(el, &format!("element <{other}>"))),
         })
     }

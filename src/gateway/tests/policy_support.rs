@@ -142,8 +142,58 @@ const SUPPORTED: &[ElementSupport] = &[
     ElementSupport {
         name: "forward-request",
         sections: &["backend"],
-        attributes: &["timeout"],
-        notes: "`timeout` → 504 `Gateway Timeout`; unreachable backend → 500",
+        attributes: &[
+            "timeout",
+            "buffer-request-body",
+            "buffer-response",
+            "fail-on-error-status-code",
+            "follow-redirects",
+        ],
+        notes: "`timeout` (s, default 300) → 504 `Gateway Timeout`; unreachable backend → \
+                500; `fail-on-error-status-code` sends 4xx/5xx to on-error; \
+                `buffer-response` is accepted but responses always stream; \
+                `follow-redirects=\"true\"` is refused",
+    },
+    ElementSupport {
+        name: "ip-filter",
+        sections: INBOUND,
+        attributes: &["action"],
+        notes: "children `address`, `address-range[@from, @to]`; 403 with APIM's \
+                CallerIpNotAllowed / CallerIpBlocked messages; literal addresses only",
+    },
+    ElementSupport {
+        name: "limit-concurrency",
+        sections: &["backend"],
+        attributes: &["key", "max-count"],
+        notes: "backend only, around `forward-request` or `retry`; over `max-count` → 429 \
+                at once; the slot is held until the response headers arrive",
+    },
+    ElementSupport {
+        name: "retry",
+        sections: &["backend"],
+        attributes: &[
+            "condition",
+            "count",
+            "interval",
+            "max-interval",
+            "delta",
+            "first-fast-retry",
+        ],
+        notes: "backend only, around `forward-request`; the request body is buffered to be \
+                sent again; fixed, linear and exponential waits as documented, without \
+                the ±20 % randomisation of the exponential `delta`",
+    },
+    ElementSupport {
+        name: "emit-metric",
+        sections: ALL,
+        attributes: &["name", "namespace", "value"],
+        notes: "accepted, nothing is emitted (no Application Insights)",
+    },
+    ElementSupport {
+        name: "trace",
+        sections: ALL,
+        attributes: &["source", "severity"],
+        notes: "accepted, nothing is traced",
     },
 ];
 
