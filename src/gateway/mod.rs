@@ -10,6 +10,7 @@
 pub mod args;
 mod backend;
 mod cache;
+mod cors;
 mod forward;
 mod jwt;
 pub mod latency;

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
+use super::cors::CorsDecision;
 use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
 use super::latency::{self, AddedLatency};
@@ -144,6 +145,9 @@ impl Gateway {
             );
             return resp;
         }
+        if let Some(preflight) = self.preflight(&req) {
+            return preflight;
+        }
         let rest = match route(req.method(), req.uri().path(), &self.api_prefix) {
             Ok(rest) => rest,
             Err(Unrouted::NoOperation) => return apim_error(404, "Resource not found"),
@@ -199,6 +203,23 @@ impl Gateway {
             }
         }
         self.forward(ex, body).await
+    }
+
+    /// The answer to a CORS preflight (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) under the API when inbound has a `cors` policy:
+    /// only that policy runs for it (cors-policy.md), no key or token is needed.
+    fn preflight(&self, req: &Request<Incoming>) -> Option<Response<GwBody>> {
+        if req.method() != Method::OPTIONS || !req.uri().path().starts_with(&self.api_prefix) {
+            return None;
+        }
+        let cors = self.policy.inbound.iter().find_map(|s| match s {
+            Step::Cors(c) => Some(c),
+            _ => None,
+        })?;
+        match cors.decide(req.method(), req.headers()) {
+            CorsDecision::Answer(headers) => Some(empty_200(headers)),
+            CorsDecision::Pass | CorsDecision::Decorate(_) => None,
+        }
     }
 
     /// The subscription's name, or APIM's 401 message.
@@ -276,6 +297,14 @@ impl Gateway {
                         self.stats.bump(Counter::AuthFailed);
                         Flow::Refuse(apim_error(403, &message))
                     }
+                },
+                Step::Cors(c) => match c.decide(&ex.method, &ex.headers) {
+                    CorsDecision::Pass => Flow::Next,
+                    CorsDecision::Decorate(headers) => {
+                        ex.response_headers.extend(headers);
+                        Flow::Next
+                    }
+                    CorsDecision::Answer(headers) => Flow::Refuse(empty_200(headers)),
                 },
                 Step::Telemetry => Flow::Next,
                 // `policy::parse` admits no other steps in inbound.
@@ -542,6 +571,13 @@ impl Gateway {
             }
         }
     }
+}
+
+/// An empty 200 with `headers` (CORS answers).
+fn empty_200(headers: Vec<(HeaderName, HeaderValue)>) -> Response<GwBody> {
+    let mut resp = Response::new(full(bytes::Bytes::new()));
+    resp.headers_mut().extend(headers);
+    resp
 }
 
 fn content_length(headers: &HeaderMap) -> u64 {

@@ -108,6 +108,8 @@ pub enum Step {
         delays: RetryDelays,
         steps: Vec<Step>,
     },
+    /// `cors`: preflights answered by the gateway, CORS headers on matched requests.
+    Cors(crate::gateway::cors::Cors),
     /// `emit-metric`, `trace`: accepted, nothing is sent anywhere.
     Telemetry,
 }
@@ -280,6 +282,7 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "rewrite-uri",
             "set-backend-service",
             "ip-filter",
+            "cors",
             "emit-metric",
             "trace",
         ],
@@ -552,6 +555,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             }
             "forward-request" => self.forward_request(el)?,
             "ip-filter" => self.ip_filter(el)?,
+            "cors" => self.cors(el)?,
             "limit-concurrency" => self.limit_concurrency(el, section)?,
             "retry" => self.retry(el, section)?,
             "emit-metric" | "trace" => self.telemetry(el)?,

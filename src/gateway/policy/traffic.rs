@@ -1,8 +1,9 @@
-//! Parsing of the traffic-control elements: `ip-filter`, `limit-concurrency`, `retry`,
-//! `forward-request` and the telemetry no-ops `emit-metric` and `trace`.
+//! Parsing of the elements that decide whether and how a request reaches the backend:
+//! `ip-filter`, `cors`, `limit-concurrency`, `retry`, `forward-request`, and the
+//! telemetry no-ops `emit-metric` and `trace`.
 //!
-//! Owns their attributes, defaults and startup errors; the arithmetic lives in
-//! `gateway::traffic`, the request flow in `gateway::pipeline`.
+//! Owns their attributes, defaults and startup errors; the run-time side lives in
+//! `gateway::traffic` and `gateway::cors`, the request flow in `gateway::pipeline`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use roxmltree::Node;
 
 use super::expr::CounterKey;
 use super::{ForwardRequest, Parser, Step};
+use crate::gateway::cors::Cors;
 use crate::gateway::traffic::{ConcurrencyLimit, IpFilter, RetryDelays};
 
 /// APIM's default `forward-request` timeout, in seconds (forward-request-policy.md).
@@ -57,6 +59,54 @@ impl<'a, 'i> Parser<'a, 'i> {
             bail!(self.err(el, "needs at least one <address> or <address-range>"));
         }
         Ok(Step::IpFilter(IpFilter { allow, ranges }))
+    }
+
+    /// `cors` with its origin, method and header lists (cors-policy.md).
+    pub(super) fn cors(&self, el: Node<'a, 'i>) -> anyhow::Result<Step> {
+        self.attrs(el, &["allow-credentials", "terminate-unmatched-request"])?;
+        let mut cors = Cors {
+            allow_credentials: self.bool_attr(el, "allow-credentials", false)?,
+            terminate_unmatched_request: self.bool_attr(el, "terminate-unmatched-request", true)?,
+            origins: Vec::new(),
+            methods: Vec::new(),
+            preflight_max_age: None,
+            headers: Vec::new(),
+            expose_headers: Vec::new(),
+        };
+        for list in self.children(el)? {
+            let (item, out) = match list.tag_name().name() {
+                "allowed-origins" => ("origin", &mut cors.origins),
+                "allowed-methods" => ("method", &mut cors.methods),
+                "allowed-headers" => ("header", &mut cors.headers),
+                "expose-headers" => ("header", &mut cors.expose_headers),
+                other => return Err(self.unsupported(list, &format!("<{other}> in <cors>"))),
+            };
+            if item == "method" {
+                self.attrs(list, &["preflight-result-max-age"])?;
+                cors.preflight_max_age = self.num_attr(list, "preflight-result-max-age")?;
+            } else {
+                self.attrs(list, &[])?;
+            }
+            for child in self.children(list)? {
+                if child.tag_name().name() != item {
+                    return Err(
+                        self.unsupported(child, &format!("this element (<{item}> expected)"))
+                    );
+                }
+                self.attrs(child, &[])?;
+                out.push(self.text(child)?);
+            }
+        }
+        if cors.origins.is_empty() {
+            bail!(self.err(el, "needs <allowed-origins> with at least one <origin>"));
+        }
+        if cors.allow_credentials && cors.origins.iter().any(|o| o == "*") {
+            bail!(self.err(
+                el,
+                "allow-credentials=\"true\" cannot be used with the origin *"
+            ));
+        }
+        Ok(Step::Cors(cors))
     }
 
     /// `limit-concurrency key max-count` around the policies it encloses.

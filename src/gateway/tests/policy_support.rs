@@ -162,6 +162,15 @@ const SUPPORTED: &[ElementSupport] = &[
                 CallerIpNotAllowed / CallerIpBlocked messages; literal addresses only",
     },
     ElementSupport {
+        name: "cors",
+        sections: INBOUND,
+        attributes: &["allow-credentials", "terminate-unmatched-request"],
+        notes: "children `allowed-origins/origin`, `allowed-methods[@preflight-result-max-age]/method`, \
+                `allowed-headers/header`, `expose-headers/header`; preflights under the API \
+                are answered by the gateway (only the first top-level `cors` runs for them); \
+                literal values only",
+    },
+    ElementSupport {
         name: "limit-concurrency",
         sections: &["backend"],
         attributes: &["key", "max-count"],

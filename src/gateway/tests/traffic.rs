@@ -264,3 +264,62 @@ fn traffic_elements_refuse_what_they_cannot_do() {
     );
     assert!(err.contains("`not-an-ip` is not an IP address"), "{err}");
 }
+
+#[tokio::test]
+async fn cors_answers_preflights_itself_and_decorates_matched_requests() {
+    // cors-policy.md: only the cors policy runs for a preflight (here no subscription key
+    // or token is sent, and OPTIONS is no API operation); matched requests get
+    // Access-Control-Allow-Origin; an unmatched simple GET ends with an empty 200.
+    let (gw, _d, seen) = gateway(
+        r#"<cors allow-credentials="true"><allowed-origins><origin>https://app.example</origin></allowed-origins><allowed-methods preflight-result-max-age="600"><method>GET</method><method>PUT</method></allowed-methods><allowed-headers><header>*</header></allowed-headers><expose-headers><header>x-cache</header></expose-headers></cors>"#,
+        "<forward-request />",
+    )
+    .await;
+    let http: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let send = |method: Method, origin: &'static str, preflight: bool| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}/b/k", gw.base_url()))
+            .header("origin", origin);
+        if preflight {
+            req = req
+                .header("access-control-request-method", "PUT")
+                .header("access-control-request-headers", "authorization");
+        }
+        http.request(req.body(empty()).unwrap())
+    };
+    let pre = send(Method::OPTIONS, "https://app.example", true)
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::OK);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-methods"], "PUT");
+    assert_eq!(h["access-control-allow-headers"], "authorization");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-max-age"], "600");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a preflight never reaches the backend"
+    );
+
+    let get = send(Method::GET, "https://app.example", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(get.headers()["access-control-expose-headers"], "x-cache");
+    let evil = send(Method::GET, "https://evil.example", false)
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::OK);
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the unmatched GET was terminated"
+    );
+}
