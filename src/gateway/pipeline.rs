@@ -72,10 +72,11 @@ enum Deferred {
     Rate {
         limit: Arc<super::limits::SlidingWindow>,
         key: String,
-        condition: Condition,
+        /// Count only if this holds (`None`: always).
+        condition: Option<Condition>,
         at: Instant,
-        /// `increment-count`.
-        count: u64,
+        /// How many calls to count.
+        count: DeferredCount,
     },
     Quota {
         counter: Arc<super::limits::FixedWindowQuota>,
@@ -83,6 +84,14 @@ enum Deferred {
         /// Count the call after the response if this holds.
         condition: Option<Condition>,
     },
+}
+
+/// `increment-count` of a deferred rate-limit increment.
+enum DeferredCount {
+    Fixed(u64),
+    /// An expression, evaluated with the response (rate-limit-by-key-policy.md:
+    /// expressions in increment-count defer the increment to the end of outbound).
+    Computed(Text),
 }
 
 /// Per-request state built up by the inbound steps.
@@ -455,29 +464,43 @@ impl Gateway {
     }
 
     fn rate_limit(&self, r: &RateLimit, ex: &mut Exchange, now: Instant) -> Result<Flow, String> {
-        let (key, count, count_now, defer) = {
+        let (key, count, count_now, deferred) = {
             let facts = self.facts(ex, None);
             let key = r.key.eval_text(&facts)?.unwrap_or_default();
             let count = match &r.increment_count {
-                None => 1,
-                Some(t) => increment_count(t, &facts)?,
+                None => DeferredCount::Fixed(1),
+                Some(Text::Literal(n)) => DeferredCount::Fixed(n.trim().parse().unwrap_or(1)),
+                Some(computed) => DeferredCount::Computed(computed.clone()),
             };
-            let (count_now, defer) = match &r.increment_condition {
-                None => (true, None),
-                Some(c) if c.uses_response() => (false, Some(c.clone())),
-                Some(c) => (c.holds(&facts)?, None),
+            let response_condition = r.increment_condition.as_ref().filter(|c| c.uses_response());
+            let deferred =
+                response_condition.is_some() || matches!(count, DeferredCount::Computed(_));
+            let count_now = match &r.increment_condition {
+                _ if deferred => false,
+                None => true,
+                Some(c) => c.holds(&facts)?,
             };
-            (key, count, count_now && count > 0, defer)
+            let count = match count {
+                DeferredCount::Fixed(n) if count_now && n == 0 => return Ok(Flow::Next),
+                other => other,
+            };
+            (
+                key,
+                count,
+                count_now,
+                deferred.then(|| r.increment_condition.clone()),
+            )
         };
         Ok(match r.window.admit(&key, now, count_now) {
             Admission::Allowed { remaining } => {
-                let remaining = if count_now {
-                    for _ in 1..count {
-                        r.window.count(&key, now);
+                let remaining = match count {
+                    DeferredCount::Fixed(n) if count_now => {
+                        for _ in 1..n {
+                            r.window.count(&key, now);
+                        }
+                        remaining.saturating_sub(n - 1)
                     }
-                    remaining.saturating_sub(count - 1)
-                } else {
-                    remaining
+                    _ => remaining,
                 };
                 if let Some(v) = &r.remaining_variable {
                     ex.variables.insert(
@@ -485,7 +508,7 @@ impl Gateway {
                         Value::Int(i64::try_from(remaining).unwrap_or(i64::MAX)),
                     );
                 }
-                if let Some(condition) = defer {
+                if let Some(condition) = deferred {
                     ex.deferred.push(Deferred::Rate {
                         limit: r.window.clone(),
                         key,
@@ -708,10 +731,13 @@ impl Gateway {
             return;
         }
         let facts = self.facts(ex, Some((status, headers)));
+        let logged = |error: String| {
+            eprintln!("gatebench gateway: policy expression error: {error}");
+            self.stats.bump(Counter::ExpressionError);
+        };
         let holds = |c: &Condition| {
-            c.holds(&facts).unwrap_or_else(|error| {
-                eprintln!("gatebench gateway: policy expression error: {error}");
-                self.stats.bump(Counter::ExpressionError);
+            c.holds(&facts).unwrap_or_else(|e| {
+                logged(e);
                 false
             })
         };
@@ -724,10 +750,20 @@ impl Gateway {
                     at,
                     count,
                 } => {
-                    if holds(condition) {
-                        for _ in 0..*count {
-                            limit.count(key, *at);
+                    if !condition.as_ref().is_none_or(holds) {
+                        continue;
+                    }
+                    let n = match count {
+                        DeferredCount::Fixed(n) => *n,
+                        DeferredCount::Computed(t) => {
+                            increment_count(t, &facts).unwrap_or_else(|e| {
+                                logged(e);
+                                0
+                            })
                         }
+                    };
+                    for _ in 0..n {
+                        limit.count(key, *at);
                     }
                 }
                 Deferred::Quota {

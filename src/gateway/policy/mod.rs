@@ -1102,11 +1102,68 @@ mod tests {
     }
 
     #[test]
-    fn expressions_outside_native_blocks_are_errors() {
+    fn unsupported_expressions_name_file_line_element_and_member() {
+        let xml = "<policies><inbound>\n\
+            <set-header name=\"x-body\"><value>@(context.Request.Body.As&lt;string&gt;())</value></set-header>\n\
+            </inbound></policies>";
+        let err = parse_str(xml).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "p.xml:2: <value>: `value`: `context.Request.Body` is not supported by the stand-in's expressions"
+        );
         let xml = r#"<policies><inbound>
-            <set-header name="x-amz-date"><value>@(DateTime.UtcNow.ToString())</value></set-header>
+            <rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.User.Id)" />
         </inbound></policies>"#;
-        assert!(parse_str(xml).is_err());
+        let err = parse_str(xml).err().unwrap().to_string();
+        assert!(
+            err.contains("p.xml:2: <rate-limit-by-key>: `counter-key`: `context.User`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn set_header_values_are_joined_into_one_line_at_load_time() {
+        // set-header-policy.md: several values make one comma-separated line, except for
+        // headers such as Set-Cookie; empty values are skipped.
+        let xml = r#"<policies><outbound>
+            <set-header name="X-A"><value>1</value><value></value><value>2</value></set-header>
+            <set-header name="Set-Cookie"><value>a=1</value><value>b=2</value></set-header>
+        </outbound></policies>"#;
+        let p = parse_str(xml).unwrap();
+        let lines = |i: usize| match &p.outbound[i] {
+            Step::SetHeader(SetHeader {
+                values: HeaderValues::Fixed(v),
+                ..
+            }) => v.clone(),
+            _ => panic!("not a fixed set-header"),
+        };
+        assert_eq!(lines(0), vec!["1,2"]);
+        assert_eq!(lines(1), vec!["a=1", "b=2"]);
+        let protected = r#"<policies><inbound><set-header name="Content-Length"><value>1</value></set-header></inbound></policies>"#;
+        assert!(
+            parse_str(protected)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("content-length")
+        );
+        let nested_store = r#"<policies><outbound><choose><when condition="@(true)"><cache-store duration="5" /></when></choose></outbound></policies>"#;
+        assert!(
+            parse_str(nested_store)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("<cache-store> inside <choose>")
+        );
+    }
+
+    #[test]
+    fn the_built_in_subscription_key_parses() {
+        assert!(subscription_key().literal().is_none());
+    }
+
+    #[test]
+    fn expressions_inside_native_blocks_are_not_parsed() {
         let wrapped = r#"<policies><inbound>
             <!-- gatebench: native sigv4 begin -->
             <set-header name="x-amz-date"><value>@(DateTime.UtcNow.ToString())</value></set-header>
