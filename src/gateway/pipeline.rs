@@ -867,7 +867,7 @@ fn set_query_parameter(q: &SetQueryParameter, facts: &Facts<'_>) -> Result<Optio
         .split('&')
         .filter(|p| !p.is_empty())
         .collect();
-    let exists = current.iter().any(|p| is_name(p));
+    let exists = current.iter().any(&is_name);
     let mut pairs: Vec<String> = match q.action {
         ExistsAction::Skip if exists => return Ok(facts.query.map(str::to_string)),
         ExistsAction::Append => current.iter().map(|p| p.to_string()).collect(),

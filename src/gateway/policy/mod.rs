@@ -931,13 +931,15 @@ impl<'a, 'i> Parser<'a, 'i> {
             .attr(el, "increment-count")?
             .map(|raw| self.text_of(el, "increment-count", &raw))
             .transpose()?;
-        if let Some(literal) = increment_count.as_ref().and_then(Text::literal) {
-            if literal.trim().parse::<u64>().is_err() {
-                bail!(self.err(
-                    el,
-                    "`increment-count` must be a whole number or an expression"
-                ));
-            }
+        if increment_count
+            .as_ref()
+            .and_then(Text::literal)
+            .is_some_and(|l| l.trim().parse::<u64>().is_err())
+        {
+            bail!(self.err(
+                el,
+                "`increment-count` must be a whole number or an expression"
+            ));
         }
         Ok(RateLimit {
             window: Arc::new(SlidingWindow::new(calls, Duration::from_secs(period))),
