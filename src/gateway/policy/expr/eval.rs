@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 use base64::Engine;
@@ -231,7 +231,7 @@ fn prop_value(prop: Prop, v: &Value, f: &Facts<'_>) -> Option<Value> {
         (Prop::Elapsed, _) => Value::TimeSpan(f.started.elapsed()),
         (Prop::RequestId, _) => Value::Guid(*f.request_id.get_or_init(new_guid)),
         (Prop::Deployment, _) => Value::Obj(Obj::Deployment),
-        (Prop::Method, _) => Value::str(f.method),
+        (Prop::Method, _) => method_name(f.method),
         (Prop::Url, _) => Value::Obj(Obj::Url),
         (Prop::IpAddress, _) => Value::from(f.ip.to_string()),
         (Prop::Path, _) => Value::from(format!("{}{}", f.api_prefix, f.path)),
@@ -258,6 +258,18 @@ fn prop_value(prop: Prop, v: &Value, f: &Facts<'_>) -> Option<Value> {
         (Prop::Length, Value::Bytes(b)) => Value::Int(b.len() as i64),
         _ => return None,
     })
+}
+
+/// The request method as a value, without allocating for the usual methods (conditions
+/// on the method run on every request of the shipped policies).
+fn method_name(method: &str) -> Value {
+    static KNOWN: LazyLock<[Arc<str>; 7]> = LazyLock::new(|| {
+        ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"].map(Arc::from)
+    });
+    KNOWN
+        .iter()
+        .find(|k| ***k == *method)
+        .map_or_else(|| Value::str(method), |k| Value::Str(k.clone()))
 }
 
 fn json_text(v: &serde_json::Value) -> String {
