@@ -10,15 +10,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
-use super::policy::expr::{Condition, RequestFacts};
+use super::policy::expr::{Condition, Facts, Text};
 use super::policy::{ForwardRequest, Step};
 use super::traffic::{ConcurrencyLimit, ConcurrencySlot, RetryDelays};
-use crate::gateway::policy::expr::CounterKey;
 
 /// What the `backend` section asks for, gathered from its (possibly nested) steps.
 pub struct Forwarding<'p> {
     pub options: ForwardRequest,
-    limits: Vec<(&'p ConcurrencyLimit, &'p CounterKey)>,
+    limits: Vec<(&'p ConcurrencyLimit, &'p Text)>,
     retry: Option<(&'p Condition, &'p RetryDelays)>,
 }
 
@@ -55,15 +54,21 @@ impl<'p> Forwarding<'p> {
         }
     }
 
-    /// Slots of every `limit-concurrency`, or `None` when one is full (APIM answers 429).
-    pub fn enter(&self, facts: &RequestFacts<'_>) -> Option<Vec<ConcurrencySlot>> {
-        self.limits
-            .iter()
-            .map(|(limit, key)| limit.enter(&key.value(facts)))
-            .collect()
+    /// Slots of every `limit-concurrency`, `Ok(None)` when one is full (APIM answers
+    /// 429), or the error of a key expression.
+    pub fn enter(&self, facts: &Facts<'_>) -> Result<Option<Vec<ConcurrencySlot>>, String> {
+        let mut slots = Vec::with_capacity(self.limits.len());
+        for (limit, key) in &self.limits {
+            match limit.enter(&key.eval_text(facts)?.unwrap_or_default()) {
+                Some(slot) => slots.push(slot),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(slots))
     }
 
-    /// Sends the request, again while `retry`'s condition holds for the answer.
+    /// Sends the request, again while `retry`'s condition holds for the answer (`again`
+    /// evaluates it on the answer's status and headers).
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
@@ -73,6 +78,7 @@ impl<'p> Forwarding<'p> {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Incoming,
+        again: impl Fn(&Condition, u16, &HeaderMap) -> bool,
     ) -> Result<Response<Incoming>, BackendError> {
         let timeout = self.options.timeout;
         let Some((condition, delays)) = self.retry else {
@@ -100,8 +106,8 @@ impl<'p> Forwarding<'p> {
                     timeout,
                 )
                 .await?;
-            let again = condition.holds(method, Some(resp.status().as_u16()));
-            if !again || retries == delays.count {
+            if retries == delays.count || !again(condition, resp.status().as_u16(), resp.headers())
+            {
                 return Ok(resp);
             }
             drop(resp);

@@ -125,6 +125,8 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
     let native_blocks = policy.native_blocks.clone();
+    let handshake = Handshake::new(config.tls);
+    let scheme = handshake.scheme();
     let gateway = Arc::new(Gateway {
         subscriptions: config
             .subscription_keys
@@ -139,6 +141,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         caching,
         policy,
         openid,
+        scheme,
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -150,8 +153,6 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         keys_fetched,
     ));
     let (stop, stopped) = oneshot::channel();
-    let handshake = Handshake::new(config.tls);
-    let scheme = handshake.scheme();
     let accept_loop = tokio::spawn(serve(
         listener,
         handshake,

@@ -5,9 +5,10 @@
 //! 429, cache hits). Parsing lives in `policy`, arithmetic in `limits`, keys in `jwt`,
 //! and the network in `backend`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::header::{CONTENT_LENGTH, HOST, RETRY_AFTER};
@@ -22,8 +23,11 @@ use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
 use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
-use super::policy::expr::{Condition, RequestFacts};
-use super::policy::{CacheLookup, ExistsAction, Policy, Quota, RateLimit, SetHeader, Step};
+use super::policy::expr::{Condition, Facts, Text, Value};
+use super::policy::{
+    CacheLookup, ExistsAction, HeaderValues, Policy, Quota, RateLimit, ReturnResponse, SetHeader,
+    SetQueryParameter, Status, Step,
+};
 use super::reply::{GwBody, apim_error, full};
 use super::route::{Unrouted, route};
 use super::stats::{Counter, Stats};
@@ -52,6 +56,8 @@ pub struct Gateway {
     pub caching: bool,
     /// Fetches `openid-config` and JWKS documents.
     pub openid: OpenIdClient,
+    /// `http` or `https` (`context.Request.Url.Scheme`).
+    pub scheme: &'static str,
 }
 
 /// The cache's view of the current request.
@@ -68,8 +74,11 @@ enum Deferred {
     Rate {
         limit: Arc<super::limits::SlidingWindow>,
         key: String,
-        condition: Condition,
+        /// Count only if this holds (`None`: always).
+        condition: Option<Condition>,
         at: Instant,
+        /// How many calls to count.
+        count: DeferredCount,
     },
     Quota {
         counter: Arc<super::limits::FixedWindowQuota>,
@@ -77,6 +86,14 @@ enum Deferred {
         /// Count the call after the response if this holds.
         condition: Option<Condition>,
     },
+}
+
+/// `increment-count` of a deferred rate-limit increment.
+enum DeferredCount {
+    Fixed(u64),
+    /// An expression, evaluated with the response (rate-limit-by-key-policy.md:
+    /// expressions in increment-count defer the increment to the end of outbound).
+    Computed(Text),
 }
 
 /// Per-request state built up by the inbound steps.
@@ -89,8 +106,16 @@ struct Exchange {
     /// Headers to forward; inbound `set-header` edits these.
     headers: HeaderMap,
     subscription: Option<String>,
+    /// The key the subscription was found by (`context.Subscription.Key`).
+    subscription_key: Option<HeaderValue>,
     ip: IpAddr,
-    /// Set by `rewrite-uri`: the backend path and query.
+    /// When the request arrived (`context.Elapsed`).
+    arrived: Instant,
+    /// `context.Variables`.
+    variables: HashMap<String, Value>,
+    /// `context.RequestId`, made on first use.
+    request_id: OnceLock<u128>,
+    /// Set by `rewrite-uri`: the backend path (the query stays in `query`).
     rewritten: Option<String>,
     base: Option<BaseUrl>,
     cache: CacheState,
@@ -100,19 +125,11 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn facts(&self) -> RequestFacts<'_> {
-        RequestFacts {
-            subscription: self.subscription.as_deref(),
-            ip: self.ip,
-            headers: &self.headers,
-        }
-    }
-
     fn backend_path(&self) -> String {
-        match (&self.rewritten, &self.query) {
-            (Some(r), _) => r.clone(),
-            (None, Some(q)) => format!("{}?{q}", self.path),
-            (None, None) => self.path.clone(),
+        let path = self.rewritten.as_deref().unwrap_or(&self.path);
+        match &self.query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
         }
     }
 }
@@ -120,10 +137,12 @@ impl Exchange {
 /// What an inbound step decided.
 enum Flow {
     Next,
-    /// Answer now, skipping the backend and outbound (policy refusals).
+    /// Answer now, skipping the backend and outbound (policy refusals, `return-response`).
     Refuse(Response<GwBody>),
-    /// Answer from the cache: skip the backend, still run outbound headers.
+    /// Answer from the cache: skip the backend, still run outbound steps.
     Hit(Response<GwBody>),
+    /// A policy expression failed: 500 through `on-error`.
+    Fail(String),
 }
 
 impl Gateway {
@@ -159,6 +178,7 @@ impl Gateway {
             }
         };
         self.stats.bump(Counter::Requests);
+        let arrived = Instant::now();
         if let Some(l) = &self.latency {
             latency::sleep_until_precisely(Instant::now() + l.sample()).await;
         }
@@ -170,13 +190,20 @@ impl Gateway {
                 return apim_error(401, message);
             }
         };
+        let subscription_key = subscription
+            .as_ref()
+            .and_then(|_| parts.headers.get(SUBSCRIPTION_HEADER).cloned());
         let mut ex = Exchange {
             method: parts.method.clone(),
             path: rest,
             query: parts.uri.query().map(str::to_string),
             headers: parts.headers,
             subscription,
+            subscription_key,
             ip,
+            arrived,
+            variables: HashMap::new(),
+            request_id: OnceLock::new(),
             rewritten: None,
             base: None,
             cache: CacheState::Off,
@@ -192,14 +219,27 @@ impl Gateway {
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {
             Flow::Next => {}
             Flow::Refuse(resp) => return resp,
-            Flow::Hit(mut resp) => {
-                self.settle(&ex, resp.status().as_u16(), content_length(resp.headers()));
-                self.outbound_headers(resp.headers_mut(), &self.policy.outbound);
-                resp.headers_mut().extend(ex.response_headers);
-                resp.headers_mut()
+            Flow::Fail(error) => return self.fail(&mut ex, &error),
+            Flow::Hit(resp) => {
+                let (mut parts, body) = resp.into_parts();
+                self.settle(
+                    &ex,
+                    parts.status.as_u16(),
+                    &parts.headers,
+                    content_length(&parts.headers),
+                );
+                // cache-store is skipped: the response came from the cache.
+                match self.response_steps(&self.policy.outbound, &mut ex, &mut parts) {
+                    Ok(None) => {}
+                    Ok(Some(returned)) => return returned,
+                    Err(error) => return self.fail(&mut ex, &error),
+                }
+                parts.headers.extend(ex.response_headers);
+                parts
+                    .headers
                     .insert(X_CACHE, HeaderValue::from_static("HIT"));
                 self.stats.bump(Counter::CacheHit);
-                return resp;
+                return Response::from_parts(parts, body);
             }
         }
         self.forward(ex, body).await
@@ -220,6 +260,94 @@ impl Gateway {
             CorsDecision::Answer(headers) => Some(empty_200(headers)),
             CorsDecision::Pass | CorsDecision::Decorate(_) => None,
         }
+    }
+
+    /// What expressions see of `ex` (and of the response, once there is one).
+    fn facts<'a>(&'a self, ex: &'a Exchange, response: Option<(u16, &'a HeaderMap)>) -> Facts<'a> {
+        Facts {
+            method: ex.method.as_str(),
+            scheme: self.scheme,
+            api_prefix: &self.api_prefix,
+            path: &ex.path,
+            query: ex.query.as_deref(),
+            request_headers: &ex.headers,
+            ip: ex.ip,
+            subscription: ex.subscription.as_deref().map(|id| {
+                let key = ex.subscription_key.as_ref().and_then(|k| k.to_str().ok());
+                (id, key.unwrap_or(""))
+            }),
+            response,
+            variables: &ex.variables,
+            started: ex.arrived,
+            request_id: &ex.request_id,
+        }
+    }
+
+    /// A failed policy expression: logged, then 500 `Internal server error` through
+    /// `on-error`, as APIM answers.
+    fn fail(&self, ex: &mut Exchange, error: &str) -> Response<GwBody> {
+        eprintln!("gatebench gateway: policy expression error: {error}");
+        self.stats.bump(Counter::ExpressionError);
+        self.on_error(ex, apim_error(500, "Internal server error"))
+    }
+
+    /// Runs the `on-error` section on `resp`. An expression failing there is logged and
+    /// `resp` is answered as it stands.
+    fn on_error(&self, ex: &mut Exchange, resp: Response<GwBody>) -> Response<GwBody> {
+        let (mut parts, body) = resp.into_parts();
+        match self.response_steps(&self.policy.on_error, ex, &mut parts) {
+            Ok(None) => Response::from_parts(parts, body),
+            Ok(Some(returned)) => returned,
+            Err(error) => {
+                eprintln!("gatebench gateway: policy expression error in on-error: {error}");
+                self.stats.bump(Counter::ExpressionError);
+                Response::from_parts(parts, body)
+            }
+        }
+    }
+
+    /// Outbound or on-error steps on a response; `Some` when `return-response` replaced it.
+    /// `cache-store` is left to the caller.
+    fn response_steps(
+        &self,
+        steps: &[Step],
+        ex: &mut Exchange,
+        parts: &mut http::response::Parts,
+    ) -> Result<Option<Response<GwBody>>, String> {
+        for step in steps {
+            match step {
+                Step::SetHeader(h) => {
+                    let lines = {
+                        let facts = self.facts(ex, Some((parts.status.as_u16(), &parts.headers)));
+                        header_lines(h, &facts)?
+                    };
+                    apply_set_header(h, &lines, &mut parts.headers);
+                }
+                Step::SetVariable { name, value } => {
+                    let v = value
+                        .eval(&self.facts(ex, Some((parts.status.as_u16(), &parts.headers))))?;
+                    ex.variables.insert(name.clone(), v);
+                }
+                Step::SetStatus(status) => set_status(status, parts),
+                Step::Choose { whens, otherwise } => {
+                    let branch = {
+                        let facts = self.facts(ex, Some((parts.status.as_u16(), &parts.headers)));
+                        choose(whens, otherwise, &facts)?
+                    };
+                    if let Some(returned) = self.response_steps(branch, ex, parts)? {
+                        return Ok(Some(returned));
+                    }
+                }
+                Step::ReturnResponse(r) => {
+                    let facts = self.facts(ex, Some((parts.status.as_u16(), &parts.headers)));
+                    return return_response(r, &facts).map(Some);
+                }
+                // `policy::parse` admits no other steps in outbound and on-error;
+                // cache-store is the caller's.
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     /// The subscription's name, or APIM's 401 message.
@@ -255,35 +383,46 @@ impl Gateway {
                     }
                 },
                 Step::Choose { whens, otherwise } => {
-                    let branch = whens
-                        .iter()
-                        .find(|(c, _)| c.holds(&ex.method, None))
-                        .map_or(otherwise.as_slice(), |(_, s)| s.as_slice());
-                    self.inbound(branch, ex, now)
+                    match choose(whens, otherwise, &self.facts(ex, None)) {
+                        Ok(branch) => self.inbound(branch, ex, now),
+                        Err(error) => Flow::Fail(error),
+                    }
                 }
-                Step::RateLimit(r) => self.rate_limit(r, ex, now),
-                Step::Quota(q) => self.quota(q, ex, now),
+                Step::RateLimit(r) => self.rate_limit(r, ex, now).unwrap_or_else(Flow::Fail),
+                Step::Quota(q) => self.quota(q, ex, now).unwrap_or_else(Flow::Fail),
                 Step::CacheLookup(c) => self.cache_lookup(c, ex, now),
-                Step::SetHeader(h) => {
-                    apply_set_header(h, &mut ex.headers);
-                    Flow::Next
-                }
+                Step::SetHeader(h) => match header_lines(h, &self.facts(ex, None)) {
+                    Ok(lines) => {
+                        apply_set_header(h, &lines, &mut ex.headers);
+                        Flow::Next
+                    }
+                    Err(error) => Flow::Fail(error),
+                },
+                Step::SetQueryParameter(q) => match set_query_parameter(q, &self.facts(ex, None)) {
+                    Ok(query) => {
+                        ex.query = query;
+                        Flow::Next
+                    }
+                    Err(error) => Flow::Fail(error),
+                },
+                Step::SetVariable { name, value } => match value.eval(&self.facts(ex, None)) {
+                    Ok(v) => {
+                        ex.variables.insert(name.clone(), v);
+                        Flow::Next
+                    }
+                    Err(error) => Flow::Fail(error),
+                },
+                Step::ReturnResponse(r) => match return_response(r, &self.facts(ex, None)) {
+                    Ok(resp) => Flow::Refuse(resp),
+                    Err(error) => Flow::Fail(error),
+                },
                 Step::RewriteUri {
                     template,
                     copy_unmatched_params,
-                } => {
-                    let trimmed = ex.path.trim_start_matches('/');
-                    let (bucket, key) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-                    let mut path = template.replace("{bucket}", bucket).replace("{key}", key);
-                    if key.is_empty() && path.len() > 1 && path.ends_with('/') {
-                        path.pop();
-                    }
-                    if let (true, Some(q)) = (*copy_unmatched_params, &ex.query) {
-                        path = format!("{path}?{q}");
-                    }
-                    ex.rewritten = Some(path);
-                    Flow::Next
-                }
+                } => match self.rewrite_uri(template, *copy_unmatched_params, ex) {
+                    Ok(()) => Flow::Next,
+                    Err(error) => Flow::Fail(error),
+                },
                 Step::SetBackendService { base_url } => match BaseUrl::parse(base_url) {
                     Ok(b) => {
                         ex.base = Some(b);
@@ -311,7 +450,8 @@ impl Gateway {
                 Step::CacheStore { .. }
                 | Step::ForwardRequest(_)
                 | Step::LimitConcurrency { .. }
-                | Step::Retry { .. } => Flow::Next,
+                | Step::Retry { .. }
+                | Step::SetStatus(_) => Flow::Next,
             };
             if !matches!(flow, Flow::Next) {
                 return flow;
@@ -320,21 +460,101 @@ impl Gateway {
         Flow::Next
     }
 
-    fn rate_limit(&self, r: &RateLimit, ex: &mut Exchange, now: Instant) -> Flow {
-        let key = r.key.value(&ex.facts());
-        let (count_now, defer) = match &r.increment_condition {
-            None => (true, None),
-            Some(c) if c.uses_response() => (false, Some(c.clone())),
-            Some(c) => (c.holds(&ex.method, None), None),
+    /// `rewrite-uri`: the backend path, and the query it keeps or brings.
+    fn rewrite_uri(
+        &self,
+        template: &Text,
+        copy_unmatched: bool,
+        ex: &mut Exchange,
+    ) -> Result<(), String> {
+        let template = match template {
+            Text::Literal(t) => Cow::Borrowed(&**t),
+            Text::Expr(_) => {
+                let t = template
+                    .eval_text(&self.facts(ex, None))?
+                    .unwrap_or_default();
+                if !t.starts_with('/') {
+                    return Err(format!(
+                        "rewrite-uri template gave `{t}`, not a path starting with /"
+                    ));
+                }
+                Cow::Owned(t)
+            }
         };
-        match r.window.admit(&key, now, count_now) {
+        let (template_path, template_query) = match template.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (&*template, None),
+        };
+        let trimmed = ex.path.trim_start_matches('/');
+        let (bucket, key) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        let mut path = template_path
+            .replace("{bucket}", bucket)
+            .replace("{key}", key);
+        if key.is_empty() && path.len() > 1 && path.ends_with('/') {
+            path.pop();
+        }
+        let kept = ex.query.take().filter(|_| copy_unmatched);
+        ex.query = match (template_query, kept) {
+            (Some(t), Some(q)) => Some(format!("{t}&{q}")),
+            (Some(t), None) => Some(t.to_string()),
+            (None, q) => q,
+        };
+        ex.rewritten = Some(path);
+        Ok(())
+    }
+
+    fn rate_limit(&self, r: &RateLimit, ex: &mut Exchange, now: Instant) -> Result<Flow, String> {
+        let (key, count, count_now, deferred) = {
+            let facts = self.facts(ex, None);
+            let key = r.key.eval_text(&facts)?.unwrap_or_default();
+            let count = match &r.increment_count {
+                None => DeferredCount::Fixed(1),
+                Some(Text::Literal(n)) => DeferredCount::Fixed(n.trim().parse().unwrap_or(1)),
+                Some(computed) => DeferredCount::Computed(computed.clone()),
+            };
+            let response_condition = r.increment_condition.as_ref().filter(|c| c.uses_response());
+            let deferred =
+                response_condition.is_some() || matches!(count, DeferredCount::Computed(_));
+            let count_now = match &r.increment_condition {
+                _ if deferred => false,
+                None => true,
+                Some(c) => c.holds(&facts)?,
+            };
+            let count = match count {
+                DeferredCount::Fixed(n) if count_now && n == 0 => return Ok(Flow::Next),
+                other => other,
+            };
+            (
+                key,
+                count,
+                count_now,
+                deferred.then(|| r.increment_condition.clone()),
+            )
+        };
+        Ok(match r.window.admit(&key, now, count_now) {
             Admission::Allowed { remaining } => {
-                if let Some(condition) = defer {
+                let remaining = match count {
+                    DeferredCount::Fixed(n) if count_now => {
+                        for _ in 1..n {
+                            r.window.count(&key, now);
+                        }
+                        remaining.saturating_sub(n - 1)
+                    }
+                    _ => remaining,
+                };
+                if let Some(v) = &r.remaining_variable {
+                    ex.variables.insert(
+                        v.clone(),
+                        Value::Int(i64::try_from(remaining).unwrap_or(i64::MAX)),
+                    );
+                }
+                if let Some(condition) = deferred {
                     ex.deferred.push(Deferred::Rate {
                         limit: r.window.clone(),
                         key,
                         condition,
                         at: now,
+                        count,
                     });
                 }
                 if let Some(h) = &r.remaining_header {
@@ -360,17 +580,24 @@ impl Gateway {
                 }
                 Flow::Refuse(resp)
             }
-        }
+        })
     }
 
-    fn quota(&self, q: &Quota, ex: &mut Exchange, now: Instant) -> Flow {
-        let key = q.key.value(&ex.facts());
-        let (count_now, after) = match &q.increment_condition {
-            None => (true, None),
-            Some(c) if c.uses_response() => (false, Some(c.clone())),
-            Some(c) => (c.holds(&ex.method, None), None),
+    fn quota(&self, q: &Quota, ex: &mut Exchange, now: Instant) -> Result<Flow, String> {
+        if q.subscription_only && ex.subscription.is_none() {
+            return Ok(Flow::Next);
+        }
+        let (key, count_now, after) = {
+            let facts = self.facts(ex, None);
+            let key = q.key.eval_text(&facts)?.unwrap_or_default();
+            let (count_now, after) = match &q.increment_condition {
+                None => (true, None),
+                Some(c) if c.uses_response() => (false, Some(c.clone())),
+                Some(c) => (c.holds(&facts)?, None),
+            };
+            (key, count_now, after)
         };
-        match q.counter.admit(&key, now, count_now) {
+        Ok(match q.counter.admit(&key, now, count_now) {
             Ok(()) => {
                 ex.deferred.push(Deferred::Quota {
                     counter: q.counter.clone(),
@@ -396,7 +623,7 @@ impl Gateway {
                     .insert(RETRY_AFTER, ceil_secs(renews_in).into());
                 Flow::Refuse(resp)
             }
-        }
+        })
     }
 
     fn cache_lookup(&self, c: &CacheLookup, ex: &mut Exchange, now: Instant) -> Flow {
@@ -447,20 +674,17 @@ impl Gateway {
         }
     }
 
-    fn outbound_headers(&self, headers: &mut HeaderMap, steps: &[Step]) {
-        for step in steps {
-            if let Step::SetHeader(h) = step {
-                apply_set_header(h, headers);
-            }
-        }
-    }
-
-    async fn forward(&self, ex: Exchange, body: Incoming) -> Response<GwBody> {
+    async fn forward(&self, mut ex: Exchange, body: Incoming) -> Response<GwBody> {
         let forwarding = Forwarding::of(&self.policy.backend);
         // limit-concurrency-policy.md: over max-count, the request fails at once with 429.
-        let Some(_slots) = forwarding.enter(&ex.facts()) else {
-            self.stats.bump(Counter::Throttled);
-            return apim_error(429, "Too many requests");
+        let entered = forwarding.enter(&self.facts(&ex, None));
+        let _slots = match entered {
+            Ok(Some(slots)) => slots,
+            Ok(None) => {
+                self.stats.bump(Counter::Throttled);
+                return self.on_error(&mut ex, apim_error(429, "Too many requests"));
+            }
+            Err(error) => return self.fail(&mut ex, &error),
         };
         let base = ex.base.as_ref().unwrap_or(&self.backend.default_base);
         let up_bytes = content_length(&ex.headers);
@@ -473,6 +697,15 @@ impl Gateway {
                 &ex.backend_path(),
                 &ex.headers,
                 body,
+                |condition, status, headers| {
+                    condition
+                        .holds(&self.facts(&ex, Some((status, headers))))
+                        .unwrap_or_else(|error| {
+                            eprintln!("gatebench gateway: policy expression error: {error}");
+                            self.stats.bump(Counter::ExpressionError);
+                            false
+                        })
+                },
             )
             .await
         {
@@ -482,28 +715,27 @@ impl Gateway {
             }
             Err(e) => {
                 self.stats.bump(Counter::BackendError);
-                let mut resp = match e {
+                let resp = match e {
                     BackendError::Timeout => apim_error(504, "Gateway Timeout"),
                     _ => apim_error(500, "Internal server error"),
                 };
-                self.outbound_headers(resp.headers_mut(), &self.policy.on_error);
-                return resp;
+                return self.on_error(&mut ex, resp);
             }
         };
         let status = resp.status().as_u16();
         let down_bytes = content_length(resp.headers());
-        self.settle(&ex, status, up_bytes + down_bytes);
         let (mut parts, body) = resp.into_parts();
+        self.settle(&ex, status, &parts.headers, up_bytes + down_bytes);
         let mut body: GwBody = body.map_err(Into::into).boxed();
         if forwarding.options.fail_on_error_status_code && status >= 400 {
             // forward-request-policy.md: a 4xx/5xx answer goes to on-error, not outbound.
-            self.outbound_headers(&mut parts.headers, &self.policy.on_error);
-            parts.headers.extend(ex.response_headers);
-            return Response::from_parts(parts, body);
+            parts
+                .headers
+                .extend(std::mem::take(&mut ex.response_headers));
+            return self.on_error(&mut ex, Response::from_parts(parts, body));
         }
         for step in &self.policy.outbound {
             match step {
-                Step::SetHeader(h) => apply_set_header(h, &mut parts.headers),
                 Step::CacheStore { duration } => {
                     let CacheState::Missed(key) = &ex.cache else {
                         continue;
@@ -530,8 +762,13 @@ impl Gateway {
                     );
                     body = full(bytes);
                 }
-                // `policy::parse` admits only set-header, cache-store and base here.
-                _ => {}
+                other => {
+                    match self.response_steps(std::slice::from_ref(other), &mut ex, &mut parts) {
+                        Ok(None) => {}
+                        Ok(Some(returned)) => return returned,
+                        Err(error) => return self.fail(&mut ex, &error),
+                    }
+                }
             }
         }
         if self.caching && matches!(ex.cache, CacheState::Missed(_)) {
@@ -545,7 +782,22 @@ impl Gateway {
     }
 
     /// Counts what could only be counted once the status and sizes were known.
-    fn settle(&self, ex: &Exchange, status: u16, bytes: u64) {
+    /// An `increment-condition` that fails is logged and counts as false.
+    fn settle(&self, ex: &Exchange, status: u16, headers: &HeaderMap, bytes: u64) {
+        if ex.deferred.is_empty() {
+            return;
+        }
+        let facts = self.facts(ex, Some((status, headers)));
+        let logged = |error: String| {
+            eprintln!("gatebench gateway: policy expression error: {error}");
+            self.stats.bump(Counter::ExpressionError);
+        };
+        let holds = |c: &Condition| {
+            c.holds(&facts).unwrap_or_else(|e| {
+                logged(e);
+                false
+            })
+        };
         for d in &ex.deferred {
             match d {
                 Deferred::Rate {
@@ -553,8 +805,21 @@ impl Gateway {
                     key,
                     condition,
                     at,
+                    count,
                 } => {
-                    if condition.holds(&ex.method, Some(status)) {
+                    if !condition.as_ref().is_none_or(holds) {
+                        continue;
+                    }
+                    let n = match count {
+                        DeferredCount::Fixed(n) => *n,
+                        DeferredCount::Computed(t) => {
+                            increment_count(t, &facts).unwrap_or_else(|e| {
+                                logged(e);
+                                0
+                            })
+                        }
+                    };
+                    for _ in 0..n {
                         limit.count(key, *at);
                     }
                 }
@@ -563,9 +828,7 @@ impl Gateway {
                     key,
                     condition,
                 } => {
-                    let calls = condition
-                        .as_ref()
-                        .is_some_and(|c| c.holds(&ex.method, Some(status)));
+                    let calls = condition.as_ref().is_some_and(holds);
                     counter.add(key, u64::from(calls), bytes);
                 }
             }
@@ -593,21 +856,146 @@ fn push_header(out: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: u64)
     }
 }
 
-/// `set-header` on `headers`, following `exists-action`.
-fn apply_set_header(h: &SetHeader, headers: &mut HeaderMap) {
+/// The first `when` branch whose condition holds, else `otherwise`.
+fn choose<'s>(
+    whens: &'s [(Condition, Vec<Step>)],
+    otherwise: &'s [Step],
+    facts: &Facts<'_>,
+) -> Result<&'s [Step], String> {
+    for (condition, steps) in whens {
+        if condition.holds(facts)? {
+            return Ok(steps);
+        }
+    }
+    Ok(otherwise)
+}
+
+/// `increment-count`: a whole number, literal or computed.
+fn increment_count(t: &Text, facts: &Facts<'_>) -> Result<u64, String> {
+    match t.eval(facts)? {
+        Value::Int(n) if n >= 0 => Ok(n as u64),
+        Value::Str(s) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().unwrap_or(0)),
+        other => Err(format!(
+            "increment-count must be a whole number, got `{}`",
+            other.to_text()
+        )),
+    }
+}
+
+/// The values of `<value>`s that are neither null nor empty, as text.
+fn present_values(values: &[Text], facts: &Facts<'_>) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if let Some(text) = v.eval_text(facts)?.filter(|t| !t.is_empty()) {
+            out.push(text);
+        }
+    }
+    Ok(out)
+}
+
+/// The header lines a `set-header` sets: built at load time, or evaluated now.
+fn header_lines<'h>(h: &'h SetHeader, facts: &Facts<'_>) -> Result<Cow<'h, [HeaderValue]>, String> {
+    let (values, joined) = match &h.values {
+        HeaderValues::Fixed(lines) => return Ok(Cow::Borrowed(lines)),
+        HeaderValues::Computed { values, joined } => (values, *joined),
+    };
+    let texts = present_values(values, facts)?;
+    let lines = if joined && !texts.is_empty() {
+        vec![texts.join(",")]
+    } else {
+        texts
+    };
+    lines
+        .into_iter()
+        .map(|l| {
+            HeaderValue::from_str(&l)
+                .map_err(|_| format!("set-header {}: `{l}` is not a valid header value", h.name))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Cow::Owned)
+}
+
+/// The query string after `set-query-parameter` (`None`: no query left).
+fn set_query_parameter(q: &SetQueryParameter, facts: &Facts<'_>) -> Result<Option<String>, String> {
+    let values = present_values(&q.values, facts)?;
+    let is_name = |pair: &&str| {
+        let raw = pair.split_once('=').map_or(*pair, |(k, _)| k);
+        serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .is_some_and(|(k, _)| k == q.name)
+    };
+    let current: Vec<&str> = facts
+        .query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let exists = current.iter().any(&is_name);
+    let mut pairs: Vec<String> = match q.action {
+        ExistsAction::Skip if exists => return Ok(facts.query.map(str::to_string)),
+        ExistsAction::Append => current.iter().map(|p| p.to_string()).collect(),
+        _ => current
+            .iter()
+            .filter(|p| !is_name(p))
+            .map(|p| p.to_string())
+            .collect(),
+    };
+    if q.action != ExistsAction::Delete {
+        for v in &values {
+            pairs.push(
+                serde_urlencoded::to_string([(q.name.as_str(), v.as_str())])
+                    .map_err(|e| format!("set-query-parameter {}: {e}", q.name))?,
+            );
+        }
+    }
+    Ok((!pairs.is_empty()).then(|| pairs.join("&")))
+}
+
+/// `set-status`: the code and, for HTTP/1.1, the reason phrase.
+fn set_status(status: &Status, parts: &mut http::response::Parts) {
+    parts.status = status.code;
+    if let Some(phrase) = status
+        .reason
+        .as_deref()
+        .and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes().to_vec()).ok())
+    {
+        parts.extensions.insert(phrase);
+    }
+}
+
+/// The response a `return-response` answers with (200 and no body by default).
+fn return_response(r: &ReturnResponse, facts: &Facts<'_>) -> Result<Response<GwBody>, String> {
+    let body = match &r.body {
+        Some(t) => t.eval_text(facts)?.unwrap_or_default(),
+        None => String::new(),
+    };
+    let (mut parts, body) = Response::new(full(body)).into_parts();
+    if let Some(status) = &r.status {
+        set_status(status, &mut parts);
+    }
+    for h in &r.headers {
+        apply_set_header(h, &header_lines(h, facts)?, &mut parts.headers);
+    }
+    Ok(Response::from_parts(parts, body))
+}
+
+/// `set-header` on `headers`, following `exists-action`; no lines sets nothing.
+fn apply_set_header(h: &SetHeader, lines: &[HeaderValue], headers: &mut HeaderMap) {
     match h.action {
         ExistsAction::Delete => {
             headers.remove(&h.name);
         }
+        _ if lines.is_empty() => {}
         ExistsAction::Skip if headers.contains_key(&h.name) => {}
         ExistsAction::Append => {
-            for v in &h.values {
+            for v in lines {
                 headers.append(&h.name, v.clone());
             }
         }
         ExistsAction::Override | ExistsAction::Skip => {
             headers.remove(&h.name);
-            for v in &h.values {
+            for v in lines {
                 headers.append(&h.name, v.clone());
             }
         }

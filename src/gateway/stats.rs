@@ -17,6 +17,7 @@ pub struct Stats {
     quota_exceeded: AtomicU64,
     auth_failed: AtomicU64,
     backend_errors: AtomicU64,
+    expression_errors: AtomicU64,
 }
 
 /// A copy of the counters, as served in JSON.
@@ -36,6 +37,8 @@ pub struct StatsSnapshot {
     pub auth_failed: u64,
     /// Backend unreachable or timed out.
     pub backend_errors: u64,
+    /// Policy expressions that failed while a request was handled (logged; 500).
+    pub expression_errors: u64,
 }
 
 /// Which counter to bump.
@@ -49,6 +52,7 @@ pub enum Counter {
     QuotaExceeded,
     AuthFailed,
     BackendError,
+    ExpressionError,
 }
 
 impl Stats {
@@ -63,6 +67,7 @@ impl Stats {
             Counter::QuotaExceeded => &self.quota_exceeded,
             Counter::AuthFailed => &self.auth_failed,
             Counter::BackendError => &self.backend_errors,
+            Counter::ExpressionError => &self.expression_errors,
         };
         a.fetch_add(1, Ordering::Relaxed);
     }
@@ -79,6 +84,7 @@ impl Stats {
             quota_exceeded: g(&self.quota_exceeded),
             auth_failed: g(&self.auth_failed),
             backend_errors: g(&self.backend_errors),
+            expression_errors: g(&self.expression_errors),
         }
     }
 }

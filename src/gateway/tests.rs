@@ -27,6 +27,7 @@ use crate::target::body::GeneratedBody;
 use crate::target::embedded::EmbeddedS3;
 use crate::target::{S3Call, S3Client};
 
+mod expressions;
 mod fuzz;
 mod policy_support;
 mod tls;
@@ -764,6 +765,16 @@ async fn gateway_with_policy(
     xml: &str,
     latency: Option<&str>,
 ) -> (RunningGateway, tempfile::TempDir) {
+    gateway_with_keys(xml, latency, Vec::new()).await
+}
+
+/// A gateway on `xml` under `/api` whose default backend is unreachable, requiring the
+/// subscription keys `(name, key)` if any.
+async fn gateway_with_keys(
+    xml: &str,
+    latency: Option<&str>,
+    subscription_keys: Vec<(String, String)>,
+) -> (RunningGateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.xml");
     std::fs::write(&policy, xml).unwrap();
@@ -779,7 +790,7 @@ async fn gateway_with_policy(
             secret_key: Secret::new("gateway-secret"),
             tls: Default::default(),
         },
-        subscription_keys: Vec::new(),
+        subscription_keys,
         added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
         header_read_timeout: Duration::from_secs(1),
         tls: None,

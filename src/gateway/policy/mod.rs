@@ -36,7 +36,7 @@ use roxmltree::Node;
 use super::jwt::{ClaimRule, JwtPolicy, VerifyKey};
 use super::limits::{FixedWindowQuota, SlidingWindow};
 use super::traffic::{ConcurrencyLimit, IpFilter, RetryDelays};
-use expr::{Condition, CounterKey};
+use expr::{Condition, Text};
 
 /// The largest `renewal-period` APIM accepts for rate limits, in seconds.
 const MAX_RATE_PERIOD: u64 = 300;
@@ -77,7 +77,7 @@ pub enum Step {
     },
     /// `rate-limit` / `rate-limit-by-key`.
     RateLimit(RateLimit),
-    /// `quota-by-key`.
+    /// `quota-by-key`, or `quota` (per subscription).
     Quota(Quota),
     /// `cache-lookup`: answer GETs from the cache.
     CacheLookup(CacheLookup),
@@ -85,11 +85,20 @@ pub enum Step {
     CacheStore { duration: Duration },
     /// `set-header` on the request (inbound) or response (outbound, on-error).
     SetHeader(SetHeader),
-    /// `rewrite-uri`: the backend path from a template with `{bucket}`/`{key}`.
+    /// `set-query-parameter` on the backend request.
+    SetQueryParameter(SetQueryParameter),
+    /// `rewrite-uri`: the backend path from a template with `{bucket}`/`{key}`, or
+    /// from an expression.
     RewriteUri {
-        template: String,
+        template: Text,
         copy_unmatched_params: bool,
     },
+    /// `set-variable`: a value in `context.Variables`.
+    SetVariable { name: String, value: Text },
+    /// `set-status` on the response (outbound, on-error).
+    SetStatus(Status),
+    /// `return-response`: answer now with this response.
+    ReturnResponse(ReturnResponse),
     /// `set-backend-service`: where this request goes instead of `--backend-endpoint`.
     SetBackendService { base_url: String },
     /// `forward-request`: how the backend is called.
@@ -99,7 +108,7 @@ pub enum Step {
     /// `limit-concurrency`: at most `max-count` requests per key inside `steps` (429).
     LimitConcurrency {
         limit: Arc<ConcurrencyLimit>,
-        key: CounterKey,
+        key: Text,
         steps: Vec<Step>,
     },
     /// `retry`: run `steps` again while `condition` holds, up to `delays.count` times.
@@ -142,9 +151,13 @@ impl Default for ForwardRequest {
 pub struct RateLimit {
     /// The counters, one window per key value.
     pub window: Arc<SlidingWindow>,
-    pub key: CounterKey,
+    pub key: Text,
     /// Count a call only when this holds (`None`: always).
     pub increment_condition: Option<Condition>,
+    /// `increment-count`: how many calls one request counts as (default 1).
+    pub increment_count: Option<Text>,
+    /// `remaining-calls-variable-name`: a variable set to the calls left.
+    pub remaining_variable: Option<String>,
     /// `retry-after-header-name`: also set on 429 answers.
     pub retry_after_header: Option<String>,
     /// `remaining-calls-header-name`: set on passing responses.
@@ -157,9 +170,11 @@ pub struct RateLimit {
 pub struct Quota {
     /// The counters, one window per key value.
     pub counter: Arc<FixedWindowQuota>,
-    pub key: CounterKey,
+    pub key: Text,
     /// Count a call only when this holds (`None`: always).
     pub increment_condition: Option<Condition>,
+    /// `quota` (not `quota-by-key`): applies only to calls with a subscription.
+    pub subscription_only: bool,
 }
 
 /// `cache-lookup`.
@@ -180,8 +195,66 @@ pub struct CacheLookup {
 pub struct SetHeader {
     pub name: http::HeaderName,
     pub action: ExistsAction,
-    /// Literal values; several make several header lines.
-    pub values: Vec<http::HeaderValue>,
+    pub values: HeaderValues,
+}
+
+/// The `<value>`s of a `set-header`. Several are joined with `,` into one line, except
+/// for the headers APIM sends as separate lines (`Set-Cookie`, dates, …).
+#[derive(Debug, Clone)]
+pub enum HeaderValues {
+    /// All literal: the lines to set, built once at load time.
+    Fixed(Vec<http::HeaderValue>),
+    /// With expressions: evaluated per request; null or empty values are skipped.
+    Computed { values: Vec<Text>, joined: bool },
+}
+
+/// Headers whose values APIM never joins with commas (set-header-policy.md).
+const SEPARATE_LINE_HEADERS: [&str; 12] = [
+    "user-agent",
+    "www-authenticate",
+    "proxy-authenticate",
+    "cookie",
+    "set-cookie",
+    "warning",
+    "date",
+    "expires",
+    "if-modified-since",
+    "if-unmodified-since",
+    "last-modified",
+    "retry-after",
+];
+
+/// Headers set-header may not touch (set-header-policy.md, limitations).
+const PROTECTED_HEADERS: [&str; 4] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "transfer-encoding",
+];
+
+/// `set-query-parameter`.
+#[derive(Debug, Clone)]
+pub struct SetQueryParameter {
+    pub name: String,
+    pub action: ExistsAction,
+    /// Null or empty values are skipped.
+    pub values: Vec<Text>,
+}
+
+/// `set-status`.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub code: http::StatusCode,
+    pub reason: Option<String>,
+}
+
+/// `return-response`.
+#[derive(Debug, Clone)]
+pub struct ReturnResponse {
+    /// Default 200.
+    pub status: Option<Status>,
+    pub headers: Vec<SetHeader>,
+    pub body: Option<Text>,
 }
 
 /// `exists-action` of `set-header`.
@@ -276,11 +349,15 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "choose",
             "rate-limit",
             "rate-limit-by-key",
+            "quota",
             "quota-by-key",
             "cache-lookup",
             "set-header",
+            "set-query-parameter",
+            "set-variable",
             "rewrite-uri",
             "set-backend-service",
+            "return-response",
             "ip-filter",
             "cors",
             "emit-metric",
@@ -294,8 +371,27 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "emit-metric",
             "trace",
         ],
-        "outbound" => &["base", "set-header", "cache-store", "emit-metric", "trace"],
-        "on-error" => &["base", "set-header", "emit-metric", "trace"],
+        "outbound" => &[
+            "base",
+            "set-header",
+            "set-variable",
+            "set-status",
+            "choose",
+            "return-response",
+            "cache-store",
+            "emit-metric",
+            "trace",
+        ],
+        "on-error" => &[
+            "base",
+            "set-header",
+            "set-variable",
+            "set-status",
+            "choose",
+            "return-response",
+            "emit-metric",
+            "trace",
+        ],
         _ => &[],
     }
 }
@@ -503,7 +599,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             "validate-jwt" => Step::ValidateJwt(Box::new(self.validate_jwt(el)?)),
             "choose" => self.choose(el, section)?,
             "rate-limit" | "rate-limit-by-key" => Step::RateLimit(self.rate_limit(el)?),
-            "quota-by-key" => Step::Quota(self.quota(el)?),
+            "quota" | "quota-by-key" => Step::Quota(self.quota(el)?),
             "cache-lookup" => Step::CacheLookup(self.cache_lookup(el)?),
             "cache-store" => {
                 self.attrs(el, &["duration", "cache-response"])?;
@@ -520,30 +616,18 @@ impl<'a, 'i> Parser<'a, 'i> {
                 }
             }
             "set-header" => Step::SetHeader(self.set_header(el)?),
-            "rewrite-uri" => {
-                self.attrs(el, &["template", "copy-unmatched-params"])?;
+            "set-query-parameter" => Step::SetQueryParameter(self.set_query_parameter(el)?),
+            "rewrite-uri" => self.rewrite_uri(el)?,
+            "set-variable" => {
+                self.attrs(el, &["name", "value"])?;
                 self.no_children(el)?;
-                let template = self.req_attr(el, "template")?;
-                if template.starts_with('@') || !template.starts_with('/') {
-                    bail!(self.err(el, "`template` must be a literal path starting with /"));
-                }
-                let mut rest = template.as_str();
-                while let Some(s) = rest.find('{') {
-                    let e = rest[s..].find('}').map(|e| s + e).unwrap_or(rest.len());
-                    let var = &rest[s + 1..e.min(rest.len())];
-                    if !["bucket", "key"].contains(&var) {
-                        return Err(self.unsupported(
-                            el,
-                            &format!("template parameter {{{var}}} (only {{bucket}} and {{key}})"),
-                        ));
-                    }
-                    rest = &rest[(e + 1).min(rest.len())..];
-                }
-                Step::RewriteUri {
-                    template,
-                    copy_unmatched_params: self.bool_attr(el, "copy-unmatched-params", true)?,
+                Step::SetVariable {
+                    name: self.req_attr(el, "name")?,
+                    value: self.text_of(el, "value", &self.req_attr(el, "value")?)?,
                 }
             }
+            "set-status" => Step::SetStatus(self.status(el)?),
+            "return-response" => Step::ReturnResponse(self.return_response(el)?),
             "set-backend-service" => {
                 self.attrs(el, &["base-url"])?;
                 self.no_children(el)?;
@@ -572,8 +656,129 @@ impl<'a, 'i> Parser<'a, 'i> {
 
     fn condition(&self, el: Node, attr: &str) -> anyhow::Result<Option<Condition>> {
         self.attr(el, attr)?
-            .map(|c| Condition::parse(&c).map_err(|e| anyhow::anyhow!(self.err(el, &e))))
+            .map(|c| {
+                Condition::parse(&c)
+                    .map_err(|e| anyhow::anyhow!(self.err(el, &format!("`{attr}`: {e}"))))
+            })
             .transpose()
+    }
+
+    /// `raw` (the value of `what` on `node`) as a literal or a parsed expression.
+    fn text_of(&self, node: Node, what: &str, raw: &str) -> anyhow::Result<Text> {
+        Text::parse(raw).map_err(|e| anyhow::anyhow!(self.err(node, &format!("`{what}`: {e}"))))
+    }
+
+    fn exists_action(&self, el: Node) -> anyhow::Result<ExistsAction> {
+        Ok(match self.attr(el, "exists-action")?.as_deref() {
+            None | Some("override") => ExistsAction::Override,
+            Some("skip") => ExistsAction::Skip,
+            Some("append") => ExistsAction::Append,
+            Some("delete") => ExistsAction::Delete,
+            Some(_) => bail!(self.err(
+                el,
+                "`exists-action` must be override, skip, append or delete"
+            )),
+        })
+    }
+
+    /// The `<value>` children of `set-header`/`set-query-parameter`.
+    fn values(&self, el: Node<'a, 'i>, action: ExistsAction) -> anyhow::Result<Vec<Text>> {
+        let mut values = Vec::new();
+        for v in self.children(el)? {
+            if v.tag_name().name() != "value" {
+                return Err(
+                    self.unsupported(v, &format!("this element in <{}>", el.tag_name().name()))
+                );
+            }
+            self.attrs(v, &[])?;
+            values.push(self.text_of(v, "value", &self.text(v)?)?);
+        }
+        if values.is_empty() && action != ExistsAction::Delete {
+            bail!(self.err(
+                el,
+                "needs at least one <value> unless exists-action=\"delete\""
+            ));
+        }
+        Ok(values)
+    }
+
+    fn set_query_parameter(&self, el: Node<'a, 'i>) -> anyhow::Result<SetQueryParameter> {
+        self.attrs(el, &["name", "exists-action"])?;
+        let action = self.exists_action(el)?;
+        Ok(SetQueryParameter {
+            name: self.req_attr(el, "name")?,
+            action,
+            values: self.values(el, action)?,
+        })
+    }
+
+    fn rewrite_uri(&self, el: Node<'a, 'i>) -> anyhow::Result<Step> {
+        self.attrs(el, &["template", "copy-unmatched-params"])?;
+        self.no_children(el)?;
+        let raw = self.req_attr(el, "template")?;
+        let template = self.text_of(el, "template", &raw)?;
+        if let Some(literal) = template.literal() {
+            if !literal.starts_with('/') {
+                bail!(self.err(
+                    el,
+                    "`template` must be a path starting with / or an expression"
+                ));
+            }
+            let mut rest = literal;
+            while let Some(s) = rest.find('{') {
+                let e = rest[s..].find('}').map(|e| s + e).unwrap_or(rest.len());
+                let var = &rest[s + 1..e.min(rest.len())];
+                if !["bucket", "key"].contains(&var) {
+                    return Err(self.unsupported(
+                        el,
+                        &format!("template parameter {{{var}}} (only {{bucket}} and {{key}})"),
+                    ));
+                }
+                rest = &rest[(e + 1).min(rest.len())..];
+            }
+        }
+        Ok(Step::RewriteUri {
+            template,
+            copy_unmatched_params: self.bool_attr(el, "copy-unmatched-params", true)?,
+        })
+    }
+
+    fn status(&self, el: Node<'a, 'i>) -> anyhow::Result<Status> {
+        self.attrs(el, &["code", "reason"])?;
+        self.no_children(el)?;
+        let code = self
+            .num_attr(el, "code")?
+            .and_then(|c| u16::try_from(c).ok())
+            .and_then(|c| http::StatusCode::from_u16(c).ok())
+            .filter(|c| c.as_u16() >= 200)
+            .ok_or_else(|| anyhow::anyhow!(self.err(el, "`code` (200..=999) is required")))?;
+        Ok(Status {
+            code,
+            reason: self.attr(el, "reason")?,
+        })
+    }
+
+    fn return_response(&self, el: Node<'a, 'i>) -> anyhow::Result<ReturnResponse> {
+        self.attrs(el, &[])?;
+        let mut r = ReturnResponse {
+            status: None,
+            headers: Vec::new(),
+            body: None,
+        };
+        for child in self.children(el)? {
+            match child.tag_name().name() {
+                "set-status" => r.status = Some(self.status(child)?),
+                "set-header" => r.headers.push(self.set_header(child)?),
+                "set-body" => {
+                    self.attrs(child, &[])?;
+                    r.body = Some(self.text_of(child, "set-body", &self.text(child)?)?);
+                }
+                other => {
+                    return Err(self.unsupported(child, &format!("<{other}> in <return-response>")));
+                }
+            }
+        }
+        Ok(r)
     }
 
     fn choose(&self, el: Node<'a, 'i>, section: &str) -> anyhow::Result<Step> {
@@ -587,16 +792,24 @@ impl<'a, 'i> Parser<'a, 'i> {
                     let cond = self.condition(child, "condition")?.ok_or_else(|| {
                         anyhow::anyhow!(self.err(child, "`condition` is required"))
                     })?;
-                    whens.push((cond, self.steps(child, section)?));
+                    whens.push((cond, self.branch(child, section)?));
                 }
                 "otherwise" => {
                     self.attrs(child, &[])?;
-                    otherwise = self.steps(child, section)?;
+                    otherwise = self.branch(child, section)?;
                 }
                 other => return Err(self.unsupported(child, &format!("<{other}> in <choose>"))),
             }
         }
         Ok(Step::Choose { whens, otherwise })
+    }
+
+    /// The steps of a `when`/`otherwise`; `cache-store` must stay at the top of outbound.
+    fn branch(&self, el: Node<'a, 'i>, section: &str) -> anyhow::Result<Vec<Step>> {
+        if let Some(store) = el.children().find(|c| c.tag_name().name() == "cache-store") {
+            return Err(self.unsupported(store, "<cache-store> inside <choose>"));
+        }
+        self.steps(el, section)
     }
 
     fn validate_jwt(&self, el: Node<'a, 'i>) -> anyhow::Result<JwtPolicy> {
@@ -767,7 +980,12 @@ impl<'a, 'i> Parser<'a, 'i> {
             "total-calls-header-name",
         ];
         if by_key {
-            allowed.extend(["counter-key", "increment-condition"]);
+            allowed.extend([
+                "counter-key",
+                "increment-condition",
+                "increment-count",
+                "remaining-calls-variable-name",
+            ]);
         }
         self.attrs(el, &allowed)?;
         self.no_children(el)?;
@@ -782,15 +1000,30 @@ impl<'a, 'i> Parser<'a, 'i> {
                 anyhow::anyhow!(self.err(el, "`renewal-period` (1..=300 seconds) is required"))
             })?;
         let key = if by_key {
-            CounterKey::parse(&self.req_attr(el, "counter-key")?)
-                .map_err(|e| anyhow::anyhow!(self.err(el, &e)))?
+            self.text_of(el, "counter-key", &self.req_attr(el, "counter-key")?)?
         } else {
-            CounterKey::Subscription
+            subscription_key()
         };
+        let increment_count = self
+            .attr(el, "increment-count")?
+            .map(|raw| self.text_of(el, "increment-count", &raw))
+            .transpose()?;
+        if increment_count
+            .as_ref()
+            .and_then(Text::literal)
+            .is_some_and(|l| l.trim().parse::<u64>().is_err())
+        {
+            bail!(self.err(
+                el,
+                "`increment-count` must be a whole number or an expression"
+            ));
+        }
         Ok(RateLimit {
             window: Arc::new(SlidingWindow::new(calls, Duration::from_secs(period))),
             key,
             increment_condition: self.condition(el, "increment-condition")?,
+            increment_count,
+            remaining_variable: self.attr(el, "remaining-calls-variable-name")?,
             retry_after_header: self.attr(el, "retry-after-header-name")?,
             remaining_header: self.attr(el, "remaining-calls-header-name")?,
             total_header: self.attr(el, "total-calls-header-name")?,
@@ -798,16 +1031,12 @@ impl<'a, 'i> Parser<'a, 'i> {
     }
 
     fn quota(&self, el: Node<'a, 'i>) -> anyhow::Result<Quota> {
-        self.attrs(
-            el,
-            &[
-                "calls",
-                "bandwidth",
-                "renewal-period",
-                "counter-key",
-                "increment-condition",
-            ],
-        )?;
+        let by_key = el.tag_name().name() == "quota-by-key";
+        let mut allowed = vec!["calls", "bandwidth", "renewal-period"];
+        if by_key {
+            allowed.extend(["counter-key", "increment-condition"]);
+        }
+        self.attrs(el, &allowed)?;
         self.no_children(el)?;
         let calls = self.num_attr(el, "calls")?;
         let kilobytes = self.num_attr(el, "bandwidth")?;
@@ -824,9 +1053,13 @@ impl<'a, 'i> Parser<'a, 'i> {
                 kilobytes,
                 Duration::from_secs(period),
             )),
-            key: CounterKey::parse(&self.req_attr(el, "counter-key")?)
-                .map_err(|e| anyhow::anyhow!(self.err(el, &e)))?,
+            key: if by_key {
+                self.text_of(el, "counter-key", &self.req_attr(el, "counter-key")?)?
+            } else {
+                subscription_key()
+            },
             increment_condition: self.condition(el, "increment-condition")?,
+            subscription_only: !by_key,
         })
     }
 
@@ -878,47 +1111,42 @@ impl<'a, 'i> Parser<'a, 'i> {
         let raw_name = self.req_attr(el, "name")?;
         let name = http::HeaderName::from_bytes(raw_name.as_bytes())
             .map_err(|_| anyhow::anyhow!(self.err(el, "`name` is not a valid header name")))?;
-        let action = match self.attr(el, "exists-action")?.as_deref() {
-            None | Some("override") => ExistsAction::Override,
-            Some("skip") => ExistsAction::Skip,
-            Some("append") => ExistsAction::Append,
-            Some("delete") => ExistsAction::Delete,
-            Some(_) => bail!(self.err(
-                el,
-                "`exists-action` must be override, skip, append or delete"
-            )),
+        if PROTECTED_HEADERS.contains(&name.as_str()) {
+            bail!(self.err(el, &format!("APIM does not let set-header change `{name}`")));
+        }
+        let action = self.exists_action(el)?;
+        let values = self.values(el, action)?;
+        let joined = !SEPARATE_LINE_HEADERS.contains(&name.as_str());
+        let literals: Option<Vec<&str>> = values.iter().map(Text::literal).collect();
+        let values = match literals {
+            Some(literals) => {
+                let present: Vec<&str> = literals.into_iter().filter(|v| !v.is_empty()).collect();
+                let lines = if joined && !present.is_empty() {
+                    vec![present.join(",")]
+                } else {
+                    present.into_iter().map(str::to_string).collect()
+                };
+                HeaderValues::Fixed(
+                    lines
+                        .iter()
+                        .map(|l| http::HeaderValue::from_str(l))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| anyhow::anyhow!(self.err(el, "not a valid header value")))?,
+                )
+            }
+            None => HeaderValues::Computed { values, joined },
         };
-        let mut values = Vec::new();
-        for v in self.children(el)? {
-            if v.tag_name().name() != "value" {
-                return Err(self.unsupported(v, "this element in <set-header>"));
-            }
-            self.attrs(v, &[])?;
-            let text = self.text(v)?;
-            if text.starts_with("@(") || text.starts_with("@{") {
-                return Err(self.unsupported(
-                    v,
-                    "a policy expression in a header value (only literals; wrap native \
-                     re-signing in <!-- gatebench: native sigv4 begin/end --> markers)",
-                ));
-            }
-            values.push(
-                http::HeaderValue::from_str(&text)
-                    .map_err(|_| anyhow::anyhow!(self.err(v, "not a valid header value")))?,
-            );
-        }
-        if values.is_empty() && action != ExistsAction::Delete {
-            bail!(self.err(
-                el,
-                "needs at least one <value> unless exists-action=\"delete\""
-            ));
-        }
         Ok(SetHeader {
             name,
             action,
             values,
         })
     }
+}
+
+/// The key of `rate-limit` and `quota`: the subscription (empty without one).
+fn subscription_key() -> Text {
+    Text::parse("@(context.Subscription?.Id ?? \"\")").expect("a valid built-in expression")
 }
 
 #[cfg(test)]
@@ -953,11 +1181,68 @@ mod tests {
     }
 
     #[test]
-    fn expressions_outside_native_blocks_are_errors() {
+    fn unsupported_expressions_name_file_line_element_and_member() {
+        let xml = "<policies><inbound>\n\
+            <set-header name=\"x-body\"><value>@(context.Request.Body.As&lt;string&gt;())</value></set-header>\n\
+            </inbound></policies>";
+        let err = parse_str(xml).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "p.xml:2: <value>: `value`: `context.Request.Body` is not supported by the stand-in's expressions"
+        );
         let xml = r#"<policies><inbound>
-            <set-header name="x-amz-date"><value>@(DateTime.UtcNow.ToString())</value></set-header>
+            <rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.User.Id)" />
         </inbound></policies>"#;
-        assert!(parse_str(xml).is_err());
+        let err = parse_str(xml).err().unwrap().to_string();
+        assert!(
+            err.contains("p.xml:2: <rate-limit-by-key>: `counter-key`: `context.User`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn set_header_values_are_joined_into_one_line_at_load_time() {
+        // set-header-policy.md: several values make one comma-separated line, except for
+        // headers such as Set-Cookie; empty values are skipped.
+        let xml = r#"<policies><outbound>
+            <set-header name="X-A"><value>1</value><value></value><value>2</value></set-header>
+            <set-header name="Set-Cookie"><value>a=1</value><value>b=2</value></set-header>
+        </outbound></policies>"#;
+        let p = parse_str(xml).unwrap();
+        let lines = |i: usize| match &p.outbound[i] {
+            Step::SetHeader(SetHeader {
+                values: HeaderValues::Fixed(v),
+                ..
+            }) => v.clone(),
+            _ => panic!("not a fixed set-header"),
+        };
+        assert_eq!(lines(0), vec!["1,2"]);
+        assert_eq!(lines(1), vec!["a=1", "b=2"]);
+        let protected = r#"<policies><inbound><set-header name="Content-Length"><value>1</value></set-header></inbound></policies>"#;
+        assert!(
+            parse_str(protected)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("content-length")
+        );
+        let nested_store = r#"<policies><outbound><choose><when condition="@(true)"><cache-store duration="5" /></when></choose></outbound></policies>"#;
+        assert!(
+            parse_str(nested_store)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("<cache-store> inside <choose>")
+        );
+    }
+
+    #[test]
+    fn the_built_in_subscription_key_parses() {
+        assert!(subscription_key().literal().is_none());
+    }
+
+    #[test]
+    fn expressions_inside_native_blocks_are_not_parsed() {
         let wrapped = r#"<policies><inbound>
             <!-- gatebench: native sigv4 begin -->
             <set-header name="x-amz-date"><value>@(DateTime.UtcNow.ToString())</value></set-header>

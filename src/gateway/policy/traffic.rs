@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::bail;
 use roxmltree::Node;
 
-use super::expr::CounterKey;
 use super::{ForwardRequest, Parser, Step};
 use crate::gateway::cors::Cors;
 use crate::gateway::traffic::{ConcurrencyLimit, IpFilter, RetryDelays};
@@ -116,8 +115,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         section: &str,
     ) -> anyhow::Result<Step> {
         self.attrs(el, &["key", "max-count"])?;
-        let key = CounterKey::parse(&self.req_attr(el, "key")?)
-            .map_err(|e| anyhow::anyhow!(self.err(el, &e)))?;
+        let key = self.text_of(el, "key", &self.req_attr(el, "key")?)?;
         let max = self
             .num_attr(el, "max-count")?
             .filter(|m| *m > 0)

@@ -46,16 +46,18 @@ const SUPPORTED: &[ElementSupport] = &[
             "clock-skew",
         ],
         notes: "children `openid-config url` (replaced by `--openid-config-url`), \
-                  `issuer-signing-keys/key` (RSA: `n`+`e`, or PEM; `id` = kid), \
-                  `audiences/audience`, `issuers/issuer`, \
-                  `required-claims/claim[@name, @match, @separator]/value`; \
-                  `require-signed-tokens=\"false\"` and `decryption-keys` are refused",
+                `issuer-signing-keys/key` (RSA: `n`+`e`, or PEM; `id` = kid), \
+                `audiences/audience`, `issuers/issuer`, \
+                `required-claims/claim[@name, @match, @separator]/value`; \
+                `require-signed-tokens=\"false\"` and `decryption-keys` are refused",
     },
     ElementSupport {
         name: "choose",
-        sections: INBOUND,
+        sections: &["inbound", "outbound", "on-error"],
         attributes: &[],
-        notes: "`when[@condition]`, `otherwise`; conditions in the expression subset below",
+        notes: "`when[@condition]`, `otherwise`; any bool expression (below); in outbound and \
+                on-error conditions may read `context.Response`; `cache-store` may not be \
+                inside a `choose`",
     },
     ElementSupport {
         name: "rate-limit",
@@ -68,8 +70,8 @@ const SUPPORTED: &[ElementSupport] = &[
             "total-calls-header-name",
         ],
         notes: "keyed on the subscription; `renewal-period` ≤ 300 s; exact counters in one \
-                  process (APIM's are distributed and \"never completely accurate\"); \
-                  `api`/`operation` children are refused",
+                process (APIM's are distributed and \"never completely accurate\"); \
+                `api`/`operation` children are refused",
     },
     ElementSupport {
         name: "rate-limit-by-key",
@@ -79,12 +81,15 @@ const SUPPORTED: &[ElementSupport] = &[
             "renewal-period",
             "counter-key",
             "increment-condition",
+            "increment-count",
+            "remaining-calls-variable-name",
             "retry-after-header-name",
             "remaining-calls-header-name",
             "total-calls-header-name",
         ],
-        notes: "exact counters in one process; `counter-key` and `increment-condition` in \
-                  the expression subset below",
+        notes: "exact counters in one process; `counter-key`, `increment-condition` and \
+                `increment-count` take expressions (an expression `increment-count` is \
+                counted after the response, as APIM does)",
     },
     ElementSupport {
         name: "quota-by-key",
@@ -99,6 +104,13 @@ const SUPPORTED: &[ElementSupport] = &[
         notes: "`bandwidth` in KB, counted from request and response `Content-Length`",
     },
     ElementSupport {
+        name: "quota",
+        sections: INBOUND,
+        attributes: &["calls", "bandwidth", "renewal-period"],
+        notes: "per subscription, and only for calls that carry one; `api`/`operation` \
+                children are refused",
+    },
+    ElementSupport {
         name: "cache-lookup",
         sections: INBOUND,
         attributes: &[
@@ -110,8 +122,8 @@ const SUPPORTED: &[ElementSupport] = &[
             "caching-type",
         ],
         notes: "GET only; an internal cache of 256 MiB (entries ≤ 2 MiB); children \
-                  `vary-by-header`, `vary-by-query-parameter`; `downstream-caching-type` \
-                  other than `none` and `caching-type=\"external\"` are refused",
+                `vary-by-header`, `vary-by-query-parameter`; `downstream-caching-type` \
+                other than `none` and `caching-type=\"external\"` are refused",
     },
     ElementSupport {
         name: "cache-store",
@@ -123,15 +135,44 @@ const SUPPORTED: &[ElementSupport] = &[
         name: "set-header",
         sections: &["inbound", "outbound", "on-error"],
         attributes: &["name", "exists-action"],
-        notes: "`<value>` children; inbound edits the backend request, outbound and \
-                  on-error the response",
+        notes: "`<value>`s, literal or expression; several are joined with `,` into one \
+                line (except `Set-Cookie`, dates and the others APIM keeps apart); null or \
+                empty values are skipped; `Connection`, `Content-Length`, `Keep-Alive`, \
+                `Transfer-Encoding` are refused; inbound edits the backend request, \
+                outbound and on-error the response",
+    },
+    ElementSupport {
+        name: "set-query-parameter",
+        sections: INBOUND,
+        attributes: &["name", "exists-action"],
+        notes: "as `set-header`, each `<value>` one `name=value` pair",
+    },
+    ElementSupport {
+        name: "set-variable",
+        sections: &["inbound", "outbound", "on-error"],
+        attributes: &["name", "value"],
+        notes: "a literal string or an expression, read as `context.Variables`",
+    },
+    ElementSupport {
+        name: "set-status",
+        sections: &["outbound", "on-error"],
+        attributes: &["code", "reason"],
+        notes: "",
+    },
+    ElementSupport {
+        name: "return-response",
+        sections: &["inbound", "outbound", "on-error"],
+        attributes: &[],
+        notes: "children `set-status`, `set-header`, `set-body` (literal or expression); in \
+                inbound answers at once, skipping the backend and outbound; elsewhere it \
+                replaces the response; `response-variable-name` is refused",
     },
     ElementSupport {
         name: "rewrite-uri",
         sections: INBOUND,
         attributes: &["template", "copy-unmatched-params"],
-        notes: "template parameters `{bucket}` and `{key}` only (the first path segment \
-                  and the rest)",
+        notes: "a literal path with the template parameters `{bucket}` and `{key}` only \
+                (the first path segment and the rest), or an expression giving a path",
     },
     ElementSupport {
         name: "set-backend-service",
