@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{CONTENT_LENGTH, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
@@ -186,10 +186,17 @@ impl Gateway {
         }
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {
             Flow::Next => {}
-            Flow::Refuse(resp) => return resp,
+            Flow::Refuse(resp) => return self.on_error(resp),
             Flow::Hit(mut resp) => {
                 self.settle(&ex, resp.status().as_u16(), content_length(resp.headers()));
-                self.outbound_headers(resp.headers_mut(), &self.policy.outbound);
+                // cache-lookup-policy.md: on a hit, outbound resumes after cache-store.
+                let after_store = self
+                    .policy
+                    .outbound
+                    .iter()
+                    .position(|s| matches!(s, Step::CacheStore { .. }))
+                    .map_or(0, |i| i + 1);
+                self.outbound_headers(resp.headers_mut(), &self.policy.outbound[after_store..]);
                 resp.headers_mut().extend(ex.response_headers);
                 resp.headers_mut()
                     .insert(X_CACHE, HeaderValue::from_static("HIT"));
@@ -240,7 +247,7 @@ impl Gateway {
                     self.inbound(branch, ex, now)
                 }
                 Step::RateLimit(r) => self.rate_limit(r, ex, now),
-                Step::Quota(q) => self.quota(q, ex, now),
+                Step::Quota(q) => self.quota(q, ex),
                 Step::CacheLookup(c) => self.cache_lookup(c, ex, now),
                 Step::SetHeader(h) => {
                     apply_set_header(h, &mut ex.headers);
@@ -280,6 +287,11 @@ impl Gateway {
     }
 
     fn rate_limit(&self, r: &RateLimit, ex: &mut Exchange, now: Instant) -> Flow {
+        // rate-limit-policy.md: the per-subscription limit counts only calls made with
+        // a subscription key; calls without one pass it.
+        if r.per_subscription && ex.subscription.is_none() {
+            return Flow::Next;
+        }
         let key = r.key.value(&ex.facts());
         let (count_now, defer) = match &r.increment_condition {
             None => (true, None),
@@ -310,26 +322,23 @@ impl Gateway {
                     429,
                     &format!("Rate limit is exceeded. Try again in {retry_after_secs} seconds."),
                 );
+                // rate-limit-policy.md: `retry-after-header-name` names the header
+                // (default `Retry-After`); APIM sends that one header, not two.
                 resp.headers_mut()
-                    .insert(RETRY_AFTER, retry_after_secs.into());
-                if let Some(h) = &r.retry_after_header {
-                    let mut extra = Vec::new();
-                    push_header(&mut extra, h, retry_after_secs);
-                    resp.headers_mut().extend(extra);
-                }
+                    .insert(r.retry_after_header.clone(), retry_after_secs.into());
                 Flow::Refuse(resp)
             }
         }
     }
 
-    fn quota(&self, q: &Quota, ex: &mut Exchange, now: Instant) -> Flow {
+    fn quota(&self, q: &Quota, ex: &mut Exchange) -> Flow {
         let key = q.key.value(&ex.facts());
         let (count_now, after) = match &q.increment_condition {
             None => (true, None),
             Some(c) if c.uses_response() => (false, Some(c.clone())),
             Some(c) => (c.holds(&ex.method, None), None),
         };
-        match q.counter.admit(&key, now, count_now) {
+        match q.counter.admit(&key, SystemTime::now(), count_now) {
             Ok(()) => {
                 ex.deferred.push(Deferred::Quota {
                     counter: q.counter.clone(),
@@ -343,6 +352,10 @@ impl Gateway {
                 let (what, renews_in) = match exceeded {
                     QuotaExceeded::Calls { renews_in } => ("call volume", renews_in),
                     QuotaExceeded::Bandwidth { renews_in } => ("bandwidth", renews_in),
+                };
+                let Some(renews_in) = renews_in else {
+                    // renewal-period="0": nothing to wait for (APIM's wording unverified).
+                    return Flow::Refuse(apim_error(403, &format!("Out of {what} quota.")));
                 };
                 let mut resp = apim_error(
                     403,
@@ -406,6 +419,15 @@ impl Gateway {
         }
     }
 
+    /// The `on-error` section applied to the gateway's own error answer: a backend
+    /// failure or a policy refusal (api-management-error-handling-policies.md: any error
+    /// while processing, policy refusals included, moves the request to on-error; the
+    /// answer stays as it was unless on-error changes it).
+    fn on_error(&self, mut resp: Response<GwBody>) -> Response<GwBody> {
+        self.outbound_headers(resp.headers_mut(), &self.policy.on_error);
+        resp
+    }
+
     fn outbound_headers(&self, headers: &mut HeaderMap, steps: &[Step]) {
         for step in steps {
             if let Step::SetHeader(h) = step {
@@ -445,12 +467,10 @@ impl Gateway {
             }
             Err(e) => {
                 self.stats.bump(Counter::BackendError);
-                let mut resp = match e {
+                return self.on_error(match e {
                     BackendError::Timeout => apim_error(504, "Gateway Timeout"),
                     _ => apim_error(500, "Internal server error"),
-                };
-                self.outbound_headers(resp.headers_mut(), &self.policy.on_error);
-                return resp;
+                });
             }
         };
         let status = resp.status().as_u16();
@@ -461,12 +481,16 @@ impl Gateway {
         for step in &self.policy.outbound {
             match step {
                 Step::SetHeader(h) => apply_set_header(h, &mut parts.headers),
-                Step::CacheStore { duration } => {
+                Step::CacheStore {
+                    duration,
+                    cache_response,
+                } => {
                     let CacheState::Missed(key) = &ex.cache else {
                         continue;
                     };
                     let len = parts.headers.get(CONTENT_LENGTH).map(|_| down_bytes);
-                    if status != 200 || len.is_none_or(|l| l > MAX_CACHED_BODY) {
+                    if (status != 200 && !cache_response) || len.is_none_or(|l| l > MAX_CACHED_BODY)
+                    {
                         continue;
                     }
                     let Ok(collected) = body.collect().await else {

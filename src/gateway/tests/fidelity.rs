@@ -1,0 +1,277 @@
+//! The stand-in against Microsoft's documented APIM behaviour (issue #12): each test
+//! names the doc page (azure-docs `articles/api-management/…`) whose behaviour it checks.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::super::policy::LoadOptions;
+use super::super::{GatewayConfig, RunningGateway};
+use crate::plan::Secret;
+
+/// A backend answering `ok` with the status named by a last path segment `sNNN`
+/// (else 200), and counting the requests that reach it.
+async fn status_backend() -> (SocketAddr, Arc<AtomicUsize>) {
+    use hyper::service::service_fn;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let status = req
+                        .uri()
+                        .path()
+                        .rsplit('/')
+                        .next()
+                        .and_then(|s| s.strip_prefix('s')?.parse::<u16>().ok())
+                        .unwrap_or(200);
+                    let mut resp = hyper::Response::new(Full::new(Bytes::from("ok")));
+                    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+                    async move { Ok::<_, Infallible>(resp) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+/// A gateway under `/api` with `xml` as its policy in front of `backend`.
+async fn gateway(
+    xml: &str,
+    backend: SocketAddr,
+    subscription_keys: &[(&str, &str)],
+) -> (RunningGateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.xml");
+    std::fs::write(&policy, xml).unwrap();
+    let gw = super::super::start(GatewayConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        load: LoadOptions::default(),
+        api_prefix: "/api".into(),
+        backend: crate::plan::S3Endpoint {
+            endpoint: format!("http://{backend}"),
+            region: "us-east-1".into(),
+            access_key: "AKGATEWAY".into(),
+            secret_key: Secret::new("gateway-secret"),
+            tls: Default::default(),
+        },
+        subscription_keys: subscription_keys
+            .iter()
+            .map(|(n, k)| (n.to_string(), k.to_string()))
+            .collect(),
+        added_latency: None,
+        header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
+        tls: None,
+        openid_tls: Default::default(),
+    })
+    .await
+    .unwrap();
+    (gw, dir)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// GET `path` below the gateway's prefix with the given subscription key.
+async fn get(gw: &RunningGateway, path: &str, key: Option<&str>) -> Answer {
+    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let mut req = Request::get(format!("{}{path}", gw.base_url()));
+    if let Some(k) = key {
+        req = req.header("ocp-apim-subscription-key", k);
+    }
+    let resp = http.request(req.body(Empty::new()).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+fn policy(inbound: &str, outbound: &str, on_error: &str) -> String {
+    format!(
+        "<policies><inbound>{inbound}</inbound><backend><forward-request timeout=\"5\" />\
+         </backend><outbound>{outbound}</outbound><on-error>{on_error}</on-error></policies>"
+    )
+}
+
+// rate-limit-by-key-policy.md: retry-after-header-name is "the name of a custom response
+// header whose value is the recommended retry interval"; default `Retry-After`. The name
+// replaces the default: one header, never two.
+#[tokio::test]
+async fn retry_after_header_name_replaces_the_default() {
+    let (backend, _) = status_backend().await;
+    for (name, expect_default) in [("Retry-After", true), ("X-Retry-In", false)] {
+        let xml = policy(
+            &format!(
+                r#"<rate-limit-by-key calls="1" renewal-period="60" counter-key="all" retry-after-header-name="{name}" />"#
+            ),
+            "",
+            "",
+        );
+        let (gw, _dir) = gateway(&xml, backend, &[]).await;
+        assert_eq!(get(&gw, "/b/k", None).await.status, StatusCode::OK);
+        let refused = get(&gw, "/b/k", None).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers.get_all(name).iter().count(), 1, "{name}");
+        assert_eq!(
+            refused.headers.contains_key("retry-after"),
+            expect_default,
+            "{name}"
+        );
+    }
+}
+
+// rate-limit-policy.md ("Limit call rate by subscription"): the limit is per
+// subscription; a call made without a subscription key is not counted or refused by it.
+#[tokio::test]
+async fn rate_limit_applies_only_to_calls_with_a_subscription() {
+    let (backend, _) = status_backend().await;
+    let xml = policy(r#"<rate-limit calls="1" renewal-period="60" />"#, "", "");
+    let (open, _d1) = gateway(&xml, backend, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(get(&open, "/b/k", None).await.status, StatusCode::OK);
+    }
+    let (keyed, _d2) = gateway(&xml, backend, &[("bench", "key-bench")]).await;
+    assert_eq!(
+        get(&keyed, "/b/k", Some("key-bench")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&keyed, "/b/k", Some("key-bench")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+const LOOKUP: &str = r#"<cache-lookup vary-by-developer="false" vary-by-developer-groups="false" downstream-caching-type="none" />"#;
+
+// cache-store-policy.md: cache-response "Set to true to cache the current HTTP response.
+// If the attribute is omitted, only HTTP responses with the status code 200 OK are cached."
+#[tokio::test]
+async fn cache_response_true_caches_any_status_and_false_only_200() {
+    for (attr, cached_404) in [
+        ("", false),
+        (r#" cache-response="false""#, false),
+        (r#" cache-response="true""#, true),
+    ] {
+        let (backend, hits) = status_backend().await;
+        let xml = policy(
+            LOOKUP,
+            &format!(r#"<cache-store duration="30"{attr} />"#),
+            "",
+        );
+        let (gw, _dir) = gateway(&xml, backend, &[]).await;
+        assert_eq!(
+            get(&gw, "/b/s404", None).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let again = get(&gw, "/b/s404", None).await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND);
+        let hit = again.headers.get("x-cache").unwrap() == "HIT";
+        assert_eq!(hit, cached_404, "cache-store{attr}");
+        assert_eq!(hits.load(Ordering::SeqCst), if cached_404 { 1 } else { 2 });
+        get(&gw, "/b/k", None).await;
+        assert_eq!(
+            get(&gw, "/b/k", None).await.headers["x-cache"],
+            "HIT",
+            "200 is cached either way"
+        );
+    }
+}
+
+// cache-lookup-policy.md / cache-store-policy.md: on a cache hit the stored response
+// (as it was at cache-store) is returned and outbound processing resumes after
+// cache-store; the outbound policies before it do not run again.
+#[tokio::test]
+async fn a_cache_hit_resumes_outbound_after_cache_store() {
+    let (backend, _) = status_backend().await;
+    let xml = policy(
+        LOOKUP,
+        r#"<set-header name="X-Before" exists-action="append"><value>1</value></set-header>
+           <cache-store duration="30" />
+           <set-header name="X-After" exists-action="append"><value>1</value></set-header>"#,
+        "",
+    );
+    let (gw, _dir) = gateway(&xml, backend, &[]).await;
+    let miss = get(&gw, "/b/k", None).await;
+    assert_eq!(miss.headers["x-cache"], "MISS");
+    let count = |a: &Answer, name: &str| a.headers.get_all(name).iter().count();
+    assert_eq!((count(&miss, "x-before"), count(&miss, "x-after")), (1, 1));
+    let hit = get(&gw, "/b/k", None).await;
+    assert_eq!(hit.headers["x-cache"], "HIT");
+    assert_eq!(
+        (count(&hit, "x-before"), count(&hit, "x-after")),
+        (1, 1),
+        "X-Before comes with the stored response and does not run again; X-After runs"
+    );
+}
+
+// api-management-error-handling-policies.md: when a policy refuses a request (rate
+// limit, quota, JWT validation) the on-error section runs (context.LastError); the
+// refusal is the answer unless on-error changes it.
+#[tokio::test]
+async fn on_error_runs_for_policy_refusals() {
+    let (backend, _) = status_backend().await;
+    let xml = policy(
+        r#"<rate-limit-by-key calls="1" renewal-period="60" counter-key="all" />"#,
+        "",
+        r#"<set-header name="X-Error" exists-action="override"><value>yes</value></set-header>"#,
+    );
+    let (gw, _dir) = gateway(&xml, backend, &[]).await;
+    let passed = get(&gw, "/b/k", None).await;
+    assert!(!passed.headers.contains_key("x-error"));
+    let refused = get(&gw, "/b/k", None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers["x-error"], "yes");
+    let text = String::from_utf8_lossy(&refused.body);
+    assert!(text.contains("Rate limit is exceeded."), "{text}");
+}
+
+// quota-by-key-policy.md: "Minimum period: 300 seconds. When renewal-period is set to 0,
+// the period is set to infinite"; first-period-start is yyyy-MM-ddTHH:mm:ssZ.
+#[tokio::test]
+async fn quota_renewal_period_below_300_is_a_startup_error() {
+    for (attrs, ok) in [
+        (r#"renewal-period="60""#, false),
+        (r#"renewal-period="300""#, true),
+        (r#"renewal-period="0""#, true),
+        (
+            r#"renewal-period="300" first-period-start="2024-03-01T08:00:00Z""#,
+            true,
+        ),
+        (
+            r#"renewal-period="300" first-period-start="yesterday""#,
+            false,
+        ),
+    ] {
+        let xml = format!(
+            r#"<policies><inbound><quota-by-key calls="5" {attrs} counter-key="x" /></inbound></policies>"#
+        );
+        let parsed = super::super::policy::parse(&xml, "p.xml", &LoadOptions::default());
+        assert_eq!(parsed.is_ok(), ok, "{attrs}");
+        if let Err(e) = parsed {
+            let e = e.to_string();
+            assert!(e.contains("p.xml:1") && e.contains("quota-by-key"), "{e}");
+        }
+    }
+}
