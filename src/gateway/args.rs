@@ -104,6 +104,10 @@ pub struct GatewayArgs {
     /// platform's roots.
     #[arg(long, value_name = "PEM")]
     pub openid_ca: Option<PathBuf>,
+    /// Least time between two fetches of the signing keys when a token names an unknown
+    /// `kid` (APIM caches its openid-config keys; lower it when restarting a local idp).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub jwks_refetch_floor: humantime::Duration,
     /// A value for a {{NAME}} placeholder in the policy; repeat for more.
     #[arg(long = "named-value", value_name = "NAME=VALUE")]
     pub named_values: Vec<String>,
@@ -209,6 +213,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             load: LoadOptions {
                 openid_config_url: args.openid_config_url,
                 named_values,
+                jwks_refetch_floor: Some(args.jwks_refetch_floor.into()),
             },
             api_prefix: args.api_prefix,
             backend: backend.clone(),

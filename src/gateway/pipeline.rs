@@ -235,6 +235,11 @@ impl Gateway {
                     Ok(_) => Flow::Next,
                     Err(failure) => {
                         self.stats.bump(Counter::AuthFailed);
+                        let reason = failure.reason();
+                        let n = self.stats.jwt_refused(reason);
+                        if let Some(line) = refusal_log_line(reason, n, &p.header_name, ex.ip) {
+                            eprintln!("{line}");
+                        }
                         let msg = p.message.as_deref().unwrap_or(failure.default_message());
                         Flow::Refuse(apim_error(p.status, msg))
                     }
@@ -554,6 +559,22 @@ impl Gateway {
     }
 }
 
+/// The log line for the `n`th token refused for `reason`, or `None` when it is not
+/// logged: the 1st, 10th, 100th, … of each reason, so a flood of bad tokens costs a
+/// few lines. It names the reason, header and client, never the token.
+fn refusal_log_line(reason: &str, n: u64, header: &str, ip: IpAddr) -> Option<String> {
+    let mut threshold = 1;
+    while threshold < n {
+        threshold *= 10;
+    }
+    (threshold == n).then(|| {
+        format!(
+            "validate-jwt refused the token in `{header}` from {ip}: {reason} \
+             ({n} refused for this reason so far; all counts at {STATS_PATH})"
+        )
+    })
+}
+
 fn content_length(headers: &HeaderMap) -> u64 {
     headers
         .get(CONTENT_LENGTH)
@@ -585,5 +606,24 @@ fn apply_set_header(h: &SetHeader, headers: &mut HeaderMap) {
                 headers.append(&h.name, v.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_powers_of_ten_without_the_token() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let logged: Vec<u64> = (1..=1000)
+            .filter(|n| refusal_log_line("expired", *n, "Authorization", ip).is_some())
+            .collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
+        let line = refusal_log_line("expired", 1, "Authorization", ip).unwrap();
+        assert!(
+            line.contains("expired") && line.contains("Authorization"),
+            "{line}"
+        );
     }
 }

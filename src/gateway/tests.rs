@@ -73,11 +73,7 @@ impl Reply {
     }
 }
 
-async fn start_idp(issuer: &str) -> RunningIdp {
-    start_idp_at(issuer, SocketAddr::from(([127, 0, 0, 1], 0))).await
-}
-
-async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
+async fn start_idp_at(issuer: Option<&str>, listen: SocketAddr) -> RunningIdp {
     let client = |id: &str, roles: &[&str]| IdpClient {
         id: id.into(),
         credential: IdpCredential::Secret(Secret::new(format!("{id}-secret"))),
@@ -87,7 +83,7 @@ async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
     crate::idp::start(IdpConfig {
         public_url: None,
         listen,
-        issuer: Some(issuer.into()),
+        issuer: issuer.map(str::to_string),
         clients: vec![
             client("writer", &["storage.read", "storage.write"]),
             client("reader", &["storage.read"]),
@@ -102,8 +98,18 @@ async fn start_idp_at(issuer: &str, listen: SocketAddr) -> RunningIdp {
 
 /// Starts everything with the shipped `policy.local.xml`, after `edit` on its text.
 async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
+    env_from(edit, Some(ISSUER), |_| {}).await
+}
+
+/// `env_with`, with an idp issuing as `issuer` (`None`: its own address) and the
+/// gateway's load options changed by `load`.
+async fn env_from(
+    edit: impl FnOnce(String) -> String,
+    issuer: Option<&str>,
+    load: impl FnOnce(&mut LoadOptions),
+) -> Env {
     let backend = EmbeddedS3::start().await.unwrap();
-    let idp = start_idp(ISSUER).await;
+    let idp = start_idp_at(issuer, SocketAddr::from(([127, 0, 0, 1], 0))).await;
     let test_key = SigningKey::generate().unwrap();
     let jwk = test_key.jwks()["keys"][0].clone();
     let shipped = std::fs::read_to_string(repo_file("deploy/apim/policy.local.xml")).unwrap();
@@ -122,13 +128,15 @@ async fn env_with(edit: impl FnOnce(String) -> String) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.xml");
     std::fs::write(&policy, edit(with_inline_key)).unwrap();
+    let mut load_options = LoadOptions {
+        openid_config_url: Some(idp.openid_config_url()),
+        ..Default::default()
+    };
+    load(&mut load_options);
     let gw = super::start(GatewayConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         policy,
-        load: LoadOptions {
-            openid_config_url: Some(idp.openid_config_url()),
-            named_values: HashMap::new(),
-        },
+        load: load_options,
         api_prefix: "/storage".into(),
         backend: backend.endpoint.clone(),
         subscription_keys: vec![
@@ -377,10 +385,16 @@ async fn bad_tokens_are_401_invalid_jwt() {
     );
 }
 
-/// A restarted idp has a new key; the gateway fetches it when a token names its `kid`.
+/// A restarted idp has a new key; the gateway fetches it when a token names its `kid`
+/// (here with a 1 s floor between refetches instead of the default 5 minutes).
 #[tokio::test]
 async fn signing_keys_are_refetched_for_an_unknown_kid() {
-    let mut env = env().await;
+    let mut env = env_from(
+        |s| s,
+        Some(ISSUER),
+        |l| l.jwks_refetch_floor = Some(Duration::from_secs(1)),
+    )
+    .await;
     let addr = env.idp.as_ref().unwrap().addr;
     let before = env.token("reader").await;
     assert_eq!(
@@ -389,7 +403,7 @@ async fn signing_keys_are_refetched_for_an_unknown_kid() {
     );
     env.idp = None;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    env.idp = Some(start_idp_at(ISSUER, addr).await);
+    env.idp = Some(start_idp_at(Some(ISSUER), addr).await);
     let after = env.token("reader").await;
     assert_eq!(
         env.get("/gwtest/a", &after).await.status,
@@ -585,7 +599,7 @@ async fn unknown_policy_element_is_a_startup_error() {
 #[tokio::test]
 async fn shipped_apim_policy_loads_and_serves() {
     let issuer = "https://login.microsoftonline.com/test-tenant/v2.0";
-    let idp = start_idp(issuer).await;
+    let idp = start_idp_at(Some(issuer), SocketAddr::from(([127, 0, 0, 1], 0))).await;
     let backend = EmbeddedS3::start().await.unwrap();
     let named_values = [
         ("tenant-id", "test-tenant"),
@@ -601,6 +615,7 @@ async fn shipped_apim_policy_loads_and_serves() {
         &LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
             named_values: HashMap::clone(&named_values),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -616,6 +631,7 @@ async fn shipped_apim_policy_loads_and_serves() {
         load: LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
             named_values,
+            ..Default::default()
         },
         api_prefix: "/storage".into(),
         // Deliberately unreachable: set-backend-service must take over.
@@ -1121,7 +1137,7 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
             openid_config_url: Some(format!(
                 "http://{idp_addr}/.well-known/openid-configuration"
             )),
-            named_values: HashMap::new(),
+            ..Default::default()
         },
         api_prefix: "/storage".into(),
         backend: backend.endpoint.clone(),
@@ -1151,7 +1167,7 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
     assert_eq!(r.body, apim_body(401, "Invalid JWT."));
 
     let env = Env {
-        idp: Some(start_idp_at(ISSUER, idp_addr).await),
+        idp: Some(start_idp_at(Some(ISSUER), idp_addr).await),
         ..env
     };
     let w = env.token("writer").await;

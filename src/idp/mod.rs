@@ -159,9 +159,13 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
     });
     let http = Arc::new(handshake.http());
     let accept_loop = tokio::spawn(async move {
+        // Owned by the accept loop, so stopping the idp also ends its open keep-alive
+        // connections (a stopped idp must not go on answering on them).
+        let mut connections = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
+            while connections.try_join_next().is_some() {}
             let (idp, handshake, http) = (idp.clone(), handshake.clone(), http.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let Some(io) = handshake.accept(stream).await else {
                     return;
                 };

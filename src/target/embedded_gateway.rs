@@ -83,7 +83,7 @@ pub async fn start(
         policy: config.policy.clone(),
         load: LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
-            named_values: Default::default(),
+            ..Default::default()
         },
         api_prefix: "/storage".into(),
         backend: backend.clone(),

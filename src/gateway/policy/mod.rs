@@ -63,6 +63,9 @@ pub struct LoadOptions {
     pub openid_config_url: Option<String>,
     /// Values for `{{name}}` placeholders.
     pub named_values: HashMap<String, String>,
+    /// Least time between two fetches of signing keys for a token naming an unknown
+    /// `kid`; `None`: `jwt::DEFAULT_REFETCH_FLOOR` (5 minutes, as APIM caches them).
+    pub jwks_refetch_floor: Option<Duration>,
 }
 
 /// One policy statement.
@@ -569,6 +572,11 @@ impl<'a, 'i> Parser<'a, 'i> {
             keys: Vec::new(),
             fetched: Default::default(),
             fetched_at: Default::default(),
+            refetch_floor: self
+                .opts
+                .jwks_refetch_floor
+                .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR),
+            discovered_issuers: Default::default(),
             audiences: Vec::new(),
             issuers: Vec::new(),
             claims: Vec::new(),
@@ -628,7 +636,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         if p.keys.is_empty() && p.openid_configs.is_empty() {
             bail!(self.err(
                 el,
-                "needs <openid-config> or <issuer-signing-keys> (only RS256 is accepted)"
+                "needs <openid-config> or <issuer-signing-keys> (RSA keys: RS256/384/512, PS256/384/512)"
             ));
         }
         Ok(p)

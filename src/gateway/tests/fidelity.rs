@@ -275,3 +275,105 @@ async fn quota_renewal_period_below_300_is_a_startup_error() {
         }
     }
 }
+
+/// An access token for `client` from `idp`'s token endpoint.
+async fn idp_token(idp: &crate::idp::RunningIdp, client: &str) -> String {
+    let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let form =
+        format!("grant_type=client_credentials&client_id={client}&client_secret={client}-secret");
+    let req = Request::post(idp.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form)))
+        .unwrap();
+    let body = http
+        .request(req)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+    json["access_token"].as_str().unwrap().to_string()
+}
+
+// validate-jwt-policy.md: with <openid-config>, the issuer of the configuration metadata
+// is a valid issuer besides those listed in <issuers>. policy.local.xml lists
+// http://127.0.0.1:8081; an idp on another port (issuer = its own address) must work
+// through --openid-config-url.
+#[tokio::test]
+async fn the_discovery_documents_issuer_is_accepted() {
+    let env = super::env_from(|s| s, None, |_| {}).await;
+    let idp = env.idp.as_ref().unwrap();
+    assert_ne!(idp.issuer, super::ISSUER);
+    let t = idp_token(idp, "reader").await;
+    let r = env.get("/gwtest/none", &t).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    // A token from a third issuer is still refused.
+    let mut claims = env.good_claims();
+    claims["iss"] = serde_json::json!("http://127.0.0.1:1");
+    let forged = env.test_key.sign(&claims).unwrap();
+    assert_eq!(
+        env.get("/gwtest/none", &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+// APIM caches the openid-config metadata and keys (validate-jwt-policy.md; the
+// IdentityModel configuration manager it builds on refreshes at most every 5 minutes).
+// A token naming an unknown `kid` right after a fetch does not trigger another one.
+#[tokio::test]
+async fn signing_keys_are_not_refetched_within_the_floor() {
+    let mut env = super::env().await;
+    let addr = env.idp.as_ref().unwrap().addr;
+    let before = idp_token(env.idp.as_ref().unwrap(), "reader").await;
+    assert_eq!(
+        env.get("/gwtest/a", &before).await.status,
+        StatusCode::NOT_FOUND
+    );
+    env.idp = None;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    env.idp = Some(super::start_idp_at(Some(super::ISSUER), addr).await);
+    let after = idp_token(env.idp.as_ref().unwrap(), "reader").await;
+    let r = env.get("/gwtest/a", &after).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "the new key is not fetched before the floor has passed: {:?}",
+        r.body
+    );
+    assert_eq!(env.stats().await.jwt_refused["unknown_key"], 1);
+}
+
+// validate-jwt refusals go to on-error like other policy errors
+// (api-management-error-handling-policies.md), keep their answer, and are counted by
+// reason at /__gatebench/stats (stand-in only; the token itself is never logged).
+#[tokio::test]
+async fn jwt_refusals_run_on_error_and_are_counted_by_reason() {
+    let env = super::env_with(|p| {
+        p.replacen(
+            "<on-error>",
+            r#"<on-error><set-header name="X-Error" exists-action="override"><value>jwt</value></set-header>"#,
+            1,
+        )
+    })
+    .await;
+    let mut expired = env.good_claims();
+    expired["exp"] = serde_json::json!(super::now() - 600);
+    let mut wrong_aud = env.good_claims();
+    wrong_aud["aud"] = serde_json::json!("api://someone-else");
+    for claims in [&expired, &expired, &wrong_aud] {
+        let r = env
+            .get("/gwtest/a", &env.test_key.sign(claims).unwrap())
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body, super::apim_body(401, "Invalid JWT."));
+        assert_eq!(r.header("x-error"), Some("jwt"));
+    }
+    let stats = env.stats().await;
+    assert_eq!(
+        stats.jwt_refused,
+        [("audience".to_string(), 1), ("expired".to_string(), 2)].into()
+    );
+}
