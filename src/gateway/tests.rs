@@ -90,6 +90,7 @@ async fn start_idp_at(issuer: Option<&str>, listen: SocketAddr) -> RunningIdp {
         ],
         token_lifetime: Duration::from_secs(300),
         key_pem: None,
+        tokens: Default::default(),
         tls: None,
     })
     .await
@@ -603,7 +604,8 @@ async fn shipped_apim_policy_loads_and_serves() {
     let backend = EmbeddedS3::start().await.unwrap();
     let named_values = [
         ("tenant-id", "test-tenant"),
-        ("storage-audience", AUDIENCE),
+        // The idp issues v2 tokens by default: aud is the API's client id.
+        ("storage-audience", crate::idp::DEFAULT_API_CLIENT_ID),
         ("rgw-base-url", backend.endpoint.endpoint.as_str()),
     ]
     .into_iter()

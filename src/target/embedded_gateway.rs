@@ -69,6 +69,7 @@ pub async fn start(
         }],
         token_lifetime: TOKEN_LIFETIME,
         key_pem: None,
+        tokens: Default::default(),
         tls: server_tls.clone(),
     })
     .await?;
