@@ -62,6 +62,11 @@ pub struct GatewayArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// OpenAPI file of the API's operations; requests matching none get APIM's 404
+    /// (default: deploy/apim/storage-api.openapi.yaml when it exists, else the same table
+    /// built in).
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
     /// Path prefix of the API (APIM's API URL suffix).
     #[arg(long, default_value = "/storage")]
     pub api_prefix: String,
@@ -216,6 +221,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 jwks_refetch_floor: Some(args.jwks_refetch_floor.into()),
             },
             api_prefix: args.api_prefix,
+            openapi: args.openapi,
             backend: backend.clone(),
             subscription_keys,
             added_latency: args.added_latency,

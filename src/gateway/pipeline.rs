@@ -23,7 +23,7 @@ use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, RequestFacts};
 use super::policy::{CacheLookup, ExistsAction, Policy, Quota, RateLimit, SetHeader, Step};
 use super::reply::{GwBody, apim_error, full};
-use super::route::{Unrouted, route};
+use super::route::{Operations, Unrouted, route};
 use super::stats::{Counter, Stats};
 
 /// The stand-in's counters endpoint (not part of APIM).
@@ -42,6 +42,8 @@ pub struct Gateway {
     pub subscriptions: HashMap<String, String>,
     /// Path prefix of the API, e.g. `/storage` (no trailing slash; may be empty).
     pub api_prefix: String,
+    /// The API's operations; anything else is APIM's 404 `Resource not found`.
+    pub operations: Operations,
     pub backend: Backend,
     pub cache: ResponseCache,
     pub stats: Arc<Stats>,
@@ -143,7 +145,12 @@ impl Gateway {
             );
             return resp;
         }
-        let rest = match route(req.method(), req.uri().path(), &self.api_prefix) {
+        let rest = match route(
+            &self.operations,
+            req.method(),
+            req.uri().path(),
+            &self.api_prefix,
+        ) {
             Ok(rest) => rest,
             Err(Unrouted::NoOperation) => return apim_error(404, "Resource not found"),
             Err(Unrouted::AmbiguousPath) => {

@@ -149,6 +149,7 @@ async fn env_from(
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .unwrap();
@@ -584,6 +585,7 @@ async fn unknown_policy_element_is_a_startup_error() {
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .err()
@@ -646,6 +648,7 @@ async fn shipped_apim_policy_loads_and_serves() {
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .unwrap();
@@ -801,6 +804,7 @@ async fn gateway_with_policy(
         header_read_timeout: Duration::from_secs(1),
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .unwrap();
@@ -1009,9 +1013,9 @@ async fn methods_the_api_does_not_define_are_404_and_not_forwarded() {
         ("PATCH", "/api/b/k"),
         ("PROPFIND", "/api/b/k"),
         ("OPTIONS", "/api/b/k"),
-        ("POST", "/api/b/k"),
+        ("POST", "/api/b"),
         (long.as_str(), "/api/b/k"),
-        ("DELETE", "/api/b"),
+        ("PATCH", "/api/b"),
         ("GET", "/api/"),
         ("GET", "/api"),
     ] {
@@ -1148,6 +1152,7 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .expect("starts although the idp is down");

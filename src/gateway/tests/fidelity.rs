@@ -79,6 +79,7 @@ async fn gateway(
         header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        openapi: None,
     })
     .await
     .unwrap();
@@ -376,4 +377,46 @@ async fn jwt_refusals_run_on_error_and_are_counted_by_reason() {
         stats.jwt_refused,
         [("audience".to_string(), 1), ("expired".to_string(), 2)].into()
     );
+}
+
+// APIM answers a request matching no operation of the API with 404
+// {"statusCode":404,"message":"Resource not found"} (issue #12; not checked against a
+// single doc page). The operations come from the OpenAPI file, which covers every S3 call
+// gatebench sends.
+#[tokio::test]
+async fn operations_come_from_the_openapi_file() {
+    let (backend, hits) = status_backend().await;
+    let (gw, _dir) = gateway(&policy("", "", ""), backend, &[]).await;
+    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let send = |method: &str, path: &str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", gw.base_url()))
+            .body(Empty::new())
+            .unwrap();
+        http.request(req)
+    };
+    for (method, path) in [
+        ("POST", "/b/k?uploads"),
+        ("PUT", "/b/k?partNumber=1&uploadId=u"),
+        ("POST", "/b/k?uploadId=u"),
+        ("DELETE", "/b/k?uploadId=u"),
+        ("GET", "/b/k?uploadId=u"),
+        ("HEAD", "/b"),
+        ("DELETE", "/b"),
+        ("GET", "/b?uploads"),
+    ] {
+        let status = send(method, path).await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "{method} {path}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 8);
+    let resp = send("POST", "/b").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        body.as_ref(),
+        br#"{"statusCode":404,"message":"Resource not found"}"#
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 8);
 }
