@@ -50,6 +50,9 @@ fn stack_with(audience: &str, certificate: Option<(&Path, &Path)>) -> Stack {
             "127.0.0.1:0",
             "--issuer",
             "http://127.0.0.1:8081",
+            // v1 tokens: aud is --audience (v2 would carry --api-client-id).
+            "--token-version",
+            "1",
             "--audience",
             audience,
             client_option,

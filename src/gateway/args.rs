@@ -62,6 +62,11 @@ pub struct GatewayArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// OpenAPI file of the API's operations; requests matching none get APIM's 404
+    /// (default: deploy/apim/storage-api.openapi.yaml when it exists, else the same table
+    /// built in).
+    #[arg(long, value_name = "FILE")]
+    pub openapi: Option<PathBuf>,
     /// Path prefix of the API (APIM's API URL suffix).
     #[arg(long, default_value = "/storage")]
     pub api_prefix: String,
@@ -104,6 +109,10 @@ pub struct GatewayArgs {
     /// platform's roots.
     #[arg(long, value_name = "PEM")]
     pub openid_ca: Option<PathBuf>,
+    /// Least time between two fetches of the signing keys when a token names an unknown
+    /// `kid` (APIM caches its openid-config keys; lower it when restarting a local idp).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub jwks_refetch_floor: humantime::Duration,
     /// A value for a {{NAME}} placeholder in the policy; repeat for more.
     #[arg(long = "named-value", value_name = "NAME=VALUE")]
     pub named_values: Vec<String>,
@@ -209,8 +218,10 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             load: LoadOptions {
                 openid_config_url: args.openid_config_url,
                 named_values,
+                jwks_refetch_floor: Some(args.jwks_refetch_floor.into()),
             },
             api_prefix: args.api_prefix,
+            openapi: args.openapi,
             backend: backend.clone(),
             subscription_keys,
             added_latency: args.added_latency,

@@ -1,10 +1,11 @@
 //! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
 //!
-//! Owns token extraction, RS256 signature and claim validation, and fetching keys from
-//! an OpenID discovery document (`http://`, or `https://` trusting `--openid-ca` or the
-//! platform's roots): in the background from startup, retried with backoff until known (the idp may
-//! start later), refreshed every `KEY_REFRESH` as APIM caches its metadata, and again
-//! when a token names an unknown `kid` (at most every `REFETCH_INTERVAL`). It does not
+//! Owns token extraction, signature (RS256/384/512, PS256/384/512) and claim validation,
+//! why a token was refused, and fetching keys and the issuer from an OpenID discovery
+//! document (`http://`, or `https://` trusting `--openid-ca` or the platform's roots): in
+//! the background from startup, retried with backoff until known (the idp may start
+//! later), refreshed every `KEY_REFRESH` as APIM caches its metadata, and again when a
+//! token names an unknown `kid` (at most every `JwtPolicy::refetch_floor`). It does not
 //! build error responses; the pipeline does.
 
 use std::collections::HashSet;
@@ -25,8 +26,20 @@ use serde_json::Value;
 use super::pipeline::Gateway;
 use crate::plan::TlsSpec;
 
-/// Least time between two fetches of the openid-config keys for an unknown `kid`.
-const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Least time between two fetches of the openid-config keys for an unknown `kid`, unless
+/// `--jwks-refetch-floor` says otherwise: APIM caches the metadata (validate-jwt builds on
+/// IdentityModel's configuration manager, which refreshes at most every 5 minutes).
+pub const DEFAULT_REFETCH_FLOOR: Duration = Duration::from_secs(300);
+
+/// The algorithms `validate-jwt` accepts (validate-jwt-policy.md: RSA and RSA-PSS).
+const ACCEPTED_ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
 /// How long fetched keys are used before they are fetched again.
 const KEY_REFRESH: Duration = Duration::from_secs(300);
 /// The first and the longest wait before retrying a failed fetch.
@@ -121,6 +134,10 @@ pub struct JwtPolicy {
     pub fetched: RwLock<Vec<VerifyKey>>,
     /// When the keys were last fetched.
     pub fetched_at: Mutex<Option<Instant>>,
+    /// Least time between two fetches for an unknown `kid`.
+    pub refetch_floor: Duration,
+    /// The `issuer` of each `openid_configs` document, valid besides `issuers`.
+    pub discovered_issuers: RwLock<Vec<String>>,
     pub audiences: Vec<String>,
     pub issuers: Vec<String>,
     pub claims: Vec<ClaimRule>,
@@ -132,7 +149,60 @@ pub enum JwtFailure {
     /// No token in the header: `JWT not present.`
     Missing,
     /// Any other failure: `Invalid JWT.`
-    Invalid,
+    Invalid(Refusal),
+}
+
+/// What was wrong with a present token (logged and counted, never sent to the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Refusal {
+    /// Not a JWT, or not the required scheme.
+    Malformed,
+    /// An algorithm outside `ACCEPTED_ALGORITHMS` (`none`, HS256, …).
+    Algorithm,
+    /// No key is known for it (none fetched yet, or an unknown `kid`).
+    UnknownKey,
+    /// No trusted key verifies the signature.
+    Signature,
+    Expired,
+    NotYetValid,
+    Audience,
+    Issuer,
+    /// A claim required by `require-expiration-time`, `<audiences>` or `<issuers>` is absent.
+    MissingClaim,
+    /// A `required-claims` claim is absent or has none of the required values.
+    RequiredClaim,
+}
+
+impl Refusal {
+    /// The name used in logs and in `/__gatebench/stats`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::Algorithm => "algorithm",
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::Signature => "signature",
+            Refusal::Expired => "expired",
+            Refusal::NotYetValid => "not_yet_valid",
+            Refusal::Audience => "audience",
+            Refusal::Issuer => "issuer",
+            Refusal::MissingClaim => "missing_claim",
+            Refusal::RequiredClaim => "required_claim",
+        }
+    }
+
+    fn of(e: &jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => Refusal::Signature,
+            ErrorKind::ExpiredSignature => Refusal::Expired,
+            ErrorKind::ImmatureSignature => Refusal::NotYetValid,
+            ErrorKind::InvalidAudience => Refusal::Audience,
+            ErrorKind::InvalidIssuer => Refusal::Issuer,
+            ErrorKind::MissingRequiredClaim(_) => Refusal::MissingClaim,
+            ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => Refusal::Algorithm,
+            _ => Refusal::Malformed,
+        }
+    }
 }
 
 impl JwtFailure {
@@ -140,7 +210,15 @@ impl JwtFailure {
     pub fn default_message(self) -> &'static str {
         match self {
             JwtFailure::Missing => "JWT not present.",
-            JwtFailure::Invalid => "Invalid JWT.",
+            JwtFailure::Invalid(_) => "Invalid JWT.",
+        }
+    }
+
+    /// The name used in logs and in `/__gatebench/stats`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            JwtFailure::Missing => "missing_token",
+            JwtFailure::Invalid(r) => r.as_str(),
         }
     }
 }
@@ -153,11 +231,15 @@ impl JwtPolicy {
         }
         *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let mut keys = Vec::new();
+        let mut issuers = Vec::new();
         for url in &self.openid_configs {
             let discovery = openid
                 .get_json(url)
                 .await
                 .with_context(|| format!("openid-config {url}"))?;
+            if let Some(issuer) = discovery.get("issuer").and_then(Value::as_str) {
+                issuers.push(issuer.to_string());
+            }
             let jwks_uri = discovery
                 .get("jwks_uri")
                 .and_then(Value::as_str)
@@ -185,6 +267,10 @@ impl JwtPolicy {
             );
         }
         *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        *self
+            .discovered_issuers
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = issuers;
         Ok(())
     }
 
@@ -212,7 +298,7 @@ impl JwtPolicy {
             .fetched_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+            .is_none_or(|t| t.elapsed() >= self.refetch_floor);
         !known && due
     }
 
@@ -231,11 +317,11 @@ impl JwtPolicy {
                     .as_deref()
                     .is_some_and(|s| !s.eq_ignore_ascii_case(scheme))
                 {
-                    return Err(JwtFailure::Invalid);
+                    return Err(JwtFailure::Invalid(Refusal::Malformed));
                 }
                 Ok(token.trim())
             }
-            None if self.require_scheme.is_some() => Err(JwtFailure::Invalid),
+            None if self.require_scheme.is_some() => Err(JwtFailure::Invalid(Refusal::Malformed)),
             None => Ok(raw),
         }
     }
@@ -243,11 +329,12 @@ impl JwtPolicy {
     /// Checks the token in `headers`; on success returns its claims.
     pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
         let token = self.token(headers)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtFailure::Invalid)?;
-        if header.alg != Algorithm::RS256 {
-            return Err(JwtFailure::Invalid);
+        let invalid = JwtFailure::Invalid;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid(Refusal::Malformed))?;
+        if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(Refusal::Algorithm));
         }
-        let validation = self.validation();
+        let validation = self.validation(header.alg);
         let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
         let all: Vec<&VerifyKey> = self.keys.iter().chain(fetched.iter()).collect();
         let by_kid: Vec<&VerifyKey> = all
@@ -255,21 +342,40 @@ impl JwtPolicy {
             .copied()
             .filter(|k| header.kid.is_some() && k.kid == header.kid)
             .collect();
+        let unknown_kid = header.kid.is_some() && by_kid.is_empty();
         let candidates = if by_kid.is_empty() { all } else { by_kid };
-        let claims = candidates
-            .iter()
-            .find_map(|k| jsonwebtoken::decode::<Value>(token, &k.key, &validation).ok())
-            .ok_or(JwtFailure::Invalid)?
-            .claims;
+        // The reason of the first key that verified the signature, else `signature`.
+        let mut refusal = if candidates.is_empty() || unknown_kid {
+            Refusal::UnknownKey
+        } else {
+            Refusal::Signature
+        };
+        let mut claims = None;
+        for k in &candidates {
+            match jsonwebtoken::decode::<Value>(token, &k.key, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) => match Refusal::of(&e) {
+                    Refusal::Signature | Refusal::Algorithm => {}
+                    other => {
+                        refusal = other;
+                        break;
+                    }
+                },
+            }
+        }
+        let claims = claims.ok_or(invalid(refusal))?;
         if self.claims.iter().all(|rule| rule.satisfied_by(&claims)) {
             Ok(claims)
         } else {
-            Err(JwtFailure::Invalid)
+            Err(invalid(Refusal::RequiredClaim))
         }
     }
 
-    fn validation(&self) -> Validation {
-        let mut v = Validation::new(Algorithm::RS256);
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
         v.leeway = self.clock_skew.as_secs();
         v.validate_exp = true;
         v.validate_nbf = true;
@@ -283,8 +389,15 @@ impl JwtPolicy {
             v.set_audience(&self.audiences);
             required.insert("aud".to_string());
         }
-        if !self.issuers.is_empty() {
-            v.set_issuer(&self.issuers);
+        // validate-jwt-policy.md: with <openid-config>, the metadata's issuer is valid
+        // besides those in <issuers>.
+        let discovered = self
+            .discovered_issuers
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let issuers: Vec<&String> = self.issuers.iter().chain(discovered.iter()).collect();
+        if !issuers.is_empty() {
+            v.set_issuer(&issuers);
             required.insert("iss".to_string());
         }
         v.required_spec_claims = required;
@@ -402,6 +515,89 @@ mod tests {
         h
     }
 
+    // validate-jwt-policy.md (usage notes): RSA tokens are accepted as RS256, RS384,
+    // RS512, PS256, PS384 and PS512, not RS256 only.
+    #[test]
+    fn rsa_and_rsa_pss_algorithms_are_accepted() {
+        let key = SigningKey::generate().unwrap();
+        let jwk = key.jwks()["keys"][0].clone();
+        let p = policy(
+            "",
+            &format!(
+                "<key n=\"{}\" e=\"{}\" />",
+                jwk["n"].as_str().unwrap(),
+                jwk["e"].as_str().unwrap()
+            ),
+        );
+        let claims = json!({"sub": "x", "exp": now() + 60});
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ] {
+            let token = key.sign_with(alg, &claims).unwrap();
+            assert!(p.check(&bearer(&token)).is_ok(), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_their_reason() {
+        let key = SigningKey::generate().unwrap();
+        let jwk = key.jwks()["keys"][0].clone();
+        let key_xml = format!(
+            "<key n=\"{}\" e=\"{}\" />",
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap()
+        );
+        let p = policy(
+            "require-scheme=\"Bearer\"",
+            &format!(
+                "{key_xml}</issuer-signing-keys><audiences><audience>api://a</audience></audiences>\
+                 <issuers><issuer>http://i</issuer></issuers><required-claims>\
+                 <claim name=\"roles\" match=\"any\"><value>r</value></claim>\
+                 </required-claims><issuer-signing-keys>"
+            ),
+        );
+        let good = json!({"iss": "http://i", "aud": "api://a", "roles": ["r"], "exp": now() + 60});
+        let with = |edit: &dyn Fn(&mut Value)| {
+            let mut c = good.clone();
+            edit(&mut c);
+            key.sign(&c).unwrap()
+        };
+        assert!(p.check(&bearer(&with(&|_| {}))).is_ok());
+        let stranger = SigningKey::generate().unwrap().sign(&good).unwrap();
+        let mut raw = HeaderMap::new();
+        raw.insert("authorization", with(&|_| {}).parse().unwrap());
+        for (token_headers, reason) in [
+            (bearer(&with(&|c| c["exp"] = json!(now() - 60))), "expired"),
+            (
+                bearer(&with(&|c| c["nbf"] = json!(now() + 600))),
+                "not_yet_valid",
+            ),
+            (bearer(&with(&|c| c["aud"] = json!("api://b"))), "audience"),
+            (bearer(&with(&|c| c["iss"] = json!("http://j"))), "issuer"),
+            (
+                bearer(&with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                })),
+                "missing_claim",
+            ),
+            (
+                bearer(&with(&|c| c["roles"] = json!(["x"]))),
+                "required_claim",
+            ),
+            (bearer(&stranger), "unknown_key"),
+            (bearer("not.a.jwt"), "malformed"),
+            (raw, "malformed"),
+            (HeaderMap::new(), "missing_token"),
+        ] {
+            assert_eq!(p.check(&token_headers).unwrap_err().reason(), reason);
+        }
+    }
+
     #[test]
     fn pem_keys_and_clock_skew() {
         let key = SigningKey::generate().unwrap();
@@ -425,7 +621,7 @@ mod tests {
             let strict = policy("", &key_xml);
             assert_eq!(
                 strict.check(&bearer(&expired_30s)),
-                Err(JwtFailure::Invalid)
+                Err(JwtFailure::Invalid(Refusal::Expired))
             );
             let lenient = policy("clock-skew=\"60\"", &key_xml);
             assert!(lenient.check(&bearer(&expired_30s)).is_ok());

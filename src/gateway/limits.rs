@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The answer to "may this request pass?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,55 +69,89 @@ pub fn ceil_secs(d: Duration) -> u64 {
     (d.as_millis().div_ceil(1000) as u64).max(1)
 }
 
-/// Which quota ran out.
+/// Which quota ran out; `renews_in` is `None` for a quota that never renews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaExceeded {
-    Calls { renews_in: Duration },
-    Bandwidth { renews_in: Duration },
+    Calls { renews_in: Option<Duration> },
+    Bandwidth { renews_in: Option<Duration> },
 }
 
 struct QuotaWindow {
-    started: Instant,
+    /// Which period the counts belong to (always 0 for a quota that never renews).
+    period_index: i64,
     calls: u64,
     bytes: u64,
 }
 
-/// `calls` and/or `kilobytes` per fixed `period`, one window per counter key; a key's
-/// first request starts its window.
+/// `calls` and/or `kilobytes` per fixed `period`, one window per counter key. Windows are
+/// aligned to `first_period_start` as in APIM (quota-by-key-policy.md: "the start of each
+/// period is calculated relative to first-period-start"), not to a key's first call.
 pub struct FixedWindowQuota {
     pub calls: Option<u64>,
     pub kilobytes: Option<u64>,
-    pub period: Duration,
+    /// `None`: the quota never renews (`renewal-period="0"`).
+    pub period: Option<Duration>,
+    /// Unix seconds of the first period's start.
+    pub first_period_start: i64,
     windows: Mutex<HashMap<String, QuotaWindow>>,
 }
 
 impl FixedWindowQuota {
-    /// A quota of `calls` requests and/or `kilobytes` of bodies per `period`.
-    pub fn new(calls: Option<u64>, kilobytes: Option<u64>, period: Duration) -> Self {
+    /// APIM's default `first-period-start`, 0001-01-01T00:00:00Z, in Unix seconds.
+    pub const DEFAULT_FIRST_PERIOD_START: i64 = -62_135_596_800;
+
+    /// A quota of `calls` requests and/or `kilobytes` of bodies per `period` (`None`:
+    /// for ever), periods counted from `first_period_start` (Unix seconds).
+    pub fn new(
+        calls: Option<u64>,
+        kilobytes: Option<u64>,
+        period: Option<Duration>,
+        first_period_start: i64,
+    ) -> Self {
         FixedWindowQuota {
             calls,
             kilobytes,
             period,
+            first_period_start,
             windows: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The period `now` falls in and the time until it ends (`None`: never).
+    fn period_at(&self, now: SystemTime) -> (i64, Option<Duration>) {
+        let Some(period) = self.period else {
+            return (0, None);
+        };
+        let since_epoch = match now.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i128,
+            Err(e) => -(e.duration().as_millis() as i128),
+        };
+        let since_start = since_epoch - i128::from(self.first_period_start) * 1000;
+        let period_ms = period.as_millis() as i128;
+        let index = since_start.div_euclid(period_ms);
+        let into = since_start.rem_euclid(period_ms);
+        (
+            index as i64,
+            Some(Duration::from_millis((period_ms - into) as u64)),
+        )
+    }
+
     /// Checks `key` at `now`; if allowed and `count` is set, counts one call.
-    pub fn admit(&self, key: &str, now: Instant, count: bool) -> Result<(), QuotaExceeded> {
+    pub fn admit(&self, key: &str, now: SystemTime, count: bool) -> Result<(), QuotaExceeded> {
+        let (period_index, renews_in) = self.period_at(now);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let w = windows.entry(key.to_string()).or_insert(QuotaWindow {
-            started: now,
+            period_index,
             calls: 0,
             bytes: 0,
         });
-        if now.duration_since(w.started) >= self.period {
+        if w.period_index != period_index {
             *w = QuotaWindow {
-                started: now,
+                period_index,
                 calls: 0,
                 bytes: 0,
             };
         }
-        let renews_in = (w.started + self.period).saturating_duration_since(now);
         if self.calls.is_some_and(|c| w.calls >= c) {
             return Err(QuotaExceeded::Calls { renews_in });
         }
@@ -171,23 +205,57 @@ mod tests {
         );
     }
 
+    fn at(unix_secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix_secs)
+    }
+
+    // quota-by-key-policy.md: "Fixed window length … The start of each period is
+    // calculated relative to first-period-start" (default 0001-01-01T00:00:00Z).
     #[test]
-    fn fixed_window_quota_resets_at_renewal() {
-        let q = FixedWindowQuota::new(Some(1), Some(1), Duration::from_secs(60));
-        let t0 = Instant::now();
-        assert_eq!(q.admit("k", t0, true), Ok(()));
+    fn fixed_window_quota_periods_align_to_first_period_start() {
+        let period = Some(Duration::from_secs(300));
+        let q = FixedWindowQuota::new(
+            Some(1),
+            Some(1),
+            period,
+            FixedWindowQuota::DEFAULT_FIRST_PERIOD_START,
+        );
+        // 1_000_000_100 is 200 s into a period that started at 999_999_900 (a multiple
+        // of 300 s after 0001-01-01), not at the key's first call.
+        let t0 = 1_000_000_100;
+        assert_eq!(q.admit("k", at(t0), true), Ok(()));
         assert_eq!(
-            q.admit("k", t0 + Duration::from_secs(15), true),
+            q.admit("k", at(t0 + 15), true),
             Err(QuotaExceeded::Calls {
-                renews_in: Duration::from_secs(45)
+                renews_in: Some(Duration::from_secs(85))
             })
         );
-        assert_eq!(q.admit("k", t0 + Duration::from_secs(60), true), Ok(()));
+        assert_eq!(q.admit("k", at(t0 + 100), true), Ok(()), "a new period");
         q.add("k", 0, 2048);
         assert!(matches!(
-            q.admit("k", t0 + Duration::from_secs(61), false),
+            q.admit("k", at(t0 + 101), false),
             Err(QuotaExceeded::Calls { .. })
         ));
         assert_eq!(hh_mm_ss(Duration::from_secs(3725)), "01:02:05");
+
+        let shifted = FixedWindowQuota::new(Some(1), None, period, 1_000_000_090);
+        assert_eq!(shifted.admit("k", at(t0), true), Ok(()));
+        assert_eq!(
+            shifted.admit("k", at(t0 + 1), true),
+            Err(QuotaExceeded::Calls {
+                renews_in: Some(Duration::from_secs(289))
+            })
+        );
+    }
+
+    // quota-by-key-policy.md: "When renewal-period is set to 0, the period is set to infinite."
+    #[test]
+    fn zero_renewal_period_never_renews() {
+        let q = FixedWindowQuota::new(Some(1), None, None, 0);
+        assert_eq!(q.admit("k", at(1_000), true), Ok(()));
+        assert_eq!(
+            q.admit("k", at(1_000_000_000), true),
+            Err(QuotaExceeded::Calls { renews_in: None })
+        );
     }
 }

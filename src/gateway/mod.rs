@@ -56,6 +56,9 @@ pub struct GatewayConfig {
     pub load: LoadOptions,
     /// The API's path prefix, e.g. `/storage` (`""` for none).
     pub api_prefix: String,
+    /// The OpenAPI file defining the API's operations; `None`: `route::DEFAULT_OPENAPI`
+    /// when it exists, else the built-in table (equal to it).
+    pub openapi: Option<PathBuf>,
     /// The S3 backend and the gateway's own credentials for it.
     pub backend: S3Endpoint,
     /// (subscription name, key) pairs; empty: no subscription required.
@@ -117,6 +120,13 @@ impl Drop for RunningGateway {
 /// background (tokens are refused as `Invalid JWT.` until they are known).
 pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     let policy = policy::load(&config.policy, &config.load)?;
+    let operations = match &config.openapi {
+        Some(file) => route::Operations::load(file)?,
+        None if std::path::Path::new(route::DEFAULT_OPENAPI).exists() => {
+            route::Operations::load(std::path::Path::new(route::DEFAULT_OPENAPI))?
+        }
+        None => route::Operations::built_in(),
+    };
     // A first fetch now, so a gateway started after its idp validates from its first
     // request; if the idp is not up yet, the background task keeps trying.
     let openid = jwt::OpenIdClient::new(&config.openid_tls)?;
@@ -134,6 +144,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
             .map(|(name, key)| (key.clone(), name.clone()))
             .collect::<HashMap<_, _>>(),
         api_prefix: api_prefix.clone(),
+        operations,
         backend: backend::Backend::new(&config.backend)?,
         cache: cache::ResponseCache::default(),
         stats: Arc::new(stats::Stats::default()),

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use http::header::{CONTENT_LENGTH, HOST, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
@@ -29,7 +29,7 @@ use super::policy::{
     SetQueryParameter, Status, Step,
 };
 use super::reply::{GwBody, apim_error, full};
-use super::route::{Unrouted, route};
+use super::route::{Operations, Unrouted, route};
 use super::stats::{Counter, Stats};
 
 /// The stand-in's counters endpoint (not part of APIM).
@@ -48,6 +48,8 @@ pub struct Gateway {
     pub subscriptions: HashMap<String, String>,
     /// Path prefix of the API, e.g. `/storage` (no trailing slash; may be empty).
     pub api_prefix: String,
+    /// The API's operations; anything else is APIM's 404 `Resource not found`.
+    pub operations: Operations,
     pub backend: Backend,
     pub cache: ResponseCache,
     pub stats: Arc<Stats>,
@@ -137,8 +139,11 @@ impl Exchange {
 /// What an inbound step decided.
 enum Flow {
     Next,
-    /// Answer now, skipping the backend and outbound (policy refusals, `return-response`).
+    /// A policy refused the request: answer with this after `on-error` ran.
     Refuse(Response<GwBody>),
+    /// Answer with this now, skipping the backend, outbound and on-error
+    /// (`return-response`, CORS answers).
+    Answer(Response<GwBody>),
     /// Answer from the cache: skip the backend, still run outbound steps.
     Hit(Response<GwBody>),
     /// A policy expression failed: 500 through `on-error`.
@@ -167,7 +172,12 @@ impl Gateway {
         if let Some(preflight) = self.preflight(&req) {
             return preflight;
         }
-        let rest = match route(req.method(), req.uri().path(), &self.api_prefix) {
+        let rest = match route(
+            &self.operations,
+            req.method(),
+            req.uri().path(),
+            &self.api_prefix,
+        ) {
             Ok(rest) => rest,
             Err(Unrouted::NoOperation) => return apim_error(404, "Resource not found"),
             Err(Unrouted::AmbiguousPath) => {
@@ -218,7 +228,8 @@ impl Gateway {
         }
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {
             Flow::Next => {}
-            Flow::Refuse(resp) => return resp,
+            Flow::Refuse(resp) => return self.on_error(&mut ex, resp),
+            Flow::Answer(resp) => return resp,
             Flow::Fail(error) => return self.fail(&mut ex, &error),
             Flow::Hit(resp) => {
                 let (mut parts, body) = resp.into_parts();
@@ -228,8 +239,15 @@ impl Gateway {
                     &parts.headers,
                     content_length(&parts.headers),
                 );
-                // cache-store is skipped: the response came from the cache.
-                match self.response_steps(&self.policy.outbound, &mut ex, &mut parts) {
+                // cache-lookup-policy.md: on a hit, outbound resumes after cache-store.
+                let after_store = self
+                    .policy
+                    .outbound
+                    .iter()
+                    .position(|s| matches!(s, Step::CacheStore { .. }))
+                    .map_or(0, |i| i + 1);
+                let resumed = &self.policy.outbound[after_store..];
+                match self.response_steps(resumed, &mut ex, &mut parts) {
                     Ok(None) => {}
                     Ok(Some(returned)) => return returned,
                     Err(error) => return self.fail(&mut ex, &error),
@@ -378,6 +396,11 @@ impl Gateway {
                     Ok(_) => Flow::Next,
                     Err(failure) => {
                         self.stats.bump(Counter::AuthFailed);
+                        let reason = failure.reason();
+                        let n = self.stats.jwt_refused(reason);
+                        if let Some(line) = refusal_log_line(reason, n, &p.header_name, ex.ip) {
+                            eprintln!("{line}");
+                        }
                         let msg = p.message.as_deref().unwrap_or(failure.default_message());
                         Flow::Refuse(apim_error(p.status, msg))
                     }
@@ -389,7 +412,7 @@ impl Gateway {
                     }
                 }
                 Step::RateLimit(r) => self.rate_limit(r, ex, now).unwrap_or_else(Flow::Fail),
-                Step::Quota(q) => self.quota(q, ex, now).unwrap_or_else(Flow::Fail),
+                Step::Quota(q) => self.quota(q, ex).unwrap_or_else(Flow::Fail),
                 Step::CacheLookup(c) => self.cache_lookup(c, ex, now),
                 Step::SetHeader(h) => match header_lines(h, &self.facts(ex, None)) {
                     Ok(lines) => {
@@ -413,7 +436,7 @@ impl Gateway {
                     Err(error) => Flow::Fail(error),
                 },
                 Step::ReturnResponse(r) => match return_response(r, &self.facts(ex, None)) {
-                    Ok(resp) => Flow::Refuse(resp),
+                    Ok(resp) => Flow::Answer(resp),
                     Err(error) => Flow::Fail(error),
                 },
                 Step::RewriteUri {
@@ -443,7 +466,7 @@ impl Gateway {
                         ex.response_headers.extend(headers);
                         Flow::Next
                     }
-                    CorsDecision::Answer(headers) => Flow::Refuse(empty_200(headers)),
+                    CorsDecision::Answer(headers) => Flow::Answer(empty_200(headers)),
                 },
                 Step::Telemetry => Flow::Next,
                 // `policy::parse` admits no other steps in inbound.
@@ -504,6 +527,11 @@ impl Gateway {
     }
 
     fn rate_limit(&self, r: &RateLimit, ex: &mut Exchange, now: Instant) -> Result<Flow, String> {
+        // rate-limit-policy.md: the per-subscription limit counts only calls made with
+        // a subscription key; calls without one pass it.
+        if r.per_subscription && ex.subscription.is_none() {
+            return Ok(Flow::Next);
+        }
         let (key, count, count_now, deferred) = {
             let facts = self.facts(ex, None);
             let key = r.key.eval_text(&facts)?.unwrap_or_default();
@@ -571,19 +599,16 @@ impl Gateway {
                     429,
                     &format!("Rate limit is exceeded. Try again in {retry_after_secs} seconds."),
                 );
+                // rate-limit-policy.md: `retry-after-header-name` names the header
+                // (default `Retry-After`); APIM sends that one header, not two.
                 resp.headers_mut()
-                    .insert(RETRY_AFTER, retry_after_secs.into());
-                if let Some(h) = &r.retry_after_header {
-                    let mut extra = Vec::new();
-                    push_header(&mut extra, h, retry_after_secs);
-                    resp.headers_mut().extend(extra);
-                }
+                    .insert(r.retry_after_header.clone(), retry_after_secs.into());
                 Flow::Refuse(resp)
             }
         })
     }
 
-    fn quota(&self, q: &Quota, ex: &mut Exchange, now: Instant) -> Result<Flow, String> {
+    fn quota(&self, q: &Quota, ex: &mut Exchange) -> Result<Flow, String> {
         if q.subscription_only && ex.subscription.is_none() {
             return Ok(Flow::Next);
         }
@@ -597,7 +622,7 @@ impl Gateway {
             };
             (key, count_now, after)
         };
-        Ok(match q.counter.admit(&key, now, count_now) {
+        Ok(match q.counter.admit(&key, SystemTime::now(), count_now) {
             Ok(()) => {
                 ex.deferred.push(Deferred::Quota {
                     counter: q.counter.clone(),
@@ -611,6 +636,13 @@ impl Gateway {
                 let (what, renews_in) = match exceeded {
                     QuotaExceeded::Calls { renews_in } => ("call volume", renews_in),
                     QuotaExceeded::Bandwidth { renews_in } => ("bandwidth", renews_in),
+                };
+                let Some(renews_in) = renews_in else {
+                    // renewal-period="0": nothing to wait for (APIM's wording unverified).
+                    return Ok(Flow::Refuse(apim_error(
+                        403,
+                        &format!("Out of {what} quota."),
+                    )));
                 };
                 let mut resp = apim_error(
                     403,
@@ -736,12 +768,16 @@ impl Gateway {
         }
         for step in &self.policy.outbound {
             match step {
-                Step::CacheStore { duration } => {
+                Step::CacheStore {
+                    duration,
+                    cache_response,
+                } => {
                     let CacheState::Missed(key) = &ex.cache else {
                         continue;
                     };
                     let len = parts.headers.get(CONTENT_LENGTH).map(|_| down_bytes);
-                    if status != 200 || len.is_none_or(|l| l > MAX_CACHED_BODY) {
+                    if (status != 200 && !cache_response) || len.is_none_or(|l| l > MAX_CACHED_BODY)
+                    {
                         continue;
                     }
                     let Ok(collected) = body.collect().await else {
@@ -841,6 +877,22 @@ fn empty_200(headers: Vec<(HeaderName, HeaderValue)>) -> Response<GwBody> {
     let mut resp = Response::new(full(bytes::Bytes::new()));
     resp.headers_mut().extend(headers);
     resp
+}
+
+/// The log line for the `n`th token refused for `reason`, or `None` when it is not
+/// logged: the 1st, 10th, 100th, … of each reason, so a flood of bad tokens costs a
+/// few lines. It names the reason, header and client, never the token.
+fn refusal_log_line(reason: &str, n: u64, header: &str, ip: IpAddr) -> Option<String> {
+    let mut threshold = 1;
+    while threshold < n {
+        threshold *= 10;
+    }
+    (threshold == n).then(|| {
+        format!(
+            "validate-jwt refused the token in `{header}` from {ip}: {reason} \
+             ({n} refused for this reason so far; all counts at {STATS_PATH})"
+        )
+    })
 }
 
 fn content_length(headers: &HeaderMap) -> u64 {
@@ -999,5 +1051,24 @@ fn apply_set_header(h: &SetHeader, lines: &[HeaderValue], headers: &mut HeaderMa
                 headers.append(&h.name, v.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_powers_of_ten_without_the_token() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let logged: Vec<u64> = (1..=1000)
+            .filter(|n| refusal_log_line("expired", *n, "Authorization", ip).is_some())
+            .collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
+        let line = refusal_log_line("expired", 1, "Authorization", ip).unwrap();
+        assert!(
+            line.contains("expired") && line.contains("Authorization"),
+            "{line}"
+        );
     }
 }

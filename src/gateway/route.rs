@@ -1,14 +1,99 @@
 //! Which API operation a request target names: dot segments resolved as a URL resolver
 //! does (RFC 3986 §5.2.4, percent-encoded dots included), then matched against the API
-//! prefix and the operations of `deploy/apim/storage-api.openapi.yaml`.
+//! prefix and the API's operations (`Operations`: loaded from the OpenAPI file,
+//! `deploy/apim/storage-api.openapi.yaml`, or the built-in table equal to it).
 //!
 //! Owns the guarantee that a forwarded path names exactly the bucket and key of its
 //! resolved form below the API prefix: no dot segment, plain or percent-encoded, and no
 //! segment that decodes to one (`..%2F`, `..%5C`, `..\`) reaches the backend. It does not
 //! look at credentials or policies.
 
+use std::path::Path;
+
+use anyhow::Context;
 use http::Method;
 use percent_encoding::percent_decode_str;
+
+/// The OpenAPI file `gatebench gateway` loads when `--openapi` is not given and it exists.
+pub const DEFAULT_OPENAPI: &str = "deploy/apim/storage-api.openapi.yaml";
+
+/// The methods the API defines on `/{bucket}` and on `/{bucket}/{key}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operations {
+    pub bucket: Vec<Method>,
+    pub object: Vec<Method>,
+}
+
+impl Operations {
+    /// The table `deploy/apim/storage-api.openapi.yaml` defines (a test keeps them equal).
+    pub fn built_in() -> Self {
+        Operations {
+            // list, create, bucket HEAD, delete; multipart uploads of a bucket (GET ?uploads)
+            bucket: vec![Method::GET, Method::PUT, Method::HEAD, Method::DELETE],
+            // get (and range get), head, put (and upload part), delete (and abort),
+            // post (create/complete multipart)
+            object: vec![
+                Method::GET,
+                Method::PUT,
+                Method::HEAD,
+                Method::DELETE,
+                Method::POST,
+            ],
+        }
+    }
+
+    /// The operations of an OpenAPI (YAML or JSON) file: its `paths` must be `/{bucket}`
+    /// and `/{bucket}/{key}` (parameter names as in the file), with get, put, post,
+    /// delete, head, patch or options operations.
+    pub fn load(file: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read OpenAPI file {}", file.display()))?;
+        Self::parse(&text).with_context(|| format!("OpenAPI file {}", file.display()))
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        let doc: serde_yaml::Value = serde_yaml::from_str(text)?;
+        let paths = doc
+            .get("paths")
+            .and_then(serde_yaml::Value::as_mapping)
+            .context("no `paths` mapping")?;
+        let mut ops = Operations {
+            bucket: Vec::new(),
+            object: Vec::new(),
+        };
+        for (path, item) in paths {
+            let path = path.as_str().context("a path that is not a string")?;
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let is_param = |s: &str| s.starts_with('{') && s.ends_with('}');
+            let target = match segments.as_slice() {
+                [b] if is_param(b) => &mut ops.bucket,
+                [b, k] if is_param(b) && is_param(k) => &mut ops.object,
+                _ => anyhow::bail!(
+                    "path `{path}`: the stand-in serves only /{{bucket}} and /{{bucket}}/{{key}}"
+                ),
+            };
+            let item = item
+                .as_mapping()
+                .context("a path item that is not a mapping")?;
+            for key in item.keys().filter_map(serde_yaml::Value::as_str) {
+                let method = match key {
+                    "get" => Method::GET,
+                    "put" => Method::PUT,
+                    "post" => Method::POST,
+                    "delete" => Method::DELETE,
+                    "head" => Method::HEAD,
+                    "patch" => Method::PATCH,
+                    "options" => Method::OPTIONS,
+                    _ => continue, // parameters, summary, …
+                };
+                if !target.contains(&method) {
+                    target.push(method);
+                }
+            }
+        }
+        Ok(ops)
+    }
+}
 
 /// Why a request target names no operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +106,14 @@ pub enum Unrouted {
     NoOperation,
 }
 
-/// The path below `api_prefix` that `method raw_path` names, dot segments resolved and
-/// still percent-encoded: `/bucket` or `/bucket/key`.
-pub fn route(method: &Method, raw_path: &str, api_prefix: &str) -> Result<String, Unrouted> {
+/// The path below `api_prefix` that `method raw_path` names among `ops`, dot segments
+/// resolved and still percent-encoded: `/bucket` or `/bucket/key`.
+pub fn route(
+    ops: &Operations,
+    method: &Method,
+    raw_path: &str,
+    api_prefix: &str,
+) -> Result<String, Unrouted> {
     let resolved = resolve_dot_segments(raw_path)?;
     let below = resolved
         .strip_prefix(api_prefix)
@@ -33,11 +123,9 @@ pub fn route(method: &Method, raw_path: &str, api_prefix: &str) -> Result<String
     let defined = if bucket.is_empty() {
         false
     } else if key.is_empty() {
-        // listObjects, createBucket
-        [Method::GET, Method::PUT].contains(method)
+        ops.bucket.contains(method)
     } else {
-        // getObject, headObject, putObject, deleteObject
-        [Method::GET, Method::HEAD, Method::PUT, Method::DELETE].contains(method)
+        ops.object.contains(method)
     };
     if defined {
         Ok(below.to_string())
@@ -114,7 +202,28 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_openapi_file_equals_the_built_in_table() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_OPENAPI);
+        let mut loaded = Operations::load(&file).unwrap();
+        let mut built_in = Operations::built_in();
+        for ops in [&mut loaded, &mut built_in] {
+            ops.bucket.sort_by_key(|m| m.to_string());
+            ops.object.sort_by_key(|m| m.to_string());
+        }
+        assert_eq!(loaded, built_in);
+        let err = Operations::parse("paths:\n  /{bucket}/{key}/extra:\n    get: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/{bucket}/{key}/extra"), "{err}");
+    }
+
+    #[test]
     fn matches_only_the_operations_the_api_defines() {
+        let ops = Operations {
+            bucket: vec![Method::GET, Method::PUT],
+            object: vec![Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
+        };
+        let route = |m: &Method, p: &str, prefix: &str| route(&ops, m, p, prefix);
         let put = Method::PUT;
         assert_eq!(route(&put, "/api/b/k", "/api"), Ok("/b/k".into()));
         assert_eq!(route(&put, "/api/x/../b", "/api"), Ok("/b".into()));

@@ -2,6 +2,8 @@
 //! has no such endpoint), so tests can prove, e.g., that a cache hit never reached the
 //! backend.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -18,10 +20,11 @@ pub struct Stats {
     auth_failed: AtomicU64,
     backend_errors: AtomicU64,
     expression_errors: AtomicU64,
+    jwt_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// A copy of the counters, as served in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StatsSnapshot {
     /// Requests received under the API prefix.
     pub requests: u64,
@@ -39,6 +42,8 @@ pub struct StatsSnapshot {
     pub backend_errors: u64,
     /// Policy expressions that failed while a request was handled (logged; 500).
     pub expression_errors: u64,
+    /// Tokens refused by validate-jwt, by reason (`expired`, `audience`, …).
+    pub jwt_refused: BTreeMap<String, u64>,
 }
 
 /// Which counter to bump.
@@ -72,6 +77,14 @@ impl Stats {
         a.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a token refused for `reason`; returns how many have been refused for it.
+    pub fn jwt_refused(&self, reason: &'static str) -> u64 {
+        let mut counts = self.jwt_refused.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(reason).or_default();
+        *n += 1;
+        *n
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> StatsSnapshot {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -85,6 +98,13 @@ impl Stats {
             auth_failed: g(&self.auth_failed),
             backend_errors: g(&self.backend_errors),
             expression_errors: g(&self.expression_errors),
+            jwt_refused: self
+                .jwt_refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
         }
     }
 }

@@ -58,10 +58,20 @@ pub struct IdpArgs {
     /// (Entra ID's certificate credential); repeat for more.
     #[arg(long = "client-certificate", value_name = "ID:CERT.pem[:ROLES]")]
     pub client_certificates: Vec<String>,
-    /// The `aud` claim of every token.
+    /// The API's Application ID URI: the `aud` of v1 tokens.
     #[arg(long, default_value = "api://gatebench-storage")]
     pub audience: String,
-    /// The `iss` claim (default: http(s)://LISTEN-ADDRESS).
+    /// The API's application (client) id: the `aud` of v2 tokens.
+    #[arg(long, default_value = super::DEFAULT_API_CLIENT_ID)]
+    pub api_client_id: String,
+    /// Entra ID access-token version to imitate: 1 (iss https://sts.windows.net/TENANT/,
+    /// appid) or 2 (iss http(s)://LISTEN-ADDRESS/TENANT/v2.0, azp).
+    #[arg(long, value_enum, default_value = "2")]
+    pub token_version: super::TokenVersion,
+    /// The `tid` claim and tenant part of the default issuer.
+    #[arg(long, default_value = super::DEFAULT_TENANT_ID)]
+    pub tenant_id: String,
+    /// The `iss` claim (default: by --token-version).
     #[arg(long)]
     pub issuer: Option<String>,
     /// How clients reach this idp, for the discovery document's URLs (default:
@@ -159,6 +169,11 @@ pub fn run(args: IdpArgs) -> ExitCode {
         public_url: args.public_url.clone(),
         listen: args.listen,
         issuer: args.issuer,
+        tokens: super::TokenShape {
+            version: args.token_version,
+            tenant_id: args.tenant_id,
+            api_client_id: args.api_client_id,
+        },
         clients,
         token_lifetime: args.token_lifetime,
         key_pem: args.key,

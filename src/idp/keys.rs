@@ -71,7 +71,12 @@ impl SigningKey {
 
     /// `claims` as an RS256 JWT with this key's `kid`.
     pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::RS256);
+        self.sign_with(Algorithm::RS256, claims)
+    }
+
+    /// `claims` as a JWT signed with `alg` (an RSA algorithm: RS* or PS*).
+    pub fn sign_with(&self, alg: Algorithm, claims: &Value) -> anyhow::Result<String> {
+        let mut header = Header::new(alg);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }

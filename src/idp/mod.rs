@@ -2,8 +2,9 @@
 //!
 //! Owns the client-credentials grant (`POST /token`), the discovery document
 //! (`/.well-known/openid-configuration`) and the public keys (`/jwks`). Tokens are RS256
-//! JWTs with `iss`, `aud`, `sub`, `azp`, `client_id`, `roles`, `iat`, `nbf`, `exp`,
-//! `jti`. Clients prove who they are with a secret or, as with Entra ID's certificate
+//! JWTs shaped like Entra ID's v1 or v2 access tokens (`TokenShape`): `iss`, `aud`, `sub`,
+//! `tid`, `ver`, the caller in `appid`/`appidacr` (v1) or `azp`/`azpacr` (v2),
+//! `client_id`, `roles`, `iat`, `nbf`, `exp`, `jti`. Clients prove who they are with a secret or, as with Entra ID's certificate
 //! credential, a `client_assertion` JWT signed with their certificate's key. It has no
 //! users, no consent and no refresh tokens; it serves plain HTTP or TLS (a certificate
 //! given or generated, see `tls::server`). It exists so the gateway stand-in and the
@@ -65,13 +66,54 @@ pub enum IdpCredential {
     Certificate(Vec<u8>),
 }
 
+/// Which Entra ID access-token version to imitate (access-token-claims-reference.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenVersion {
+    /// `iss` `https://sts.windows.net/{tid}/`, `aud` the Application ID URI (the
+    /// client's `audience`), caller in `appid`/`appidacr`, `ver` `1.0`.
+    #[value(name = "1")]
+    V1,
+    /// `iss` `{base}/{tid}/v2.0`, `aud` the API's client id, caller in `azp`/`azpacr`,
+    /// `ver` `2.0`.
+    #[value(name = "2")]
+    V2,
+}
+
+/// The Entra ID shape of issued tokens.
+#[derive(Debug, Clone)]
+pub struct TokenShape {
+    pub version: TokenVersion,
+    /// `tid`, also part of the default issuer.
+    pub tenant_id: String,
+    /// The API's application (client) id: the `aud` of v2 tokens.
+    pub api_client_id: String,
+}
+
+/// `TokenShape::tenant_id` unless set otherwise.
+pub const DEFAULT_TENANT_ID: &str = "00000000-0000-4000-8000-00000000000a";
+/// `TokenShape::api_client_id` unless set otherwise (listed in `policy.local.xml`).
+pub const DEFAULT_API_CLIENT_ID: &str = "00000000-0000-4000-8000-0000000000a1";
+
+impl Default for TokenShape {
+    fn default() -> Self {
+        TokenShape {
+            version: TokenVersion::V2,
+            tenant_id: DEFAULT_TENANT_ID.into(),
+            api_client_id: DEFAULT_API_CLIENT_ID.into(),
+        }
+    }
+}
+
 /// How to run the idp.
 #[derive(Debug, Clone)]
 pub struct IdpConfig {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// The `iss` claim; default `http(s)://ADDR` (the bound address).
+    /// The `iss` claim; default by token version: `https://sts.windows.net/{tid}/` (v1),
+    /// `http(s)://ADDR/{tid}/v2.0` (v2).
     pub issuer: Option<String>,
+    /// v1 or v2 tokens, tenant and API client id.
+    pub tokens: TokenShape,
     /// How clients reach the idp (token and JWKS URLs in the discovery document); default
     /// `http(s)://ADDR`. Needed when the bound address is not the one clients use (containers).
     pub public_url: Option<String>,
@@ -118,6 +160,7 @@ impl Drop for RunningIdp {
 
 struct Idp {
     issuer: String,
+    tokens: TokenShape,
     base: String,
     clients: HashMap<String, IdpClient>,
     lifetime: Duration,
@@ -145,9 +188,17 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
         .clone()
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
-    let issuer = config.issuer.clone().unwrap_or_else(|| base.clone());
+    let tid = &config.tokens.tenant_id;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| match config.tokens.version {
+            TokenVersion::V1 => format!("https://sts.windows.net/{tid}/"),
+            TokenVersion::V2 => format!("{base}/{tid}/v2.0"),
+        });
     let idp = Arc::new(Idp {
         issuer: issuer.clone(),
+        tokens: config.tokens.clone(),
         base,
         clients: config
             .clients
@@ -159,9 +210,13 @@ pub async fn start(config: IdpConfig) -> anyhow::Result<RunningIdp> {
     });
     let http = Arc::new(handshake.http());
     let accept_loop = tokio::spawn(async move {
+        // Owned by the accept loop, so stopping the idp also ends its open keep-alive
+        // connections (a stopped idp must not go on answering on them).
+        let mut connections = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
+            while connections.try_join_next().is_some() {}
             let (idp, handshake, http) = (idp.clone(), handshake.clone(), http.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let Some(io) = handshake.accept(stream).await else {
                     return;
                 };
@@ -288,11 +343,16 @@ impl Idp {
             .unwrap_or_default()
             .as_secs();
         let lifetime = self.lifetime.as_secs();
-        let claims = json!({
+        // access-token-claims-reference.md: `appidacr`/`azpacr` are "1" for a client
+        // secret and "2" for a certificate.
+        let acr = match client.credential {
+            IdpCredential::Secret(_) => "1",
+            IdpCredential::Certificate(_) => "2",
+        };
+        let mut claims = json!({
             "iss": self.issuer,
-            "aud": client.audience,
             "sub": client.id,
-            "azp": client.id,
+            "tid": self.tokens.tenant_id,
             "client_id": client.id,
             "roles": client.roles,
             "iat": now,
@@ -300,6 +360,17 @@ impl Idp {
             "exp": now + lifetime,
             "jti": format!("{:032x}", rand::random::<u128>()),
         });
+        let shaped = match self.tokens.version {
+            TokenVersion::V1 => json!({
+                "aud": client.audience, "appid": client.id, "appidacr": acr, "ver": "1.0",
+            }),
+            TokenVersion::V2 => json!({
+                "aud": self.tokens.api_client_id, "azp": client.id, "azpacr": acr, "ver": "2.0",
+            }),
+        };
+        if let (Some(all), Value::Object(extra)) = (claims.as_object_mut(), shaped) {
+            all.extend(extra);
+        }
         match self.key.sign(&claims) {
             Ok(token) => {
                 let mut body = json!({

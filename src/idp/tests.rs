@@ -22,6 +22,13 @@ async fn idp() -> RunningIdp {
 }
 
 async fn idp_serving(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> RunningIdp {
+    idp_issuing(Default::default(), tls).await
+}
+
+async fn idp_issuing(
+    tokens: super::TokenShape,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> RunningIdp {
     super::start(IdpConfig {
         public_url: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -34,6 +41,7 @@ async fn idp_serving(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Runni
         }],
         token_lifetime: Duration::from_secs(90),
         key_pem: None,
+        tokens,
         tls,
     })
     .await
@@ -91,7 +99,7 @@ async fn issues_tokens_verifiable_with_published_keys() {
         assert_eq!(tok["token_type"], "Bearer");
         assert_eq!(tok["expires_in"], 90);
         let mut v = Validation::new(Algorithm::RS256);
-        v.set_audience(&["api://aud"]);
+        v.set_audience(&[super::DEFAULT_API_CLIENT_ID]);
         v.set_issuer(&[idp.issuer.as_str()]);
         let claims = jsonwebtoken::decode::<Value>(tok["access_token"].as_str().unwrap(), &key, &v)
             .unwrap()
@@ -155,7 +163,10 @@ async fn over_https_issues_tokens_and_names_https_urls() {
     let tls = crate::tls::server::server_config(&files.cert, &files.key, None).unwrap();
     let idp = idp_serving(Some(tls)).await;
     let base = format!("https://{}", idp.addr);
-    assert_eq!(idp.issuer, base);
+    assert_eq!(
+        idp.issuer,
+        format!("{base}/{}/v2.0", super::DEFAULT_TENANT_ID)
+    );
     assert_eq!(idp.token_url(), format!("{base}/token"));
     let client = crate::tls::server::test_client::https(
         &crate::plan::TlsSpec {
@@ -195,4 +206,65 @@ async fn over_https_issues_tokens_and_names_https_urls() {
             .as_str()
             .is_some_and(|t| t.split('.').count() == 3)
     );
+}
+
+// access-token-claims-reference.md: v1.0 tokens have iss https://sts.windows.net/{tid}/,
+// the caller in appid (appidacr "1" for a secret) and aud the Application ID URI; v2.0
+// tokens have iss …/{tid}/v2.0, the caller in azp (azpacr) and aud the API's client id.
+// The discovery document names the issuer its tokens carry.
+#[tokio::test]
+async fn token_version_shapes_issuer_caller_and_audience() {
+    for version in [super::TokenVersion::V1, super::TokenVersion::V2] {
+        let tokens = super::TokenShape {
+            version,
+            tenant_id: "t-1".into(),
+            api_client_id: "guid-1".into(),
+        };
+        let idp = idp_issuing(tokens, None).await;
+        let (_, discovery) = call(
+            Request::get(idp.openid_config_url())
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+        let (_, tok) = call(form(
+            &idp,
+            "grant_type=client_credentials&client_id=bench&client_secret=s3cret",
+            None,
+        ))
+        .await;
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(
+            tok["access_token"].as_str().unwrap(),
+        )
+        .unwrap()
+        .claims;
+        let base = format!("http://{}", idp.addr);
+        let (iss, aud, caller, acr, other, ver) = match version {
+            super::TokenVersion::V1 => (
+                "https://sts.windows.net/t-1/".to_string(),
+                "api://aud",
+                "appid",
+                "appidacr",
+                "azp",
+                "1.0",
+            ),
+            super::TokenVersion::V2 => (
+                format!("{base}/t-1/v2.0"),
+                "guid-1",
+                "azp",
+                "azpacr",
+                "appid",
+                "2.0",
+            ),
+        };
+        assert_eq!(idp.issuer, iss);
+        assert_eq!(discovery["issuer"], iss, "{version:?}");
+        assert_eq!(claims["iss"], iss, "{version:?}");
+        assert_eq!(claims["aud"], aud, "{version:?}");
+        assert_eq!(claims[caller], "bench", "{version:?}");
+        assert_eq!(claims[acr], "1", "{version:?}");
+        assert!(claims.get(other).is_none(), "{version:?}");
+        assert_eq!(claims["ver"], ver);
+        assert_eq!(claims["tid"], "t-1");
+    }
 }

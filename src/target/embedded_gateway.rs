@@ -69,6 +69,7 @@ pub async fn start(
         }],
         token_lifetime: TOKEN_LIFETIME,
         key_pem: None,
+        tokens: Default::default(),
         tls: server_tls.clone(),
     })
     .await?;
@@ -83,7 +84,7 @@ pub async fn start(
         policy: config.policy.clone(),
         load: LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
-            named_values: Default::default(),
+            ..Default::default()
         },
         api_prefix: "/storage".into(),
         backend: backend.clone(),
@@ -92,6 +93,7 @@ pub async fn start(
         header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
         tls: server_tls,
         openid_tls: client_tls.clone(),
+        openapi: None,
     })
     .await?;
     let target = GatewayTarget {

@@ -407,6 +407,7 @@ mod tests {
             }],
             token_lifetime: Duration::from_secs(60),
             key_pem: None,
+            tokens: Default::default(),
             tls: None,
         })
         .await
@@ -429,7 +430,7 @@ mod tests {
             .claims;
         assert_eq!(
             (claims["azp"].as_str(), claims["aud"].as_str()),
-            (Some("bench"), Some("api://aud"))
+            (Some("bench"), Some(crate::idp::DEFAULT_API_CLIENT_ID))
         );
 
         let err = TokenSource::start(config(&other_cert, &other_key), &TlsSpec::default())

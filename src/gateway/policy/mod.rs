@@ -41,6 +41,9 @@ use expr::{Condition, Text};
 /// The largest `renewal-period` APIM accepts for rate limits, in seconds.
 const MAX_RATE_PERIOD: u64 = 300;
 
+/// The shortest non-zero `renewal-period` APIM accepts for quotas, in seconds.
+const MIN_QUOTA_PERIOD: u64 = 300;
+
 /// A parsed policy: the steps of each section, in order.
 pub struct Policy {
     /// Applied to the request, in order, before the backend.
@@ -62,6 +65,9 @@ pub struct LoadOptions {
     pub openid_config_url: Option<String>,
     /// Values for `{{name}}` placeholders.
     pub named_values: HashMap<String, String>,
+    /// Least time between two fetches of signing keys for a token naming an unknown
+    /// `kid`; `None`: `jwt::DEFAULT_REFETCH_FLOOR` (5 minutes, as APIM caches them).
+    pub jwks_refetch_floor: Option<Duration>,
 }
 
 /// One policy statement.
@@ -81,8 +87,12 @@ pub enum Step {
     Quota(Quota),
     /// `cache-lookup`: answer GETs from the cache.
     CacheLookup(CacheLookup),
-    /// `cache-store`: keep cacheable responses for `duration`.
-    CacheStore { duration: Duration },
+    /// `cache-store`: keep cacheable responses for `duration`; `cache_response`: any
+    /// status (cache-store-policy.md: without it only 200 OK is cached).
+    CacheStore {
+        duration: Duration,
+        cache_response: bool,
+    },
     /// `set-header` on the request (inbound) or response (outbound, on-error).
     SetHeader(SetHeader),
     /// `set-query-parameter` on the backend request.
@@ -152,14 +162,17 @@ pub struct RateLimit {
     /// The counters, one window per key value.
     pub window: Arc<SlidingWindow>,
     pub key: Text,
+    /// `rate-limit` (not by key): applies only to calls with a subscription.
+    pub per_subscription: bool,
     /// Count a call only when this holds (`None`: always).
     pub increment_condition: Option<Condition>,
     /// `increment-count`: how many calls one request counts as (default 1).
     pub increment_count: Option<Text>,
     /// `remaining-calls-variable-name`: a variable set to the calls left.
     pub remaining_variable: Option<String>,
-    /// `retry-after-header-name`: also set on 429 answers.
-    pub retry_after_header: Option<String>,
+    /// `retry-after-header-name` (default `Retry-After`): the one header carrying the
+    /// retry interval on 429 answers.
+    pub retry_after_header: http::HeaderName,
     /// `remaining-calls-header-name`: set on passing responses.
     pub remaining_header: Option<String>,
     /// `total-calls-header-name`: set on passing responses.
@@ -604,15 +617,13 @@ impl<'a, 'i> Parser<'a, 'i> {
             "cache-store" => {
                 self.attrs(el, &["duration", "cache-response"])?;
                 self.no_children(el)?;
-                if !self.bool_attr(el, "cache-response", true)? {
-                    return Err(self.unsupported(el, "cache-response=\"false\""));
-                }
                 let secs = self.num_attr(el, "duration")?.unwrap_or(0);
                 if secs == 0 {
                     bail!(self.err(el, "`duration` (seconds, > 0) is required"));
                 }
                 Step::CacheStore {
                     duration: Duration::from_secs(secs),
+                    cache_response: self.bool_attr(el, "cache-response", false)?,
                 }
             }
             "set-header" => Step::SetHeader(self.set_header(el)?),
@@ -847,6 +858,11 @@ impl<'a, 'i> Parser<'a, 'i> {
             keys: Vec::new(),
             fetched: Default::default(),
             fetched_at: Default::default(),
+            refetch_floor: self
+                .opts
+                .jwks_refetch_floor
+                .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR),
+            discovered_issuers: Default::default(),
             audiences: Vec::new(),
             issuers: Vec::new(),
             claims: Vec::new(),
@@ -906,7 +922,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         if p.keys.is_empty() && p.openid_configs.is_empty() {
             bail!(self.err(
                 el,
-                "needs <openid-config> or <issuer-signing-keys> (only RS256 is accepted)"
+                "needs <openid-config> or <issuer-signing-keys> (RSA keys: RS256/384/512, PS256/384/512)"
             ));
         }
         Ok(p)
@@ -1018,13 +1034,22 @@ impl<'a, 'i> Parser<'a, 'i> {
                 "`increment-count` must be a whole number or an expression"
             ));
         }
+        let retry_after_header = match self.attr(el, "retry-after-header-name")? {
+            Some(name) => http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                anyhow::anyhow!(
+                    self.err(el, "`retry-after-header-name` is not a valid header name")
+                )
+            })?,
+            None => http::header::RETRY_AFTER,
+        };
         Ok(RateLimit {
             window: Arc::new(SlidingWindow::new(calls, Duration::from_secs(period))),
             key,
+            per_subscription: !by_key,
             increment_condition: self.condition(el, "increment-condition")?,
             increment_count,
             remaining_variable: self.attr(el, "remaining-calls-variable-name")?,
-            retry_after_header: self.attr(el, "retry-after-header-name")?,
+            retry_after_header,
             remaining_header: self.attr(el, "remaining-calls-header-name")?,
             total_header: self.attr(el, "total-calls-header-name")?,
         })
@@ -1034,7 +1059,7 @@ impl<'a, 'i> Parser<'a, 'i> {
         let by_key = el.tag_name().name() == "quota-by-key";
         let mut allowed = vec!["calls", "bandwidth", "renewal-period"];
         if by_key {
-            allowed.extend(["counter-key", "increment-condition"]);
+            allowed.extend(["counter-key", "increment-condition", "first-period-start"]);
         }
         self.attrs(el, &allowed)?;
         self.no_children(el)?;
@@ -1043,15 +1068,35 @@ impl<'a, 'i> Parser<'a, 'i> {
         if calls.is_none() && kilobytes.is_none() {
             bail!(self.err(el, "`calls` or `bandwidth` is required"));
         }
-        let period = self
-            .num_attr(el, "renewal-period")?
-            .filter(|p| *p > 0)
-            .ok_or_else(|| anyhow::anyhow!(self.err(el, "`renewal-period` (> 0) is required")))?;
+        // quota-by-key-policy.md: minimum period 300 s; 0 makes the period infinite.
+        let period = match self.num_attr(el, "renewal-period")? {
+            Some(0) => None,
+            Some(p) if p >= MIN_QUOTA_PERIOD => Some(Duration::from_secs(p)),
+            _ => bail!(self.err(
+                el,
+                "`renewal-period` must be 0 (never renews) or at least 300 seconds (APIM's minimum)"
+            )),
+        };
+        let first_period_start = match self.attr(el, "first-period-start")? {
+            None => FixedWindowQuota::DEFAULT_FIRST_PERIOD_START,
+            Some(text) => time::OffsetDateTime::parse(
+                text.trim(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(self.err(
+                    el,
+                    &format!("`first-period-start` must be yyyy-MM-ddTHH:mm:ssZ: {e}")
+                ))
+            })?
+            .unix_timestamp(),
+        };
         Ok(Quota {
             counter: Arc::new(FixedWindowQuota::new(
                 calls,
                 kilobytes,
-                Duration::from_secs(period),
+                period,
+                first_period_start,
             )),
             key: if by_key {
                 self.text_of(el, "counter-key", &self.req_attr(el, "counter-key")?)?

@@ -95,6 +95,7 @@ fn fuzz_policy_loader_never_panics() {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect::<HashMap<_, _>>(),
+        ..Default::default()
     };
     for text in &shipped {
         parse(text, "shipped.xml", &opts).unwrap();

@@ -45,7 +45,8 @@ const SUPPORTED: &[ElementSupport] = &[
             "require-signed-tokens",
             "clock-skew",
         ],
-        notes: "children `openid-config url` (replaced by `--openid-config-url`), \
+        notes: "children `openid-config url` (replaced by `--openid-config-url`; the discovery \
+                document's `issuer` is valid besides `<issuers>`), \
                 `issuer-signing-keys/key` (RSA: `n`+`e`, or PEM; `id` = kid), \
                 `audiences/audience`, `issuers/issuer`, \
                 `required-claims/claim[@name, @match, @separator]/value`; \
@@ -69,8 +70,9 @@ const SUPPORTED: &[ElementSupport] = &[
             "remaining-calls-header-name",
             "total-calls-header-name",
         ],
-        notes: "keyed on the subscription; `renewal-period` ≤ 300 s; exact counters in one \
-                process (APIM's are distributed and \"never completely accurate\"); \
+        notes: "keyed on the subscription, and only calls with a subscription key count \
+                (without one, the call passes it); `retry-after-header-name` replaces \
+                `Retry-After`; `renewal-period` ≤ 300 s; exact counters in one process (APIM's are distributed and \"never completely accurate\"); \
                 `api`/`operation` children are refused",
     },
     ElementSupport {
@@ -100,8 +102,11 @@ const SUPPORTED: &[ElementSupport] = &[
             "renewal-period",
             "counter-key",
             "increment-condition",
+            "first-period-start",
         ],
-        notes: "`bandwidth` in KB, counted from request and response `Content-Length`",
+        notes: "`bandwidth` in KB, counted from request and response `Content-Length`; \
+                `renewal-period` 0 (never renews) or ≥ 300 s; windows aligned to \
+                `first-period-start` (default `0001-01-01T00:00:00Z`)",
     },
     ElementSupport {
         name: "quota",
@@ -129,7 +134,8 @@ const SUPPORTED: &[ElementSupport] = &[
         name: "cache-store",
         sections: &["outbound"],
         attributes: &["duration", "cache-response"],
-        notes: "`duration` in seconds",
+        notes: "`duration` in seconds; `cache-response=\"true\"` caches any status, else \
+                200 only; on a hit, outbound resumes after `cache-store`",
     },
     ElementSupport {
         name: "set-header",
@@ -349,7 +355,7 @@ fn parse_error(section: &str, element: &str, attribute: Option<&str>) -> String 
     let xml = format!("<policies><{section}><{element}{attr} /></{section}></policies>");
     let opts = LoadOptions {
         openid_config_url: Some("http://127.0.0.1:9/.well-known/openid-configuration".into()),
-        named_values: Default::default(),
+        ..LoadOptions::default()
     };
     match parse(&xml, "t.xml", &opts) {
         Ok(_) => String::new(),
