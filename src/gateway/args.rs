@@ -36,7 +36,8 @@ Examples:
   gatebench gateway --policy deploy/apim/policy.xml --embedded-backend \\
       --subscription-key bench=devkey \\
       --openid-config-url http://127.0.0.1:8081/.well-known/openid-configuration \\
-      --named-value storage-audience=api://gatebench-storage \\
+      --named-value tenant-id=local --named-value storage-app-id-uri=api://gatebench-storage \\
+      --named-value storage-client-id=00000000-0000-4000-8000-0000000000a1 \\
       --named-value rgw-base-url=http://127.0.0.1:7480
 
   # imitate a remote APIM

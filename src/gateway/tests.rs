@@ -77,6 +77,15 @@ impl Reply {
 }
 
 async fn start_idp_at(issuer: Option<&str>, listen: SocketAddr) -> RunningIdp {
+    start_idp_shaped(issuer, listen, Default::default()).await
+}
+
+/// An idp issuing tokens of `tokens`' shape (Entra ID v1 or v2).
+async fn start_idp_shaped(
+    issuer: Option<&str>,
+    listen: SocketAddr,
+    tokens: crate::idp::TokenShape,
+) -> RunningIdp {
     let client = |id: &str, roles: &[&str]| IdpClient {
         id: id.into(),
         credential: IdpCredential::Secret(Secret::new(format!("{id}-secret"))),
@@ -93,7 +102,7 @@ async fn start_idp_at(issuer: Option<&str>, listen: SocketAddr) -> RunningIdp {
         ],
         token_lifetime: Duration::from_secs(300),
         key_pem: None,
-        tokens: Default::default(),
+        tokens,
         tls: None,
     })
     .await
@@ -601,90 +610,138 @@ async fn unknown_policy_element_is_a_startup_error() {
 }
 
 /// The real-APIM policy loads (native blocks replaced) and serves with a local idp
-/// posing as Entra ID.
+/// posing as Entra ID, for both token versions: v1 tokens (issuer sts.windows.net, aud the
+/// Application ID URI, caller in `appid`) and v2 tokens (issuer …/v2.0, aud the API's
+/// client id, caller in `azp`) pass validate-jwt, and the rate limit counts each client
+/// application separately (access-token-claims-reference.md; the counter key is
+/// `azp ?? appid`).
 #[tokio::test]
-async fn shipped_apim_policy_loads_and_serves() {
-    let issuer = "https://login.microsoftonline.com/test-tenant/v2.0";
-    let idp = start_idp_at(Some(issuer), SocketAddr::from(([127, 0, 0, 1], 0))).await;
+async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
+    use crate::idp::{TokenShape, TokenVersion};
     let backend = EmbeddedS3::start().await.unwrap();
-    let named_values = [
-        ("tenant-id", "test-tenant"),
-        // The idp issues v2 tokens by default: aud is the API's client id.
-        ("storage-audience", crate::idp::DEFAULT_API_CLIENT_ID),
-        ("rgw-base-url", backend.endpoint.endpoint.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let policy_path = repo_file("deploy/apim/policy.xml");
-    let parsed = super::policy::load(
-        &policy_path,
-        &LoadOptions {
-            openid_config_url: Some(idp.openid_config_url()),
-            named_values: HashMap::clone(&named_values),
+    for (version, issuer) in [
+        (TokenVersion::V1, None),
+        (
+            TokenVersion::V2,
+            Some("https://login.microsoftonline.com/test-tenant/v2.0"),
+        ),
+    ] {
+        let tokens = TokenShape {
+            version,
+            tenant_id: "test-tenant".into(),
             ..Default::default()
-        },
-    )
-    .unwrap();
-    let blocks: Vec<&str> = parsed
-        .native_blocks
-        .iter()
-        .map(|(n, _)| n.as_str())
+        };
+        let idp = start_idp_shaped(issuer, SocketAddr::from(([127, 0, 0, 1], 0)), tokens).await;
+        if version == TokenVersion::V1 {
+            assert_eq!(idp.issuer, "https://sts.windows.net/test-tenant/");
+        }
+        let named_values: HashMap<String, String> = [
+            ("tenant-id", "test-tenant"),
+            ("storage-app-id-uri", AUDIENCE),
+            ("storage-client-id", crate::idp::DEFAULT_API_CLIENT_ID),
+            ("rgw-base-url", backend.endpoint.endpoint.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert_eq!(blocks, ["x-cache", "sigv4", "x-cache"]);
-    let gw = super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy: policy_path,
-        load: LoadOptions {
+        let load = LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
             named_values,
             ..Default::default()
-        },
-        api_prefix: "/storage".into(),
-        // Deliberately unreachable: set-backend-service must take over.
-        backend: crate::plan::S3Endpoint {
-            endpoint: "http://127.0.0.1:9".into(),
-            ..backend.endpoint.clone()
-        },
-        subscription_keys: vec![("bench".into(), "k".into())],
-        added_latency: None,
-        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-        tls: None,
-        openid_tls: Default::default(),
-        openapi: None,
-    })
-    .await
-    .unwrap();
-    let env_http: Client<HttpConnector, TestBody> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let form = "grant_type=client_credentials&client_id=writer&client_secret=writer-secret";
-    let resp = env_http
-        .request(
-            Request::post(idp.token_url())
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(bytes_body(form))
-                .unwrap(),
-        )
+        };
+        let policy_path = repo_file("deploy/apim/policy.xml");
+        let parsed = super::policy::load(&policy_path, &load).unwrap();
+        let blocks: Vec<&str> = parsed
+            .native_blocks
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(blocks, ["x-cache", "sigv4", "x-cache"]);
+        let gw = super::start(GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            policy: policy_path,
+            load,
+            api_prefix: "/storage".into(),
+            // Deliberately unreachable: set-backend-service must take over.
+            backend: crate::plan::S3Endpoint {
+                endpoint: "http://127.0.0.1:9".into(),
+                ..backend.endpoint.clone()
+            },
+            subscription_keys: vec![("bench".into(), "k".into())],
+            added_latency: None,
+            header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
+            openid_tls: Default::default(),
+            openapi: None,
+        })
         .await
         .unwrap();
-    let token: Value =
-        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let token = token["access_token"].as_str().unwrap();
-    for (method, path, body) in [
-        (Method::PUT, "/bucket1", ""),
-        (Method::PUT, "/bucket1/k", "x"),
-        (Method::GET, "/bucket1/k", ""),
-    ] {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", gw.base_url()))
-            .header("authorization", format!("Bearer {token}"))
-            .header("ocp-apim-subscription-key", "k")
-            .body(bytes_body(body))
-            .unwrap();
-        let resp = env_http.request(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "{path}");
-        assert_eq!(resp.headers().get("x-ratelimit-limit").unwrap(), "1000");
+        let http: Client<HttpConnector, TestBody> =
+            Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let token = |client: &'static str| {
+            let form = format!(
+                "grant_type=client_credentials&client_id={client}&client_secret={client}-secret"
+            );
+            let req = Request::post(idp.token_url())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(bytes_body(form))
+                .unwrap();
+            let http = http.clone();
+            async move {
+                let resp = http.request(req).await.unwrap();
+                let body: Value =
+                    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes())
+                        .unwrap();
+                body["access_token"].as_str().unwrap().to_string()
+            }
+        };
+        let (writer, reader) = (token("writer").await, token("reader").await);
+        let claims = |t: &str| -> Value {
+            serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(t.split('.').nth(1).unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        let caller = if version == TokenVersion::V1 {
+            "appid"
+        } else {
+            "azp"
+        };
+        assert_eq!(claims(&writer)[caller], "writer", "{version:?}");
+        let bucket = format!("bucket-{version:?}").to_lowercase();
+        let mut remaining = Vec::new();
+        for (token, method, path, body) in [
+            (&writer, Method::PUT, bucket.clone(), ""),
+            (&writer, Method::PUT, format!("{bucket}/k"), "x"),
+            (&reader, Method::GET, format!("{bucket}/k"), ""),
+            (&writer, Method::GET, format!("{bucket}/k"), ""),
+            (&reader, Method::GET, format!("{bucket}/k"), ""),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(format!("{}/{path}", gw.base_url()))
+                .header("authorization", format!("Bearer {token}"))
+                .header("ocp-apim-subscription-key", "k")
+                .body(bytes_body(body))
+                .unwrap();
+            let resp = http.request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{version:?} {path}");
+            assert_eq!(resp.headers()["x-ratelimit-limit"], "1000");
+            remaining.push(
+                resp.headers()["x-ratelimit-remaining"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        // One counter per client application: the reader's calls do not use the writer's.
+        assert_eq!(
+            remaining,
+            ["999", "998", "999", "997", "998"],
+            "{version:?}"
+        );
     }
 }
 

@@ -89,7 +89,8 @@ fn fuzz_policy_loader_never_panics() {
         openid_config_url: Some("http://127.0.0.1:9/.well-known/openid-configuration".into()),
         named_values: [
             ("tenant-id", "t"),
-            ("storage-audience", "a"),
+            ("storage-app-id-uri", "a"),
+            ("storage-client-id", "b"),
             ("rgw-base-url", "http://127.0.0.1:9"),
         ]
         .into_iter()
