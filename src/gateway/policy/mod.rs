@@ -82,7 +82,7 @@ pub enum Step {
         otherwise: Vec<Step>,
     },
     /// `rate-limit` / `rate-limit-by-key`.
-    RateLimit(RateLimit),
+    RateLimit(Box<RateLimit>),
     /// `quota-by-key`, or `quota` (per subscription).
     Quota(Quota),
     /// `cache-lookup`: answer GETs from the cache.
@@ -611,7 +611,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             }
             "validate-jwt" => Step::ValidateJwt(Box::new(self.validate_jwt(el)?)),
             "choose" => self.choose(el, section)?,
-            "rate-limit" | "rate-limit-by-key" => Step::RateLimit(self.rate_limit(el)?),
+            "rate-limit" | "rate-limit-by-key" => Step::RateLimit(Box::new(self.rate_limit(el)?)),
             "quota" | "quota-by-key" => Step::Quota(self.quota(el)?),
             "cache-lookup" => Step::CacheLookup(self.cache_lookup(el)?),
             "cache-store" => {
