@@ -806,30 +806,22 @@ async fn overhead_p50_direct_vs_gateway() {
     );
 }
 
-/// A backend that records what reaches it and answers 200 `ok` (after 3 s for `/slow`).
-async fn capture_backend() -> (
-    SocketAddr,
-    std::sync::Arc<std::sync::Mutex<Vec<Request<()>>>>,
-) {
-    use hyper::service::service_fn;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// Serves `answer` over HTTP/1.1 on a fresh loopback port for the rest of the test: the
+/// accept loop of every test backend.
+async fn serve_backend<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = hyper::Response<Full<Bytes>>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let log = seen.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        if req.uri().path().ends_with("/slow") {
-                            tokio::time::sleep(Duration::from_secs(3)).await;
-                        }
-                        let (parts, _) = req.into_parts();
-                        log.lock().unwrap().push(Request::from_parts(parts, ()));
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
-                    }
+                let svc = hyper::service::service_fn(move |req| {
+                    let reply = answer(req);
+                    async move { Ok::<_, Infallible>(reply.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -837,6 +829,28 @@ async fn capture_backend() -> (
             });
         }
     });
+    addr
+}
+
+/// A backend that records what reaches it and answers 200 `ok` (after 3 s for `/slow`).
+async fn capture_backend() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Request<()>>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let addr = serve_backend(move |req: Request<hyper::body::Incoming>| {
+        let log = log.clone();
+        async move {
+            if req.uri().path().ends_with("/slow") {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            let (parts, _) = req.into_parts();
+            log.lock().unwrap().push(Request::from_parts(parts, ()));
+            hyper::Response::new(Full::new(Bytes::from("ok")))
+        }
+    })
+    .await;
     (addr, seen)
 }
 

@@ -1,7 +1,6 @@
 //! The stand-in against Microsoft's documented APIM behaviour (issue #12): each test
 //! names the doc page (azure-docs `articles/api-management/…`) whose behaviour it checks.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,34 +18,22 @@ use crate::plan::Secret;
 /// A backend answering `ok` with the status named by a last path segment `sNNN`
 /// (else 200), and counting the requests that reach it.
 async fn status_backend() -> (SocketAddr, Arc<AtomicUsize>) {
-    use hyper::service::service_fn;
     let hits = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let count = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let status = req
-                        .uri()
-                        .path()
-                        .rsplit('/')
-                        .next()
-                        .and_then(|s| s.strip_prefix('s')?.parse::<u16>().ok())
-                        .unwrap_or(200);
-                    let mut resp = hyper::Response::new(Full::new(Bytes::from("ok")));
-                    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-                    async move { Ok::<_, Infallible>(resp) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let addr = super::serve_backend(move |req: Request<hyper::body::Incoming>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        let status = req
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.strip_prefix('s')?.parse::<u16>().ok())
+            .unwrap_or(200);
+        let mut resp = hyper::Response::new(Full::new(Bytes::from("ok")));
+        *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+        async move { resp }
+    })
+    .await;
     (addr, hits)
 }
 

@@ -14,50 +14,38 @@ type Seen = Arc<Mutex<Vec<(String, usize)>>>;
 /// requests and 200 after; `/b/slow` answers after 500 ms; `/b/missing` answers 404;
 /// anything else 200.
 async fn scripted_backend() -> (SocketAddr, Seen) {
-    use hyper::service::service_fn;
     let seen: Seen = Arc::default();
     let failures: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (log, failures) = (log.clone(), failures.clone());
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let (log, failures) = (log.clone(), failures.clone());
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        log.lock().unwrap().push((path.clone(), body.len()));
-                        let status = if let Some(n) = path.strip_prefix("/b/flaky-") {
-                            let mut f = failures.lock().unwrap();
-                            let done = f.entry(path.clone()).or_default();
-                            *done += 1;
-                            if *done <= n.parse::<u32>().unwrap() {
-                                503
-                            } else {
-                                200
-                            }
-                        } else if path == "/b/slow" {
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            200
-                        } else if path == "/b/missing" {
-                            404
-                        } else {
-                            200
-                        };
-                        let mut resp = hyper::Response::new(Full::new(Bytes::from("ok")));
-                        *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
+    let addr = serve_backend(move |req: Request<hyper::body::Incoming>| {
+        let (log, failures) = (log.clone(), failures.clone());
+        async move {
+            let path = req.uri().path().to_string();
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            log.lock().unwrap().push((path.clone(), body.len()));
+            let status = if let Some(n) = path.strip_prefix("/b/flaky-") {
+                let mut f = failures.lock().unwrap();
+                let done = f.entry(path.clone()).or_default();
+                *done += 1;
+                if *done <= n.parse::<u32>().unwrap() {
+                    503
+                } else {
+                    200
+                }
+            } else if path == "/b/slow" {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                200
+            } else if path == "/b/missing" {
+                404
+            } else {
+                200
+            };
+            let mut resp = hyper::Response::new(Full::new(Bytes::from("ok")));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+            resp
         }
-    });
+    })
+    .await;
     (addr, seen)
 }
 
