@@ -23,6 +23,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod traffic;
+mod values;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -147,6 +148,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         operations,
         backend: backend::Backend::new(&config.backend)?,
         cache: cache::ResponseCache::default(),
+        values: values::ValueCache::default(),
         stats: Arc::new(stats::Stats::default()),
         latency: config.added_latency.clone(),
         caching,

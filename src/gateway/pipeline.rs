@@ -25,12 +25,13 @@ use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, Facts, Text, Value};
 use super::policy::{
-    CacheLookup, ExistsAction, HeaderValues, Policy, Quota, RateLimit, ReturnResponse, SetHeader,
-    SetQueryParameter, Status, Step,
+    CacheLookup, CacheValue, ExistsAction, HeaderValues, Policy, Quota, RateLimit, ReturnResponse,
+    SetHeader, SetQueryParameter, Status, Step,
 };
 use super::reply::{GwBody, apim_error, full};
 use super::route::{Operations, Unrouted, route};
 use super::stats::{Counter, Stats};
+use super::values::ValueCache;
 
 /// The stand-in's counters endpoint (not part of APIM).
 pub const STATS_PATH: &str = "/__gatebench/stats";
@@ -52,6 +53,8 @@ pub struct Gateway {
     pub operations: Operations,
     pub backend: Backend,
     pub cache: ResponseCache,
+    /// `cache-*-value`'s store.
+    pub values: ValueCache,
     pub stats: Arc<Stats>,
     pub latency: Option<AddedLatency>,
     /// Whether any `cache-lookup` is configured (then `X-Cache` is added natively).
@@ -360,6 +363,9 @@ impl Gateway {
                     let facts = self.facts(ex, Some((parts.status.as_u16(), &parts.headers)));
                     return return_response(r, &facts).map(Some);
                 }
+                Step::CacheValue(op) => {
+                    self.cache_value(op, ex, Some((parts.status.as_u16(), &parts.headers)))?
+                }
                 // `policy::parse` admits no other steps in outbound and on-error;
                 // cache-store is the caller's.
                 _ => {}
@@ -469,6 +475,10 @@ impl Gateway {
                     CorsDecision::Answer(headers) => Flow::Answer(empty_200(headers)),
                 },
                 Step::Telemetry => Flow::Next,
+                Step::CacheValue(op) => match self.cache_value(op, ex, None) {
+                    Ok(()) => Flow::Next,
+                    Err(error) => Flow::Fail(error),
+                },
                 // `policy::parse` admits no other steps in inbound.
                 Step::CacheStore { .. }
                 | Step::ForwardRequest(_)
@@ -481,6 +491,47 @@ impl Gateway {
             }
         }
         Flow::Next
+    }
+
+    /// One value cache step, with `response` when outbound or on-error runs it. A null
+    /// key is the empty string.
+    fn cache_value(
+        &self,
+        op: &CacheValue,
+        ex: &mut Exchange,
+        response: Option<(u16, &HeaderMap)>,
+    ) -> Result<(), String> {
+        let now = Instant::now();
+        let facts = self.facts(ex, response);
+        let key = |k: &Text| Ok::<_, String>(k.eval_text(&facts)?.unwrap_or_default());
+        let (variable, found) = match op {
+            CacheValue::Lookup {
+                key: k,
+                variable,
+                default,
+            } => match self.values.get(&key(k)?, now) {
+                Some(v) => (variable, v),
+                None => match default {
+                    Some(d) => (variable, d.eval(&facts)?),
+                    None => return Ok(()),
+                },
+            },
+            CacheValue::Store {
+                key: k,
+                value,
+                duration,
+            } => {
+                self.values
+                    .put(key(k)?, value.eval(&facts)?, *duration, now);
+                return Ok(());
+            }
+            CacheValue::Remove { key: k } => {
+                self.values.remove(&key(k)?);
+                return Ok(());
+            }
+        };
+        ex.variables.insert(variable.clone(), found);
+        Ok(())
     }
 
     /// `rewrite-uri`: the backend path, and the query it keeps or brings.

@@ -131,6 +131,28 @@ pub enum Step {
     Cors(crate::gateway::cors::Cors),
     /// `emit-metric`, `trace`: accepted, nothing is sent anywhere.
     Telemetry,
+    /// `cache-lookup-value`, `cache-store-value`, `cache-remove-value`.
+    CacheValue(CacheValue),
+}
+
+/// A step on the value cache (cache-lookup-value-policy.md, cache-store-value-policy.md,
+/// cache-remove-value-policy.md); keys are expressions or literals.
+pub enum CacheValue {
+    /// Sets `variable` to the value under `key`; on a miss to `default`, or leaves it
+    /// unset without one.
+    Lookup {
+        key: Text,
+        variable: String,
+        default: Option<Text>,
+    },
+    /// Keeps the value of `value` under `key` for `duration`.
+    Store {
+        key: Text,
+        value: Text,
+        duration: Duration,
+    },
+    /// Forgets the value under `key`.
+    Remove { key: Text },
 }
 
 /// `forward-request`'s options.
@@ -373,6 +395,9 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "return-response",
             "ip-filter",
             "cors",
+            "cache-lookup-value",
+            "cache-store-value",
+            "cache-remove-value",
             "emit-metric",
             "trace",
         ],
@@ -392,6 +417,9 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "choose",
             "return-response",
             "cache-store",
+            "cache-lookup-value",
+            "cache-store-value",
+            "cache-remove-value",
             "emit-metric",
             "trace",
         ],
@@ -402,6 +430,9 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
             "set-status",
             "choose",
             "return-response",
+            "cache-lookup-value",
+            "cache-store-value",
+            "cache-remove-value",
             "emit-metric",
             "trace",
         ],
@@ -654,6 +685,9 @@ impl<'a, 'i> Parser<'a, 'i> {
             "limit-concurrency" => self.limit_concurrency(el, section)?,
             "retry" => self.retry(el, section)?,
             "emit-metric" | "trace" => self.telemetry(el)?,
+            "cache-lookup-value" | "cache-store-value" | "cache-remove-value" => {
+                Step::CacheValue(self.cache_value(el)?)
+            }
             other => return Err(self.unsupported(el, &format!("element <{other}>"))),
         })
     }
@@ -1126,10 +1160,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                 return Err(self.unsupported(el, &format!("downstream-caching-type=\"{other}\"")));
             }
         }
-        match self.attr(el, "caching-type")?.as_deref() {
-            None | Some("internal") | Some("prefer-external") => {}
-            Some(other) => return Err(self.unsupported(el, &format!("caching-type=\"{other}\""))),
-        }
+        self.caching_type(el)?;
         self.bool_attr(el, "must-revalidate", true)?;
         self.bool_attr(el, "vary-by-developer-groups", false)?;
         let mut lookup = CacheLookup {
@@ -1149,6 +1180,50 @@ impl<'a, 'i> Parser<'a, 'i> {
             }
         }
         Ok(lookup)
+    }
+
+    /// `caching-type`: the stand-in's cache is internal; `external` is refused.
+    fn caching_type(&self, el: Node) -> anyhow::Result<()> {
+        match self.attr(el, "caching-type")?.as_deref() {
+            None | Some("internal") | Some("prefer-external") => Ok(()),
+            Some(other) => Err(self.unsupported(el, &format!("caching-type=\"{other}\""))),
+        }
+    }
+
+    /// `cache-lookup-value`, `cache-store-value` or `cache-remove-value`.
+    fn cache_value(&self, el: Node<'a, 'i>) -> anyhow::Result<CacheValue> {
+        let name = el.tag_name().name();
+        let extra: &[&str] = match name {
+            "cache-lookup-value" => &["variable-name", "default-value"],
+            "cache-store-value" => &["value", "duration"],
+            _ => &[],
+        };
+        self.attrs(el, &[&["key", "caching-type"], extra].concat())?;
+        self.no_children(el)?;
+        self.caching_type(el)?;
+        let key = self.text_of(el, "key", &self.req_attr(el, "key")?)?;
+        Ok(match name {
+            "cache-lookup-value" => CacheValue::Lookup {
+                key,
+                variable: self.req_attr(el, "variable-name")?,
+                default: self
+                    .attr(el, "default-value")?
+                    .map(|raw| self.text_of(el, "default-value", &raw))
+                    .transpose()?,
+            },
+            "cache-store-value" => CacheValue::Store {
+                key,
+                value: self.text_of(el, "value", &self.req_attr(el, "value")?)?,
+                duration: Duration::from_secs(
+                    self.num_attr(el, "duration")?
+                        .filter(|d| *d > 0)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(self.err(el, "`duration` (seconds, > 0) is required"))
+                        })?,
+                ),
+            },
+            _ => CacheValue::Remove { key },
+        })
     }
 
     fn set_header(&self, el: Node<'a, 'i>) -> anyhow::Result<SetHeader> {

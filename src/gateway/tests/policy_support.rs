@@ -24,6 +24,8 @@ struct ElementSupport {
 
 const ALL: &[&str] = &["inbound", "backend", "outbound", "on-error"];
 const INBOUND: &[&str] = &["inbound"];
+/// Where the stand-in runs `cache-*-value` (APIM also allows `backend`).
+const VALUE_CACHE: &[&str] = &["inbound", "outbound", "on-error"];
 
 /// Every element the stand-in implements, in the order of the docs table.
 const SUPPORTED: &[ElementSupport] = &[
@@ -136,6 +138,28 @@ const SUPPORTED: &[ElementSupport] = &[
         attributes: &["duration", "cache-response"],
         notes: "`duration` in seconds; `cache-response=\"true\"` caches any status, else \
                 200 only; on a hit, outbound resumes after `cache-store`",
+    },
+    ElementSupport {
+        name: "cache-lookup-value",
+        sections: VALUE_CACHE,
+        attributes: &["key", "variable-name", "default-value", "caching-type"],
+        notes: "a value cache of its own (100,000 entries), shared by all requests; on a \
+                miss the variable gets `default-value`, or stays unset without one; \
+                `caching-type=\"external\"` is refused; not in `backend`",
+    },
+    ElementSupport {
+        name: "cache-store-value",
+        sections: VALUE_CACHE,
+        attributes: &["key", "value", "duration", "caching-type"],
+        notes: "keeps the expression's value (not only strings); `duration` in whole seconds \
+                (> 0, no expression); not in `backend`",
+    },
+    ElementSupport {
+        name: "cache-remove-value",
+        sections: VALUE_CACHE,
+        attributes: &["key", "caching-type"],
+        notes: "forgets the key at once (e.g. on PUT to invalidate a value kept by GETs); \
+                not in `backend`",
     },
     ElementSupport {
         name: "set-header",

@@ -311,3 +311,104 @@ async fn cors_answers_preflights_itself_and_decorates_matched_requests() {
         "the unmatched GET was terminated"
     );
 }
+
+#[tokio::test]
+async fn value_cache_keeps_values_until_a_put_removes_them() {
+    // cache-lookup-value-policy.md: a miss leaves `variable-name` unset unless
+    // `default-value` is given; cache-store-value-policy.md: `duration` in seconds, any
+    // section but backend here; cache-remove-value-policy.md: the key is gone at once.
+    // custom-caching-policies.md: lookup, then `choose` on `ContainsKey`.
+    let (addr, seen) = scripted_backend().await;
+    let key = r#"@("seen:" + context.Request.Url.Path)"#;
+    let xml = format!(
+        r#"<policies>
+    <inbound>
+        <set-backend-service base-url="http://{addr}" />
+        <cache-lookup-value key="never-stored" variable-name="fallback" default-value="@(&quot;none&quot;)" />
+        <choose>
+            <when condition='@(context.Request.Method == "PUT")'>
+                <cache-remove-value key='{key}' caching-type="internal" />
+            </when>
+            <when condition='@(context.Request.Method == "GET")'>
+                <cache-lookup-value key='{key}' variable-name="status" />
+                <choose>
+                    <when condition='@(context.Variables.ContainsKey("status"))'>
+                        <return-response>
+                            <set-header name="X-Cached-Status"><value>@(context.Variables["status"].ToString())</value></set-header>
+                        </return-response>
+                    </when>
+                </choose>
+            </when>
+        </choose>
+    </inbound>
+    <backend><forward-request /></backend>
+    <outbound>
+        <set-header name="X-Fallback"><value>@((string)context.Variables["fallback"])</value></set-header>
+        <choose>
+            <when condition='@(context.Request.Method == "GET")'>
+                <cache-store-value key='{key}' value="@(context.Response.StatusCode)" duration="60" />
+            </when>
+        </choose>
+    </outbound>
+</policies>"#
+    );
+    let (gw, _d) = gateway_with_policy(&xml, None).await;
+    let backend_calls = || seen.lock().unwrap().len();
+    let miss = request(&gw, Method::GET, "/b/k", "").await;
+    assert_eq!(miss.status, StatusCode::OK);
+    assert_eq!(miss.headers["x-fallback"], "none");
+    assert!(miss.headers.get("x-cached-status").is_none());
+    assert_eq!(backend_calls(), 1);
+    let hit = request(&gw, Method::GET, "/b/k", "").await;
+    assert_eq!(hit.headers["x-cached-status"], "200");
+    assert_eq!(backend_calls(), 1, "a hit answers from the value cache");
+    let other = request(&gw, Method::GET, "/b/missing", "").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "keys differ by path");
+    assert_eq!(
+        request(&gw, Method::GET, "/b/missing", "").await.headers["x-cached-status"],
+        "404"
+    );
+    assert_eq!(backend_calls(), 2);
+    request(&gw, Method::PUT, "/b/k", "new").await;
+    assert_eq!(backend_calls(), 3);
+    let after_put = request(&gw, Method::GET, "/b/k", "").await;
+    assert!(
+        after_put.headers.get("x-cached-status").is_none(),
+        "the PUT removed it"
+    );
+    assert_eq!(backend_calls(), 4);
+    assert_eq!(
+        request(&gw, Method::GET, "/b/missing", "").await.headers["x-cached-status"],
+        "404"
+    );
+}
+
+#[test]
+fn value_cache_elements_check_their_attributes() {
+    let cases = [
+        (
+            r#"<outbound><cache-store-value key="k" value="v" /></outbound>"#,
+            "`duration` (seconds, > 0) is required",
+        ),
+        (
+            r#"<inbound><cache-lookup-value key="k" /></inbound>"#,
+            "`variable-name` is required",
+        ),
+        (
+            r#"<inbound><cache-remove-value key="k" caching-type="external" /></inbound>"#,
+            "caching-type=\"external\" is not supported",
+        ),
+        (
+            r#"<backend><cache-remove-value key="k" /></backend>"#,
+            "<cache-remove-value> in <backend>",
+        ),
+    ];
+    for (section, expected) in cases {
+        let xml = format!("<policies>{section}</policies>");
+        let err = parse(&xml, "p.xml", &LoadOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{section}: {err}");
+    }
+}
