@@ -141,6 +141,9 @@ pub struct JwtPolicy {
     pub audiences: Vec<String>,
     pub issuers: Vec<String>,
     pub claims: Vec<ClaimRule>,
+    /// `validate-azure-ad-token`'s client application ids: the token's `azp` (v2) or
+    /// `appid` (v1) must be one of them. Empty: not checked.
+    pub client_applications: Vec<String>,
 }
 
 /// Why a token was refused.
@@ -171,6 +174,9 @@ pub enum Refusal {
     MissingClaim,
     /// A `required-claims` claim is absent or has none of the required values.
     RequiredClaim,
+    /// `validate-azure-ad-token`: the caller (`azp` or `appid`) is not a listed client
+    /// application.
+    ClientApplication,
 }
 
 impl Refusal {
@@ -187,6 +193,7 @@ impl Refusal {
             Refusal::Issuer => "issuer",
             Refusal::MissingClaim => "missing_claim",
             Refusal::RequiredClaim => "required_claim",
+            Refusal::ClientApplication => "client_application",
         }
     }
 
@@ -367,6 +374,12 @@ impl JwtPolicy {
             }
         }
         let claims = claims.ok_or(invalid(refusal))?;
+        if !self.client_applications.is_empty() {
+            let caller = claims["azp"].as_str().or(claims["appid"].as_str());
+            if !caller.is_some_and(|c| self.client_applications.iter().any(|a| a == c)) {
+                return Err(invalid(Refusal::ClientApplication));
+            }
+        }
         if self.claims.iter().all(|rule| rule.satisfied_by(&claims)) {
             Ok(claims)
         } else {

@@ -609,6 +609,24 @@ async fn unknown_policy_element_is_a_startup_error() {
     );
 }
 
+/// A token for the idp's `client` (client credentials, secret `{client}-secret`).
+async fn client_token(
+    http: &Client<HttpConnector, TestBody>,
+    idp: &RunningIdp,
+    client: &str,
+) -> String {
+    let form =
+        format!("grant_type=client_credentials&client_id={client}&client_secret={client}-secret");
+    let req = Request::post(idp.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes_body(form))
+        .unwrap();
+    let resp = http.request(req).await.unwrap();
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
 /// The real-APIM policy loads (native blocks replaced) and serves with a local idp
 /// posing as Entra ID, for both token versions: v1 tokens (issuer sts.windows.net, aud the
 /// Application ID URI, caller in `appid`) and v2 tokens (issuer …/v2.0, aud the API's
@@ -678,24 +696,8 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
         .unwrap();
         let http: Client<HttpConnector, TestBody> =
             Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        let token = |client: &'static str| {
-            let form = format!(
-                "grant_type=client_credentials&client_id={client}&client_secret={client}-secret"
-            );
-            let req = Request::post(idp.token_url())
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(bytes_body(form))
-                .unwrap();
-            let http = http.clone();
-            async move {
-                let resp = http.request(req).await.unwrap();
-                let body: Value =
-                    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes())
-                        .unwrap();
-                body["access_token"].as_str().unwrap().to_string()
-            }
-        };
-        let (writer, reader) = (token("writer").await, token("reader").await);
+        let writer = client_token(&http, &idp, "writer").await;
+        let reader = client_token(&http, &idp, "reader").await;
         let claims = |t: &str| -> Value {
             serde_json::from_slice(
                 &URL_SAFE_NO_PAD
@@ -742,6 +744,78 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             ["999", "998", "999", "997", "998"],
             "{version:?}"
         );
+    }
+}
+
+/// `validate-azure-ad-token` (validate-azure-ad-token-policy.md) takes v1 and v2 tokens of
+/// the tenant from a listed client application and refuses other callers.
+#[tokio::test]
+async fn validate_azure_ad_token_admits_listed_client_applications() {
+    use crate::idp::{TokenShape, TokenVersion};
+    let (backend, seen) = capture_backend().await;
+    for version in [TokenVersion::V1, TokenVersion::V2] {
+        let tokens = TokenShape {
+            version,
+            tenant_id: "test-tenant".into(),
+            ..Default::default()
+        };
+        let idp = start_idp_shaped(None, SocketAddr::from(([127, 0, 0, 1], 0)), tokens).await;
+        let xml = format!(
+            r#"<policies><inbound>
+    <validate-azure-ad-token tenant-id="test-tenant">
+        <client-application-ids><application-id>writer</application-id></client-application-ids>
+        <backend-application-ids><application-id>{}</application-id></backend-application-ids>
+        <audiences><audience>{AUDIENCE}</audience></audiences>
+    </validate-azure-ad-token>
+    <set-backend-service base-url="http://{backend}" />
+</inbound></policies>"#,
+            crate::idp::DEFAULT_API_CLIENT_ID
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("p.xml");
+        std::fs::write(&policy, xml).unwrap();
+        let gw = super::start(GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            policy,
+            load: LoadOptions {
+                openid_config_url: Some(idp.openid_config_url()),
+                ..Default::default()
+            },
+            api_prefix: "/api".into(),
+            backend: backend_unreachable(),
+            subscription_keys: Vec::new(),
+            added_latency: None,
+            header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
+            openid_tls: Default::default(),
+            openapi: None,
+        })
+        .await
+        .unwrap();
+        let http: Client<HttpConnector, TestBody> =
+            Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let before = seen.lock().unwrap().len();
+        for (client, want) in [
+            ("writer", StatusCode::OK),
+            ("reader", StatusCode::UNAUTHORIZED),
+        ] {
+            let token = client_token(&http, &idp, client).await;
+            let req = Request::get(format!("{}/b/k", gw.base_url()))
+                .header("authorization", format!("Bearer {token}"))
+                .body(empty())
+                .unwrap();
+            let status = http.request(req).await.unwrap().status();
+            assert_eq!(status, want, "{version:?} {client}");
+        }
+        assert_eq!(seen.lock().unwrap().len(), before + 1, "{version:?}");
+        let stats: Value = {
+            let req = Request::get(format!("http://{}{STATS_PATH}", gw.addr))
+                .body(empty())
+                .unwrap();
+            let resp = http.request(req).await.unwrap();
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+        };
+        assert_eq!(stats["jwt_refused"]["client_application"], 1, "{version:?}");
     }
 }
 
@@ -861,6 +935,17 @@ async fn gateway_with_policy(
     gateway_with_keys(xml, latency, Vec::new()).await
 }
 
+/// A default backend nobody listens on (a policy's `set-backend-service` must take over).
+fn backend_unreachable() -> crate::plan::S3Endpoint {
+    crate::plan::S3Endpoint {
+        endpoint: "http://127.0.0.1:9".into(),
+        region: "us-east-1".into(),
+        access_key: "AKGATEWAY".into(),
+        secret_key: Secret::new("gateway-secret"),
+        tls: Default::default(),
+    }
+}
+
 /// A gateway on `xml` under `/api` whose default backend is unreachable, requiring the
 /// subscription keys `(name, key)` if any.
 async fn gateway_with_keys(
@@ -876,13 +961,7 @@ async fn gateway_with_keys(
         policy,
         load: LoadOptions::default(),
         api_prefix: "/api/".into(),
-        backend: crate::plan::S3Endpoint {
-            endpoint: "http://127.0.0.1:9".into(),
-            region: "us-east-1".into(),
-            access_key: "AKGATEWAY".into(),
-            secret_key: Secret::new("gateway-secret"),
-            tls: Default::default(),
-        },
+        backend: backend_unreachable(),
         subscription_keys,
         added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
         header_read_timeout: Duration::from_secs(1),

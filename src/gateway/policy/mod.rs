@@ -381,6 +381,7 @@ fn allowed_in(section: &str) -> &'static [&'static str] {
         "inbound" => &[
             "base",
             "validate-jwt",
+            "validate-azure-ad-token",
             "choose",
             "rate-limit",
             "rate-limit-by-key",
@@ -641,6 +642,9 @@ impl<'a, 'i> Parser<'a, 'i> {
                 Step::Base
             }
             "validate-jwt" => Step::ValidateJwt(Box::new(self.validate_jwt(el)?)),
+            "validate-azure-ad-token" => {
+                Step::ValidateJwt(Box::new(self.validate_azure_ad_token(el)?))
+            }
             "choose" => self.choose(el, section)?,
             "rate-limit" | "rate-limit-by-key" => Step::RateLimit(Box::new(self.rate_limit(el)?)),
             "quota" | "quota-by-key" => Step::Quota(self.quota(el)?),
@@ -857,6 +861,40 @@ impl<'a, 'i> Parser<'a, 'i> {
         self.steps(el, section)
     }
 
+    /// The attributes `validate-jwt` and `validate-azure-ad-token` share, and defaults
+    /// for the rest.
+    fn jwt_common(&self, el: Node<'a, 'i>) -> anyhow::Result<JwtPolicy> {
+        let status = self
+            .num_attr(el, "failed-validation-httpcode")?
+            .unwrap_or(401);
+        if !(400..600).contains(&status) {
+            bail!(self.err(el, "`failed-validation-httpcode` must be 4xx or 5xx"));
+        }
+        Ok(JwtPolicy {
+            header_name: self
+                .attr(el, "header-name")?
+                .unwrap_or_else(|| "Authorization".into()),
+            status: status as u16,
+            message: self.attr(el, "failed-validation-error-message")?,
+            require_expiration: true,
+            require_scheme: None,
+            clock_skew: Duration::ZERO,
+            openid_configs: Vec::new(),
+            keys: Vec::new(),
+            fetched: Default::default(),
+            fetched_at: Default::default(),
+            refetch_floor: self
+                .opts
+                .jwks_refetch_floor
+                .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR),
+            discovered_issuers: Default::default(),
+            audiences: Vec::new(),
+            issuers: Vec::new(),
+            claims: Vec::new(),
+            client_applications: Vec::new(),
+        })
+    }
+
     fn validate_jwt(&self, el: Node<'a, 'i>) -> anyhow::Result<JwtPolicy> {
         self.attrs(
             el,
@@ -873,34 +911,10 @@ impl<'a, 'i> Parser<'a, 'i> {
         if !self.bool_attr(el, "require-signed-tokens", true)? {
             return Err(self.unsupported(el, "require-signed-tokens=\"false\""));
         }
-        let status = self
-            .num_attr(el, "failed-validation-httpcode")?
-            .unwrap_or(401);
-        if !(400..600).contains(&status) {
-            bail!(self.err(el, "`failed-validation-httpcode` must be 4xx or 5xx"));
-        }
-        let mut p = JwtPolicy {
-            header_name: self
-                .attr(el, "header-name")?
-                .unwrap_or_else(|| "Authorization".into()),
-            status: status as u16,
-            message: self.attr(el, "failed-validation-error-message")?,
-            require_expiration: self.bool_attr(el, "require-expiration-time", true)?,
-            require_scheme: self.attr(el, "require-scheme")?,
-            clock_skew: Duration::from_secs(self.num_attr(el, "clock-skew")?.unwrap_or(0)),
-            openid_configs: Vec::new(),
-            keys: Vec::new(),
-            fetched: Default::default(),
-            fetched_at: Default::default(),
-            refetch_floor: self
-                .opts
-                .jwks_refetch_floor
-                .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR),
-            discovered_issuers: Default::default(),
-            audiences: Vec::new(),
-            issuers: Vec::new(),
-            claims: Vec::new(),
-        };
+        let mut p = self.jwt_common(el)?;
+        p.require_expiration = self.bool_attr(el, "require-expiration-time", true)?;
+        p.require_scheme = self.attr(el, "require-scheme")?;
+        p.clock_skew = Duration::from_secs(self.num_attr(el, "clock-skew")?.unwrap_or(0));
         for child in self.children(el)? {
             match child.tag_name().name() {
                 "openid-config" => {
@@ -957,6 +971,76 @@ impl<'a, 'i> Parser<'a, 'i> {
             bail!(self.err(
                 el,
                 "needs <openid-config> or <issuer-signing-keys> (RSA keys: RS256/384/512, PS256/384/512)"
+            ));
+        }
+        Ok(p)
+    }
+
+    /// `validate-azure-ad-token` (validate-azure-ad-token-policy.md): a bearer token from
+    /// the tenant's Entra ID (keys from its discovery document, or `--openid-config-url`),
+    /// v1 or v2 (both issuers), for a listed client application (`azp` or `appid`).
+    fn validate_azure_ad_token(&self, el: Node<'a, 'i>) -> anyhow::Result<JwtPolicy> {
+        self.attrs(
+            el,
+            &[
+                "tenant-id",
+                "header-name",
+                "failed-validation-httpcode",
+                "failed-validation-error-message",
+            ],
+        )?;
+        let tenant = self.req_attr(el, "tenant-id")?;
+        let mut p = self.jwt_common(el)?;
+        p.require_scheme = Some("Bearer".into());
+        p.openid_configs
+            .push(self.opts.openid_config_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
+            )
+        }));
+        p.issuers = vec![
+            format!("https://sts.windows.net/{tenant}/"),
+            format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+        ];
+        for child in self.children(el)? {
+            self.attrs(child, &[])?;
+            let name = child.tag_name().name();
+            if name == "required-claims" {
+                for claim in self.children(child)? {
+                    p.claims.push(self.claim_rule(claim)?);
+                }
+                continue;
+            }
+            let item = match name {
+                "client-application-ids" | "backend-application-ids" => "application-id",
+                "audiences" => "audience",
+                other => {
+                    return Err(
+                        self.unsupported(child, &format!("<{other}> in <validate-azure-ad-token>"))
+                    );
+                }
+            };
+            for v in self.children(child)? {
+                if v.tag_name().name() != item {
+                    return Err(self.unsupported(v, &format!("this element (<{item}> expected)")));
+                }
+                self.attrs(v, &[])?;
+                let id = self.text(v)?;
+                match name {
+                    "client-application-ids" => p.client_applications.push(id),
+                    // A backend application's tokens name it by id or as api://{id}.
+                    "backend-application-ids" => {
+                        p.audiences.push(format!("api://{id}"));
+                        p.audiences.push(id);
+                    }
+                    _ => p.audiences.push(id),
+                }
+            }
+        }
+        if p.client_applications.is_empty() {
+            bail!(self.err(
+                el,
+                "needs <client-application-ids> with at least one <application-id>"
             ));
         }
         Ok(p)

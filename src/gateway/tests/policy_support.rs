@@ -55,6 +55,23 @@ const SUPPORTED: &[ElementSupport] = &[
                 `require-signed-tokens=\"false\"` and `decryption-keys` are refused",
     },
     ElementSupport {
+        name: "validate-azure-ad-token",
+        sections: INBOUND,
+        attributes: &[
+            "tenant-id",
+            "header-name",
+            "failed-validation-httpcode",
+            "failed-validation-error-message",
+        ],
+        notes: "children `client-application-ids/application-id` (the token's `azp` or \
+                `appid` must be one), `backend-application-ids/application-id` (audiences: \
+                the id and `api://{id}`), `audiences/audience`, `required-claims/claim`; \
+                v1 and v2 issuers of the tenant; keys from its discovery document \
+                (replaced by `--openid-config-url`); `Bearer` scheme; \
+                `query-parameter-name`, `token-value`, `output-token-variable-name` and \
+                `decryption-keys` are refused",
+    },
+    ElementSupport {
         name: "choose",
         sections: &["inbound", "outbound", "on-error"],
         attributes: &[],
