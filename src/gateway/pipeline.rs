@@ -307,9 +307,22 @@ impl Gateway {
     /// A failed policy expression: logged, then 500 `Internal server error` through
     /// `on-error`, as APIM answers.
     fn fail(&self, ex: &mut Exchange, error: &str) -> Response<GwBody> {
+        self.expression_failed(error);
+        self.on_error(ex, apim_error(500, "Internal server error"))
+    }
+
+    /// Logs and counts a policy expression that failed.
+    fn expression_failed(&self, error: &str) {
         eprintln!("gatebench gateway: policy expression error: {error}");
         self.stats.bump(Counter::ExpressionError);
-        self.on_error(ex, apim_error(500, "Internal server error"))
+    }
+
+    /// Whether `condition` holds; one that fails to evaluate is logged, counted and false.
+    fn holds_or_false(&self, condition: &Condition, facts: &Facts<'_>) -> bool {
+        condition.holds(facts).unwrap_or_else(|error| {
+            self.expression_failed(&error);
+            false
+        })
     }
 
     /// Runs the `on-error` section on `resp`. An expression failing there is logged and
@@ -781,13 +794,7 @@ impl Gateway {
                 &ex.headers,
                 body,
                 |condition, status, headers| {
-                    condition
-                        .holds(&self.facts(&ex, Some((status, headers))))
-                        .unwrap_or_else(|error| {
-                            eprintln!("gatebench gateway: policy expression error: {error}");
-                            self.stats.bump(Counter::ExpressionError);
-                            false
-                        })
+                    self.holds_or_false(condition, &self.facts(&ex, Some((status, headers))))
                 },
             )
             .await
@@ -875,16 +882,7 @@ impl Gateway {
             return;
         }
         let facts = self.facts(ex, Some((status, headers)));
-        let logged = |error: String| {
-            eprintln!("gatebench gateway: policy expression error: {error}");
-            self.stats.bump(Counter::ExpressionError);
-        };
-        let holds = |c: &Condition| {
-            c.holds(&facts).unwrap_or_else(|e| {
-                logged(e);
-                false
-            })
-        };
+        let holds = |c: &Condition| self.holds_or_false(c, &facts);
         for d in &ex.deferred {
             match d {
                 Deferred::Rate {
@@ -901,7 +899,7 @@ impl Gateway {
                         DeferredCount::Fixed(n) => *n,
                         DeferredCount::Computed(t) => {
                             increment_count(t, &facts).unwrap_or_else(|e| {
-                                logged(e);
+                                self.expression_failed(&e);
                                 0
                             })
                         }
