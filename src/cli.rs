@@ -208,15 +208,3 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
 }
-
-/// The multi-threaded tokio runtime a subcommand runs on; on failure the error is printed
-/// and the exit code (1) returned.
-pub fn async_runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::ExitCode::from(1)
-        })
-}

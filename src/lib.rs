@@ -2,11 +2,14 @@
 //! gateway (Azure API Management).
 //!
 //! Data flows one way: `scenario` (file → validated `plan::Plan`) → `engine` (sends the
-//! seeded operation sequence through a `target`) → `record` (HDR histograms per target ×
-//! op × outcome, per second) → `results` (the run folder) → `report` (what people read).
-//! `run` wires one `gatebench run` together; `cli` holds the command line.
+//! seeded operation sequence through the `client`) → `record` (HDR histograms per target ×
+//! op × outcome, per second) → `results` (the run folder) → `thresholds` → `report` (what
+//! people read). `run` wires one `gatebench run` together; `cli` holds the command line.
+//! The servers (`gateway`, `idp`) stand apart on `shared` and `tls`; imports run one way,
+//! checked by tests/architecture.rs (docs/architecture.md).
 
 pub mod cli;
+pub mod client;
 pub mod compare;
 pub mod engine;
 pub mod gateway;
@@ -20,6 +23,6 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
-pub mod target;
+pub mod shared;
 pub mod thresholds;
 pub mod tls;

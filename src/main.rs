@@ -118,7 +118,7 @@ fn probe_command(path: &std::path::Path, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match gatebench::cli::async_runtime() {
+    let runtime = match gatebench::shared::runtime::async_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -166,7 +166,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         keep_data: args.keep_data,
         quiet: args.quiet,
     };
-    let runtime = match gatebench::cli::async_runtime() {
+    let runtime = match gatebench::shared::runtime::async_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

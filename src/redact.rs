@@ -3,7 +3,7 @@
 //! `error_description` quoting the request body, say), so keeping them out of our own
 //! formatting is not enough.
 //!
-//! Every [`crate::plan::Secret`] registers its value here when it is made, and so does
+//! Every [`crate::shared::Secret`] registers its value here when it is made, and so does
 //! every access token fetched; [`redact`] replaces each registered value, and its
 //! percent-encoded and JSON-escaped forms, with `<redacted>`. A leaf: imports nothing of
 //! the crate.

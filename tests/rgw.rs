@@ -9,10 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::ceph::{ExtraRgw, Rgw, rgw};
 use common::*;
-use gatebench::plan::{S3Endpoint, Secret};
+use gatebench::client::Admin;
 use gatebench::record::OutcomeClass;
 use gatebench::report::series::Series;
-use gatebench::target::Admin;
+use gatebench::shared::{S3Endpoint, Secret};
 use serde_json::Value;
 
 fn admin(r: &Rgw) -> Admin {

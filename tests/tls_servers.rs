@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 use gatebench::gateway::policy::LoadOptions;
 use gatebench::gateway::{self, GatewayConfig};
-use gatebench::plan::{S3Endpoint, Secret, TlsSpec};
+use gatebench::shared::{S3Endpoint, Secret, TlsSpec};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
+use crate::client::{Connection, KeySpace, S3Client};
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::plan::{LoadModel, OpenLoop};
 use crate::record::{Phase, RecordHandle, Sample, SeriesKey, Shards};
-use crate::target::{Connection, KeySpace, S3Client};
 use schedule::{Schedule, ScheduleCursor};
 
 /// What one engine run needs besides the client.

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::latency::AddedLatency;
 use super::policy::LoadOptions;
 use super::{GatewayConfig, STATS_PATH};
-use crate::plan::{S3Endpoint, Secret, TlsSpec};
-use crate::target::embedded::EmbeddedS3;
+use crate::shared::embedded_s3::EmbeddedS3;
+use crate::shared::latency::AddedLatency;
+use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
@@ -168,7 +168,7 @@ pub fn run(args: GatewayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match crate::cli::async_runtime() {
+    let runtime = match crate::shared::runtime::async_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

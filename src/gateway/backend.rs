@@ -24,8 +24,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::plan::{S3Endpoint, TlsSpec};
-use crate::target::signer::ProxySigner;
+use crate::shared::sigv4::ProxySigner;
+use crate::shared::{S3Endpoint, TlsSpec};
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, and the
 /// SigV4 headers the gateway sets itself.

@@ -24,7 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::pipeline::Gateway;
-use crate::plan::TlsSpec;
+use crate::shared::TlsSpec;
 
 /// Least time between two fetches of the openid-config keys for an unknown `kid`, unless
 /// `--jwks-refetch-floor` says otherwise: APIM caches the metadata (validate-jwt builds on

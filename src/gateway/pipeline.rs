@@ -21,7 +21,6 @@ use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
 use super::cors::CorsDecision;
 use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
-use super::latency::{self, AddedLatency};
 use super::limits::{Admission, QuotaExceeded, ceil_secs, hh_mm_ss};
 use super::policy::expr::{Condition, Facts, Text, Value};
 use super::policy::{
@@ -32,6 +31,7 @@ use super::reply::{GwBody, apim_error, full};
 use super::route::{Operations, Unrouted, route};
 use super::stats::{Counter, Stats};
 use super::values::ValueCache;
+use crate::shared::latency::{self, AddedLatency};
 
 /// The stand-in's counters endpoint (not part of APIM).
 pub const STATS_PATH: &str = "/__gatebench/stats";

@@ -20,12 +20,12 @@ use serde_json::{Value, json};
 use super::policy::LoadOptions;
 use super::stats::StatsSnapshot;
 use super::{GatewayConfig, RunningGateway, STATS_PATH};
+use crate::client::body::GeneratedBody;
+use crate::client::{S3Call, S3Client};
 use crate::idp::keys::SigningKey;
 use crate::idp::{IdpClient, IdpConfig, IdpCredential, RunningIdp};
-use crate::plan::Secret;
-use crate::target::body::GeneratedBody;
-use crate::target::embedded::EmbeddedS3;
-use crate::target::{S3Call, S3Client};
+use crate::shared::Secret;
+use crate::shared::embedded_s3::EmbeddedS3;
 
 mod expressions;
 mod fidelity;
@@ -681,7 +681,7 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             load,
             api_prefix: "/storage".into(),
             // Deliberately unreachable: set-backend-service must take over.
-            backend: crate::plan::S3Endpoint {
+            backend: crate::shared::S3Endpoint {
                 endpoint: "http://127.0.0.1:9".into(),
                 ..backend.endpoint.clone()
             },
@@ -843,7 +843,7 @@ async fn overhead_p50_direct_vs_gateway() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
-    let options = crate::target::ClientOptions {
+    let options = crate::client::ClientOptions {
         cache_rule: None,
         timeout: Duration::from_secs(10),
         policy: Default::default(),
@@ -936,8 +936,8 @@ async fn gateway_with_policy(
 }
 
 /// A default backend nobody listens on (a policy's `set-backend-service` must take over).
-fn backend_unreachable() -> crate::plan::S3Endpoint {
-    crate::plan::S3Endpoint {
+fn backend_unreachable() -> crate::shared::S3Endpoint {
+    crate::shared::S3Endpoint {
         endpoint: "http://127.0.0.1:9".into(),
         region: "us-east-1".into(),
         access_key: "AKGATEWAY".into(),
@@ -963,7 +963,7 @@ async fn gateway_with_keys(
         api_prefix: "/api/".into(),
         backend: backend_unreachable(),
         subscription_keys,
-        added_latency: latency.map(|l| super::AddedLatency::parse(l).unwrap()),
+        added_latency: latency.map(|l| crate::shared::latency::AddedLatency::parse(l).unwrap()),
         header_read_timeout: Duration::from_secs(1),
         tls: None,
         openid_tls: Default::default(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::path::Path;
 
 use super::{IdpClient, IdpConfig, IdpCredential};
-use crate::plan::Secret;
+use crate::shared::Secret;
 use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
@@ -179,7 +179,7 @@ pub fn run(args: IdpArgs) -> ExitCode {
         key_pem: args.key,
         tls,
     };
-    let runtime = match crate::cli::async_runtime() {
+    let runtime = match crate::shared::runtime::async_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -34,8 +34,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::plan::Secret;
-use crate::target::token::thumbprint;
+use crate::shared::Secret;
+use crate::shared::assertion::thumbprint;
 use crate::tls::server::Handshake;
 use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -330,7 +330,7 @@ impl Idp {
             }
         }
         let client = match form.get("client_assertion_type").map(String::as_str) {
-            Some(crate::target::token::JWT_BEARER) => self.asserted_client(&form),
+            Some(crate::shared::assertion::JWT_BEARER) => self.asserted_client(&form),
             Some(_) => Err("unsupported client_assertion_type"),
             None => self.secret_client(basic, &form),
         };

@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::{IdpClient, IdpConfig, IdpCredential, RunningIdp};
-use crate::plan::Secret;
+use crate::shared::Secret;
 
 async fn idp() -> RunningIdp {
     idp_serving(None).await
@@ -169,7 +169,7 @@ async fn over_https_issues_tokens_and_names_https_urls() {
     );
     assert_eq!(idp.token_url(), format!("{base}/token"));
     let client = crate::tls::server::test_client::https(
-        &crate::plan::TlsSpec {
+        &crate::shared::TlsSpec {
             ca_file: Some(files.ca),
             ..Default::default()
         },

@@ -6,12 +6,15 @@
 
 pub mod sequence;
 pub mod size;
+pub mod threshold;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::shared::{HttpVersion, S3Endpoint, Secret, TlsSpec};
 
 pub use size::SizeDist;
 
@@ -34,7 +37,7 @@ pub struct Plan {
     pub targets: Vec<TargetSpec>,
     /// Pass/fail rules evaluated on the summary after the run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<crate::thresholds::Threshold>,
+    pub thresholds: Vec<threshold::Threshold>,
 }
 
 /// When a run stops and how long a request may take.
@@ -89,16 +92,6 @@ pub enum ConnectionReuse {
     KeepAlive,
     /// A new TCP (and TLS) connection for every request: what exposes handshake cost.
     PerRequest,
-}
-
-/// The HTTP version the client asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum HttpVersion {
-    #[serde(rename = "1.1")]
-    Http1,
-    /// HTTP/2 over TLS, negotiated with ALPN (plain-http targets stay on 1.1).
-    #[serde(rename = "2")]
-    Http2,
 }
 
 /// How several targets share a run.
@@ -463,77 +456,6 @@ pub enum ClientCredential {
         cert_file: PathBuf,
         key_file: PathBuf,
     },
-}
-
-/// Address and credentials of an S3 endpoint.
-#[derive(Debug, Clone, Serialize)]
-pub struct S3Endpoint {
-    /// `http://host:port`, no path.
-    pub endpoint: String,
-    pub region: String,
-    pub access_key: String,
-    pub secret_key: Secret,
-    /// How `https://` connections to the endpoint are checked.
-    #[serde(skip_serializing_if = "TlsSpec::is_default")]
-    pub tls: TlsSpec,
-}
-
-/// A target's `tls = { … }`: which certificates to trust, and who the client is.
-/// Without any of it, an `https://` target is checked against the platform's roots.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TlsSpec {
-    /// PEM file of the CA(s) to trust instead of the platform's roots.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (chain) for mutual TLS, with `client_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_cert: Option<PathBuf>,
-    /// PEM private key of `client_cert`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_key: Option<PathBuf>,
-    /// The name to ask for (SNI) and check the certificate against, instead of the URL's host.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// Accept any certificate. Only for tests; warned about loudly.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_skip_verify: bool,
-}
-
-impl TlsSpec {
-    /// No TLS settings at all (platform roots, no client certificate).
-    pub fn is_default(&self) -> bool {
-        *self == TlsSpec::default()
-    }
-}
-
-/// A value that must never be printed, logged or written to results.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value and registers it, so it is masked wherever it would show.
-    pub fn new(value: impl Into<String>) -> Self {
-        let value = value.into();
-        crate::redact::register(&value);
-        Secret(value)
-    }
-
-    /// The secret itself, for the one place that needs it (signing).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
 }
 
 mod humantime_dur {

@@ -17,14 +17,14 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::client::connect::{DialError, Opened};
+use crate::client::s3::Response;
+use crate::client::token::TokenSource;
+use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::plan::sequence::{ObjectKey, PlannedOp};
 use crate::plan::{OpKind, Plan, TargetKind, TargetSpec};
 use crate::redact::redact;
 use crate::run::setup::{admin, storage_of};
-use crate::target::client::Response;
-use crate::target::connect::{DialError, Opened};
-use crate::target::token::TokenSource;
-use crate::target::{KeySpace, OpenTarget, S3Client};
 
 /// Size of the probe object and of the probe's PUT.
 const PROBE_OBJECT_BYTES: u64 = 4096;
@@ -130,7 +130,7 @@ pub async fn probe(plan: &Plan) -> Probe {
 async fn probe_target(
     plan: &Plan,
     spec: &TargetSpec,
-    storage: Option<&crate::plan::S3Endpoint>,
+    storage: Option<&crate::shared::S3Endpoint>,
     keys: &KeySpace,
     report: &mut TargetProbe,
 ) -> Option<OpenTarget> {
@@ -381,7 +381,7 @@ fn token_step(token: &Arc<TokenSource>, report: &mut TargetProbe) -> Option<Clai
 async fn seed(
     plan: &Plan,
     keys: &KeySpace,
-    admin: &crate::target::Admin,
+    admin: &crate::client::Admin,
     report: &mut TargetProbe,
 ) -> Option<()> {
     let started = Instant::now();

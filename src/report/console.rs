@@ -5,15 +5,6 @@ use std::fmt::Write;
 use super::table::Table;
 use crate::results::summary::Summary;
 
-/// `412µs`, `1.23ms`, `2.50s`.
-pub fn format_us(us: u64) -> String {
-    match us {
-        0..=999 => format!("{us}µs"),
-        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
-        _ => format!("{:.2}s", us as f64 / 1e6),
-    }
-}
-
 /// The table, followed by per-target notes and errors.
 pub fn table(summary: &Summary) -> String {
     let table = super::table::table(summary);
@@ -111,12 +102,5 @@ mod tests {
                 && out.contains("320 due requests were never sent"),
             "{out}"
         );
-    }
-
-    #[test]
-    fn durations_pick_a_readable_unit() {
-        assert_eq!(format_us(412), "412µs");
-        assert_eq!(format_us(1_234), "1.23ms");
-        assert_eq!(format_us(2_500_000), "2.50s");
     }
 }

@@ -2,8 +2,8 @@
 //! operation, cells already formatted (not escaped: each exporter escapes for its format).
 
 use crate::record::OutcomeClass;
-use crate::report::console::format_us;
 use crate::results::summary::{LatencyStats, Summary};
+use crate::shared::units::format_us;
 
 /// A formatted table.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,12 +8,20 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::client::Protocol;
+use crate::client::token::TokenStats;
 use crate::engine::{EngineReport, ScheduleReport};
 use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
-use crate::target::Protocol;
-use crate::target::token::TokenStats;
+
+/// The embedded target's caveat, shown wherever its numbers are.
+pub const EMBEDDED_NOTE: &str =
+    "embedded in-process S3 server: these numbers measure gatebench and this machine, not storage";
+
+/// The caveat of a target whose certificate is not checked (`tls.insecure_skip_verify`).
+pub const INSECURE_NOTE: &str = "WARNING: tls.insecure_skip_verify: the server's certificate was NOT \
+     checked, so these numbers may come from a server other than the one meant";
 
 /// The schema identifier written into every summary.
 pub const SCHEMA: &str = "gatebench.summary/1";
@@ -53,7 +61,7 @@ pub struct Summary {
     /// The scenario's thresholds, evaluated on this summary (absent without thresholds,
     /// and for an incomplete run: they are not evaluated on part of a run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<crate::thresholds::ThresholdResult>,
+    pub thresholds: Vec<ThresholdResult>,
     /// Incomplete runs only: what the rebuilt summary covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
@@ -534,7 +542,7 @@ pub fn planned(
             TargetOutcome {
                 kind,
                 address,
-                note: (kind == "embedded").then_some(crate::run::EMBEDDED_NOTE),
+                note: (kind == "embedded").then_some(EMBEDDED_NOTE),
                 report: None,
                 error: None,
                 token: None,
@@ -688,4 +696,24 @@ fn compare(baseline: &TargetSummary, candidate: &TargetSummary) -> Comparison {
         candidate: candidate.name.clone(),
         ops,
     }
+}
+
+/// The outcome of one threshold on one concrete subject (wildcards are expanded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression as written in the scenario.
+    pub expression: String,
+    /// What was measured, wildcards expanded: `gateway.get.p99`, `gateway.error_rate`,
+    /// `overhead(apim-direct).get.p50`.
+    pub subject: String,
+    /// `us`, `ratio` (a fraction), `ops/s` or `MiB/s`.
+    pub unit: String,
+    /// The measured value in `unit`; absent when there was no data.
+    pub measured: Option<f64>,
+    /// The limit in `unit`.
+    pub limit: f64,
+    pub passed: bool,
+    /// Why it failed without a value (`no data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

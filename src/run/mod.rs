@@ -16,23 +16,17 @@ use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
 use crate::plan::{Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
 use crate::record::{OutcomeClass, Phase, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
-use crate::results::summary::{self, RunStatus, Summary, TargetOutcome};
+use crate::results::summary::{
+    self, EMBEDDED_NOTE, INSECURE_NOTE, RunStatus, Summary, TargetOutcome,
+};
 use crate::results::{self, Provenance, RunFolder};
-use crate::target::{KeySpace, OpenTarget, S3Client};
-
-/// The embedded target's caveat, shown wherever its numbers are.
-pub const EMBEDDED_NOTE: &str =
-    "embedded in-process S3 server: these numbers measure gatebench and this machine, not storage";
-
-/// The caveat of a target whose certificate is not checked (`tls.insecure_skip_verify`).
-pub const INSECURE_NOTE: &str = "WARNING: tls.insecure_skip_verify: the server's certificate was NOT \
-     checked, so these numbers may come from a server other than the one meant";
 
 /// A target's caveat for the console and the report, if it has one.
 fn note_of(spec: &TargetSpec, open: &OpenTarget) -> Option<&'static str> {

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::plan::{Plan, S3Endpoint, TargetKind};
+use crate::client::{Admin, KeySpace, OpenTarget};
+use crate::plan::{Plan, TargetKind};
 use crate::progress::Display;
-use crate::target::{Admin, KeySpace, OpenTarget};
+use crate::shared::S3Endpoint;
 
 /// The index of the target whose storage target `index` reads and writes.
 pub fn storage_of(plan: &Plan, index: usize) -> usize {

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::client::{KeySpace, S3Client};
 use crate::engine::schedule::ScheduleCursor;
 use crate::engine::{self, EngineReport, EngineSettings};
 use crate::plan::sequence::OpSequence;
 use crate::plan::{Arrivals, CompareMode, LoadModel, OpenLoop, Plan};
 use crate::progress::Display;
 use crate::record::{Progress, RecordHandle};
-use crate::target::{KeySpace, S3Client};
 
 /// A target ready for load.
 pub struct Runnable {

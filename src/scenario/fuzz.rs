@@ -13,8 +13,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::bounds::*;
 use super::*;
+use crate::client::KeySpace;
 use crate::plan::sequence::OpSequence;
-use crate::target::KeySpace;
 
 /// Cases per run of the suite (a few seconds); `GATEBENCH_FUZZ_CASES` overrides it.
 const SUITE_CASES: u32 = 20_000;

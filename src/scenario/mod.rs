@@ -27,10 +27,11 @@ pub use interpolate::interpolate;
 use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
     Arrivals, CacheRule, ClientCredential, CompareMode, ConnectionPolicy, ConnectionReuse, DataSet,
-    EmbeddedGateway, GatewayTarget, HttpVersion, KeyPopularity, LoadModel, MixEntry, OAuth2Config,
-    OpKind, OpenLoop, Plan, RateLimitHint, RunLimits, S3Endpoint, Secret, SizeDist, Stage,
-    TargetKind, TargetSpec, TlsSpec, check_key_prefix,
+    EmbeddedGateway, GatewayTarget, KeyPopularity, LoadModel, MixEntry, OAuth2Config, OpKind,
+    OpenLoop, Plan, RateLimitHint, RunLimits, SizeDist, Stage, TargetKind, TargetSpec,
+    check_key_prefix,
 };
+use crate::shared::{HttpVersion, S3Endpoint, Secret, TlsSpec};
 
 /// The policy an `embedded-gateway` target enforces unless it names another.
 const DEFAULT_LOCAL_POLICY: &str = "deploy/apim/policy.local.xml";
@@ -202,7 +203,7 @@ impl Validator<'_> {
         exprs: &[Spanned<String>],
         targets: &[TargetSpec],
         mix: &[MixEntry],
-    ) -> Checked<Vec<crate::thresholds::Threshold>> {
+    ) -> Checked<Vec<crate::plan::threshold::Threshold>> {
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         let ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
         let has_gateway = targets
@@ -210,7 +211,7 @@ impl Validator<'_> {
             .any(|t| matches!(t.kind, TargetKind::Gateway(_)));
         let mut out = Vec::new();
         for (i, e) in exprs.iter().enumerate() {
-            let t = crate::thresholds::parse(e.get_ref())
+            let t = crate::plan::threshold::parse(e.get_ref())
                 .and_then(|t| t.check_names(&names, &ops, has_gateway).map(|()| t))
                 .map_err(|why| {
                     self.err(
@@ -955,7 +956,7 @@ impl Validator<'_> {
                 }
                 let added_latency = value("added_latency", &t.added_latency)?;
                 if let (Some(l), Some(span)) = (&added_latency, &t.added_latency)
-                    && let Err(why) = crate::gateway::AddedLatency::parse(l)
+                    && let Err(why) = crate::shared::latency::AddedLatency::parse(l)
                 {
                     return Err(self.err(span.span(), &format!("{field}.added_latency"), why));
                 }

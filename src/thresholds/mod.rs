@@ -1,215 +1,25 @@
-//! Thresholds: pass/fail rules over a run's summary, declared in the scenario file.
-//!
-//! ```toml
-//! thresholds = ["gateway.get.p99 < 40ms", "overhead.get.p50 < 3ms", "gateway.*.error_rate < 0.1%"]
-//! ```
-//!
-//! Owns the grammar ([`parse`]), the check of names against the scenario, evaluation
-//! against a [`Summary`] and the renderings of the results (console, Markdown). It reads
-//! only the summary, never histograms or the engine; the exit code is `main`'s business.
-//! The grammar is documented in docs/ci.md.
-
-mod parse;
+//! Thresholds judged: the scenario's pass/fail rules ([`crate::plan::threshold`])
+//! evaluated against a run's [`Summary`], and the renderings of the results (console,
+//! Markdown). It reads only the summary, never histograms or the engine; the exit code is
+//! the command line's business. The grammar is documented in docs/ci.md.
 
 use std::fmt::Write;
 
-use serde::{Deserialize, Serialize, Serializer};
-
-pub use parse::{ParseError, parse};
-
-use crate::plan::OpKind;
+use crate::plan::threshold::{Metric, Selector, Stat, Subject, Threshold};
 use crate::record::OutcomeClass;
-use crate::report::console::format_us;
-use crate::results::summary::{LatencyStats, OpSummary, Summary, TargetSummary};
+use crate::results::summary::{LatencyStats, OpSummary, Summary, TargetSummary, ThresholdResult};
+use crate::shared::units::format_us;
 
-/// One parsed threshold expression.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Threshold {
-    /// The expression as written (trimmed).
-    pub expression: String,
-    /// What is measured.
-    pub subject: Subject,
-    pub cmp: Cmp,
-    /// The limit in the metric's canonical unit: µs for latencies and overheads, a
-    /// fraction for ratios, ops/s for throughput, MiB/s for `throughput_mibps`.
-    pub value: f64,
-}
-
-/// Serialized as the expression, e.g. in `scenario.resolved.toml`.
-impl Serialize for Threshold {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.expression)
+/// The statistic `stat` of `l`, in µs.
+fn stat_of(stat: Stat, l: &LatencyStats) -> f64 {
+    match stat {
+        Stat::P50 => l.p50 as f64,
+        Stat::P90 => l.p90 as f64,
+        Stat::P99 => l.p99 as f64,
+        Stat::P99_9 => l.p99_9 as f64,
+        Stat::Max => l.max as f64,
+        Stat::Mean => l.mean,
     }
-}
-
-/// What a threshold measures.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Subject {
-    /// `<target|*>.<op|*>.<metric>`: one operation of a target.
-    Op {
-        target: Selector,
-        op: Selector,
-        metric: Metric,
-    },
-    /// `<target|*>.<metric>`: all operations of a target together.
-    Target { target: Selector, metric: Metric },
-    /// `overhead.<op|*>.<percentile>`: candidate − baseline of every summary comparison.
-    Overhead { op: Selector, stat: Stat },
-}
-
-impl Subject {
-    /// The metric measured (an overhead is a latency difference).
-    pub fn metric(&self) -> Metric {
-        match self {
-            Subject::Op { metric, .. } | Subject::Target { metric, .. } => *metric,
-            Subject::Overhead { stat, .. } => Metric::Latency(*stat),
-        }
-    }
-}
-
-/// A name or `*` (every name), with its character offset in the expression.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Selector {
-    /// `None` for `*`.
-    pub name: Option<String>,
-    /// Character offset in the expression, for messages.
-    pub at: usize,
-}
-
-/// A summary statistic of `ok` latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stat {
-    /// Median.
-    P50,
-    /// 90th percentile.
-    P90,
-    /// 99th percentile.
-    P99,
-    /// 99.9th percentile.
-    P99_9,
-    /// Largest value.
-    Max,
-    /// Arithmetic mean.
-    Mean,
-}
-
-impl Stat {
-    fn of(self, l: &LatencyStats) -> f64 {
-        match self {
-            Stat::P50 => l.p50 as f64,
-            Stat::P90 => l.p90 as f64,
-            Stat::P99 => l.p99 as f64,
-            Stat::P99_9 => l.p99_9 as f64,
-            Stat::Max => l.max as f64,
-            Stat::Mean => l.mean,
-        }
-    }
-}
-
-/// A measured quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// `ok` latency (due time to last byte), µs.
-    Latency(Stat),
-    /// Requests not `ok` ÷ all requests.
-    ErrorRate,
-    /// `throttled` + `quota` requests ÷ all requests.
-    ThrottledRatio,
-    /// `ok` requests per second (`ok_ops_per_sec`).
-    Throughput,
-    /// All completed requests per second (`ops_per_sec`).
-    OpsPerSec,
-    /// Body MiB (up + down) per second (`mib_per_sec`).
-    ThroughputMibps,
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmp {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-impl Cmp {
-    fn holds(self, measured: f64, limit: f64) -> bool {
-        match self {
-            Cmp::Lt => measured < limit,
-            Cmp::Le => measured <= limit,
-            Cmp::Gt => measured > limit,
-            Cmp::Ge => measured >= limit,
-        }
-    }
-}
-
-impl Threshold {
-    /// Checks the names against the scenario: `targets` by name, the operations of its
-    /// mix, and whether it has gateway targets (which make `overhead` comparisons).
-    pub fn check_names(
-        &self,
-        targets: &[&str],
-        ops: &[OpKind],
-        has_gateway: bool,
-    ) -> Result<(), ParseError> {
-        let check_op = |op: &Selector| match op.name.as_deref() {
-            Some(name) if !ops.iter().any(|o| o.name() == name) => Err(ParseError {
-                position: op.at,
-                reason: format!("operation {name:?} is not in this scenario's [mix]"),
-            }),
-            _ => Ok(()),
-        };
-        let check_target = |t: &Selector| match t.name.as_deref() {
-            Some(name) if !targets.contains(&name) => Err(ParseError {
-                position: t.at,
-                reason: format!(
-                    "no target {name:?} in this scenario (targets: {})",
-                    targets.join(", ")
-                ),
-            }),
-            _ => Ok(()),
-        };
-        match &self.subject {
-            Subject::Op { target, op, .. } => {
-                check_target(target)?;
-                check_op(op)
-            }
-            Subject::Target { target, .. } => check_target(target),
-            Subject::Overhead { op, .. } => {
-                if !has_gateway {
-                    return Err(ParseError {
-                        position: 0,
-                        reason: "overhead compares a gateway target with its direct target; this scenario has no gateway target".into(),
-                    });
-                }
-                check_op(op)
-            }
-        }
-    }
-}
-
-/// The outcome of one threshold on one concrete subject (wildcards are expanded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdResult {
-    /// The expression as written in the scenario.
-    pub expression: String,
-    /// What was measured, wildcards expanded: `gateway.get.p99`, `gateway.error_rate`,
-    /// `overhead(apim-direct).get.p50`.
-    pub subject: String,
-    /// `us`, `ratio` (a fraction), `ops/s` or `MiB/s`.
-    pub unit: String,
-    /// The measured value in `unit`; absent when there was no data.
-    pub measured: Option<f64>,
-    /// The limit in `unit`.
-    pub limit: f64,
-    pub passed: bool,
-    /// Why it failed without a value (`no data`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
 }
 
 fn unit(metric: Metric) -> &'static str {
@@ -261,7 +71,7 @@ fn measure(metric: Metric, ops: &[&OpSummary]) -> Option<f64> {
     let sum = |f: fn(&OpSummary) -> f64| Some(ops.iter().map(|o| f(o)).sum());
     match metric {
         Metric::Latency(stat) => match ops {
-            [op] => op.latency_us.as_ref().map(|l| stat.of(l)),
+            [op] => op.latency_us.as_ref().map(|l| stat_of(stat, l)),
             _ => None,
         },
         Metric::ErrorRate => ratio(requests - ops.iter().map(|o| ok(o)).sum::<u64>(), requests),

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::plan::OpKind;
+use crate::plan::threshold::parse;
 use crate::results::summary::{
     CompareSummary, Comparison, LoadSummary, OpComparison, RunStatus, SCHEMA,
 };

@@ -15,7 +15,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::plan::{HttpVersion, TlsSpec};
+use crate::shared::{HttpVersion, TlsSpec};
 
 /// A ready client configuration and the name to connect as.
 #[derive(Clone)]

@@ -194,7 +194,7 @@ pub mod test_client {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioExecutor;
 
-    use crate::plan::TlsSpec;
+    use crate::shared::TlsSpec;
 
     /// An https client configured by `tls`, speaking HTTP/2 only if `h2`, else HTTP/1.1.
     pub fn https(tls: &TlsSpec, h2: bool) -> Client<HttpsConnector<HttpConnector>, Full<Bytes>> {

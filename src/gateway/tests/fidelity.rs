@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::super::policy::LoadOptions;
 use super::super::{GatewayConfig, RunningGateway};
-use crate::plan::Secret;
+use crate::shared::Secret;
 
 /// A backend answering `ok` with the status named by a last path segment `sNNN`
 /// (else 200), and counting the requests that reach it.
@@ -51,7 +51,7 @@ async fn gateway(
         policy,
         load: LoadOptions::default(),
         api_prefix: "/api".into(),
-        backend: crate::plan::S3Endpoint {
+        backend: crate::shared::S3Endpoint {
             endpoint: format!("http://{backend}"),
             region: "us-east-1".into(),
             access_key: "AKGATEWAY".into(),

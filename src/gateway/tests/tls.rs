@@ -12,8 +12,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::super::policy::LoadOptions;
 use super::super::{GatewayConfig, RunningGateway};
-use crate::plan::{S3Endpoint, TlsSpec};
-use crate::target::embedded::EmbeddedS3;
+use crate::shared::embedded_s3::EmbeddedS3;
+use crate::shared::{S3Endpoint, TlsSpec};
 use crate::tls::generate::{LeafOptions, SelfSigned, SelfSignedFiles};
 use crate::tls::server::server_config;
 use crate::tls::server::test_client::{https, tls_reason};

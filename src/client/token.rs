@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aws_lc_rs::digest::{self, SHA1_FOR_LEGACY_USE_ONLY, SHA256};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http::HeaderValue;
@@ -31,8 +29,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::plan::{ClientCredential, OAuth2Config, TlsSpec};
+use crate::plan::{ClientCredential, OAuth2Config};
 use crate::record::{micros, new_histogram};
+use crate::shared::TlsSpec;
+use crate::shared::assertion::{JWT_BEARER, thumbprint};
 
 /// Refresh when this share of a token's lifetime has passed.
 const REFRESH_AT: f64 = 0.75;
@@ -176,8 +176,6 @@ type TokenClient = oauth2::Client<
     BasicRevocationErrorResponse,
 >;
 
-/// `client_assertion_type` of a JWT client assertion (RFC 7523).
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// How long a client assertion is valid: Entra ID asks for 5 to 10 minutes.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
 
@@ -275,11 +273,6 @@ fn client_assertion(c: &OAuth2Config, cert_file: &Path, key_file: &Path) -> anyh
             key_file.display()
         )
     })
-}
-
-/// The base64url thumbprint of a certificate's DER, as JOSE's `x5t` headers carry it.
-pub fn thumbprint(algorithm: &'static digest::Algorithm, certificate: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(algorithm, certificate))
 }
 
 /// A token endpoint's error answer: RFC 6749's fields and Entra ID's ids for support.

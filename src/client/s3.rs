@@ -26,12 +26,11 @@ use std::collections::HashMap;
 
 use super::body::GeneratedBody;
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
-use super::signer::Signer;
 use super::token::TokenSource;
-use crate::plan::{
-    CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget, S3Endpoint, TlsSpec,
-};
+use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
 use crate::record::{CacheClass, OutcomeClass, TransportError};
+use crate::shared::sigv4::Signer;
+use crate::shared::{S3Endpoint, TlsSpec};
 use crate::tls::client::{ClientTls, tls_error};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
@@ -515,7 +514,7 @@ impl S3Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Secret;
+    use crate::shared::Secret;
 
     fn options() -> ClientOptions<'static> {
         ClientOptions {

@@ -13,7 +13,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::plan::{S3Endpoint, Secret};
+use crate::shared::{S3Endpoint, Secret};
 
 /// A running embedded server; it stops and its folder is removed when dropped.
 pub struct EmbeddedS3 {

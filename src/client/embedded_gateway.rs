@@ -10,11 +10,11 @@ use rand::distr::{Alphanumeric, SampleString};
 use tempfile::TempDir;
 
 use crate::gateway::policy::LoadOptions;
-use crate::gateway::{self, AddedLatency, GatewayConfig, RunningGateway};
+use crate::gateway::{self, GatewayConfig, RunningGateway};
 use crate::idp::{self, IdpClient, IdpConfig, IdpCredential, RunningIdp};
-use crate::plan::{
-    ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config, S3Endpoint, Secret, TlsSpec,
-};
+use crate::plan::{ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config};
+use crate::shared::latency::AddedLatency;
+use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::generate::{LeafOptions, SelfSigned};
 use crate::tls::server::server_config;
 
@@ -124,7 +124,7 @@ mod tests {
     use http_body_util::{BodyExt, Full};
 
     use super::*;
-    use crate::target::embedded::EmbeddedS3;
+    use crate::shared::embedded_s3::EmbeddedS3;
     use crate::tls::server::test_client::https;
 
     /// With `tls = true` the token, the gateway and (behind it) the keys are fetched over

@@ -7,11 +7,9 @@
 
 pub mod admin;
 pub mod body;
-pub mod client;
 pub mod connect;
-pub mod embedded;
 mod embedded_gateway;
-pub mod signer;
+pub mod s3;
 pub mod token;
 
 use std::fmt::Write;
@@ -22,13 +20,13 @@ use http::Method;
 
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{
-    ConnectionPolicy, GatewayTarget, OpKind, Plan, S3Endpoint, TargetKind, TargetSpec,
-    check_key_prefix,
+    ConnectionPolicy, GatewayTarget, OpKind, Plan, TargetKind, TargetSpec, check_key_prefix,
 };
+use crate::shared::S3Endpoint;
+use crate::shared::embedded_s3::EmbeddedS3;
 pub use admin::Admin;
-pub use client::{ClientOptions, Connection, Protocol, S3Call, S3Client};
-use embedded::EmbeddedS3;
 use embedded_gateway::RunningEmbeddedGateway;
+pub use s3::{ClientOptions, Connection, Protocol, S3Call, S3Client};
 use token::TokenSource;
 
 /// A target made ready: its address, its token source, and whatever runs in-process
@@ -113,17 +111,6 @@ impl OpenTarget {
             (None, None) => anyhow::bail!("target {} has no endpoint", spec.name),
         }
     }
-}
-
-/// The static AWS credentials of an S3 endpoint (for signing and for the SDK).
-fn credentials(endpoint: &S3Endpoint) -> aws_credential_types::Credentials {
-    aws_credential_types::Credentials::new(
-        endpoint.access_key.clone(),
-        endpoint.secret_key.expose().to_string(),
-        None,
-        None,
-        "gatebench",
-    )
 }
 
 /// Everything but SigV4's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is encoded.

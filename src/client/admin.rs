@@ -18,7 +18,7 @@ use aws_smithy_types::body::SdkBody;
 use tokio::task::JoinSet;
 
 use super::body::GeneratedBody;
-use crate::plan::S3Endpoint;
+use crate::shared::S3Endpoint;
 
 /// Requests the admin client keeps in flight while seeding or deleting.
 const ADMIN_CONCURRENCY: usize = 16;
@@ -66,7 +66,7 @@ impl Admin {
     /// endpoint's `tls.ca_file`, else the platform's roots; the SDK's TLS takes no client
     /// certificate, other server name or skipped verification, so those are refused.
     pub fn new(endpoint: &S3Endpoint, timeout: Duration) -> anyhow::Result<Self> {
-        let creds = super::credentials(endpoint);
+        let creds = endpoint.credentials();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(endpoint.region.clone()))

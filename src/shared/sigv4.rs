@@ -25,7 +25,7 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, HOST};
 
-use crate::plan::{S3Endpoint, Secret};
+use crate::shared::{S3Endpoint, Secret};
 
 /// The payload hash gatebench sends: bodies are generated and streamed, never hashed.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -223,7 +223,7 @@ impl ProxySigner {
     /// A signer for `endpoint`'s keys.
     pub fn new(endpoint: &S3Endpoint) -> Self {
         ProxySigner {
-            identity: super::credentials(endpoint).into(),
+            identity: endpoint.credentials().into(),
             region: endpoint.region.clone(),
         }
     }
