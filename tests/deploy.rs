@@ -1,6 +1,6 @@
 //! The deployment files stay valid: docker-compose.yml passes `docker-compose config -q`
-//! (Debian's docker-compose; no Docker engine is needed to validate) and every shipped
-//! scenario validates.
+//! (Debian's docker-compose; no Docker engine is needed to validate). That every shipped
+//! scenario validates is checked in `docs.rs`, with the list of scenarios.
 
 mod common;
 
@@ -34,32 +34,4 @@ fn docker_compose_file_is_valid() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-}
-
-#[test]
-fn every_shipped_scenario_validates() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "toml") {
-            continue;
-        }
-        let out = gatebench()
-            .arg("validate")
-            .arg(&path)
-            .env("RGW_ENDPOINT", "http://127.0.0.1:7480")
-            .env("RGW_ACCESS_KEY", "a")
-            .env("RGW_SECRET_KEY", "b")
-            .env("GATEWAY_BASE_URL", "http://127.0.0.1:8080/storage")
-            .env("APIM_SUBSCRIPTION_KEY", "k")
-            .env("TOKEN_URL", "http://127.0.0.1:8081/token")
-            .env("CLIENT_ID", "bench")
-            .env("CLIENT_SECRET", "s")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}: {}", path.display(), text(&out));
-        n += 1;
-    }
-    assert!(n >= 4, "{n} scenarios");
 }

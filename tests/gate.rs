@@ -498,21 +498,3 @@ fn repeated_runs_compare_baselines_and_refusals() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(!baselines.join("x").exists());
 }
-
-#[test]
-fn the_ci_scenario_validates() {
-    let out = gatebench()
-        .args(["validate", "scenarios/ci/gateway-gate.toml"])
-        .env("RGW_ENDPOINT", "http://127.0.0.1:7480")
-        .env("RGW_ACCESS_KEY", "a")
-        .env("RGW_SECRET_KEY", "b")
-        .env("GATEWAY_URL", "http://127.0.0.1:8080/storage")
-        .env("APIM_SUBSCRIPTION_KEY", "k")
-        .env("TOKEN_URL", "http://127.0.0.1:8081/token")
-        .env("CLIENT_ID", "bench")
-        .env("CLIENT_SECRET", "s")
-        .env("SCOPE", "storage/.default")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-}
