@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use gatebench::report::series::Series;
+use gatebench::results::hlog::complete_lines;
 
 /// Seconds after the end of a second within which it must be in the interval log.
 const WRITTEN_WITHIN_S: f64 = 1.0;
@@ -231,7 +232,7 @@ setup_via = "direct"
     );
     // Every count equals what the interval log holds.
     let log = std::fs::read(dir.join("histograms.hlog")).unwrap();
-    let series = Series::read(gatebench::report::series::complete_lines(&log)).unwrap();
+    let series = Series::read(complete_lines(&log)).unwrap();
     let mut total = 0;
     for t in ["direct", "gateway"] {
         assert!(target(&s, t)["measured_seconds"].as_f64().unwrap() >= 1.0);

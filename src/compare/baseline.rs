@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use super::folder;
 use crate::results::hlog::STEADY_LOG;
 use crate::results::repetitions::REPETITIONS;
-use crate::results::{PROVENANCE, SCENARIO, SUMMARY};
+use crate::results::{PROVENANCE, RunFolder, SCENARIO, SUMMARY};
 
 /// Files copied from each run folder (the first two are required).
 const FILES: [&str; 4] = [SUMMARY, STEADY_LOG, PROVENANCE, SCENARIO];
@@ -42,7 +42,7 @@ pub fn save(results: &Path, name: &str, dir: &Path, force: bool) -> anyhow::Resu
             .with_context(|| format!("cannot remove {}", dest.display()))?;
     }
     std::fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
-    if folder::is_repeated(results) {
+    if RunFolder::open(results)?.is_repeated() {
         copy(results, &dest, REPETITIONS)?;
         for run in &data.runs {
             let rel = run.dir.strip_prefix(results).unwrap_or(&run.dir);

@@ -1,32 +1,29 @@
-//! Reading a results folder (single run, repeated run, or saved baseline) for `compare`.
+//! What `compare` takes from a results folder (single run, repeated run, or saved
+//! baseline), read through [`RunFolder`].
 //!
-//! Owns every refusal about a folder: missing files, unreadable JSON or interval logs,
-//! unknown schemas, failed runs. Produces per-second `ok` latency histograms per
-//! target × op; it never changes a folder.
+//! Owns the refusals of runs that cannot be compared (failed, incomplete; missing or
+//! malformed files are refused by the reader). Produces per-second `ok` latency
+//! histograms per target × op; it never changes a folder.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use base64::Engine;
+use anyhow::bail;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::results::SUMMARY;
-use crate::results::hlog::STEADY_LOG;
-use crate::results::repetitions::{self, REPETITIONS, Repetitions};
-use crate::results::summary::{RunStatus, SCHEMA, Summary};
+use crate::record::{OutcomeClass, Phase, new_histogram};
+use crate::results::RunFolder;
+use crate::results::hlog::{LogLine, Metric, Tag};
+use crate::results::repetitions::REPETITIONS;
+use crate::results::summary::RunStatus;
 
 /// `(target, op)`, as named in summaries and interval-log tags.
 pub type SeriesName = (String, String);
 
-/// One run's data: its summary and per-second `ok` latency histograms.
-pub struct RunData {
+/// One run's per-second `ok` latency histograms.
+pub struct RunSeconds {
     /// The run's folder.
     pub dir: PathBuf,
-    pub summary: Summary,
     /// Per target × op, one histogram per second that had `ok` requests (cache
     /// classes merged).
     pub seconds: BTreeMap<SeriesName, Vec<Histogram<u64>>>,
@@ -37,90 +34,45 @@ pub struct ResultsData {
     pub dir: PathBuf,
     /// The scenario's `name`.
     pub scenario: String,
-    pub runs: Vec<RunData>,
-}
-
-/// Whether `dir` looks like a results folder of either shape (without reading it all).
-pub fn is_repeated(dir: &Path) -> bool {
-    dir.join(REPETITIONS).is_file()
+    pub runs: Vec<RunSeconds>,
 }
 
 /// Reads a results folder of either shape, refusing anything it cannot compare.
 pub fn load(dir: &Path) -> anyhow::Result<ResultsData> {
-    if !dir.is_dir() {
-        bail!("{} is not a folder", dir.display());
-    }
-    let runs = if is_repeated(dir) {
-        let index = read_repetitions(dir)?;
+    let folder = RunFolder::open(dir)?;
+    let (scenario, runs) = if folder.is_repeated() {
+        let index = folder.repetitions()?;
         let mut runs = Vec::new();
         for r in &index.repetitions {
-            runs.push(load_run(&dir.join(&r.folder))?);
+            let (scenario, run) = load_run(&dir.join(&r.folder))?;
+            if scenario != index.scenario {
+                bail!(
+                    "{}: scenario {scenario:?} differs from {:?} in {REPETITIONS}",
+                    run.dir.display(),
+                    index.scenario
+                );
+            }
+            runs.push(run);
         }
         if runs.is_empty() {
             bail!("{}: {REPETITIONS} lists no repetitions", dir.display());
         }
-        if let Some(r) = runs.iter().find(|r| r.summary.scenario != index.scenario) {
-            bail!(
-                "{}: scenario {:?} differs from {:?} in {REPETITIONS}",
-                r.dir.display(),
-                r.summary.scenario,
-                index.scenario
-            );
-        }
-        runs
+        (index.scenario, runs)
     } else {
-        vec![load_run(dir)?]
+        let (scenario, run) = load_run(dir)?;
+        (scenario, vec![run])
     };
     Ok(ResultsData {
         dir: dir.to_path_buf(),
-        scenario: runs[0].summary.scenario.clone(),
+        scenario,
         runs,
     })
 }
 
-/// Reads and checks `repetitions.json` of a repeated run.
-pub fn read_repetitions(dir: &Path) -> anyhow::Result<Repetitions> {
-    let path = dir.join(REPETITIONS);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    if value["schema"] != repetitions::SCHEMA {
-        bail!(
-            "{} has schema {}; this gatebench reads {}",
-            path.display(),
-            value["schema"],
-            repetitions::SCHEMA
-        );
-    }
-    serde_json::from_value(value).with_context(|| format!("{} is malformed", path.display()))
-}
-
-/// Reads and checks the `summary.json` of one run.
-pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
-    let path = dir.join(SUMMARY);
-    if !path.is_file() {
-        bail!(
-            "{} is not a gatebench results folder: it has no {SUMMARY} (nor {REPETITIONS})",
-            dir.display()
-        );
-    }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    if value["schema"] != SCHEMA {
-        bail!(
-            "{} has schema {}; this gatebench compares {SCHEMA} summaries only",
-            path.display(),
-            value["schema"]
-        );
-    }
-    serde_json::from_value(value).with_context(|| format!("{} is malformed", path.display()))
-}
-
-fn load_run(dir: &Path) -> anyhow::Result<RunData> {
-    let summary = read_summary(dir)?;
+/// The scenario name and per-second `ok` latency of one run that can be compared.
+fn load_run(dir: &Path) -> anyhow::Result<(String, RunSeconds)> {
+    let folder = RunFolder::open(dir)?;
+    let summary = folder.summary()?;
     match summary.status {
         RunStatus::Failed => bail!(
             "{}: the run failed ({}); a failed run cannot be compared",
@@ -138,63 +90,36 @@ fn load_run(dir: &Path) -> anyhow::Result<RunData> {
         ),
         RunStatus::Complete | RunStatus::Interrupted => {}
     }
-    let seconds = read_seconds(&dir.join(STEADY_LOG))?;
-    Ok(RunData {
-        dir: dir.to_path_buf(),
-        summary,
-        seconds,
-    })
+    let seconds = ok_latency_seconds(&folder)?;
+    Ok((
+        summary.scenario,
+        RunSeconds {
+            dir: folder.dir,
+            seconds,
+        },
+    ))
 }
 
-/// Per target × op, the `ok` latency of each second of an interval log.
-pub fn read_seconds(path: &Path) -> anyhow::Result<BTreeMap<SeriesName, Vec<Histogram<u64>>>> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "cannot read {} (compare needs the run's interval log)",
-            path.display()
-        )
-    })?;
+/// Per target × op, the `ok` latency of each second of the steady-phase interval log.
+fn ok_latency_seconds(
+    folder: &RunFolder,
+) -> anyhow::Result<BTreeMap<SeriesName, Vec<Histogram<u64>>>> {
     let mut by_second: BTreeMap<(SeriesName, u64), Histogram<u64>> = BTreeMap::new();
-    let mut deserializer = Deserializer::new();
-    for entry in IntervalLogIterator::new(&bytes) {
-        let entry = entry.map_err(|e| {
-            anyhow::anyhow!("{} is not a valid interval log: {e:?}", path.display())
-        })?;
-        let LogEntry::Interval(iv) = entry else {
-            continue;
-        };
-        let Some(tag) = iv.tag() else { continue };
-        let parts: Vec<&str> = tag.as_str().split('/').collect();
-        let [target, op, "ok", _cache, "latency"] = parts[..] else {
-            continue;
-        };
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(iv.encoded_histogram())
-            .with_context(|| format!("{}: bad base64 in tag {}", path.display(), tag.as_str()))?;
-        let h: Histogram<u64> = deserializer
-            .deserialize(&mut Cursor::new(raw))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: cannot decode a histogram of {}: {e:?}",
-                    path.display(),
-                    tag.as_str()
-                )
-            })?;
-        let key = (
-            (target.to_string(), op.to_string()),
-            iv.start_timestamp().as_secs(),
-        );
-        // A fresh histogram resizes itself to hold any other; a deserialized one does not.
-        let merged = match by_second.entry(key) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(Histogram::new(3).map_err(|e| anyhow::anyhow!("{e:?}"))?)
-            }
-        };
-        merged
-            .add(&h)
-            .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
-    }
+    folder.interval_log(Phase::Steady)?.decode(
+        |tag| tag.series.class == OutcomeClass::Ok && tag.metric == Metric::Latency,
+        |LogLine {
+             tag: Tag { series, .. },
+             second,
+             histogram,
+         }| {
+            let key = ((series.target, series.op.name().to_string()), second);
+            // Auto-resizing, so adding cannot fail on range.
+            let _ = by_second
+                .entry(key)
+                .or_insert_with(new_histogram)
+                .add(&histogram);
+        },
+    )?;
     let mut out: BTreeMap<SeriesName, Vec<Histogram<u64>>> = BTreeMap::new();
     for ((name, _), h) in by_second {
         out.entry(name).or_default().push(h);

@@ -16,7 +16,7 @@
 //! the range of 3 normal samples averages 1.69 σ, while two independent sessions differ
 //! by up to 2.77 σ (95%), about 1.6 ranges.
 //!
-//! Owns the method and the verdicts; `folder` reads and refuses folders, `bootstrap`
+//! Owns the method and the verdicts; `folder` takes what it compares from a folder, `bootstrap`
 //! does the statistics, `render` prints. Folders are only read.
 
 pub mod baseline;

@@ -52,7 +52,7 @@ impl Exporter for Html {
     }
 
     fn serialize(&self, report: &Report) -> String {
-        let s = &report.data.summary;
+        let s = &report.summary;
         let mut o = String::new();
         let _ = write!(
             o,
@@ -128,7 +128,7 @@ impl Exporter for Html {
         let mut item = |k: &str, v: &str| {
             let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(v));
         };
-        match &report.data.provenance {
+        match &report.provenance {
             Some(p) => {
                 let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
                 item("gatebench", &or(&p.gatebench_version));

@@ -27,7 +27,7 @@ impl Exporter for Markdown {
     }
 
     fn serialize(&self, report: &Report) -> String {
-        let s = &report.data.summary;
+        let s = &report.summary;
         let mut o = String::new();
         let _ = writeln!(
             o,

@@ -12,10 +12,9 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 
 use crate::record::{Phase, SeriesData, SeriesKey, Totals, new_histogram};
-use crate::report::series::{LogLine, SeriesId, complete_lines, decode_lines};
-use crate::results::hlog::{COUNTERS, CounterLine, STEADY_LOG, WARMUP_LOG};
+use crate::results::hlog::{CounterLine, LogLine, Metric, SeriesId, Tag};
 use crate::results::summary::{self, Recovery, RunStatus, Summary};
-use crate::results::{PROVENANCE, RUN, SUMMARY};
+use crate::results::{PROVENANCE, RUN, RunFolder, SUMMARY};
 
 /// If `dir` is the folder of a killed run (no `summary.json`, no `provenance.json`),
 /// rebuilds its summary from `run.json` and the interval logs, writes it and returns it;
@@ -35,40 +34,25 @@ pub fn rebuild_if_missing(dir: &Path) -> anyhow::Result<Option<Summary>> {
 
 /// The summary of the killed run in `dir`, status `incomplete`.
 pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
-    let run_path = dir.join(RUN);
-    if !run_path.is_file() {
+    let folder = RunFolder::open(dir)?;
+    if !folder.path(RUN).is_file() {
         bail!(
             "{} has no {SUMMARY} and no {RUN} to rebuild it from: it is not the folder of \
              a gatebench run, or of one that ended before it started",
             dir.display()
         );
     }
-    let text = std::fs::read_to_string(&run_path)
-        .with_context(|| format!("cannot read {}", run_path.display()))?;
-    let mut summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a gatebench run record", run_path.display()))?;
+    let mut summary = folder.run_record()?;
     let names: Vec<String> = summary.targets.iter().map(|t| t.name.clone()).collect();
 
     let mut rebuilt = Rebuilt::new(&names);
-    for (log, phase) in [(STEADY_LOG, Phase::Steady), (WARMUP_LOG, Phase::Warmup)] {
-        let path = dir.join(log);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        decode_lines(
-            complete_lines(&bytes),
-            |_| true,
-            |line| rebuilt.add_line(phase, line),
-        )
-        .with_context(|| format!("{}", path.display()))?;
+    for phase in [Phase::Steady, Phase::Warmup] {
+        folder
+            .interval_log(phase)?
+            .without_partial_last_line()
+            .decode(|_| true, |line| rebuilt.add_line(phase, line))?;
     }
-    let path = dir.join(COUNTERS);
-    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    for (n, line) in complete_lines(&text).split(|b| *b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let counters: CounterLine = serde_json::from_slice(line)
-            .with_context(|| format!("{}:{}: not a counters line", path.display(), n + 1))?;
+    for counters in folder.counters()? {
         rebuilt.add_counters(&counters);
     }
 
@@ -136,20 +120,24 @@ impl<'a> Rebuilt<'a> {
     }
 
     fn add_line(&mut self, phase: Phase, line: LogLine) {
-        let Some(data) = self.series(&line.id, phase, line.second) else {
+        let LogLine {
+            tag: Tag { series, metric },
+            second,
+            histogram,
+        } = line;
+        let Some(data) = self.series(&series, phase, second) else {
             return;
         };
-        let h = match line.metric {
-            "latency" => &mut data.latency,
-            "service" => &mut data.service,
-            "ttfb" => &mut data.ttfb,
-            "connect" => &mut data.connect,
-            "tls" => &mut data.tls,
-            "corrected" => data.corrected.get_or_insert_with(new_histogram),
-            _ => return,
+        let h = match metric {
+            Metric::Latency => &mut data.latency,
+            Metric::Service => &mut data.service,
+            Metric::Ttfb => &mut data.ttfb,
+            Metric::Connect => &mut data.connect,
+            Metric::Tls => &mut data.tls,
+            Metric::Corrected => data.corrected.get_or_insert_with(new_histogram),
         };
         // Auto-resizing, so adding cannot fail on range.
-        let _ = h.add(&line.histogram);
+        let _ = h.add(&histogram);
     }
 
     fn add_counters(&mut self, c: &CounterLine) {

@@ -1,70 +1,18 @@
-//! Per-second series and merged latency histograms, read from a run's steady-phase
-//! interval log (`histograms.hlog`).
+//! Per-second series and merged latency histograms, made from a run's steady-phase
+//! interval log (`histograms.hlog`, decoded by `results::hlog`).
 //!
-//! Owns decoding the log and the tag format `<target>/<op>/<outcome class>/<cache
-//! class>/<metric>`. Only the `latency` metric is kept (response time of each request,
-//! from its due time); histograms are merged, never percentiles averaged. Times are
+//! Only the `latency` metric is kept (response time of each request, from its due
+//! time); histograms are merged, never percentiles averaged. Times are
 //! whole seconds from each target's first recorded steady second, so targets that ran
 //! one after another share one time axis.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use serde::Deserialize;
-use serde::de::IntoDeserializer;
-use serde::de::value::{Error as ValueError, StrDeserializer};
 
 use crate::plan::OpKind;
 use crate::record::{CacheClass, OutcomeClass, new_histogram};
-
-/// The metric of the interval log the report reads.
-pub const METRIC: &str = "latency";
-
-/// What one latency series is about.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SeriesId {
-    pub target: String,
-    pub op: OpKind,
-    pub class: OutcomeClass,
-    pub cache: CacheClass,
-}
-
-impl SeriesId {
-    /// Parses a tag `<target>/<op>/<class>/<cache>/<metric>` into the id and its metric.
-    /// The target name may itself contain `/`.
-    pub fn parse(tag: &str) -> anyhow::Result<(SeriesId, &str)> {
-        let mut parts = tag.rsplitn(5, '/');
-        let (Some(metric), Some(cache), Some(class), Some(op), Some(target)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            bail!("tag {tag:?} is not <target>/<op>/<outcome class>/<cache class>/<metric>");
-        };
-        let id = SeriesId {
-            target: target.to_string(),
-            op: by_name(op).with_context(|| format!("tag {tag:?}: unknown operation {op:?}"))?,
-            class: by_name(class)
-                .with_context(|| format!("tag {tag:?}: unknown outcome class {class:?}"))?,
-            cache: by_name(cache)
-                .with_context(|| format!("tag {tag:?}: unknown cache class {cache:?}"))?,
-        };
-        Ok((id, metric))
-    }
-}
-
-/// An enum from its snake_case file name (`get`, `client_error`, `hit`…).
-fn by_name<'de, T: Deserialize<'de>>(name: &'de str) -> Result<T, ValueError> {
-    let de: StrDeserializer<'de, ValueError> = name.into_deserializer();
-    T::deserialize(de)
-}
+use crate::results::hlog::{LogLine, Metric, SeriesId, Tag, decode_lines};
 
 /// One second of one target, all operations together.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -202,68 +150,6 @@ struct SecondAcc {
     misses: u64,
 }
 
-/// One decoded line of an interval log.
-pub struct LogLine<'a> {
-    pub id: SeriesId,
-    pub metric: &'a str,
-    /// Whole seconds since the run started.
-    pub second: u64,
-    pub histogram: Histogram<u64>,
-}
-
-/// Decodes every interval line of `log` whose metric passes `wanted`, in order, into
-/// `each`. A line that does not parse or decode is an error naming its line.
-pub fn decode_lines<'a>(
-    log: &'a [u8],
-    wanted: impl Fn(&str) -> bool,
-    mut each: impl FnMut(LogLine<'a>),
-) -> anyhow::Result<()> {
-    let mut deserializer = Deserializer::new();
-    let line_at = |offset: usize| log[..offset.min(log.len())].split(|b| *b == b'\n').count();
-    for entry in IntervalLogIterator::new(log) {
-        let interval = match entry {
-            Ok(LogEntry::Interval(i)) => i,
-            Ok(_) => continue,
-            Err(hdrhistogram::serialization::interval_log::LogIteratorError::ParseError {
-                offset,
-            }) => bail!("line {}: not an interval-log line", line_at(offset)),
-        };
-        let encoded = interval.encoded_histogram();
-        // The encoded histogram borrows from `log`: its address gives its line.
-        let offset = (encoded.as_ptr() as usize).saturating_sub(log.as_ptr() as usize);
-        // Line numbers are counted only for an error message.
-        let line = || line_at(offset);
-        let Some(tag) = interval.tag() else {
-            bail!("line {}: interval without a tag", line());
-        };
-        let (id, metric) =
-            SeriesId::parse(tag.as_str()).with_context(|| format!("line {}", line()))?;
-        if !wanted(metric) {
-            continue;
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .with_context(|| format!("line {}: histogram is not base64", line()))?;
-        let histogram: Histogram<u64> = deserializer
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| anyhow::anyhow!("line {}: cannot decode histogram: {e:?}", line()))?;
-        each(LogLine {
-            id,
-            metric,
-            second: seconds(interval.start_timestamp()),
-            histogram,
-        });
-    }
-    Ok(())
-}
-
-/// `log` up to its last complete line: a killed run's log may end in part of a line.
-pub fn complete_lines(log: &[u8]) -> &[u8] {
-    log.iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(&[], |end| &log[..=end])
-}
-
 impl Series {
     /// Decodes an interval log. An empty log gives empty series; a line that does not
     /// parse or decode is an error naming its line.
@@ -272,12 +158,11 @@ impl Series {
         let mut acc: BTreeMap<(String, u64), SecondAcc> = BTreeMap::new();
         decode_lines(
             log,
-            |metric| metric == METRIC,
+            |tag| tag.metric == Metric::Latency,
             |LogLine {
-                 id,
+                 tag: Tag { series: id, .. },
                  second,
                  histogram: h,
-                 ..
              }| {
                 let a = acc.entry((id.target.clone(), second)).or_default();
                 *a.by_class.entry(id.class).or_default() += h.len();
@@ -344,14 +229,9 @@ fn add(into: &mut Histogram<u64>, h: &Histogram<u64>) {
     let _ = into.add(h);
 }
 
-/// Whole seconds of an interval's start (intervals start on whole seconds).
-fn seconds(d: Duration) -> u64 {
-    d.as_secs_f64().round() as u64
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     use hdrhistogram::serialization::V2DeflateSerializer;
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
@@ -442,19 +322,6 @@ pub(crate) mod tests {
         assert_eq!(apim.seconds[0].hits, 3);
         assert_eq!(apim.throttle_onset().map(|o| o.at_s), Some(0));
         assert!(!s.targets.contains_key("direct"));
-    }
-
-    #[test]
-    fn tags_parse_from_the_right() {
-        let (id, metric) = SeriesId::parse("eu/apim/get/throttled/hit/ttfb").unwrap();
-        assert_eq!(id.target, "eu/apim");
-        assert_eq!(id.op, OpKind::Get);
-        assert_eq!(id.class, OutcomeClass::Throttled);
-        assert_eq!(id.cache, CacheClass::Hit);
-        assert_eq!(metric, "ttfb");
-        assert!(SeriesId::parse("apim/get/ok/latency").is_err());
-        assert!(SeriesId::parse("apim/fetch/ok/none/latency").is_err());
-        assert!(SeriesId::parse("apim/get/fine/none/latency").is_err());
     }
 
     #[test]

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::record::OutcomeClass;
+use crate::record::{CacheClass, OutcomeClass};
 use crate::report::overhead::{self, Comparison};
 use crate::report::series::{FailureWindow, TargetSeries};
-use crate::results::summary::{RunStatus, Summary, TargetSummary};
+use crate::results::summary::{OpSummary, RunStatus, Summary, TargetSummary};
 
 /// `0.42 ms`, `6.1 ms`, `250 ms`.
 pub fn fmt_ms(ms: f64) -> String {
@@ -42,39 +42,68 @@ const WINDOWED: [OutcomeClass; 2] = [OutcomeClass::ServerError, OutcomeClass::Tr
 
 /// The verdict sentences. `series` holds the per-second series by target name.
 pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Vec<String> {
-    let mut out = Vec::new();
-    match summary.status {
-        RunStatus::Complete => {}
-        RunStatus::Interrupted => {
-            out.push("The run was interrupted: these results cover only part of it.".into())
+    let mut out: Vec<String> = status(summary).into_iter().collect();
+    out.extend(summary.targets.iter().map(throughput));
+    out.extend(gateway_overhead(summary));
+    for t in &summary.targets {
+        out.extend(t.ops.iter().filter_map(|op| cache_effect(t, op)));
+    }
+    let mut throttled_any = false;
+    for t in &summary.targets {
+        let t_series = series.get(&t.name);
+        if let Some(sentence) = throttling(t, t_series) {
+            throttled_any = true;
+            out.push(sentence);
         }
-        RunStatus::Failed => out.push(format!(
+        out.extend(failures(t, t_series));
+    }
+    if !throttled_any && !summary.targets.is_empty() {
+        out.push("No request was throttled.".into());
+    }
+    out
+}
+
+/// How the run ended, unless it completed.
+fn status(summary: &Summary) -> Option<String> {
+    match summary.status {
+        RunStatus::Complete => None,
+        RunStatus::Interrupted => {
+            Some("The run was interrupted: these results cover only part of it.".into())
+        }
+        RunStatus::Failed => Some(format!(
             "The run failed{}.",
             summary
                 .error
                 .as_ref()
                 .map_or(String::new(), |e| format!(": {e}"))
         )),
-        RunStatus::Incomplete => out.push(incomplete(summary)),
+        RunStatus::Incomplete => Some(incomplete(summary)),
     }
-    for t in &summary.targets {
-        let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
-        let ok_rate: f64 = t.ops.iter().map(|o| o.ok_ops_per_sec).sum();
-        out.push(format!(
-            "{} completed {requests} requests in {:.0} s: {ok_rate:.0} ok ops/s.",
-            t.name, t.measured_seconds
-        ));
-    }
+}
 
+/// `direct completed 1200 requests in 10 s: 118 ok ops/s.`
+fn throughput(t: &TargetSummary) -> String {
+    let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
+    let ok_rate: f64 = t.ops.iter().map(|o| o.ok_ops_per_sec).sum();
+    format!(
+        "{} completed {requests} requests in {:.0} s: {ok_rate:.0} ok ops/s.",
+        t.name, t.measured_seconds
+    )
+}
+
+/// What each gateway adds (or saves) at p50 and p99 per operation, or why nothing is
+/// compared.
+fn gateway_overhead(summary: &Summary) -> Vec<String> {
     match overhead::compare(summary) {
         Comparison::NoGateway => {
-            out.push("No gateway target in this run, so no gateway overhead is measured.".into())
+            vec!["No gateway target in this run, so no gateway overhead is measured.".into()]
         }
         Comparison::NoBaseline => {
-            out.push("No s3 or embedded target in this run to compare the gateway with.".into())
+            vec!["No s3 or embedded target in this run to compare the gateway with.".into()]
         }
-        Comparison::Pairs(pairs) => {
-            for p in pairs {
+        Comparison::Pairs(pairs) => pairs
+            .iter()
+            .map(|p| {
                 let (d50, d99) = (p.delta_ms(0), p.delta_ms(2));
                 let verb = |d: f64| if d >= 0.0 { "adds" } else { "saves" };
                 let second = if verb(d50) == verb(d99) {
@@ -82,110 +111,107 @@ pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Ve
                 } else {
                     format!("{} {}", verb(d99), fmt_ms(d99.abs()))
                 };
-                out.push(format!(
+                format!(
                     "{} {} {} at p50 and {second} at p99 on {} compared with {}.",
                     p.candidate,
                     verb(d50),
                     fmt_ms(d50.abs()),
                     p.op.name().to_uppercase(),
                     p.baseline
-                ));
-            }
-        }
+                )
+            })
+            .collect(),
     }
+}
 
-    for t in &summary.targets {
-        for op in &t.ops {
-            let Some(ratio) = op.cache_hit_ratio else {
-                continue;
-            };
-            let p50 = |c| {
-                op.cache
-                    .get(&c)
-                    .and_then(|s| s.as_ref())
-                    .map(|s| s.p50 as f64 / 1000.0)
-            };
-            let pct = (ratio * 100.0).round();
-            let name = op.op.name().to_uppercase();
-            let text = match (
-                p50(crate::record::CacheClass::Hit),
-                p50(crate::record::CacheClass::Miss),
-            ) {
-                (Some(hit), Some(miss)) if hit < miss => format!(
-                    "{pct:.0}% cache hit ratio on {name} at {} cut p50 from {} (misses) to {} (hits).",
-                    t.name,
-                    fmt_ms(miss),
-                    fmt_ms(hit)
-                ),
-                (Some(hit), Some(miss)) => format!(
-                    "{pct:.0}% cache hit ratio on {name} at {}, but hits were not faster: p50 {} (hits), {} (misses).",
-                    t.name,
-                    fmt_ms(hit),
-                    fmt_ms(miss)
-                ),
-                _ => format!("{pct:.0}% cache hit ratio on {name} at {}.", t.name),
-            };
-            out.push(text);
-        }
+/// The cache hit ratio of one operation and what hits bought, if it had a cache.
+fn cache_effect(t: &TargetSummary, op: &OpSummary) -> Option<String> {
+    let ratio = op.cache_hit_ratio?;
+    let p50 = |c| {
+        op.cache
+            .get(&c)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.p50 as f64 / 1000.0)
+    };
+    let pct = (ratio * 100.0).round();
+    let name = op.op.name().to_uppercase();
+    Some(match (p50(CacheClass::Hit), p50(CacheClass::Miss)) {
+        (Some(hit), Some(miss)) if hit < miss => format!(
+            "{pct:.0}% cache hit ratio on {name} at {} cut p50 from {} (misses) to {} (hits).",
+            t.name,
+            fmt_ms(miss),
+            fmt_ms(hit)
+        ),
+        (Some(hit), Some(miss)) => format!(
+            "{pct:.0}% cache hit ratio on {name} at {}, but hits were not faster: p50 {} (hits), {} (misses).",
+            t.name,
+            fmt_ms(hit),
+            fmt_ms(miss)
+        ),
+        _ => format!("{pct:.0}% cache hit ratio on {name} at {}.", t.name),
+    })
+}
+
+/// Requests of `class` on `t`, every operation.
+fn outcome_count(t: &TargetSummary, class: OutcomeClass) -> u64 {
+    t.ops
+        .iter()
+        .map(|o| o.outcomes.get(&class).copied().unwrap_or(0))
+        .sum()
+}
+
+/// How many requests on `t` were throttled and when throttling began, if any were.
+fn throttling(t: &TargetSummary, t_series: Option<&TargetSeries>) -> Option<String> {
+    let throttled = outcome_count(t, OutcomeClass::Throttled);
+    if throttled == 0 {
+        return None;
     }
+    let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
+    let share = 100.0 * throttled as f64 / requests.max(1) as f64;
+    Some(match t_series.and_then(|s| s.throttle_onset()) {
+        Some(on) => format!(
+            "Throttling on {} began at {} s at ~{:.0} ops/s; {throttled} requests ({share:.1}%) were throttled.",
+            t.name, on.at_s, on.ops_per_sec
+        ),
+        None => format!(
+            "{throttled} requests ({share:.1}%) on {} were throttled.",
+            t.name
+        ),
+    })
+}
 
-    let mut throttled_any = false;
-    for t in &summary.targets {
-        let count = |class| -> u64 {
-            t.ops
-                .iter()
-                .map(|o| o.outcomes.get(&class).copied().unwrap_or(0))
-                .sum()
+/// The other failures on `t`: outages placed in time (one sentence each class), then
+/// the rest counted in one sentence.
+fn failures(t: &TargetSummary, t_series: Option<&TargetSeries>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut counted = Vec::new();
+    for c in [
+        OutcomeClass::ClientError,
+        OutcomeClass::AuthFailure,
+        OutcomeClass::Quota,
+        OutcomeClass::ServerError,
+        OutcomeClass::Transport,
+    ] {
+        let n = outcome_count(t, c);
+        if n == 0 {
+            continue;
+        }
+        let windows = match t_series {
+            Some(s) if WINDOWED.contains(&c) => s.windows(c),
+            _ => Vec::new(),
         };
-        let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
-        let throttled = count(OutcomeClass::Throttled);
-        let t_series = series.get(&t.name);
-        if throttled > 0 {
-            throttled_any = true;
-            let share = 100.0 * throttled as f64 / requests.max(1) as f64;
-            out.push(match t_series.and_then(|s| s.throttle_onset()) {
-                Some(on) => format!(
-                    "Throttling on {} began at {} s at ~{:.0} ops/s; {throttled} requests ({share:.1}%) were throttled.",
-                    t.name, on.at_s, on.ops_per_sec
-                ),
-                None => format!(
-                    "{throttled} requests ({share:.1}%) on {} were throttled.",
-                    t.name
-                ),
-            });
-        }
-        let mut failed = Vec::new();
-        for c in [
-            OutcomeClass::ClientError,
-            OutcomeClass::AuthFailure,
-            OutcomeClass::Quota,
-            OutcomeClass::ServerError,
-            OutcomeClass::Transport,
-        ] {
-            let n = count(c);
-            if n == 0 {
-                continue;
-            }
-            let windows = match t_series {
-                Some(s) if WINDOWED.contains(&c) => s.windows(c),
-                _ => Vec::new(),
-            };
-            if windows.is_empty() {
-                failed.push(format!("{n} {}", c.name()));
-            } else {
-                out.push(failure_windows(t, c, n, &windows));
-            }
-        }
-        if !failed.is_empty() {
-            out.push(format!(
-                "Other failures on {}: {}.",
-                t.name,
-                failed.join(", ")
-            ));
+        if windows.is_empty() {
+            counted.push(format!("{n} {}", c.name()));
+        } else {
+            out.push(failure_windows(t, c, n, &windows));
         }
     }
-    if !throttled_any && !summary.targets.is_empty() {
-        out.push("No request was throttled.".into());
+    if !counted.is_empty() {
+        out.push(format!(
+            "Other failures on {}: {}.",
+            t.name,
+            counted.join(", ")
+        ));
     }
     out
 }

@@ -1,10 +1,13 @@
 //! The results folder of a run: `summary.json`, interval logs, the resolved scenario
 //! (secrets redacted) and provenance.
 //!
-//! Owns file names and layout under `results/<scenario>-<UTC timestamp>/`. Everything
-//! is written even when a run fails or is interrupted, so nothing gathered is lost.
+//! Owns file names and layout under `results/<scenario>-<UTC timestamp>/`, writing them
+//! and (in `read`) reading them back: whatever comes after a run opens its folder with
+//! [`RunFolder::open`]. Everything is written even when a run fails or is interrupted,
+//! so nothing gathered is lost.
 
 pub mod hlog;
+pub mod read;
 pub mod repetitions;
 pub mod summary;
 
@@ -26,7 +29,7 @@ pub const PROVENANCE: &str = "provenance.json";
 /// at once (status `incomplete`), from which a killed run's summary is rebuilt.
 pub const RUN: &str = "run.json";
 
-/// A run's output folder.
+/// A run's folder: created empty and written by a run, opened and read by what comes after.
 pub struct RunFolder {
     pub dir: PathBuf,
 }

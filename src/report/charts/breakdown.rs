@@ -6,8 +6,8 @@ use plotters::prelude::*;
 
 use super::style::{BLUE, BLUISH_GREEN, GREY, Key, ORANGE, VERMILLION, fmt_tick, font, no_data};
 use super::{DrawResult, with_legend};
+use crate::report::Report;
 use crate::report::breakdown::{PARTS, breakdowns};
-use crate::report::input::RunData;
 
 /// Colours of the parts, in [`PARTS`] order.
 const COLOURS: [RGBColor; 5] = [GREY, ORANGE, VERMILLION, BLUE, BLUISH_GREEN];
@@ -18,12 +18,12 @@ pub fn height(bars: usize) -> u32 {
 }
 
 /// Number of bars the chart draws.
-pub fn bars(data: &RunData) -> usize {
+pub fn bars(data: &Report) -> usize {
     breakdowns(&data.summary).len()
 }
 
 /// Draws the chart.
-pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let rows = breakdowns(&data.summary);
     if rows.is_empty() {
         return no_data(area, "no ok requests to break down");

@@ -11,10 +11,10 @@ use super::style::{
 };
 use super::{DrawResult, TIME_AXIS, with_legend};
 use crate::record::{CacheClass, OutcomeClass};
-use crate::report::input::RunData;
+use crate::report::Report;
 
 /// Draws the chart.
-pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let cached: Vec<(usize, &str)> = data
         .targets()
         .iter()

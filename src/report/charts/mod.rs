@@ -1,7 +1,7 @@
 //! The seven report charts, drawn with `plotters` once as SVG (inlined into `report.html`
 //! and written to `charts/<name>.svg`) and once as PNG (`charts/<name>.png`).
 //!
-//! Owns chart names, titles, sizes and layout; each chart module draws from [`RunData`]
+//! Owns chart names, titles, sizes and layout; each chart module draws from [`Report`]
 //! only and draws a "no data" message rather than failing when it has nothing to show.
 
 mod breakdown;
@@ -17,7 +17,7 @@ use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::report::input::RunData;
+use crate::report::Report;
 use crate::report::overhead::{Comparison, compare};
 use style::{Key, draw_legend, font, legend_height};
 
@@ -121,7 +121,7 @@ impl ChartKind {
     }
 
     /// Pixel size of the chart.
-    fn size(self, data: &RunData) -> (u32, u32) {
+    fn size(self, data: &Report) -> (u32, u32) {
         let panels = |n: usize| n.div_ceil(2).max(1) as u32;
         let empty = (1200, 400);
         match self {
@@ -139,7 +139,7 @@ impl ChartKind {
 
     fn draw<DB: DrawingBackend>(
         self,
-        data: &RunData,
+        data: &Report,
         root: &DrawingArea<DB, Shift>,
     ) -> DrawResult<DB> {
         root.fill(&WHITE)?;
@@ -157,12 +157,12 @@ impl ChartKind {
 }
 
 /// Whether the run has a gateway to compare with a baseline on some operation.
-fn has_overhead(data: &RunData) -> bool {
+fn has_overhead(data: &Report) -> bool {
     matches!(compare(&data.summary), Comparison::Pairs(p) if !p.is_empty())
 }
 
 /// Whether some target saw cache hits or misses.
-fn has_cache(data: &RunData) -> bool {
+fn has_cache(data: &Report) -> bool {
     data.series.targets.values().any(|s| s.has_cache_data())
 }
 
@@ -176,7 +176,7 @@ pub struct RenderedChart {
 }
 
 /// Draws every chart into `<dir>/charts/` as SVG and PNG.
-pub fn render_all(data: &RunData, dir: &Path) -> anyhow::Result<Vec<RenderedChart>> {
+pub fn render_all(data: &Report, dir: &Path) -> anyhow::Result<Vec<RenderedChart>> {
     style::register_font()?;
     let charts_dir = dir.join(CHARTS_DIR);
     std::fs::create_dir_all(&charts_dir)
@@ -187,7 +187,7 @@ pub fn render_all(data: &RunData, dir: &Path) -> anyhow::Result<Vec<RenderedChar
         .collect()
 }
 
-fn render(kind: ChartKind, data: &RunData, charts_dir: &Path) -> anyhow::Result<RenderedChart> {
+fn render(kind: ChartKind, data: &Report, charts_dir: &Path) -> anyhow::Result<RenderedChart> {
     let size = kind.size(data);
     let fail = |e: String| anyhow::anyhow!("cannot draw chart {}: {e}", kind.name());
     let mut svg = String::new();

@@ -8,12 +8,12 @@ use super::spectrum::NinesAxis;
 use super::style::{GREY, Key, Line, REFERENCE, draw_lines, linear, no_data, panel, series_style};
 use super::{DrawResult, grid, with_legend};
 use crate::plan::OpKind;
-use crate::report::input::RunData;
+use crate::report::Report;
 use crate::report::nines;
 use crate::report::overhead::{Comparison, OpOverhead, PERCENTILES, compare};
 
 /// Draws the chart.
-pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let pairs = match compare(&data.summary) {
         Comparison::NoGateway => return no_data(area, "no gateway target in this run"),
         Comparison::NoBaseline => {

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::style::{Key, Line, draw_lines, linear, max_y, no_data, panel, series_style, y_range};
 use super::{DrawResult, grid, with_legend};
 use crate::record::OutcomeClass;
-use crate::report::input::RunData;
+use crate::report::Report;
 use crate::report::nines;
 
 /// An x axis on the "nines" scale from 0 to `end`, with ticks and labels at 50, 90,
@@ -79,7 +79,7 @@ pub(super) fn spectrum_panel<DB: DrawingBackend>(
 }
 
 /// Draws the chart.
-pub fn draw<DB: DrawingBackend>(data: &RunData, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let ops = data.series.ops();
     if ops.is_empty() {
         return no_data(area, "no data: no request was recorded in the steady phase");

@@ -12,7 +12,7 @@ use super::style::{
 };
 use super::{DrawResult, TIME_AXIS, with_legend};
 use crate::record::OutcomeClass;
-use crate::report::input::RunData;
+use crate::report::Report;
 use crate::report::series::{Second, TargetSeries};
 
 /// Outcome classes bottom to top of the stack, with their colours.
@@ -34,7 +34,7 @@ const LIMIT: SeriesStyle = SeriesStyle {
 };
 
 /// Per-target lines of `value` per second (seconds where it is `None` are left out).
-fn lines_of(data: &RunData, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line> {
+fn lines_of(data: &Report, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line> {
     data.targets()
         .iter()
         .enumerate()
@@ -82,7 +82,7 @@ fn legend_of(lines: &[Line]) -> Vec<(String, Key)> {
 
 /// `throughput`.
 pub fn throughput<DB: DrawingBackend>(
-    data: &RunData,
+    data: &Report,
     area: &DrawingArea<DB, Shift>,
 ) -> DrawResult<DB> {
     let lines = lines_of(data, |s| Some(s.count(OutcomeClass::Ok) as f64));
@@ -100,10 +100,7 @@ pub fn throughput<DB: DrawingBackend>(
 }
 
 /// `latency-over-time`.
-pub fn latency<DB: DrawingBackend>(
-    data: &RunData,
-    area: &DrawingArea<DB, Shift>,
-) -> DrawResult<DB> {
+pub fn latency<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let ms = |us: Option<u64>| us.map(|v| v as f64 / 1000.0);
     let p50 = lines_of(data, |s| ms(s.ok_p50_us));
     let p99 = lines_of(data, |s| ms(s.ok_p99_us));
@@ -121,7 +118,7 @@ pub fn latency<DB: DrawingBackend>(
 
 /// `outcomes`.
 pub fn outcomes<DB: DrawingBackend>(
-    data: &RunData,
+    data: &Report,
     area: &DrawingArea<DB, Shift>,
 ) -> DrawResult<DB> {
     let targets: Vec<(&str, &TargetSeries)> = data
