@@ -10,18 +10,19 @@ pub(crate) mod setup;
 mod turns;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
 use crate::plan::{Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
-use crate::record::{OutcomeClass, Phase, Recorder, Totals};
+use crate::record::{OutcomeClass, Phase, Progress, RecordHandle, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
 use crate::results::summary::{
     self, EMBEDDED_NOTE, INSECURE_NOTE, RunStatus, Summary, TargetOutcome,
@@ -78,18 +79,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
 
     let signals = Signals::install();
     let stop = signals.stop.clone();
-    let names = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let sink = HlogWriter::create(&folder.dir, names, started)?;
-    let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
-    let updates = recorder.progress();
-    // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
-    // never stalls the runtime threads that send and time requests.
-    let recording = tokio::task::spawn_blocking(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map(|rt| rt.block_on(recorder.run()))
-    });
+    let (handle, updates, recording) = start_recording(&plan, &folder.dir, started)?;
     let mut display = Display::new(opts.quiet);
     display.line(&format!(
         "gatebench {}: results in {}",
@@ -142,6 +132,31 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         folder: folder.dir,
         summary,
     })
+}
+
+/// The recorder's thread: it ends with the run's totals.
+type Recording = JoinHandle<std::io::Result<Totals>>;
+
+/// The recorder, writing the interval logs into `dir`; its handle, its progress updates
+/// and the task that ends with the run's totals once every handle is dropped.
+fn start_recording(
+    plan: &Plan,
+    dir: &Path,
+    started: SystemTime,
+) -> anyhow::Result<(RecordHandle, watch::Receiver<Progress>, Recording)> {
+    let names = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let sink = HlogWriter::create(dir, names, started)?;
+    let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
+    let updates = recorder.progress();
+    // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
+    // never stalls the runtime threads that send and time requests.
+    let recording = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map(|rt| rt.block_on(recorder.run()))
+    });
+    Ok((handle, updates, recording))
 }
 
 /// Where setup stands, per target (by index in the plan): the opened target, its
