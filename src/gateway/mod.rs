@@ -7,7 +7,6 @@
 //! request to the S3 backend with its own credentials. It imitates APIM's documented
 //! behaviour for the supported policies; it is not APIM and measures nothing itself.
 
-pub mod args;
 mod backend;
 mod cache;
 mod cors;

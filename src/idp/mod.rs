@@ -10,7 +10,6 @@
 //! given or generated, see `tls::server`). It exists so the gateway stand-in and the
 //! load generator can be tested without Azure AD.
 
-pub mod args;
 pub mod keys;
 #[cfg(test)]
 mod tests;
@@ -67,15 +66,13 @@ pub enum IdpCredential {
 }
 
 /// Which Entra ID access-token version to imitate (access-token-claims-reference.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenVersion {
     /// `iss` `https://sts.windows.net/{tid}/`, `aud` the Application ID URI (the
     /// client's `audience`), caller in `appid`/`appidacr`, `ver` `1.0`.
-    #[value(name = "1")]
     V1,
     /// `iss` `{base}/{tid}/v2.0`, `aud` the API's client id, caller in `azp`/`azpacr`,
     /// `ver` `2.0`.
-    #[value(name = "2")]
     V2,
 }
 

@@ -10,18 +10,19 @@ pub(crate) mod setup;
 mod turns;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
 use crate::plan::{Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
-use crate::record::{OutcomeClass, Phase, Recorder, Totals};
+use crate::record::{OutcomeClass, Phase, Progress, RecordHandle, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
 use crate::results::summary::{
     self, EMBEDDED_NOTE, INSECURE_NOTE, RunStatus, Summary, TargetOutcome,
@@ -78,18 +79,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
 
     let signals = Signals::install();
     let stop = signals.stop.clone();
-    let names = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let sink = HlogWriter::create(&folder.dir, names, started)?;
-    let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
-    let updates = recorder.progress();
-    // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
-    // never stalls the runtime threads that send and time requests.
-    let recording = tokio::task::spawn_blocking(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map(|rt| rt.block_on(recorder.run()))
-    });
+    let (handle, updates, recording) = start_recording(&plan, &folder.dir, started)?;
     let mut display = Display::new(opts.quiet);
     display.line(&format!(
         "gatebench {}: results in {}",
@@ -97,91 +87,15 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         folder.dir.display()
     ));
 
-    // Open every target (embedded servers, first tokens), then seed each storage once;
-    // both within the setup budget, and dropped at once on Ctrl-C.
-    let budget = plan.limits.setup_timeout;
-    let mut interrupted_in: Option<&str> = None;
-    let mut open: Vec<Option<OpenTarget>> = Vec::new();
-    let mut errors: Vec<Option<String>> = vec![None; plan.targets.len()];
-    // Direct targets first: an embedded gateway needs its backend's endpoint.
-    open.resize_with(plan.targets.len(), || None);
-    let mut order: Vec<usize> = (0..plan.targets.len()).collect();
-    order.sort_by_key(|&i| setup::storage_of(&plan, i) != i);
-    for i in order {
-        let spec = &plan.targets[i];
-        let storage = open[setup::storage_of(&plan, i)]
-            .as_ref()
-            .and_then(|t| t.storage.clone());
-        match setup::within(budget, &stop, OpenTarget::open(spec, storage.as_ref())).await {
-            Some(Ok(t)) => {
-                if let Some(note) = note_of(spec, &t) {
-                    display.line(&format!("note ({}): {note}", spec.name));
-                }
-                open[i] = Some(t);
-            }
-            Some(Err(e)) => errors[i] = Some(format!("cannot start: {e:#}")),
-            None => {
-                interrupted_in = Some("start-up");
-                break;
-            }
-        }
-    }
-    // Each target's measured-path client; one connection each first, so a certificate
-    // or name problem is told (and nothing is seeded) before any load.
-    let mut clients: Vec<Option<Arc<S3Client>>> = vec![None; plan.targets.len()];
-    for (i, spec) in plan.targets.iter().enumerate() {
-        let Some(t) = &open[i] else { continue };
-        if interrupted_in.is_some() || errors.iter().any(Option::is_some) {
-            break;
-        }
-        let client = match t.client(spec, plan.limits.request_timeout, plan.connections) {
-            Ok(c) => c,
-            Err(e) => {
-                errors[i] = Some(format!("{e:#}"));
-                continue;
-            }
-        };
-        match setup::within(budget, &stop, client.check_connection()).await {
-            Some(Ok(())) => clients[i] = Some(Arc::new(client)),
-            Some(Err(e)) => errors[i] = Some(format!("{}: {e}", t.address)),
-            None => interrupted_in = Some("start-up"),
-        }
-    }
+    let mut targets = open_targets(&plan, &stop, &display).await;
+    connect(&plan, &stop, &mut targets).await;
     let storages = setup::storages(&plan);
-    if errors.iter().all(Option::is_none) && interrupted_in.is_none() {
-        for &s in &storages {
-            let Some(t) = &open[s] else { continue };
-            match setup::within(budget, &stop, setup::prepare(&plan, &keys, t, &display)).await {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    errors[s] = Some(format!("setup failed: {e:#}"));
-                    break;
-                }
-                None => {
-                    interrupted_in = Some("setup");
-                    break;
-                }
-            }
-        }
+    if targets.ready() {
+        seed(&plan, &keys, &stop, &storages, &mut targets, &display).await;
     }
     // Drive the load.
-    let mut runnables = Vec::new();
-    if errors.iter().all(Option::is_none) {
-        for (i, client) in clients.iter().enumerate() {
-            let Some(client) = client else { continue };
-            match OpSequence::new(&plan).map_err(anyhow::Error::msg) {
-                Ok(s) => runnables.push(turns::Runnable {
-                    index: i,
-                    client: client.clone(),
-                    sequence: Arc::new(Mutex::new(s)),
-                    schedule: None,
-                    report: EngineReport::default(),
-                }),
-                Err(e) => errors[i] = Some(format!("{e:#}")),
-            }
-        }
-    }
-    if errors.iter().all(Option::is_none) && interrupted_in.is_none() {
+    let mut runnables = runnables(&plan, &mut targets);
+    if targets.ready() {
         let cx = turns::Context {
             plan: &plan,
             keys: &keys,
@@ -192,7 +106,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         turns::run_all(&cx, &mut runnables, &mut display).await;
     }
     for &s in &storages {
-        if let Some(t) = &open[s] {
+        if let Some(t) = &targets.open[s] {
             setup::clean_up(&plan, &keys, t, opts.keep_data, &signals.abandon, &display).await;
         }
     }
@@ -201,6 +115,198 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let totals = recording.await??;
     let ended = SystemTime::now();
 
+    let stopped = *stop.borrow();
+    let mut summary = summarise(
+        &plan,
+        &run_id,
+        (started, ended),
+        targets,
+        runnables,
+        &totals,
+        stopped,
+    );
+    summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
+    folder.write_json(results::SUMMARY, &summary)?;
+    folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended))?;
+    Ok(RunOutput {
+        folder: folder.dir,
+        summary,
+    })
+}
+
+/// The recorder's thread: it ends with the run's totals.
+type Recording = JoinHandle<std::io::Result<Totals>>;
+
+/// The recorder, writing the interval logs into `dir`; its handle, its progress updates
+/// and the task that ends with the run's totals once every handle is dropped.
+fn start_recording(
+    plan: &Plan,
+    dir: &Path,
+    started: SystemTime,
+) -> anyhow::Result<(RecordHandle, watch::Receiver<Progress>, Recording)> {
+    let names = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let sink = HlogWriter::create(dir, names, started)?;
+    let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
+    let updates = recorder.progress();
+    // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
+    // never stalls the runtime threads that send and time requests.
+    let recording = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map(|rt| rt.block_on(recorder.run()))
+    });
+    Ok((handle, updates, recording))
+}
+
+/// Where setup stands, per target (by index in the plan): the opened target, its
+/// measured-path client and the first error; and the phase an interruption cut short.
+struct Targets {
+    open: Vec<Option<OpenTarget>>,
+    clients: Vec<Option<Arc<S3Client>>>,
+    errors: Vec<Option<String>>,
+    interrupted_in: Option<&'static str>,
+}
+
+impl Targets {
+    /// No target has failed.
+    fn no_errors(&self) -> bool {
+        self.errors.iter().all(Option::is_none)
+    }
+
+    /// No target has failed and nothing interrupted setup: the next step may run.
+    fn ready(&self) -> bool {
+        self.no_errors() && self.interrupted_in.is_none()
+    }
+}
+
+/// Opens every target (embedded servers, first tokens) within the setup budget, storages
+/// first; stops at Ctrl-C.
+async fn open_targets(plan: &Plan, stop: &watch::Receiver<bool>, display: &Display) -> Targets {
+    let n = plan.targets.len();
+    let mut targets = Targets {
+        open: Vec::new(),
+        clients: vec![None; n],
+        errors: vec![None; n],
+        interrupted_in: None,
+    };
+    // Direct targets first: an embedded gateway needs its backend's endpoint.
+    targets.open.resize_with(n, || None);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| setup::storage_of(plan, i) != i);
+    for i in order {
+        let spec = &plan.targets[i];
+        let storage = targets.open[setup::storage_of(plan, i)]
+            .as_ref()
+            .and_then(|t| t.storage.clone());
+        let budget = plan.limits.setup_timeout;
+        match setup::within(budget, stop, OpenTarget::open(spec, storage.as_ref())).await {
+            Some(Ok(t)) => {
+                if let Some(note) = note_of(spec, &t) {
+                    display.line(&format!("note ({}): {note}", spec.name));
+                }
+                targets.open[i] = Some(t);
+            }
+            Some(Err(e)) => targets.errors[i] = Some(format!("cannot start: {e:#}")),
+            None => {
+                targets.interrupted_in = Some("start-up");
+                break;
+            }
+        }
+    }
+    targets
+}
+
+/// Each target's measured-path client; one connection each first, so a certificate or
+/// name problem is told (and nothing is seeded) before any load.
+async fn connect(plan: &Plan, stop: &watch::Receiver<bool>, targets: &mut Targets) {
+    for (i, spec) in plan.targets.iter().enumerate() {
+        let Some(t) = &targets.open[i] else { continue };
+        if !targets.ready() {
+            break;
+        }
+        let client = match t.client(spec, plan.limits.request_timeout, plan.connections) {
+            Ok(c) => c,
+            Err(e) => {
+                targets.errors[i] = Some(format!("{e:#}"));
+                continue;
+            }
+        };
+        match setup::within(plan.limits.setup_timeout, stop, client.check_connection()).await {
+            Some(Ok(())) => targets.clients[i] = Some(Arc::new(client)),
+            Some(Err(e)) => targets.errors[i] = Some(format!("{}: {e}", t.address)),
+            None => targets.interrupted_in = Some("start-up"),
+        }
+    }
+}
+
+/// Seeds each storage once, within the setup budget; stops at the first failure or at
+/// Ctrl-C.
+async fn seed(
+    plan: &Plan,
+    keys: &KeySpace,
+    stop: &watch::Receiver<bool>,
+    storages: &[usize],
+    targets: &mut Targets,
+    display: &Display,
+) {
+    for &s in storages {
+        let Some(t) = &targets.open[s] else { continue };
+        let prepared = setup::prepare(plan, keys, t, display);
+        match setup::within(plan.limits.setup_timeout, stop, prepared).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                targets.errors[s] = Some(format!("setup failed: {e:#}"));
+                break;
+            }
+            None => {
+                targets.interrupted_in = Some("setup");
+                break;
+            }
+        }
+    }
+}
+
+/// What the load is driven through: each connected target with its own operation
+/// sequence (none once a target has failed).
+fn runnables(plan: &Plan, targets: &mut Targets) -> Vec<turns::Runnable> {
+    let mut runnables = Vec::new();
+    if !targets.no_errors() {
+        return runnables;
+    }
+    for (i, client) in targets.clients.iter().enumerate() {
+        let Some(client) = client else { continue };
+        match OpSequence::new(plan).map_err(anyhow::Error::msg) {
+            Ok(s) => runnables.push(turns::Runnable {
+                index: i,
+                client: client.clone(),
+                sequence: Arc::new(Mutex::new(s)),
+                schedule: None,
+                report: EngineReport::default(),
+            }),
+            Err(e) => targets.errors[i] = Some(format!("{e:#}")),
+        }
+    }
+    runnables
+}
+
+/// The run's summary (thresholds not yet evaluated): each target's outcome, the first
+/// error, and the status it calls for.
+fn summarise(
+    plan: &Plan,
+    run_id: &str,
+    (started, ended): (SystemTime, SystemTime),
+    targets: Targets,
+    runnables: Vec<turns::Runnable>,
+    totals: &Totals,
+    stopped: bool,
+) -> Summary {
+    let Targets {
+        open,
+        clients,
+        errors,
+        interrupted_in,
+    } = targets;
     let mut reports: Vec<Option<EngineReport>> = vec![None; plan.targets.len()];
     for r in runnables {
         reports[r.index] = Some(r.report);
@@ -223,7 +329,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                 .and_then(|t| t.token.as_ref())
                 .map(|t| t.stats()),
             protocol: clients[i].as_ref().and_then(|c| c.protocol()),
-            storage: setup::storage_of(&plan, i),
+            storage: setup::storage_of(plan, i),
         })
         .collect();
     let error = errors
@@ -236,14 +342,13 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
                 .as_ref()
                 .map(|e| format!("writing interval logs: {e}"))
         });
-    let stopped = *stop.borrow();
     let error = error.or_else(|| {
         if stopped || plan.limits.expect_failures {
             return None;
         }
         (0..plan.targets.len())
             .filter(|&i| reports[i].is_some())
-            .find_map(|i| nothing_succeeded(&plan, i, &totals))
+            .find_map(|i| nothing_succeeded(plan, i, totals))
     });
     let status = match (&error, stopped) {
         (Some(_), _) => RunStatus::Failed,
@@ -252,16 +357,9 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     };
     let error = error
         .or_else(|| interrupted_in.map(|p| format!("interrupted during {p}: no load was sent")));
-    let mut summary = summary::build(
-        &plan, &run_id, started, ended, status, error, &outcomes, &totals,
-    );
-    summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
-    folder.write_json(results::SUMMARY, &summary)?;
-    folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended))?;
-    Ok(RunOutput {
-        folder: folder.dir,
-        summary,
-    })
+    summary::build(
+        plan, run_id, started, ended, status, error, &outcomes, totals,
+    )
 }
 
 /// Why a target that ran measured nothing: no `ok` request in its steady phase.
@@ -333,6 +431,7 @@ impl Signals {
             eprintln!("stopping: clean-up abandoned, writing the results");
             let _ = abandon_tx.send(true);
             next().await;
+            // `cli::ExitStatus::Interrupted`, which `run` cannot import (cli sits above it).
             std::process::exit(130);
         });
         Signals { stop, abandon }

@@ -1,15 +1,16 @@
-//! `gatebench idp` command-line options and the foreground run (until Ctrl-C).
+//! `gatebench idp`: its options, the idp configuration they make, and the foreground
+//! run (until Ctrl-C).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::path::Path;
+use clap::builder::PossibleValue;
 
-use super::{IdpClient, IdpConfig, IdpCredential};
+use super::serve_tls::ServeTlsArgs;
+use super::{ExitStatus, async_runtime};
+use crate::idp::{self, IdpClient, IdpConfig, IdpCredential, TokenShape, TokenVersion};
 use crate::shared::Secret;
-use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
 pub const IDP_HELP: &str = "\
@@ -62,14 +63,14 @@ pub struct IdpArgs {
     #[arg(long, default_value = "api://gatebench-storage")]
     pub audience: String,
     /// The API's application (client) id: the `aud` of v2 tokens.
-    #[arg(long, default_value = super::DEFAULT_API_CLIENT_ID)]
+    #[arg(long, default_value = idp::DEFAULT_API_CLIENT_ID)]
     pub api_client_id: String,
     /// Entra ID access-token version to imitate: 1 (iss https://sts.windows.net/TENANT/,
     /// appid) or 2 (iss http(s)://LISTEN-ADDRESS/TENANT/v2.0, azp).
     #[arg(long, value_enum, default_value = "2")]
-    pub token_version: super::TokenVersion,
+    pub token_version: TokenVersion,
     /// The `tid` claim and tenant part of the default issuer.
-    #[arg(long, default_value = super::DEFAULT_TENANT_ID)]
+    #[arg(long, default_value = idp::DEFAULT_TENANT_ID)]
     pub tenant_id: String,
     /// The `iss` claim (default: by --token-version).
     #[arg(long)]
@@ -137,8 +138,27 @@ fn parse_with(
     })
 }
 
+impl clap::ValueEnum for TokenVersion {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[TokenVersion::V1, TokenVersion::V2]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            TokenVersion::V1 => PossibleValue::new("1").help(
+                "`iss` `https://sts.windows.net/{tid}/`, `aud` the Application ID URI (the \
+                 client's `audience`), caller in `appid`/`appidacr`, `ver` `1.0`",
+            ),
+            TokenVersion::V2 => PossibleValue::new("2").help(
+                "`iss` `{base}/{tid}/v2.0`, `aud` the API's client id, caller in \
+                 `azp`/`azpacr`, `ver` `2.0`",
+            ),
+        })
+    }
+}
+
 /// Runs the idp in the foreground until Ctrl-C.
-pub fn run(args: IdpArgs) -> ExitCode {
+pub fn serve(args: IdpArgs) -> ExitStatus {
     let with_secret = args
         .clients
         .iter()
@@ -153,23 +173,17 @@ pub fn run(args: IdpArgs) -> ExitCode {
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return ExitStatus::Invalid.with_error(e),
     };
     let tls = match args.tls.server_config() {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return ExitStatus::Invalid.with_error(format!("{e:#}")),
     };
     let config = IdpConfig {
         public_url: args.public_url.clone(),
         listen: args.listen,
         issuer: args.issuer,
-        tokens: super::TokenShape {
+        tokens: TokenShape {
             version: args.token_version,
             tenant_id: args.tenant_id,
             api_client_id: args.api_client_id,
@@ -179,24 +193,21 @@ pub fn run(args: IdpArgs) -> ExitCode {
         key_pem: args.key,
         tls,
     };
-    let runtime = match crate::shared::runtime::async_runtime() {
+    let runtime = match async_runtime() {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(status) => return status,
     };
     runtime.block_on(async {
-        let idp = match super::start(config).await {
+        let idp = match idp::start(config).await {
             Ok(i) => i,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(1);
-            }
+            Err(e) => return ExitStatus::Failed.with_error(format!("{e:#}")),
         };
         eprintln!("gatebench idp: DEVELOPMENT TOKEN ISSUER, FOR LOCAL RUNS ONLY");
         println!("issuer:         {}", idp.issuer);
         println!("token endpoint: {}", idp.token_url());
         println!("openid-config:  {}", idp.openid_config_url());
         let _ = tokio::signal::ctrl_c().await;
-        ExitCode::SUCCESS
+        ExitStatus::Success
     })
 }
 

@@ -1,20 +1,21 @@
-//! `gatebench gateway` command-line options and the foreground run (until Ctrl-C or
-//! SIGTERM, then a clean shutdown that removes the embedded backend's folder).
+//! `gatebench gateway`: its options, the gateway configuration they make, and the
+//! foreground run (until Ctrl-C or SIGTERM, then a clean shutdown that removes the
+//! embedded backend's folder).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::policy::LoadOptions;
-use super::{GatewayConfig, STATS_PATH};
+use super::serve_tls::ServeTlsArgs;
+use super::{ExitStatus, async_runtime};
+use crate::gateway::policy::LoadOptions;
+use crate::gateway::{GatewayConfig, RunningGateway, STATS_PATH};
 use crate::shared::embedded_s3::EmbeddedS3;
 use crate::shared::latency::AddedLatency;
 use crate::shared::{S3Endpoint, Secret, TlsSpec};
-use crate::tls::server::ServeTlsArgs;
 
 /// Help text after the options.
 pub const GATEWAY_HELP: &str = "\
@@ -157,61 +158,29 @@ fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
 }
 
 /// Runs the gateway in the foreground until Ctrl-C or SIGTERM.
-pub fn run(args: GatewayArgs) -> ExitCode {
+pub fn serve(args: GatewayArgs) -> ExitStatus {
     let (subscription_keys, named_values) = match (
         pairs(&args.subscription_keys, "--subscription-key"),
         pairs(&args.named_values, "--named-value"),
     ) {
         (Ok(s), Ok(n)) => (s, n.into_iter().collect::<HashMap<_, _>>()),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        (Err(e), _) | (_, Err(e)) => return ExitStatus::Invalid.with_error(e),
     };
-    let runtime = match crate::shared::runtime::async_runtime() {
+    let runtime = match async_runtime() {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(status) => return status,
     };
     runtime.block_on(async move {
-        let (backend, embedded) = if args.embedded_backend {
-            match EmbeddedS3::start().await {
-                Ok(e) => (e.endpoint.clone(), Some(e)),
-                Err(e) => {
-                    eprintln!("error: embedded backend: {e:#}");
-                    return ExitCode::from(1);
-                }
-            }
-        } else {
-            let (Some(access_key), Some(secret_key)) =
-                (args.backend_access_key, args.backend_secret_key)
-            else {
-                eprintln!(
-                    "error: set GATEBENCH_BACKEND_ACCESS_KEY and GATEBENCH_BACKEND_SECRET_KEY \
-                     (or --backend-access-key/--backend-secret-key)"
-                );
-                return ExitCode::from(2);
-            };
-            let backend = S3Endpoint {
-                endpoint: args.backend_endpoint.unwrap_or_default(),
-                region: args.backend_region,
-                access_key,
-                secret_key: Secret::new(secret_key),
-                tls: TlsSpec {
-                    ca_file: args.backend_ca,
-                    ..Default::default()
-                },
-            };
-            (backend, None)
+        let (backend, embedded) = match backend(&args).await {
+            Ok(b) => b,
+            Err(status) => return status,
         };
         if subscription_keys.is_empty() {
             eprintln!("warning: no --subscription-key given: no subscription key is required");
         }
         let tls = match args.tls.server_config() {
             Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return ExitStatus::Invalid.with_error(format!("{e:#}")),
         };
         let config = GatewayConfig {
             listen: args.listen,
@@ -233,40 +202,19 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 ..Default::default()
             },
         };
-        let gateway = match super::start(config).await {
+        let gateway = match crate::gateway::start(config).await {
             Ok(g) => g,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return ExitStatus::Invalid.with_error(format!("{e:#}")),
         };
         // Installed before the address is printed: a SIGTERM right after start is clean.
         let stop = match stop_signals() {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: cannot install signal handlers: {e}");
-                return ExitCode::from(1);
+                return ExitStatus::Failed
+                    .with_error(format!("cannot install signal handlers: {e}"));
             }
         };
-        eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
-        for (block, line) in &gateway.native_blocks {
-            eprintln!(
-                "policy line {line}: `{block}` block replaced by the stand-in's native {block}"
-            );
-        }
-        if embedded.is_some() {
-            println!("embedded backend: {}", backend.endpoint);
-            println!("  GATEBENCH_BACKEND_ACCESS_KEY={}", backend.access_key);
-            println!(
-                "  GATEBENCH_BACKEND_SECRET_KEY={}",
-                backend.secret_key.expose()
-            );
-        }
-        println!("gateway:  {}", gateway.base_url());
-        println!(
-            "stats:    {}://{}{STATS_PATH}",
-            gateway.scheme, gateway.addr
-        );
+        announce(&gateway, embedded.as_ref().map(|_| &backend));
         stop.await;
         eprintln!(
             "stopping: finishing requests in flight (at most {}s)",
@@ -276,6 +224,57 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         gateway.shutdown(SHUTDOWN_GRACE).await;
         // The embedded backend's folder goes with it.
         drop(embedded);
-        ExitCode::SUCCESS
+        ExitStatus::Success
     })
+}
+
+/// The backend the options name, or an embedded one started now (kept running while
+/// the returned server lives).
+async fn backend(args: &GatewayArgs) -> Result<(S3Endpoint, Option<EmbeddedS3>), ExitStatus> {
+    if args.embedded_backend {
+        return match EmbeddedS3::start().await {
+            Ok(e) => Ok((e.endpoint.clone(), Some(e))),
+            Err(e) => Err(ExitStatus::Failed.with_error(format!("embedded backend: {e:#}"))),
+        };
+    }
+    let (Some(access_key), Some(secret_key)) = (&args.backend_access_key, &args.backend_secret_key)
+    else {
+        return Err(ExitStatus::Invalid.with_error(
+            "set GATEBENCH_BACKEND_ACCESS_KEY and GATEBENCH_BACKEND_SECRET_KEY \
+             (or --backend-access-key/--backend-secret-key)",
+        ));
+    };
+    let backend = S3Endpoint {
+        endpoint: args.backend_endpoint.clone().unwrap_or_default(),
+        region: args.backend_region.clone(),
+        access_key: access_key.clone(),
+        secret_key: Secret::new(secret_key.clone()),
+        tls: TlsSpec {
+            ca_file: args.backend_ca.clone(),
+            ..Default::default()
+        },
+    };
+    Ok((backend, None))
+}
+
+/// Says what is serving where: the stand-in's caveat, replaced policy blocks, the
+/// embedded backend's keys, the gateway and stats URLs.
+fn announce(gateway: &RunningGateway, embedded_backend: Option<&S3Endpoint>) {
+    eprintln!("gatebench gateway: a local APIM stand-in, not APIM");
+    for (block, line) in &gateway.native_blocks {
+        eprintln!("policy line {line}: `{block}` block replaced by the stand-in's native {block}");
+    }
+    if let Some(backend) = embedded_backend {
+        println!("embedded backend: {}", backend.endpoint);
+        println!("  GATEBENCH_BACKEND_ACCESS_KEY={}", backend.access_key);
+        println!(
+            "  GATEBENCH_BACKEND_SECRET_KEY={}",
+            backend.secret_key.expose()
+        );
+    }
+    println!("gateway:  {}", gateway.base_url());
+    println!(
+        "stats:    {}://{}{STATS_PATH}",
+        gateway.scheme, gateway.addr
+    );
 }
