@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
-use crate::plan::{Plan, TargetKind, TargetSpec};
+use crate::plan::{Kind, Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
 use crate::record::{OutcomeClass, Phase, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
@@ -36,7 +36,7 @@ fn note_of(spec: &TargetSpec, open: &OpenTarget) -> Option<&'static str> {
         _ => false,
     };
     match open.kind {
-        "embedded" => Some(EMBEDDED_NOTE),
+        Kind::Embedded => Some(EMBEDDED_NOTE),
         _ if insecure => Some(INSECURE_NOTE),
         _ => None,
     }
@@ -210,7 +210,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         .iter()
         .enumerate()
         .map(|(i, _)| TargetOutcome {
-            kind: open[i].as_ref().map_or("unknown", |t| t.kind),
+            kind: open[i].as_ref().map_or(Kind::Unknown, |t| t.kind),
             address: open[i]
                 .as_ref()
                 .map(|t| t.address.clone())
