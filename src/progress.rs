@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::record::Progress;
+use crate::record::{Progress, ProgressCounts};
 use crate::shared::units::format_us;
 
 /// Seconds between plain progress lines when stderr is not a terminal.
@@ -44,10 +44,12 @@ impl Display {
         }
     }
 
-    /// Starts showing progress of one target's load phase, expected to take `total`.
+    /// Starts showing progress of one target's load phase (`target`; `None`: all targets
+    /// at once), expected to take `total`.
     pub fn start(
         &mut self,
         label: String,
+        target: Option<usize>,
         total: Option<Duration>,
         updates: watch::Receiver<Progress>,
     ) {
@@ -78,7 +80,7 @@ impl Display {
                     loop {
                         tick.tick().await;
                         bar.set_position(started.elapsed().as_secs());
-                        bar.set_message(describe(&updates.borrow()));
+                        bar.set_message(describe(&updates.borrow().of(target)));
                     }
                 })
             }
@@ -91,7 +93,7 @@ impl Display {
                     eprintln!(
                         "{label} {}s{total} {}",
                         started.elapsed().as_secs(),
-                        describe(&updates.borrow())
+                        describe(&updates.borrow().of(target))
                     );
                 }
             }),
@@ -116,7 +118,7 @@ impl Drop for Display {
     }
 }
 
-fn describe(p: &Progress) -> String {
+fn describe(p: &ProgressCounts) -> String {
     format!(
         "{} ops/s · {} done · {} failed · p99 {}",
         p.last_second_ops,

@@ -196,7 +196,7 @@ fn gateway_fixture(dir: &Path) {
     use std::collections::BTreeMap;
     use std::time::{Duration, SystemTime};
 
-    use gatebench::plan::OpKind;
+    use gatebench::plan::{Kind, OpKind};
     use gatebench::record::{CacheClass, OutcomeClass, new_histogram};
     use gatebench::results::summary::*;
     use hdrhistogram::Histogram;
@@ -278,7 +278,7 @@ fn gateway_fixture(dir: &Path) {
     }
     std::fs::write(dir.join("histograms.hlog"), &log).unwrap();
 
-    let target = |name: &str, kind: &str| {
+    let target = |name: &str, kind: Kind| {
         let mut ops = Vec::new();
         for op in [Put, Get] {
             let mut o = OpSummary::empty(op);
@@ -319,7 +319,7 @@ fn gateway_fixture(dir: &Path) {
         let t = TargetSummary {
             connections: Default::default(),
             name: name.into(),
-            kind: kind.into(),
+            kind,
             endpoint: "http://127.0.0.1:7480".into(),
             note: Option::None,
             error: Option::None,
@@ -336,7 +336,7 @@ fn gateway_fixture(dir: &Path) {
             ops,
         };
         let mut v = serde_json::to_value(t).unwrap();
-        if kind == "gateway" {
+        if kind == Kind::Gateway {
             v["throttle"] =
                 serde_json::json!({"rate_limit": {"calls": 4000, "renewal_period_s": 10}});
         }
@@ -345,7 +345,7 @@ fn gateway_fixture(dir: &Path) {
     let summary = serde_json::json!({
         "schema": SCHEMA, "status": "complete", "error": null, "scenario": "gateway <cache> & throttle",
         "run_id": "fixture-1", "started_at": "2027-01-15T08:00:00Z", "ended_at": "2027-01-15T08:00:50Z",
-        "targets": [target("direct", "s3"), target("apim", "gateway")],
+        "targets": [target("direct", Kind::S3), target("apim", Kind::Gateway)],
     });
     std::fs::write(
         dir.join("summary.json"),

@@ -20,7 +20,7 @@ use http::Method;
 
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{
-    ConnectionPolicy, GatewayTarget, OpKind, Plan, TargetKind, TargetSpec, check_key_prefix,
+    ConnectionPolicy, GatewayTarget, Kind, OpKind, Plan, TargetKind, TargetSpec, check_key_prefix,
 };
 use crate::shared::S3Endpoint;
 use crate::shared::embedded_s3::EmbeddedS3;
@@ -32,8 +32,8 @@ use token::TokenSource;
 /// A target made ready: its address, its token source, and whatever runs in-process
 /// for it (embedded S3 server, embedded gateway and idp).
 pub struct OpenTarget {
-    /// `embedded`, `s3` or `gateway` (embedded gateways too).
-    pub kind: &'static str,
+    /// What results record it as.
+    pub kind: Kind,
     /// The endpoint or gateway base URL.
     pub address: String,
     /// Direct targets: where setup and clean-up go (gateways use their `setup_via`).
@@ -51,7 +51,7 @@ impl OpenTarget {
     /// front of `storage` (its `setup_via` target's endpoint), or fetches a first token.
     pub async fn open(spec: &TargetSpec, storage: Option<&S3Endpoint>) -> anyhow::Result<Self> {
         let mut open = OpenTarget {
-            kind: "s3",
+            kind: spec.kind.kind(),
             address: String::new(),
             storage: None,
             gateway: None,
@@ -62,7 +62,6 @@ impl OpenTarget {
         match &spec.kind {
             TargetKind::Embedded => {
                 let server = EmbeddedS3::start().await?;
-                open.kind = "embedded";
                 open.address = server.endpoint.endpoint.clone();
                 open.storage = Some(server.endpoint.clone());
                 open._embedded = Some(server);
@@ -72,14 +71,12 @@ impl OpenTarget {
                 open.storage = Some(ep.clone());
             }
             TargetKind::Gateway(gw) => {
-                open.kind = "gateway";
                 open.gateway = Some(gw.clone());
             }
             TargetKind::EmbeddedGateway(eg) => {
                 let backend =
                     storage.ok_or_else(|| anyhow::anyhow!("{} is not open", eg.setup_via))?;
                 let (gw, running) = embedded_gateway::start(eg, backend).await?;
-                open.kind = "gateway";
                 open.gateway = Some(gw);
                 open._embedded_gateway = Some(running);
             }
@@ -130,8 +127,8 @@ fn uri_encode(value: &str) -> String {
 pub struct KeySpace {
     buckets: Vec<String>,
     run_prefix: String,
-    /// Per mix entry, for LIST: (max-keys, encoded prefix).
-    lists: Vec<Option<(u32, String)>>,
+    /// Per mix entry, for LIST: the query string (parameters in sorted order).
+    lists: Vec<Option<String>>,
 }
 
 impl KeySpace {
@@ -147,7 +144,15 @@ impl KeySpace {
             .map(|m| {
                 (m.op == OpKind::List).then(|| {
                     let prefix = format!("{run_prefix}{}", m.prefix.as_deref().unwrap_or(""));
-                    (m.max_keys.unwrap_or(1000), uri_encode(&prefix))
+                    let delimiter = m
+                        .delimiter
+                        .as_deref()
+                        .map_or(String::new(), |d| format!("delimiter={}&", uri_encode(d)));
+                    format!(
+                        "{delimiter}list-type=2&max-keys={}&prefix={}",
+                        m.max_keys.unwrap_or(1000),
+                        uri_encode(&prefix)
+                    )
                 })
             })
             .collect();
@@ -183,13 +188,12 @@ impl KeySpace {
             OpKind::Head => (Method::HEAD, 0),
             OpKind::Delete => (Method::DELETE, 0),
             OpKind::List => {
-                let (max_keys, prefix) = self.lists[op.mix_entry]
-                    .clone()
-                    .unwrap_or((1000, String::new()));
+                let query = self.lists[op.mix_entry].as_deref();
                 path.clear();
                 let _ = write!(
                     path,
-                    "/{bucket}?list-type=2&max-keys={max_keys}&prefix={prefix}"
+                    "/{bucket}?{}",
+                    query.unwrap_or("list-type=2&max-keys=1000&prefix=")
                 );
                 (Method::GET, 0)
             }
@@ -214,5 +218,36 @@ impl KeySpace {
                 )
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::sequence::OpSequence;
+
+    /// The request of the first LIST of a run whose only op is `list = { … }`.
+    fn first_list(list: &str) -> String {
+        let text = format!(
+            "name = \"l\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\nconcurrency = 1\n\
+             [data]\nbuckets = [\"bkt\"]\nobjects = 1\nsize = \"4KiB\"\n[mix]\nlist = {list}\n\
+             [targets.local]\nkind = \"embedded\"\n"
+        );
+        let plan =
+            crate::scenario::parse(std::path::Path::new("l.toml"), &text, &|_| None).unwrap();
+        let op = OpSequence::new(&plan).unwrap().next_op();
+        KeySpace::new(&plan, "run/").call(&op).path_and_query
+    }
+
+    #[test]
+    fn a_list_sends_its_prefix_page_size_and_delimiter() {
+        assert_eq!(
+            first_list("{ weight = 1, max_keys = 100, prefix = \"s/\" }"),
+            "/bkt?list-type=2&max-keys=100&prefix=run%2Fs%2F"
+        );
+        assert_eq!(
+            first_list("{ weight = 1, max_keys = 100, prefix = \"s/\", delimiter = \"/\" }"),
+            "/bkt?delimiter=%2F&list-type=2&max-keys=100&prefix=run%2Fs%2F"
+        );
     }
 }

@@ -27,8 +27,9 @@ pub struct Plan {
     pub source: PathBuf,
     pub limits: RunLimits,
     pub seed: u64,
-    /// How several targets share the run.
-    pub compare: CompareMode,
+    /// How several targets share the run (`compare` in the scenario file).
+    #[serde(rename = "compare")]
+    pub turns: TurnMode,
     pub load: LoadModel,
     /// How workers hold connections and which HTTP version they speak.
     pub connections: ConnectionPolicy,
@@ -97,7 +98,7 @@ pub enum ConnectionReuse {
 /// How several targets share a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
-pub enum CompareMode {
+pub enum TurnMode {
     /// Short turns, A, B, A, B…, so both paths see the same machine conditions; each
     /// target's operation sequence carries on across its turns.
     Alternate {
@@ -332,6 +333,10 @@ pub struct MixEntry {
     /// LIST: prefix below the run's prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// LIST: `/` groups keys below a further `/` into common prefixes, so only the
+    /// prefix's own level is listed (a server may then skip what lies deeper).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
 }
 
 /// A named place to send requests.
@@ -383,6 +388,44 @@ impl CacheRule {
     }
 }
 
+/// What results record a target as (`kind` in summary.json): both gateway kinds are
+/// `gateway`. Serialised as today's strings: `embedded`, `s3`, `gateway`, `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The in-process S3 server.
+    Embedded,
+    /// S3 storage reached directly.
+    S3,
+    /// A gateway in front of storage (configured or embedded).
+    Gateway,
+    /// A target that never opened (its error says why).
+    Unknown,
+}
+
+impl Kind {
+    /// Storage reached directly (`s3` or `embedded`): a baseline for gateways.
+    pub fn is_direct(self) -> bool {
+        matches!(self, Kind::S3 | Kind::Embedded)
+    }
+
+    /// The name summary.json writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Embedded => "embedded",
+            Kind::S3 => "s3",
+            Kind::Gateway => "gateway",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The kinds of target.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -397,6 +440,17 @@ pub enum TargetKind {
     /// gatebench's APIM stand-in and a development token issuer, started in-process in
     /// front of the `setup_via` target: the gateway path with nothing installed.
     EmbeddedGateway(EmbeddedGateway),
+}
+
+impl TargetKind {
+    /// What results record this target as.
+    pub fn kind(&self) -> Kind {
+        match self {
+            TargetKind::Embedded => Kind::Embedded,
+            TargetKind::S3(_) => Kind::S3,
+            TargetKind::Gateway(_) | TargetKind::EmbeddedGateway(_) => Kind::Gateway,
+        }
+    }
 }
 
 /// An in-process gateway (and idp) in front of a direct target.
@@ -472,5 +526,40 @@ mod humantime_opt {
             Some(d) => super::humantime_dur::serialize(d, s),
             None => s.serialize_none(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_written_and_read_as_summary_json_has_always_had_them() {
+        for (kind, name) in [
+            (Kind::Embedded, "embedded"),
+            (Kind::S3, "s3"),
+            (Kind::Gateway, "gateway"),
+            (Kind::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+            assert_eq!(kind.to_string(), name);
+            let read: Kind = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(read, kind);
+        }
+        assert!(serde_json::from_str::<Kind>("\"embedded-gateway\"").is_err());
+    }
+
+    #[test]
+    fn both_gateway_kinds_are_recorded_as_gateway() {
+        let embedded_gateway = TargetKind::EmbeddedGateway(EmbeddedGateway {
+            policy: "policy.xml".into(),
+            setup_via: "direct".into(),
+            added_latency: None,
+            tls: false,
+        });
+        assert_eq!(embedded_gateway.kind(), Kind::Gateway);
+        assert_eq!(TargetKind::Embedded.kind(), Kind::Embedded);
+        assert!(Kind::Embedded.is_direct() && Kind::S3.is_direct());
+        assert!(!Kind::Gateway.is_direct() && !Kind::Unknown.is_direct());
     }
 }

@@ -150,7 +150,7 @@ async fn probe_target(
         Ok(Err(e)) => return report.fail("open", Some(started.elapsed()), format!("{e:#}")),
         Err(_) => return report.fail("open", None, "not open within run.setup_timeout".into()),
     };
-    report.kind = target.kind.into();
+    report.kind = target.kind.to_string();
     report.address = target.address.clone();
     if matches!(
         spec.kind,

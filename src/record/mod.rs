@@ -278,10 +278,29 @@ impl Shards {
     }
 }
 
-/// What the progress line shows; published once a second.
+/// What the progress line shows, for all targets and for each; published once a second.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    /// Requests completed so far (all targets, all phases).
+    /// All targets together.
+    pub all: ProgressCounts,
+    /// Per target index (targets with no request yet are absent).
+    pub by_target: BTreeMap<usize, ProgressCounts>,
+}
+
+impl Progress {
+    /// The counts of one target, or of all targets together (`None`).
+    pub fn of(&self, target: Option<usize>) -> ProgressCounts {
+        match target {
+            None => self.all.clone(),
+            Some(t) => self.by_target.get(&t).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Counts of the progress line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgressCounts {
+    /// Requests completed so far (all phases).
     pub completed: u64,
     /// Requests that did not end `ok`.
     pub errors: u64,
@@ -450,21 +469,26 @@ impl Recorder {
 
     fn write_finished(&mut self, all: bool) {
         let limit = if all { u64::MAX } else { self.finished_below() };
-        let mut last_ops = None;
+        let mut last_second = None;
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() >= limit {
                 break;
             }
             let iv = entry.remove();
             self.written_up_to = iv.second + 1;
-            last_ops = Some(iv.series.values().map(SeriesData::count).sum());
+            let per_target: Vec<(usize, u64)> = iv
+                .series
+                .iter()
+                .map(|(k, v)| (k.target, v.count()))
+                .collect();
+            last_second = Some(per_target);
             self.emit(iv);
         }
         if !all {
             self.written_up_to = self.written_up_to.max(limit);
         }
-        if let Some(ops) = last_ops {
-            self.publish_progress(ops);
+        if let Some(ops) = last_second {
+            self.publish_progress(&ops);
         }
     }
 
@@ -487,21 +511,34 @@ impl Recorder {
         }
     }
 
-    fn publish_progress(&self, last_second_ops: u64) {
-        let mut p = Progress {
-            last_second_ops,
-            ..Progress::default()
-        };
-        let mut ok = new_histogram();
+    /// Publishes the totals so far, with `last_second` requests per target.
+    fn publish_progress(&self, last_second: &[(usize, u64)]) {
+        let mut p = Progress::default();
+        for &(target, n) in last_second {
+            p.all.last_second_ops += n;
+            p.by_target.entry(target).or_default().last_second_ops += n;
+        }
+        let mut ok_all = new_histogram();
+        let mut ok_by_target: BTreeMap<usize, Histogram<u64>> = BTreeMap::new();
         for (k, v) in &self.totals {
-            p.completed += v.count();
-            if k.class != OutcomeClass::Ok {
-                p.errors += v.count();
-            } else if k.phase == Phase::Steady {
-                let _ = ok.add(&v.latency);
+            for counts in [&mut p.all, p.by_target.entry(k.target).or_default()] {
+                counts.completed += v.count();
+                if k.class != OutcomeClass::Ok {
+                    counts.errors += v.count();
+                }
+            }
+            if k.class == OutcomeClass::Ok && k.phase == Phase::Steady {
+                let _ = ok_all.add(&v.latency);
+                let _ = ok_by_target
+                    .entry(k.target)
+                    .or_insert_with(new_histogram)
+                    .add(&v.latency);
             }
         }
-        p.p99_us = ok.value_at_quantile(0.99);
+        p.all.p99_us = ok_all.value_at_quantile(0.99);
+        for (target, ok) in ok_by_target {
+            p.by_target.entry(target).or_default().p99_us = ok.value_at_quantile(0.99);
+        }
         self.progress.send_replace(p);
     }
 }
@@ -581,6 +618,35 @@ mod tests {
             written.iter().map(|w| w.0).collect::<Vec<_>>(),
             vec![0, 1, 2, 3, 4]
         );
+    }
+
+    #[tokio::test]
+    async fn progress_counts_each_target_apart_and_all_together() {
+        let start = Instant::now();
+        let (rec, handle) = Recorder::new(start, Box::new(Collect::default()));
+        let updates = rec.progress();
+        let shards = handle.shards();
+        for i in 0..5 {
+            shards.record(i, &sample(start, 100, OutcomeClass::Ok));
+        }
+        for i in 0..3 {
+            let mut failed = sample(start, 9_000, OutcomeClass::Throttled);
+            failed.key.target = 1;
+            shards.record(i, &failed);
+        }
+        drop((shards, handle));
+        rec.run().await;
+        let p = updates.borrow().clone();
+        let counts = |completed, errors, last_second_ops, p99_us| ProgressCounts {
+            completed,
+            errors,
+            last_second_ops,
+            p99_us,
+        };
+        assert_eq!(p.of(Some(0)), counts(5, 0, 5, 100));
+        assert_eq!(p.of(Some(1)), counts(3, 3, 3, 0));
+        assert_eq!(p.of(None), counts(8, 3, 8, 100));
+        assert_eq!(p.of(Some(2)), ProgressCounts::default());
     }
 
     #[tokio::test]

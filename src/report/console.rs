@@ -65,14 +65,14 @@ pub fn table(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::OpKind;
+    use crate::plan::{Kind, OpKind};
     use crate::report::verdict::tests::{op, summary, target};
 
     #[test]
     fn the_console_shows_the_report_table_aligned() {
         let s = summary(vec![target(
             "direct",
-            "s3",
+            Kind::S3,
             vec![op(OpKind::Get, 90, 10, [1200, 2000, 4000, 8000])],
         )]);
         let out = table(&s);
@@ -87,7 +87,11 @@ mod tests {
 
     #[test]
     fn an_open_loop_that_fell_behind_is_called_out() {
-        let mut t = target("direct", "s3", vec![op(OpKind::Get, 90, 10, [1, 2, 3, 4])]);
+        let mut t = target(
+            "direct",
+            Kind::S3,
+            vec![op(OpKind::Get, 90, 10, [1, 2, 3, 4])],
+        );
         t.load.schedule = Some(crate::results::summary::ScheduleSummary {
             planned: 80,
             late_starts: 78,

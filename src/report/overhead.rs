@@ -3,7 +3,7 @@
 //! The baseline is the first target of kind `s3` or `embedded`; candidates are targets of
 //! kind `gateway`. Values come from the summary's merged `ok` latency.
 
-use crate::plan::OpKind;
+use crate::plan::{Kind, OpKind};
 use crate::results::summary::{LatencyStats, Summary, TargetSummary};
 
 /// Reads one percentile of a summary's latency stats.
@@ -38,7 +38,7 @@ impl OpOverhead {
 
 /// The outcome of looking for a comparison in a run.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Comparison {
+pub enum Overheads {
     /// No target of kind `gateway`.
     NoGateway,
     /// Gateways but no `s3`/`embedded` target to compare them with.
@@ -49,24 +49,21 @@ pub enum Comparison {
 
 /// The baseline target: the first of kind `s3` or `embedded`.
 pub fn baseline(summary: &Summary) -> Option<&TargetSummary> {
-    summary
-        .targets
-        .iter()
-        .find(|t| t.kind == "s3" || t.kind == "embedded")
+    summary.targets.iter().find(|t| t.kind.is_direct())
 }
 
 /// Compares every gateway target with the baseline.
-pub fn compare(summary: &Summary) -> Comparison {
+pub fn overheads(summary: &Summary) -> Overheads {
     let candidates: Vec<&TargetSummary> = summary
         .targets
         .iter()
-        .filter(|t| t.kind == "gateway")
+        .filter(|t| t.kind == Kind::Gateway)
         .collect();
     if candidates.is_empty() {
-        return Comparison::NoGateway;
+        return Overheads::NoGateway;
     }
     let Some(base) = baseline(summary) else {
-        return Comparison::NoBaseline;
+        return Overheads::NoBaseline;
     };
     let at = |l: &LatencyStats| PERCENTILES.map(|(_, f)| f(l));
     let mut pairs = Vec::new();
@@ -90,5 +87,5 @@ pub fn compare(summary: &Summary) -> Comparison {
             });
         }
     }
-    Comparison::Pairs(pairs)
+    Overheads::Pairs(pairs)
 }

@@ -61,7 +61,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
         let measured = rebuilt.steady_seconds(index);
         summary::add_totals(t, index, &rebuilt.totals, measured, rate_limit);
     }
-    summary::recompare(&mut summary);
+    summary::recompute_overheads(&mut summary);
     let (first, last) = rebuilt.steady_span();
     if let (Ok(started), Some(last)) = (
         humantime::parse_rfc3339(&summary.started_at),

@@ -69,14 +69,14 @@ pub fn table(summary: &Summary) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::OpKind;
+    use crate::plan::{Kind, OpKind};
     use crate::report::verdict::tests::{op, summary, target};
 
     #[test]
     fn rows_are_target_by_op_with_a_hit_ratio_only_when_cached() {
         let s = summary(vec![target(
             "direct",
-            "s3",
+            Kind::S3,
             vec![
                 op(OpKind::Get, 90, 10, [1200, 2000, 4000, 8000]),
                 op(OpKind::Put, 5, 0, [500, 600, 700, 800]),

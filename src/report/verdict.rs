@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::record::{CacheClass, OutcomeClass};
-use crate::report::overhead::{self, Comparison};
+use crate::report::overhead::{self, Overheads};
 use crate::report::series::{FailureWindow, TargetSeries};
 use crate::results::summary::{OpSummary, RunStatus, Summary, TargetSummary};
 
@@ -94,14 +94,14 @@ fn throughput(t: &TargetSummary) -> String {
 /// What each gateway adds (or saves) at p50 and p99 per operation, or why nothing is
 /// compared.
 fn gateway_overhead(summary: &Summary) -> Vec<String> {
-    match overhead::compare(summary) {
-        Comparison::NoGateway => {
+    match overhead::overheads(summary) {
+        Overheads::NoGateway => {
             vec!["No gateway target in this run, so no gateway overhead is measured.".into()]
         }
-        Comparison::NoBaseline => {
+        Overheads::NoBaseline => {
             vec!["No s3 or embedded target in this run to compare the gateway with.".into()]
         }
-        Comparison::Pairs(pairs) => pairs
+        Overheads::Pairs(pairs) => pairs
             .iter()
             .map(|p| {
                 let (d50, d99) = (p.delta_ms(0), p.delta_ms(2));
@@ -273,7 +273,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::plan::OpKind;
+    use crate::plan::{Kind, OpKind};
     use crate::record::CacheClass;
     use crate::report::series::Second;
     use crate::results::summary::{LatencyStats, LoadSummary, OpSummary, TargetSummary};
@@ -312,11 +312,11 @@ pub(crate) mod tests {
     }
 
     /// A target entry.
-    pub(crate) fn target(name: &str, kind: &str, ops: Vec<OpSummary>) -> TargetSummary {
+    pub(crate) fn target(name: &str, kind: Kind, ops: Vec<OpSummary>) -> TargetSummary {
         TargetSummary {
             connections: Default::default(),
             name: name.into(),
-            kind: kind.into(),
+            kind,
             endpoint: "http://127.0.0.1:1".into(),
             note: None,
             error: None,
@@ -344,12 +344,12 @@ pub(crate) mod tests {
             run_id: "test-1".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             ended_at: "2026-01-01T00:01:00Z".into(),
-            compare: crate::results::summary::CompareSummary {
+            turns: crate::results::summary::TurnSummary {
                 mode: "alternate".into(),
                 window_s: Some(10.0),
             },
             targets,
-            comparisons: Vec::new(),
+            overheads: Vec::new(),
             thresholds: Vec::new(),
             recovery: None,
         }
@@ -369,12 +369,12 @@ pub(crate) mod tests {
         let s = summary(vec![
             target(
                 "direct",
-                "s3",
+                Kind::S3,
                 vec![op(OpKind::Get, 10000, 0, [1200, 2000, 4000, 8000])],
             ),
             target(
                 "apim",
-                "gateway",
+                Kind::Gateway,
                 vec![
                     gw_get,
                     // Faster at p50 through the gateway, slower at p99.
@@ -419,7 +419,7 @@ pub(crate) mod tests {
     fn the_verdict_says_when_there_is_nothing_to_compare() {
         let s = summary(vec![target(
             "embedded",
-            "embedded",
+            Kind::Embedded,
             vec![op(OpKind::Get, 100, 0, [500, 900, 1500, 3000])],
         )]);
         let v = verdict(&s, &BTreeMap::new());
@@ -429,7 +429,7 @@ pub(crate) mod tests {
         );
         assert!(v.contains(&"No request was throttled.".into()), "{v:?}");
 
-        let mut s = summary(vec![target("apim", "gateway", Vec::new())]);
+        let mut s = summary(vec![target("apim", Kind::Gateway, Vec::new())]);
         s.status = RunStatus::Failed;
         s.error = Some("connection refused".into());
         let v = verdict(&s, &BTreeMap::new());
@@ -464,7 +464,7 @@ pub(crate) mod tests {
         get.requests += 38;
         get.outcomes.insert(OutcomeClass::Transport, 38);
         get.transport_errors = BTreeMap::from([("connect".into(), 36), ("reset".into(), 2)]);
-        let s = summary(vec![target("rgw", "s3", vec![get.clone()])]);
+        let s = summary(vec![target("rgw", Kind::S3, vec![get.clone()])]);
         let series =
             |seconds: &[(u64, u64)]| BTreeMap::from([("rgw".to_string(), outage(seconds))]);
 
@@ -505,12 +505,12 @@ pub(crate) mod tests {
         let s = summary(vec![
             target(
                 "direct",
-                "s3",
+                Kind::S3,
                 vec![op(OpKind::Get, 10, 0, [2000, 3000, 9000, 9000])],
             ),
             target(
                 "apim",
-                "gateway",
+                Kind::Gateway,
                 vec![op(OpKind::Get, 10, 0, [1500, 3000, 12000, 12000])],
             ),
         ]);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::Protocol;
 use crate::client::token::TokenStats;
 use crate::engine::{EngineReport, ScheduleReport};
-use crate::plan::{CompareMode, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind};
+use crate::plan::{Kind, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind, TurnMode};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 
@@ -52,12 +52,12 @@ pub struct Summary {
     pub started_at: String,
     pub ended_at: String,
     /// How several targets shared the run.
-    #[serde(default)]
-    pub compare: CompareSummary,
+    #[serde(default, rename = "compare")]
+    pub turns: TurnSummary,
     pub targets: Vec<TargetSummary>,
     /// Each gateway target against the direct target it is set up through.
-    #[serde(default)]
-    pub comparisons: Vec<Comparison>,
+    #[serde(default, rename = "comparisons")]
+    pub overheads: Vec<GatewayOverhead>,
     /// The scenario's thresholds, evaluated on this summary (absent without thresholds,
     /// and for an incomplete run: they are not evaluated on part of a run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,21 +90,21 @@ impl Recovery {
 
 /// How several targets shared a run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CompareSummary {
+pub struct TurnSummary {
     /// `alternate`, `sequential` or `concurrent` (a single target runs `sequential`).
     pub mode: String,
     /// `alternate`: length of each turn, seconds.
     pub window_s: Option<f64>,
 }
 
-impl CompareSummary {
+impl TurnSummary {
     fn of(plan: &Plan) -> Self {
-        let (mode, window_s) = match (&plan.compare, plan.targets.len()) {
-            (_, 0 | 1) | (CompareMode::Sequential, _) => ("sequential", None),
-            (CompareMode::Concurrent, _) => ("concurrent", None),
-            (CompareMode::Alternate { window }, _) => ("alternate", Some(window.as_secs_f64())),
+        let (mode, window_s) = match (&plan.turns, plan.targets.len()) {
+            (_, 0 | 1) | (TurnMode::Sequential, _) => ("sequential", None),
+            (TurnMode::Concurrent, _) => ("concurrent", None),
+            (TurnMode::Alternate { window }, _) => ("alternate", Some(window.as_secs_f64())),
         };
-        CompareSummary {
+        TurnSummary {
             mode: mode.into(),
             window_s,
         }
@@ -113,17 +113,17 @@ impl CompareSummary {
 
 /// What a gateway adds over the direct path to the same storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Comparison {
+pub struct GatewayOverhead {
     /// The direct target.
     pub baseline: String,
     /// The gateway target.
     pub candidate: String,
-    pub ops: Vec<OpComparison>,
+    pub ops: Vec<OpOverheadDelta>,
 }
 
 /// Per-operation difference candidate − baseline of `ok` latency, µs (negative: faster).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OpComparison {
+pub struct OpOverheadDelta {
     pub op: OpKind,
     pub p50_us: i64,
     pub p90_us: i64,
@@ -137,8 +137,7 @@ pub struct OpComparison {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetSummary {
     pub name: String,
-    /// `embedded` or `s3`.
-    pub kind: String,
+    pub kind: Kind,
     pub endpoint: String,
     /// A caveat readers must see (the embedded target measures the harness only).
     pub note: Option<String>,
@@ -457,8 +456,8 @@ pub fn steady_series<'a>(
 
 /// What the run knows about one target when it ends.
 pub struct TargetOutcome {
-    /// `embedded`, `s3`, `gateway`, or `unknown` if it never opened.
-    pub kind: &'static str,
+    /// `Unknown` if it never opened.
+    pub kind: Kind,
     pub address: String,
     pub note: Option<&'static str>,
     /// `None` if no load ran against it.
@@ -496,11 +495,11 @@ pub fn build(
         .enumerate()
         .map(|(i, o)| target_summary(plan, i, o, totals))
         .collect();
-    let comparisons = outcomes
+    let overheads = outcomes
         .iter()
         .enumerate()
-        .filter(|(i, o)| o.kind == "gateway" && o.storage != *i)
-        .map(|(i, o)| compare(&targets[o.storage], &targets[i]))
+        .filter(|(i, o)| o.kind == Kind::Gateway && o.storage != *i)
+        .map(|(i, o)| overhead_of(&targets[o.storage], &targets[i]))
         .collect();
     Summary {
         schema: SCHEMA.to_string(),
@@ -510,16 +509,16 @@ pub fn build(
         run_id: run_id.to_string(),
         started_at: super::timestamp(started),
         ended_at: super::timestamp(ended),
-        compare: CompareSummary::of(plan),
+        turns: TurnSummary::of(plan),
         targets,
-        comparisons,
+        overheads,
         thresholds: Vec::new(),
         recovery: None,
     }
 }
 
 /// The summary of `plan` as if it ended the moment it started: status `incomplete`,
-/// targets and comparisons without results. Written as `run.json` at the start of every
+/// targets and overheads without results. Written as `run.json` at the start of every
 /// run, so a killed run's summary can be rebuilt without the scenario's secrets.
 /// `storage_of` gives the index of the direct target each target is set up through.
 pub fn planned(
@@ -533,16 +532,16 @@ pub fn planned(
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            let (kind, address) = match &spec.kind {
-                TargetKind::Embedded => ("embedded", String::new()),
-                TargetKind::S3(ep) => ("s3", ep.endpoint.clone()),
-                TargetKind::Gateway(gw) => ("gateway", gw.base_url.clone()),
-                TargetKind::EmbeddedGateway(_) => ("gateway", String::new()),
+            let address = match &spec.kind {
+                TargetKind::S3(ep) => ep.endpoint.clone(),
+                TargetKind::Gateway(gw) => gw.base_url.clone(),
+                TargetKind::Embedded | TargetKind::EmbeddedGateway(_) => String::new(),
             };
+            let kind = spec.kind.kind();
             TargetOutcome {
                 kind,
                 address,
-                note: (kind == "embedded").then_some(EMBEDDED_NOTE),
+                note: (kind == Kind::Embedded).then_some(EMBEDDED_NOTE),
                 report: None,
                 error: None,
                 token: None,
@@ -564,12 +563,12 @@ pub fn planned(
 }
 
 /// Recomputes every comparison from the targets it names (after their ops changed).
-pub fn recompare(summary: &mut Summary) {
+pub fn recompute_overheads(summary: &mut Summary) {
     let find = |name: &str| summary.targets.iter().find(|t| t.name == name);
-    summary.comparisons = summary
-        .comparisons
+    summary.overheads = summary
+        .overheads
         .iter()
-        .filter_map(|c| Some(compare(find(&c.baseline)?, find(&c.candidate)?)))
+        .filter_map(|c| Some(overhead_of(find(&c.baseline)?, find(&c.candidate)?)))
         .collect();
 }
 
@@ -578,7 +577,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
     let measured = report.steady_elapsed;
     let mut t = TargetSummary {
         name: plan.targets[index].name.clone(),
-        kind: o.kind.to_string(),
+        kind: o.kind,
         endpoint: o.address.clone(),
         note: o.note.map(str::to_string),
         error: o.error.as_deref().map(crate::redact::redact),
@@ -672,7 +671,7 @@ pub fn add_totals(
 }
 
 /// candidate − baseline per op both ran.
-fn compare(baseline: &TargetSummary, candidate: &TargetSummary) -> Comparison {
+fn overhead_of(baseline: &TargetSummary, candidate: &TargetSummary) -> GatewayOverhead {
     let ops = candidate
         .ops
         .iter()
@@ -680,7 +679,7 @@ fn compare(baseline: &TargetSummary, candidate: &TargetSummary) -> Comparison {
             let b = baseline.ops.iter().find(|b| b.op == c.op)?;
             let (bl, cl) = (b.latency_us.as_ref()?, c.latency_us.as_ref()?);
             let d = |x: u64, y: u64| x as i64 - y as i64;
-            Some(OpComparison {
+            Some(OpOverheadDelta {
                 op: c.op,
                 p50_us: d(cl.p50, bl.p50),
                 p90_us: d(cl.p90, bl.p90),
@@ -691,7 +690,7 @@ fn compare(baseline: &TargetSummary, candidate: &TargetSummary) -> Comparison {
             })
         })
         .collect();
-    Comparison {
+    GatewayOverhead {
         baseline: baseline.name.clone(),
         candidate: candidate.name.clone(),
         ops,

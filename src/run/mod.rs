@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::client::{KeySpace, OpenTarget, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
-use crate::plan::{Plan, TargetKind, TargetSpec};
+use crate::plan::{Kind, Plan, TargetKind, TargetSpec};
 use crate::progress::Display;
 use crate::record::{OutcomeClass, Phase, Progress, RecordHandle, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
@@ -37,7 +37,7 @@ fn note_of(spec: &TargetSpec, open: &OpenTarget) -> Option<&'static str> {
         _ => false,
     };
     match open.kind {
-        "embedded" => Some(EMBEDDED_NOTE),
+        Kind::Embedded => Some(EMBEDDED_NOTE),
         _ if insecure => Some(INSECURE_NOTE),
         _ => None,
     }
@@ -316,7 +316,7 @@ fn summarise(
         .iter()
         .enumerate()
         .map(|(i, _)| TargetOutcome {
-            kind: open[i].as_ref().map_or("unknown", |t| t.kind),
+            kind: open[i].as_ref().map_or(Kind::Unknown, |t| t.kind),
             address: open[i]
                 .as_ref()
                 .map(|t| t.address.clone())

@@ -12,7 +12,7 @@ use crate::client::{KeySpace, S3Client};
 use crate::engine::schedule::ScheduleCursor;
 use crate::engine::{self, EngineReport, EngineSettings};
 use crate::plan::sequence::OpSequence;
-use crate::plan::{Arrivals, CompareMode, LoadModel, OpenLoop, Plan};
+use crate::plan::{Arrivals, LoadModel, OpenLoop, Plan, TurnMode};
 use crate::progress::Display;
 use crate::record::{Progress, RecordHandle};
 
@@ -36,16 +36,16 @@ pub struct Context<'a> {
     pub updates: &'a watch::Receiver<Progress>,
 }
 
-/// Runs the plan's load over `targets` according to its compare mode.
+/// Runs the plan's load over `targets` according to its turn mode.
 pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut Display) {
     let limits = &cx.plan.limits;
     let mode = if targets.len() < 2 {
-        CompareMode::Sequential
+        TurnMode::Sequential
     } else {
-        cx.plan.compare.clone()
+        cx.plan.turns.clone()
     };
     let load = match mode {
-        CompareMode::Concurrent => split(&cx.plan.load, targets.len()),
+        TurnMode::Concurrent => split(&cx.plan.load, targets.len()),
         _ => cx.plan.load.clone(),
     };
     for t in targets.iter_mut() {
@@ -60,7 +60,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
         };
     }
     match mode {
-        CompareMode::Sequential => {
+        TurnMode::Sequential => {
             for t in targets.iter_mut() {
                 if *cx.stop.borrow() {
                     return;
@@ -76,7 +76,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 turn(cx, t, settings, display, None).await;
             }
         }
-        CompareMode::Concurrent => {
+        TurnMode::Concurrent => {
             let runs = targets.iter().map(|t| {
                 let s = settings(
                     cx,
@@ -98,6 +98,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
             let label = format!("[{} targets at once]", targets.len());
             display.start(
                 label,
+                None,
                 limits.duration.map(|d| d + limits.warmup),
                 cx.updates.clone(),
             );
@@ -107,7 +108,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 t.report.add(&r);
             }
         }
-        CompareMode::Alternate { window } => {
+        TurnMode::Alternate { window } => {
             let mut round = 0u32;
             loop {
                 let mut any = false;
@@ -164,6 +165,7 @@ async fn turn(
     };
     display.start(
         label,
+        Some(t.index),
         settings.duration.map(|d| d + settings.warmup),
         cx.updates.clone(),
     );

@@ -202,6 +202,8 @@ pub struct OpEntry {
     pub max_keys: Option<i64>,
     /// LIST only: a prefix below the run's own prefix.
     pub prefix: Option<String>,
+    /// LIST only: `/` to group keys below the prefix (see `plan::MixEntry::delimiter`).
+    pub delimiter: Option<String>,
 }
 
 /// An `OpEntry` accepted in either of its two written forms.

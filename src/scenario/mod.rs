@@ -26,9 +26,9 @@ pub use interpolate::interpolate;
 
 use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
-    Arrivals, CacheRule, ClientCredential, CompareMode, ConnectionPolicy, ConnectionReuse, DataSet,
+    Arrivals, CacheRule, ClientCredential, ConnectionPolicy, ConnectionReuse, DataSet,
     EmbeddedGateway, GatewayTarget, KeyPopularity, LoadModel, MixEntry, OAuth2Config, OpKind,
-    OpenLoop, Plan, RateLimitHint, RunLimits, SizeDist, Stage, TargetKind, TargetSpec,
+    OpenLoop, Plan, RateLimitHint, RunLimits, SizeDist, Stage, TargetKind, TargetSpec, TurnMode,
     check_key_prefix,
 };
 use crate::shared::{HttpVersion, S3Endpoint, Secret, TlsSpec};
@@ -133,11 +133,11 @@ impl Validator<'_> {
         let data = self.data(&f.data)?;
         let mix = self.mix(&f.mix, &data)?;
         let targets = self.targets(&f.targets)?;
-        let compare = self.compare(f.run.get_ref(), &load, &limits)?;
+        let turns = self.turns(f.run.get_ref(), &load, &limits)?;
         let connections = self.connections(f.run.get_ref())?;
         let thresholds = self.thresholds(&f.thresholds, &targets, &mix)?;
         Ok(Plan {
-            compare,
+            turns,
             name,
             description: f.description,
             source: self.path.to_path_buf(),
@@ -225,12 +225,12 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn compare(
+    fn turns(
         &self,
         run: &file::RunSection,
         load: &LoadModel,
         limits: &RunLimits,
-    ) -> Checked<CompareMode> {
+    ) -> Checked<TurnMode> {
         let ramping = matches!(
             load,
             LoadModel::OpenLoop(OpenLoop {
@@ -273,7 +273,7 @@ impl Validator<'_> {
                         "must be at least 1s",
                     ));
                 }
-                Ok(CompareMode::Alternate { window })
+                Ok(TurnMode::Alternate { window })
             }
             "sequential" | "concurrent" => {
                 if let Some(sp) = span(&run.window) {
@@ -284,9 +284,9 @@ impl Validator<'_> {
                     ));
                 }
                 Ok(if mode == "sequential" {
-                    CompareMode::Sequential
+                    TurnMode::Sequential
                 } else {
-                    CompareMode::Concurrent
+                    TurnMode::Concurrent
                 })
             }
             other => Err(ScenarioError::at(
@@ -423,9 +423,34 @@ impl Validator<'_> {
         })
     }
 
+    /// `[load]`: the executor and the fields it takes.
     fn load(&self, l: &file::LoadSection) -> Checked<LoadModel> {
+        let executor = self.executor(l)?;
+        let max_in_flight = match &l.max_in_flight {
+            Some(n) => {
+                self.count(n, "load.max_in_flight", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)? as usize
+            }
+            None => 256,
+        };
+        let arrivals = match executor {
+            "closed-loop" => return self.closed_loop(l),
+            "constant-arrival-rate" => Arrivals::ConstantArrivalRate {
+                rate: self.rate(l, &l.rate, "rate", false)?,
+            },
+            "poisson-arrival-rate" => Arrivals::PoissonArrivalRate {
+                rate: self.rate(l, &l.rate, "rate", false)?,
+            },
+            _ => self.ramping_arrival_rate(l)?,
+        };
+        Ok(LoadModel::OpenLoop(OpenLoop {
+            arrivals,
+            max_in_flight,
+        }))
+    }
+
+    /// `load.executor`, once no field it does not take is set.
+    fn executor<'l>(&self, l: &'l file::LoadSection) -> Checked<&'l str> {
         let executor = l.executor.get_ref().as_str();
-        let field = |name: &str| format!("load.{name}");
         // Fields each executor takes; any other that is set is an error.
         let takes: &[&str] = match executor {
             "closed-loop" => &["concurrency", "expected_interval"],
@@ -457,121 +482,118 @@ impl Validator<'_> {
         {
             return Err(self.err(
                 span.clone(),
-                &field(name),
+                &format!("load.{name}"),
                 format!("{executor} does not take `{name}`"),
             ));
         }
-        let missing = |name: &str| {
-            self.err(
-                l.executor.span(),
-                &field(name),
-                format!("{executor} needs `{name}`"),
-            )
+        Ok(executor)
+    }
+
+    /// The error of a field the executor needs and the file leaves out.
+    fn missing(&self, l: &file::LoadSection, name: &str) -> ScenarioError {
+        let executor = l.executor.get_ref();
+        self.err(
+            l.executor.span(),
+            &format!("load.{name}"),
+            format!("{executor} needs `{name}`"),
+        )
+    }
+
+    /// A rate of requests per second, `> 0` (or `>= 0` with `allow_zero`).
+    fn rate(
+        &self,
+        l: &file::LoadSection,
+        v: &Option<Spanned<f64>>,
+        name: &str,
+        allow_zero: bool,
+    ) -> Checked<f64> {
+        let v = v.as_ref().ok_or_else(|| self.missing(l, name))?;
+        let r = *v.get_ref();
+        let ok = r.is_finite() && r <= MAX_RATE && (r > 0.0 || (allow_zero && r == 0.0));
+        if !ok {
+            let bound = if allow_zero { ">= 0" } else { "> 0" };
+            return Err(self.err(
+                v.span(),
+                &format!("load.{name}"),
+                format!("must be {bound} and <= {MAX_RATE} (requests per second)"),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// `executor = "closed-loop"`: concurrency and an optional expected interval.
+    fn closed_loop(&self, l: &file::LoadSection) -> Checked<LoadModel> {
+        let c = l
+            .concurrency
+            .as_ref()
+            .ok_or_else(|| self.missing(l, "concurrency"))?;
+        let concurrency = self.count(c, "load.concurrency", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)?;
+        let expected_interval = match &l.expected_interval {
+            Some(d) => {
+                let interval = self.duration(d, "load.expected_interval", MAX_TIMEOUT)?;
+                if interval < MIN_EXPECTED_INTERVAL {
+                    return Err(self.err(
+                        d.span(),
+                        "load.expected_interval",
+                        "must be at least 1ms: a slow request adds one corrected sample per interval it outlasted",
+                    ));
+                }
+                Some(interval)
+            }
+            None => None,
         };
-        let rate = |v: &Option<Spanned<f64>>, name: &str, allow_zero: bool| -> Checked<f64> {
-            let v = v.as_ref().ok_or_else(|| missing(name))?;
-            let r = *v.get_ref();
-            let ok = r.is_finite() && r <= MAX_RATE && (r > 0.0 || (allow_zero && r == 0.0));
-            if !ok {
-                let bound = if allow_zero { ">= 0" } else { "> 0" };
+        Ok(LoadModel::ClosedLoop {
+            concurrency: concurrency as usize,
+            expected_interval,
+        })
+    }
+
+    /// `executor = "ramping-arrival-rate"`: a start rate and 1 to `MAX_STAGES` stages.
+    fn ramping_arrival_rate(&self, l: &file::LoadSection) -> Checked<Arrivals> {
+        let start_rate = match &l.start_rate {
+            Some(_) => self.rate(l, &l.start_rate, "start_rate", true)?,
+            None => 0.0,
+        };
+        let stages_spanned = l.stages.as_ref().ok_or_else(|| self.missing(l, "stages"))?;
+        let count = stages_spanned.get_ref().len();
+        if !(1..=MAX_STAGES).contains(&count) {
+            return Err(self.err(
+                stages_spanned.span(),
+                "load.stages",
+                format!("give 1 to {MAX_STAGES} stages"),
+            ));
+        }
+        let mut stages = Vec::new();
+        let mut total = Duration::ZERO;
+        for (i, st) in stages_spanned.get_ref().iter().enumerate() {
+            let f = format!("load.stages[{i}]");
+            let duration = self.duration_at(
+                &st.duration,
+                stages_spanned.span(),
+                &format!("{f}.duration"),
+                MAX_RUN_LENGTH,
+            )?;
+            if !(st.target.is_finite() && (0.0..=MAX_RATE).contains(&st.target)) {
                 return Err(self.err(
-                    v.span(),
-                    &field(name),
-                    format!("must be {bound} and <= {MAX_RATE} (requests per second)"),
+                    stages_spanned.span(),
+                    &format!("{f}.target"),
+                    format!("must be between 0 and {MAX_RATE}"),
                 ));
             }
-            Ok(r)
-        };
-        let max_in_flight = match &l.max_in_flight {
-            Some(n) => {
-                self.count(n, "load.max_in_flight", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)? as usize
-            }
-            None => 256,
-        };
-        let arrivals = match executor {
-            "closed-loop" => {
-                let c = l
-                    .concurrency
-                    .as_ref()
-                    .ok_or_else(|| missing("concurrency"))?;
-                let concurrency =
-                    self.count(c, "load.concurrency", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)?;
-                let expected_interval = match &l.expected_interval {
-                    Some(d) => {
-                        let interval = self.duration(d, "load.expected_interval", MAX_TIMEOUT)?;
-                        if interval < MIN_EXPECTED_INTERVAL {
-                            return Err(self.err(
-                                d.span(),
-                                "load.expected_interval",
-                                "must be at least 1ms: a slow request adds one corrected sample per interval it outlasted",
-                            ));
-                        }
-                        Some(interval)
-                    }
-                    None => None,
-                };
-                return Ok(LoadModel::ClosedLoop {
-                    concurrency: concurrency as usize,
-                    expected_interval,
-                });
-            }
-            "constant-arrival-rate" => Arrivals::ConstantArrivalRate {
-                rate: rate(&l.rate, "rate", false)?,
-            },
-            "poisson-arrival-rate" => Arrivals::PoissonArrivalRate {
-                rate: rate(&l.rate, "rate", false)?,
-            },
-            _ => {
-                let start_rate = match &l.start_rate {
-                    Some(_) => rate(&l.start_rate, "start_rate", true)?,
-                    None => 0.0,
-                };
-                let stages_spanned = l.stages.as_ref().ok_or_else(|| missing("stages"))?;
-                let count = stages_spanned.get_ref().len();
-                if !(1..=MAX_STAGES).contains(&count) {
-                    return Err(self.err(
-                        stages_spanned.span(),
-                        "load.stages",
-                        format!("give 1 to {MAX_STAGES} stages"),
-                    ));
-                }
-                let mut stages = Vec::new();
-                let mut total = Duration::ZERO;
-                for (i, st) in stages_spanned.get_ref().iter().enumerate() {
-                    let f = format!("load.stages[{i}]");
-                    let duration = self.duration_at(
-                        &st.duration,
-                        stages_spanned.span(),
-                        &format!("{f}.duration"),
-                        MAX_RUN_LENGTH,
-                    )?;
-                    if !(st.target.is_finite() && (0.0..=MAX_RATE).contains(&st.target)) {
-                        return Err(self.err(
-                            stages_spanned.span(),
-                            &format!("{f}.target"),
-                            format!("must be between 0 and {MAX_RATE}"),
-                        ));
-                    }
-                    total += duration;
-                    stages.push(Stage {
-                        target: st.target,
-                        duration,
-                    });
-                }
-                if total > MAX_RUN_LENGTH {
-                    return Err(self.err(
-                        stages_spanned.span(),
-                        "load.stages",
-                        format!("the stages together {}", at_most(MAX_RUN_LENGTH)),
-                    ));
-                }
-                Arrivals::RampingArrivalRate { start_rate, stages }
-            }
-        };
-        Ok(LoadModel::OpenLoop(OpenLoop {
-            arrivals,
-            max_in_flight,
-        }))
+            total += duration;
+            stages.push(Stage {
+                target: st.target,
+                duration,
+            });
+        }
+        if total > MAX_RUN_LENGTH {
+            return Err(self.err(
+                stages_spanned.span(),
+                "load.stages",
+                format!("the stages together {}", at_most(MAX_RUN_LENGTH)),
+            ));
+        }
+        Ok(Arrivals::RampingArrivalRate { start_rate, stages })
     }
 
     fn data(&self, d: &file::DataSection) -> Checked<DataSet> {
@@ -701,11 +723,20 @@ impl Validator<'_> {
                 check_prefix(p)
                     .map_err(|why| self.err(entry.span(), &format!("{field}.prefix"), why))?;
             }
-            if op != OpKind::List && (e.max_keys.is_some() || e.prefix.is_some()) {
+            if op != OpKind::List
+                && (e.max_keys.is_some() || e.prefix.is_some() || e.delimiter.is_some())
+            {
                 return Err(self.err(
                     entry.span(),
                     &field,
-                    "`max_keys` and `prefix` apply to `list` only",
+                    "`max_keys`, `prefix` and `delimiter` apply to `list` only",
+                ));
+            }
+            if e.delimiter.as_deref().is_some_and(|d| d != "/") {
+                return Err(self.err(
+                    entry.span(),
+                    &format!("{field}.delimiter"),
+                    "the only delimiter is \"/\" (the one gatebench's keys use)",
                 ));
             }
             let max_keys = match e.max_keys {
@@ -726,6 +757,7 @@ impl Validator<'_> {
                     weight,
                     max_keys,
                     prefix: e.prefix.clone(),
+                    delimiter: e.delimiter.clone(),
                 });
             }
             let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
@@ -867,13 +899,25 @@ impl Validator<'_> {
         Ok(setup_via)
     }
 
+    /// `targets.NAME`: its kind, and the fields that kind takes.
     fn target_kind(
         &self,
         s: &Spanned<TargetSection>,
         field: &str,
         all: &BTreeMap<String, Spanned<TargetSection>>,
     ) -> Checked<TargetKind> {
-        let t = s.get_ref();
+        let kind = s.get_ref().kind.get_ref().as_str();
+        self.refuse_fields_not_taken(s.get_ref(), field)?;
+        match kind {
+            "embedded" => Ok(TargetKind::Embedded),
+            "embedded-gateway" => self.embedded_gateway(s, field, all),
+            "s3" => self.s3_target(s, field),
+            _ => self.gateway_target(s, field, all),
+        }
+    }
+
+    /// Checks the kind is known and that no field it does not take is set.
+    fn refuse_fields_not_taken(&self, t: &TargetSection, field: &str) -> Checked<()> {
         let kind = t.kind.get_ref().as_str();
         let takes: &[&str] = match kind {
             "embedded" => &[],
@@ -928,148 +972,185 @@ impl Validator<'_> {
                 format!("a {kind} target does not take `{name}`"),
             ));
         }
-        let value = |name: &str, v: &Option<Spanned<String>>| -> Checked<Option<String>> {
-            let f = format!("{field}.{name}");
-            v.as_ref()
-                .map(|v| {
-                    interpolate(v.get_ref(), self.env).map_err(|why| self.err(v.span(), &f, why))
-                })
-                .transpose()
-        };
-        let required = |name: &str, v: &Option<Spanned<String>>| -> Checked<String> {
-            value(name, v)?.ok_or_else(|| {
-                self.err(
-                    s.span(),
-                    &format!("{field}.{name}"),
-                    format!("required for kind = \"{kind}\""),
-                )
-            })
-        };
-        match kind {
-            "embedded" => Ok(TargetKind::Embedded),
-            "embedded-gateway" => {
-                let policy =
-                    value("policy", &t.policy)?.unwrap_or_else(|| DEFAULT_LOCAL_POLICY.into());
-                if !Path::new(&policy).is_file() {
-                    let span = t.policy.as_ref().map_or(s.span(), |p| p.span());
-                    return Err(self.err(span, &format!("{field}.policy"), format!("no policy file {policy:?} (paths are relative to the working directory)")));
-                }
-                let added_latency = value("added_latency", &t.added_latency)?;
-                if let (Some(l), Some(span)) = (&added_latency, &t.added_latency)
-                    && let Err(why) = crate::shared::latency::AddedLatency::parse(l)
-                {
-                    return Err(self.err(span.span(), &format!("{field}.added_latency"), why));
-                }
-                let tls = match &t.tls {
-                    None => false,
-                    Some(v) => match v.get_ref() {
-                        file::TlsField::Enabled(on) => *on,
-                        file::TlsField::Settings(_) => {
-                            return Err(self.err(
-                                v.span(),
-                                &format!("{field}.tls"),
-                                "an embedded-gateway takes `tls = true` (it makes its own CA)",
-                            ));
-                        }
-                    },
-                };
-                Ok(TargetKind::EmbeddedGateway(EmbeddedGateway {
-                    policy: policy.into(),
-                    setup_via: self.setup_via(s, field, all)?,
-                    added_latency,
-                    tls,
-                }))
-            }
-            "s3" => {
-                let endpoint = required("endpoint", &t.endpoint)?;
-                if let Err(why) = check_url(&endpoint, false) {
-                    let span = t.endpoint.as_ref().map_or(s.span(), |e| e.span());
-                    return Err(self.err(span, &format!("{field}.endpoint"), why));
-                }
-                let tls = self.tls(t.tls.as_ref(), field, &endpoint)?;
-                Ok(TargetKind::S3(S3Endpoint {
-                    tls,
-                    endpoint: endpoint.trim_end_matches('/').to_string(),
-                    region: value("region", &t.region)?.unwrap_or_else(|| "us-east-1".into()),
-                    access_key: required("access_key", &t.access_key)?,
-                    secret_key: Secret::new(required("secret_key", &t.secret_key)?),
-                }))
-            }
-            _ => {
-                let base_url = required("base_url", &t.base_url)?;
-                if let Err(why) = check_url(&base_url, true) {
-                    let span = t.base_url.as_ref().map_or(s.span(), |e| e.span());
-                    return Err(self.err(span, &format!("{field}.base_url"), why));
-                }
-                let tls = self.tls(t.tls.as_ref(), field, &base_url)?;
-                let subscription_header = value("subscription_header", &t.subscription_header)?
-                    .unwrap_or_else(|| "Ocp-Apim-Subscription-Key".into());
-                if http::HeaderName::from_bytes(subscription_header.as_bytes()).is_err() {
-                    let span = t
-                        .subscription_header
-                        .as_ref()
-                        .map_or(s.span(), |e| e.span());
+        Ok(())
+    }
+
+    /// A target's string field `name`, with `${VAR}`s resolved.
+    fn target_value(
+        &self,
+        field: &str,
+        name: &str,
+        v: &Option<Spanned<String>>,
+    ) -> Checked<Option<String>> {
+        let f = format!("{field}.{name}");
+        v.as_ref()
+            .map(|v| interpolate(v.get_ref(), self.env).map_err(|why| self.err(v.span(), &f, why)))
+            .transpose()
+    }
+
+    /// A target's string field `name` that its kind requires.
+    fn target_required(
+        &self,
+        s: &Spanned<TargetSection>,
+        field: &str,
+        name: &str,
+        v: &Option<Spanned<String>>,
+    ) -> Checked<String> {
+        self.target_value(field, name, v)?.ok_or_else(|| {
+            self.err(
+                s.span(),
+                &format!("{field}.{name}"),
+                format!("required for kind = \"{}\"", s.get_ref().kind.get_ref()),
+            )
+        })
+    }
+
+    /// `kind = "embedded-gateway"`: policy file, added latency, `tls = true|false`.
+    fn embedded_gateway(
+        &self,
+        s: &Spanned<TargetSection>,
+        field: &str,
+        all: &BTreeMap<String, Spanned<TargetSection>>,
+    ) -> Checked<TargetKind> {
+        let t = s.get_ref();
+        let policy = self
+            .target_value(field, "policy", &t.policy)?
+            .unwrap_or_else(|| DEFAULT_LOCAL_POLICY.into());
+        if !Path::new(&policy).is_file() {
+            let span = t.policy.as_ref().map_or(s.span(), |p| p.span());
+            return Err(self.err(
+                span,
+                &format!("{field}.policy"),
+                format!("no policy file {policy:?} (paths are relative to the working directory)"),
+            ));
+        }
+        let added_latency = self.target_value(field, "added_latency", &t.added_latency)?;
+        if let (Some(l), Some(span)) = (&added_latency, &t.added_latency)
+            && let Err(why) = crate::shared::latency::AddedLatency::parse(l)
+        {
+            return Err(self.err(span.span(), &format!("{field}.added_latency"), why));
+        }
+        let tls = match &t.tls {
+            None => false,
+            Some(v) => match v.get_ref() {
+                file::TlsField::Enabled(on) => *on,
+                file::TlsField::Settings(_) => {
                     return Err(self.err(
-                        span,
-                        &format!("{field}.subscription_header"),
-                        "not a valid header name",
+                        v.span(),
+                        &format!("{field}.tls"),
+                        "an embedded-gateway takes `tls = true` (it makes its own CA)",
                     ));
                 }
-                let oauth2 = match &t.oauth2 {
-                    None => None,
-                    Some(o) => {
-                        let f = format!("{field}.oauth2");
-                        let sec = o.get_ref();
-                        let expand = |v: &str| {
-                            interpolate(v, self.env).map_err(|why| self.err(o.span(), &f, why))
-                        };
-                        let token_url = expand(&sec.token_url)?;
-                        if let Err(why) = check_url(&token_url, true) {
-                            return Err(self.err(o.span(), &format!("{f}.token_url"), why));
-                        }
-                        let credential = match (
-                            &sec.client_secret,
-                            &sec.client_secret_file,
-                            &sec.client_certificate,
-                        ) {
-                            (Some(secret), None, None) => {
-                                ClientCredential::Secret(Secret::new(expand(secret)?))
-                            }
-                            (None, Some(file), None) => {
-                                ClientCredential::SecretFile(self.file(o, &f, &expand(file)?)?)
-                            }
-                            (None, None, Some(c)) => ClientCredential::Certificate {
-                                cert_file: self.file(o, &f, &expand(&c.cert_file)?)?,
-                                key_file: self.file(o, &f, &expand(&c.key_file)?)?,
-                            },
-                            _ => {
-                                return Err(self.err(
-                                    o.span(),
-                                    &f,
-                                    "give exactly one of client_secret, client_secret_file or client_certificate",
-                                ));
-                            }
-                        };
-                        Some(OAuth2Config {
-                            token_url,
-                            client_id: expand(&sec.client_id)?,
-                            credential,
-                            scope: sec.scope.as_deref().map(expand).transpose()?,
-                        })
-                    }
-                };
-                let setup_via = self.setup_via(s, field, all)?;
-                Ok(TargetKind::Gateway(GatewayTarget {
-                    base_url: base_url.trim_end_matches('/').to_string(),
-                    subscription_key: value("subscription_key", &t.subscription_key)?
-                        .map(Secret::new),
-                    subscription_header,
-                    oauth2,
-                    setup_via,
-                    tls,
-                }))
-            }
+            },
+        };
+        Ok(TargetKind::EmbeddedGateway(EmbeddedGateway {
+            policy: policy.into(),
+            setup_via: self.setup_via(s, field, all)?,
+            added_latency,
+            tls,
+        }))
+    }
+
+    /// `kind = "s3"`: endpoint, region, keys, TLS.
+    fn s3_target(&self, s: &Spanned<TargetSection>, field: &str) -> Checked<TargetKind> {
+        let t = s.get_ref();
+        let endpoint = self.target_required(s, field, "endpoint", &t.endpoint)?;
+        if let Err(why) = check_url(&endpoint, false) {
+            let span = t.endpoint.as_ref().map_or(s.span(), |e| e.span());
+            return Err(self.err(span, &format!("{field}.endpoint"), why));
         }
+        let tls = self.tls(t.tls.as_ref(), field, &endpoint)?;
+        Ok(TargetKind::S3(S3Endpoint {
+            tls,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            region: self
+                .target_value(field, "region", &t.region)?
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key: self.target_required(s, field, "access_key", &t.access_key)?,
+            secret_key: Secret::new(self.target_required(s, field, "secret_key", &t.secret_key)?),
+        }))
+    }
+
+    /// `kind = "gateway"`: base URL, subscription key and header, OAuth2, TLS.
+    fn gateway_target(
+        &self,
+        s: &Spanned<TargetSection>,
+        field: &str,
+        all: &BTreeMap<String, Spanned<TargetSection>>,
+    ) -> Checked<TargetKind> {
+        let t = s.get_ref();
+        let base_url = self.target_required(s, field, "base_url", &t.base_url)?;
+        if let Err(why) = check_url(&base_url, true) {
+            let span = t.base_url.as_ref().map_or(s.span(), |e| e.span());
+            return Err(self.err(span, &format!("{field}.base_url"), why));
+        }
+        let tls = self.tls(t.tls.as_ref(), field, &base_url)?;
+        let subscription_header = self
+            .target_value(field, "subscription_header", &t.subscription_header)?
+            .unwrap_or_else(|| "Ocp-Apim-Subscription-Key".into());
+        if http::HeaderName::from_bytes(subscription_header.as_bytes()).is_err() {
+            let span = t
+                .subscription_header
+                .as_ref()
+                .map_or(s.span(), |e| e.span());
+            return Err(self.err(
+                span,
+                &format!("{field}.subscription_header"),
+                "not a valid header name",
+            ));
+        }
+        let oauth2 = match &t.oauth2 {
+            None => None,
+            Some(o) => Some(self.oauth2(o, &format!("{field}.oauth2"))?),
+        };
+        let setup_via = self.setup_via(s, field, all)?;
+        Ok(TargetKind::Gateway(GatewayTarget {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            subscription_key: self
+                .target_value(field, "subscription_key", &t.subscription_key)?
+                .map(Secret::new),
+            subscription_header,
+            oauth2,
+            setup_via,
+            tls,
+        }))
+    }
+
+    /// A gateway's `oauth2 = { … }`: token URL, client id, exactly one credential, scope.
+    fn oauth2(&self, o: &Spanned<file::OAuth2Section>, f: &str) -> Checked<OAuth2Config> {
+        let sec = o.get_ref();
+        let expand = |v: &str| interpolate(v, self.env).map_err(|why| self.err(o.span(), f, why));
+        let token_url = expand(&sec.token_url)?;
+        if let Err(why) = check_url(&token_url, true) {
+            return Err(self.err(o.span(), &format!("{f}.token_url"), why));
+        }
+        let credential = match (
+            &sec.client_secret,
+            &sec.client_secret_file,
+            &sec.client_certificate,
+        ) {
+            (Some(secret), None, None) => ClientCredential::Secret(Secret::new(expand(secret)?)),
+            (None, Some(file), None) => {
+                ClientCredential::SecretFile(self.file(o, f, &expand(file)?)?)
+            }
+            (None, None, Some(c)) => ClientCredential::Certificate {
+                cert_file: self.file(o, f, &expand(&c.cert_file)?)?,
+                key_file: self.file(o, f, &expand(&c.key_file)?)?,
+            },
+            _ => {
+                return Err(self.err(
+                    o.span(),
+                    f,
+                    "give exactly one of client_secret, client_secret_file or client_certificate",
+                ));
+            }
+        };
+        Ok(OAuth2Config {
+            token_url,
+            client_id: expand(&sec.client_id)?,
+            credential,
+            scope: sec.scope.as_deref().map(expand).transpose()?,
+        })
     }
 }
 

@@ -50,6 +50,20 @@ fn a_good_file_becomes_a_plan() {
 }
 
 #[test]
+fn a_list_delimiter_is_slash_and_for_list_only() {
+    let with = |entry: &str| check(&GOOD.replace("list = { weight = 5, max_keys = 100 }", entry));
+    let plan = with("list = { weight = 5, prefix = \"s/\", delimiter = \"/\" }").unwrap();
+    assert_eq!(plan.mix[1].delimiter.as_deref(), Some("/"));
+    assert_eq!(check(GOOD).unwrap().mix[1].delimiter, None);
+    let e = with("list = { weight = 5, delimiter = \",\" }").unwrap_err();
+    assert_eq!(e.field, "mix.list.delimiter", "{e}");
+    let e =
+        check(&GOOD.replace("get = 60", "get = { weight = 60, delimiter = \"/\" }")).unwrap_err();
+    assert_eq!(e.field, "mix.get", "{e}");
+    assert!(e.message.contains("apply to `list` only"), "{e}");
+}
+
+#[test]
 fn type_error_names_line_and_field() {
     let e = check(&GOOD.replace("concurrency = 4", "concurrency = \"four\"")).unwrap_err();
     assert_eq!((e.line, e.column), (Some(6), Some(15)), "{e}");

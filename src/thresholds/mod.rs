@@ -137,7 +137,7 @@ pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Vec<ThresholdRes
                 }
             }
             Subject::Overhead { op, stat } => {
-                for c in &summary.comparisons {
+                for c in &summary.overheads {
                     for o in &c.ops {
                         if op.name.as_deref().is_some_and(|n| n != o.op.name()) {
                             continue;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::plan::OpKind;
 use crate::plan::threshold::parse;
+use crate::plan::{Kind, OpKind};
 use crate::results::summary::{
-    CompareSummary, Comparison, LoadSummary, OpComparison, RunStatus, SCHEMA,
+    GatewayOverhead, LoadSummary, OpOverheadDelta, RunStatus, SCHEMA, TurnSummary,
 };
 
 fn stats(p50: u64, p99: u64) -> LatencyStats {
@@ -44,7 +44,7 @@ fn target(name: &str, ops: Vec<OpSummary>) -> TargetSummary {
     TargetSummary {
         connections: Default::default(),
         name: name.into(),
-        kind: "s3".into(),
+        kind: Kind::S3,
         endpoint: String::new(),
         note: None,
         error: None,
@@ -71,7 +71,7 @@ fn summary() -> Summary {
         run_id: "s-1".into(),
         started_at: String::new(),
         ended_at: String::new(),
-        compare: CompareSummary {
+        turns: TurnSummary {
             mode: "alternate".into(),
             window_s: Some(1.0),
         },
@@ -91,10 +91,10 @@ fn summary() -> Summary {
                 ],
             ),
         ],
-        comparisons: vec![Comparison {
+        overheads: vec![GatewayOverhead {
             baseline: "direct".into(),
             candidate: "gateway".into(),
-            ops: vec![OpComparison {
+            ops: vec![OpOverheadDelta {
                 op: OpKind::Get,
                 p50_us: 2_500,
                 p90_us: 10_000,

@@ -44,7 +44,7 @@ pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) ->
                 .enumerate()
                 .filter_map(|(sec, s)| s.hit_ratio().map(|r| (sec as f64 + 0.5, 100.0 * r)))
                 .collect();
-            Line::new(name.to_string(), series_style(*i), points)
+            Line::per_second(name.to_string(), series_style(*i), points)
         })
         .collect();
     let legend: Vec<(String, Key)> = ratio

@@ -18,7 +18,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::Report;
-use crate::report::overhead::{Comparison, compare};
+use crate::report::overhead::{Overheads, overheads};
 use style::{Key, draw_legend, font, legend_height};
 
 /// What drawing on a backend `DB` returns.
@@ -158,7 +158,7 @@ impl ChartKind {
 
 /// Whether the run has a gateway to compare with a baseline on some operation.
 fn has_overhead(data: &Report) -> bool {
-    matches!(compare(&data.summary), Comparison::Pairs(p) if !p.is_empty())
+    matches!(overheads(&data.summary), Overheads::Pairs(p) if !p.is_empty())
 }
 
 /// Whether some target saw cache hits or misses.

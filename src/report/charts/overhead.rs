@@ -10,22 +10,22 @@ use super::{DrawResult, grid, with_legend};
 use crate::plan::OpKind;
 use crate::report::Report;
 use crate::report::nines;
-use crate::report::overhead::{Comparison, OpOverhead, PERCENTILES, compare};
+use crate::report::overhead::{OpOverhead, Overheads, PERCENTILES, overheads};
 
 /// Draws the chart.
 pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-    let pairs = match compare(&data.summary) {
-        Comparison::NoGateway => return no_data(area, "no gateway target in this run"),
-        Comparison::NoBaseline => {
+    let pairs = match overheads(&data.summary) {
+        Overheads::NoGateway => return no_data(area, "no gateway target in this run"),
+        Overheads::NoBaseline => {
             return no_data(area, "no s3 or embedded target to compare the gateway with");
         }
-        Comparison::Pairs(p) if p.is_empty() => {
+        Overheads::Pairs(p) if p.is_empty() => {
             return no_data(
                 area,
                 "no operation has ok requests on both the baseline and a gateway",
             );
         }
-        Comparison::Pairs(p) => p,
+        Overheads::Pairs(p) => p,
     };
     let style_of = |name: &str| {
         let i = data

@@ -119,6 +119,9 @@ pub struct Line {
     pub label: String,
     pub style: SeriesStyle,
     pub points: Vec<(f64, f64)>,
+    /// Indices into `points` where a new piece starts: the line is not drawn across a
+    /// gap (seconds in which its target did not run).
+    pub breaks: Vec<usize>,
     /// Where markers go (by default about ten points along the line).
     pub markers: Vec<(f64, f64)>,
 }
@@ -132,8 +135,37 @@ impl Line {
             label,
             style,
             points,
+            breaks: Vec::new(),
             markers,
         }
+    }
+
+    /// A line of one point per second, broken wherever seconds are missing; a piece of
+    /// a single second gets a marker, so it shows.
+    pub fn per_second(label: String, style: SeriesStyle, points: Vec<(f64, f64)>) -> Line {
+        let mut line = Line::new(label, style, points);
+        line.breaks = (1..line.points.len())
+            .filter(|&i| line.points[i].0 - line.points[i - 1].0 > 1.5)
+            .collect();
+        let lone: Vec<(f64, f64)> = line
+            .pieces()
+            .into_iter()
+            .filter(|piece| piece.len() == 1 && !line.markers.contains(&piece[0]))
+            .map(|piece| piece[0])
+            .collect();
+        line.markers.extend(lone);
+        line
+    }
+
+    /// The pieces drawn: runs of points between breaks.
+    pub fn pieces(&self) -> Vec<&[(f64, f64)]> {
+        let mut bounds = vec![0];
+        bounds.extend(&self.breaks);
+        bounds.push(self.points.len());
+        bounds
+            .windows(2)
+            .map(|w| &self.points[w[0]..w[1]])
+            .collect()
     }
 }
 
@@ -154,17 +186,19 @@ where
 {
     for line in lines {
         let st = line.style.color.stroke_width(STROKE);
-        match line.style.dash {
-            Dash::Solid => {
-                chart.draw_series(LineSeries::new(line.points.iter().copied(), st))?;
-            }
-            Dash::Dashed(dash, gap) => {
-                chart.draw_series(DashedLineSeries::new(
-                    line.points.iter().copied(),
-                    dash,
-                    gap,
-                    st,
-                ))?;
+        for piece in line.pieces() {
+            match line.style.dash {
+                Dash::Solid => {
+                    chart.draw_series(LineSeries::new(piece.iter().copied(), st))?;
+                }
+                Dash::Dashed(dash, gap) => {
+                    chart.draw_series(DashedLineSeries::new(
+                        piece.iter().copied(),
+                        dash,
+                        gap,
+                        st,
+                    ))?;
+                }
             }
         }
         let pts = line.markers.iter().copied();

@@ -33,7 +33,9 @@ const LIMIT: SeriesStyle = SeriesStyle {
     marker: Marker::Cross,
 };
 
-/// Per-target lines of `value` per second (seconds where it is `None` are left out).
+/// Per-target lines of `value` per second. Seconds in which the target completed no
+/// request (the other target's turn) or where `value` is `None` are left out, and the
+/// line is broken there rather than drawn across.
 fn lines_of(data: &Report, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line> {
     data.targets()
         .iter()
@@ -44,9 +46,10 @@ fn lines_of(data: &Report, value: impl Fn(&Second) -> Option<f64>) -> Vec<Line> 
                 .seconds
                 .iter()
                 .enumerate()
+                .filter(|(_, v)| v.requests > 0)
                 .filter_map(|(sec, v)| value(v).map(|y| (sec as f64 + 0.5, y)))
                 .collect();
-            (!points.is_empty()).then(|| Line::new(t.name.clone(), series_style(i), points))
+            (!points.is_empty()).then(|| Line::per_second(t.name.clone(), series_style(i), points))
         })
         .collect()
 }
@@ -206,4 +209,47 @@ pub fn outcomes<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Kind;
+    use crate::report::series::Series;
+    use crate::report::verdict::tests::{summary, target};
+
+    #[test]
+    fn a_line_is_broken_where_its_target_did_not_run() {
+        // direct ran seconds 0-1 and 4; 2-3 were the other target's turn.
+        let second = |ok: u64| Second {
+            requests: ok,
+            by_class: [(OutcomeClass::Ok, ok)].into(),
+            ok_p50_us: (ok > 0).then_some(1000 * ok),
+            ..Second::default()
+        };
+        let mut series = Series::default();
+        series.targets.insert(
+            "direct".into(),
+            TargetSeries {
+                first_second: 3,
+                seconds: [10, 12, 0, 0, 11].map(second).to_vec(),
+            },
+        );
+        let data = Report {
+            summary: summary(vec![target("direct", Kind::S3, Vec::new())]),
+            provenance: None,
+            series,
+            charts: Vec::new(),
+            verdict: Vec::new(),
+        };
+        let throughput = lines_of(&data, |s| Some(s.count(OutcomeClass::Ok) as f64));
+        let pieces: Vec<&[(f64, f64)]> = vec![&[(0.5, 10.0), (1.5, 12.0)], &[(4.5, 11.0)]];
+        assert_eq!(throughput[0].pieces(), pieces);
+        assert!(
+            throughput[0].markers.contains(&(4.5, 11.0)),
+            "a lone second shows"
+        );
+        let p50 = lines_of(&data, |s| s.ok_p50_us.map(|us| us as f64 / 1000.0));
+        assert_eq!(p50[0].pieces(), pieces);
+    }
 }
