@@ -152,7 +152,6 @@ impl Validator<'_> {
         })
     }
 
-    /// Parses each threshold; errors point at its string and name the place inside it.
     /// `run.connection`, `run.http` and `run.streams_per_connection`.
     fn connections(&self, run: &file::RunSection) -> Checked<ConnectionPolicy> {
         let mut policy = ConnectionPolicy::default();
@@ -198,6 +197,7 @@ impl Validator<'_> {
         Ok(policy)
     }
 
+    /// Parses each threshold; errors point at its string and name the place inside it.
     fn thresholds(
         &self,
         exprs: &[Spanned<String>],
