@@ -352,6 +352,8 @@ pub(crate) mod tests {
             overheads: Vec::new(),
             thresholds: Vec::new(),
             recovery: None,
+            shard: None,
+            shards: Vec::new(),
         }
     }
 

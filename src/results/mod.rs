@@ -9,6 +9,7 @@
 pub mod hlog;
 pub mod read;
 pub mod repetitions;
+pub mod shards;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,21 @@ impl RunFolder {
     }
 }
 
+/// SHA-256 (hex) of the resolved plan with its source reduced to the file name: equal
+/// for every shard of a distributed run that ran the same scenario with the same
+/// overrides, wherever its file was mounted.
+pub fn scenario_sha256(plan: &Plan) -> String {
+    let mut plan = plan.clone();
+    if let Some(name) = plan.source.file_name() {
+        plan.source = name.into();
+    }
+    let body = toml::to_string(&plan).unwrap_or_default();
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        body.as_bytes(),
+    ))
+}
+
 /// Where and with what a run was made.
 #[derive(Debug, Serialize)]
 pub struct Provenance {
@@ -85,11 +101,15 @@ pub struct Provenance {
     pub ended_at: String,
     /// Peak resident memory of the gatebench process, bytes (Linux only).
     pub peak_rss_bytes: Option<u64>,
+    /// CPU time (user + system) of the gatebench process, seconds (Linux only).
+    pub cpu_seconds: Option<f64>,
+    /// [`scenario_sha256`] of the run's plan: shards merge only if theirs agree.
+    pub scenario_sha256: String,
 }
 
 impl Provenance {
     /// Provenance of this process for a run between `started` and `ended`.
-    pub fn collect(started: SystemTime, ended: SystemTime) -> Self {
+    pub fn collect(started: SystemTime, ended: SystemTime, plan: &Plan) -> Self {
         Provenance {
             gatebench_version: env!("CARGO_PKG_VERSION"),
             git_commit: option_env!("GATEBENCH_GIT_COMMIT").unwrap_or("unknown"),
@@ -103,6 +123,8 @@ impl Provenance {
             started_at: timestamp(started),
             ended_at: timestamp(ended),
             peak_rss_bytes: peak_rss_bytes(),
+            cpu_seconds: cpu_seconds(),
+            scenario_sha256: scenario_sha256(plan),
         }
     }
 }
@@ -127,6 +149,19 @@ pub fn new_run_id(scenario: &str, started: SystemTime) -> String {
         compact_timestamp(started),
         rand::random::<u32>()
     )
+}
+
+/// CPU time (user + system) this process has used, seconds, if the platform tells.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
 }
 
 /// The process's peak resident set size (`VmHWM`), if the platform tells.

@@ -31,6 +31,8 @@ pub struct ProvenanceInfo {
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub peak_rss_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+    pub scenario_sha256: Option<String>,
 }
 
 impl RunFolder {

@@ -14,6 +14,7 @@ use crate::engine::{EngineReport, ScheduleReport};
 use crate::plan::{Kind, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind, TurnMode};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
+use crate::results::shards::{MergedShard, ShardRecord};
 
 /// The embedded target's caveat, shown wherever its numbers are.
 pub const EMBEDDED_NOTE: &str =
@@ -65,6 +66,12 @@ pub struct Summary {
     /// Incomplete runs only: what the rebuilt summary covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// A shard of a distributed run (`--shard I/N`): who it was and how its clock stood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// A merged distributed run (`gatebench merge`): one row per shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<MergedShard>,
 }
 
 /// What survived of a killed run: the seconds its interval logs hold.
@@ -514,6 +521,8 @@ pub fn build(
         overheads,
         thresholds: Vec::new(),
         recovery: None,
+        shard: None,
+        shards: Vec::new(),
     }
 }
 

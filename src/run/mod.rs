@@ -127,7 +127,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     );
     summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
     folder.write_json(results::SUMMARY, &summary)?;
-    folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended))?;
+    folder.write_json(
+        results::PROVENANCE,
+        &Provenance::collect(started, ended, &plan),
+    )?;
     Ok(RunOutput {
         folder: folder.dir,
         summary,

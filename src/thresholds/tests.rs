@@ -105,6 +105,8 @@ fn summary() -> Summary {
         }],
         thresholds: Vec::new(),
         recovery: None,
+        shard: None,
+        shards: Vec::new(),
     }
 }
 
