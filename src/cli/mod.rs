@@ -12,6 +12,7 @@ mod probe;
 mod report;
 mod run;
 mod serve_tls;
+mod shard;
 mod validate;
 
 use std::path::{Path, PathBuf};
