@@ -63,7 +63,8 @@ pub fn run(args: RunArgs) -> ExitStatus {
         Err(e) => return ExitStatus::Invalid.with_error(e),
     };
     if distributed.is_some() && args.repeat > 1 {
-        return ExitStatus::Invalid.with_error("--repeat cannot be combined with a distributed run");
+        return ExitStatus::Invalid
+            .with_error("--repeat cannot be combined with a distributed run");
     }
     let opts = RunOptions {
         results_base: args.results,

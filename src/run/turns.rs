@@ -70,27 +70,13 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 if *cx.stop.borrow() {
                     return;
                 }
-                let settings = settings(
-                    cx,
-                    t,
-                    load.clone(),
-                    limits.warmup,
-                    limits.duration,
-                    ops,
-                );
+                let settings = settings(cx, t, load.clone(), limits.warmup, limits.duration, ops);
                 turn(cx, t, settings, display, None).await;
             }
         }
         TurnMode::Concurrent => {
             let runs = targets.iter().map(|t| {
-                let s = settings(
-                    cx,
-                    t,
-                    load.clone(),
-                    limits.warmup,
-                    limits.duration,
-                    ops,
-                );
+                let s = settings(cx, t, load.clone(), limits.warmup, limits.duration, ops);
                 engine::run(
                     s,
                     t.client.clone(),
@@ -229,8 +215,9 @@ fn load_of(plan: &Plan, n: usize, shard: Shard) -> Result<LoadModel, String> {
             concurrency,
             expected_interval,
         } => {
+            // Every shard needs a worker, whichever this one is.
             let share = shard.share(concurrency as u64) as usize;
-            if share == 0 {
+            if concurrency < shard.count as usize {
                 return Err(format!(
                     "a closed loop of {concurrency} workers{} cannot be split into {} \
                      shards: each shard needs at least one worker",
