@@ -68,7 +68,11 @@ fn docker_compose_file_is_valid_with_and_without_the_distributed_profile() {
         &["--profile", "distributed", "config", "-q"],
     ] {
         let out = docker_compose(args);
-        assert!(out.status.success(), "docker-compose {args:?}: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}",
+            text(&out)
+        );
     }
 }
 
@@ -104,12 +108,12 @@ fn compose_distributed_profile_runs_four_shards_of_one_run_and_merges_them() {
             "{service}"
         );
         assert_eq!(args(&service), first, "{service} runs another command");
-        assert_eq!(strings(&shard["profiles"]), Some(vec!["distributed".into()]));
+        assert_eq!(
+            strings(&shard["profiles"]),
+            Some(vec!["distributed".into()])
+        );
     }
-    assert!(
-        services["shard-4"].is_null(),
-        "a fifth shard in a run of 4"
-    );
+    assert!(services["shard-4"].is_null(), "a fifth shard in a run of 4");
 
     let merge = args("merge");
     assert_eq!(merge[0], "merge");
@@ -140,7 +144,10 @@ fn manifests() -> Vec<PathBuf> {
         .filter(|p| p.file_name().unwrap() != "kustomization.yaml")
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "too few manifests in deploy/k8s: {files:?}");
+    assert!(
+        files.len() >= 4,
+        "too few manifests in deploy/k8s: {files:?}"
+    );
     files
 }
 
@@ -288,11 +295,16 @@ fn shard_job_is_indexed_and_every_shard_count_agrees() {
     assert!(n >= 2, "a distributed run of {n} shard");
     assert_eq!(spec["parallelism"].as_u64(), Some(n), "parallelism");
     assert_eq!(spec["backoffLimit"].as_u64(), Some(0), "backoffLimit");
-    assert!(spec["activeDeadlineSeconds"].as_u64().is_some_and(|s| s > 0));
+    assert!(
+        spec["activeDeadlineSeconds"]
+            .as_u64()
+            .is_some_and(|s| s > 0)
+    );
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Never");
 
-    let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    let anti =
+        &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
     assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
     let selector = anti["labelSelector"]["matchLabels"]
         .as_mapping()
@@ -312,18 +324,28 @@ fn shard_job_is_indexed_and_every_shard_count_agrees() {
         "metadata.labels['batch.kubernetes.io/job-name']"
     );
     let results_to = arg_after(shard, "--results-to");
-    assert!(results_to.ends_with("/$(GATEBENCH_RUN_ID)/"), "{results_to}");
+    assert!(
+        results_to.ends_with("/$(GATEBENCH_RUN_ID)/"),
+        "{results_to}"
+    );
     assert_eq!(
         shard["resources"]["requests"], shard["resources"]["limits"],
         "requests = limits (Guaranteed QoS)"
     );
     for what in ["cpu", "memory"] {
-        assert!(!shard["resources"]["limits"][what].is_null(), "no {what} limit");
+        assert!(
+            !shard["resources"]["limits"][what].is_null(),
+            "no {what} limit"
+        );
     }
 
     let merge_job = resource("Job", "gatebench-merge");
     let merge = container(&merge_job);
-    assert_eq!(arg_after(merge, "--shards"), n.to_string(), "merge --shards");
+    assert_eq!(
+        arg_after(merge, "--shards"),
+        n.to_string(),
+        "merge --shards"
+    );
     assert_eq!(strings(&merge["args"]).unwrap()[1], results_to);
     assert_eq!(
         environment(merge)["GATEBENCH_RUN_ID"],
@@ -366,7 +388,9 @@ fn k8s_scenario_validates_with_the_pods_environment_and_secrets_stay_in_the_secr
         .find(|v| v["name"] == mount["name"])
         .expect("its volume");
     let config_map = resource("ConfigMap", volume["configMap"]["name"].as_str().unwrap());
-    let scenario = config_map["data"][file].as_str().expect("the scenario text");
+    let scenario = config_map["data"][file]
+        .as_str()
+        .expect("the scenario text");
 
     let dir = tempdir();
     let path = write_scenario(dir.path(), file, scenario);
