@@ -17,6 +17,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use serde_yaml::Value;
 
@@ -41,8 +42,10 @@ fn has(cmd: &str) -> bool {
 }
 
 /// Runs `docker-compose ARGS` in the repository, installing Debian's docker-compose if
-/// it is missing.
+/// it is missing (once: the tests calling this run in parallel, apt-get must not).
 fn docker_compose(args: &[&str]) -> Output {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if !has("docker-compose") {
         let install = Command::new("sh")
             .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose"])
@@ -54,6 +57,7 @@ fn docker_compose(args: &[&str]) -> Output {
             text(&install)
         );
     }
+    drop(installing);
     Command::new("docker-compose")
         .args(args)
         .current_dir(root())
