@@ -5,8 +5,9 @@
 //!   whose shards and merge share one run id and shard count;
 //! - every manifest under deploy/k8s passes the Kubernetes API schemas of a pinned
 //!   version (the `kubernetes-validate` Python package, installed into a venv under
-//!   `target/` on demand; no cluster needed), kustomization.yaml lists them all, the
-//!   shard count is the same everywhere, and the scenario in the ConfigMap validates
+//!   `target/` on demand; no cluster needed), kustomization.yaml lists them all and
+//!   copies the shards Job's name (the run id) into the merge Job, the shard count is the
+//!   same everywhere, and the scenario in the ConfigMap validates
 //!   with exactly the environment a pod gets, its secrets coming from the Secret only.
 //!
 //! That every shipped scenario validates is checked in `docs.rs`, with the list of
@@ -449,4 +450,27 @@ fn k8s_scenario_validates_with_the_pods_environment_and_secrets_stay_in_the_secr
             );
         }
     }
+}
+
+#[test]
+fn kustomization_copies_the_shards_job_name_into_the_merge_jobs_run_id() {
+    let kustomization = yaml(&k8s_dir().join("kustomization.yaml"));
+    let shards = resource("Job", "gatebench-shards");
+    let merge_job = resource("Job", "gatebench-merge");
+    let merge = container(&merge_job);
+    let replacement = kustomization["replacements"]
+        .as_sequence()
+        .expect("replacements")
+        .iter()
+        .find(|r| r["source"]["fieldPath"] == "metadata.name")
+        .expect("a replacement of the run id");
+    assert_eq!(replacement["source"]["kind"], "Job");
+    assert_eq!(replacement["source"]["name"], shards["metadata"]["name"]);
+    let target = &replacement["targets"][0];
+    assert_eq!(target["select"]["name"], merge_job["metadata"]["name"]);
+    let path = format!(
+        "spec.template.spec.containers.[name={}].env.[name=GATEBENCH_RUN_ID].value",
+        merge["name"].as_str().unwrap()
+    );
+    assert_eq!(strings(&target["fieldPaths"]), Some(vec![path]));
 }
