@@ -7,8 +7,8 @@
 //!   version (the `kubernetes-validate` Python package, installed into a venv under
 //!   `target/` on demand; no cluster needed), kustomization.yaml lists them all and
 //!   copies the shards Job's name (the run id) into the merge Job, the shard count is the
-//!   same everywhere, and the scenario in the ConfigMap validates
-//!   with exactly the environment a pod gets, its secrets coming from the Secret only.
+//!   same everywhere, and the scenario in the ConfigMap validates with exactly the
+//!   environment a pod gets, its secrets coming from the Secret only.
 //!
 //! That every shipped scenario validates is checked in `docs.rs`, with the list of
 //! scenarios.
