@@ -276,3 +276,72 @@ fn shard_options_are_checked() {
         assert!(text(&out).contains(says), "{all:?}: {}", text(&out));
     }
 }
+
+/// An SNTP server on loopback whose clock runs `ahead_ms` ahead of this machine's;
+/// answers until the test ends.
+fn fake_ntp_server(ahead_ms: u64) -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 48];
+        // Bounded: a run asks once; a few spare answers cover a retry.
+        for _ in 0..8 {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            if n < 48 {
+                continue;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                + std::time::Duration::from_millis(ahead_ms);
+            // NTP time: seconds since 1900 and a 32-bit fraction.
+            let secs = (now.as_secs() + 2_208_988_800) as u32;
+            let frac = ((u64::from(now.subsec_nanos()) << 32) / 1_000_000_000) as u32;
+            let mut ts = [0u8; 8];
+            ts[..4].copy_from_slice(&secs.to_be_bytes());
+            ts[4..].copy_from_slice(&frac.to_be_bytes());
+            let mut reply = [0u8; 48];
+            reply[0] = 0x24; // no leap warning, version 4, server mode
+            reply[1] = 1; // stratum 1
+            reply[2] = 6;
+            reply[3] = 0xEC;
+            reply[12..16].copy_from_slice(b"GPS\0");
+            reply[16..24].copy_from_slice(&ts); // reference
+            reply[24..32].copy_from_slice(&buf[40..48]); // originate: the client's transmit
+            reply[32..40].copy_from_slice(&ts); // receive
+            reply[40..48].copy_from_slice(&ts); // transmit
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_clock_is_measured_against_an_ntp_server_when_one_is_named() {
+    let s3 = SharedS3::start();
+    let ntp = fake_ntp_server(250);
+    let dir = tempdir();
+    let scenario = s3.scenario(
+        dir.path(),
+        "ops = 20\nseed = 1",
+        "executor = \"closed-loop\"\nconcurrency = 2",
+    );
+    let ntp = ntp.to_string();
+    let out = shard(&scenario, dir.path(), 0, 1, "ntp", &["--ntp-server", &ntp])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rec = &summary(&dir.path().join("shard-0"))["shard"];
+    let offset = rec["clock_offset_ms"].as_f64().unwrap();
+    // This clock is 250 ms behind the server's.
+    assert!((offset + 250.0).abs() < 30.0, "offset {offset} ms: {rec}");
+    assert!(
+        rec["clock_reference"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("NTP server {ntp}")),
+        "{rec}"
+    );
+}

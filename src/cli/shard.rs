@@ -40,6 +40,10 @@ pub struct ShardArgs {
     /// header) is flagged in its summary and the merged report.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub max_clock_offset: Duration,
+    /// Measure this machine's clock against an NTP server (HOST[:PORT]) instead of the
+    /// first target's Date header (which only tells whole seconds).
+    #[arg(long, value_name = "HOST[:PORT]", env = "GATEBENCH_NTP_SERVER")]
+    pub ntp_server: Option<String>,
     /// Test hook: shift this machine's clock by MS milliseconds (may be negative).
     #[arg(
         long,
@@ -89,6 +93,7 @@ impl ShardArgs {
             start_at: self.start_at,
             start_grace: self.start_grace,
             max_clock_offset: self.max_clock_offset,
+            ntp_server: self.ntp_server.clone(),
             clock_skew_ms: self.simulate_clock_skew,
         }))
     }

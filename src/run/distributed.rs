@@ -45,6 +45,9 @@ pub struct Distributed {
     pub start_grace: Duration,
     /// Largest clock offset accepted without a flag.
     pub max_clock_offset: Duration,
+    /// Measure the clock against this NTP server (`HOST[:PORT]`) rather than the first
+    /// target's `Date` header.
+    pub ntp_server: Option<String>,
     /// Milliseconds added to this machine's clock: a test hook simulating a skewed clock.
     pub clock_skew_ms: i64,
 }
@@ -238,6 +241,36 @@ impl Distributed {
         None
     }
 }
+
+impl Distributed {
+    /// This machine's clock against NTP server `server` (`HOST[:PORT]`, port 123 by
+    /// default): one SNTP exchange, its offset corrected for the round trip.
+    pub async fn ntp_offset(&self, server: &str) -> anyhow::Result<ClockOffset> {
+        let address = if server.contains(':') {
+            server.to_string()
+        } else {
+            format!("{server}:123")
+        };
+        let client =
+            rsntp::AsyncSntpClient::with_config(rsntp::Config::default().timeout(NTP_TIMEOUT));
+        let result = client
+            .synchronize(address.as_str())
+            .await
+            .with_context(|| format!("NTP query to {address}"))?;
+        // rsntp's offset is what to add to the real clock; this clock may carry the skew.
+        let ms = -result.clock_offset().as_secs_f64() * 1e3 + self.clock_skew_ms as f64;
+        Ok(ClockOffset {
+            ms,
+            reference: format!(
+                "NTP server {address} (round trip {:.1} ms)",
+                result.round_trip_delay().as_secs_f64() * 1e3
+            ),
+        })
+    }
+}
+
+/// Longest wait for an NTP answer.
+const NTP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The key of marker `name` of the run under `run_prefix`.
 fn marker(run_prefix: &str, name: &str) -> String {

@@ -259,7 +259,18 @@ async fn coordinate_start(
         path_and_query: format!("/{}", plan.data.buckets[0]),
         body_len: 0,
     };
-    let offset = d.clock_offset(&client, &address, &call).await;
+    let offset = match &d.ntp_server {
+        Some(server) => match d.ntp_offset(server).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                display.line(&format!(
+                    "warning: {e:#}: measuring against {address} instead"
+                ));
+                d.clock_offset(&client, &address, &call).await
+            }
+        },
+        None => d.clock_offset(&client, &address, &call).await,
+    };
     match &offset {
         Some(o) => {
             let flag = if o.ms.abs() > d.max_clock_offset.as_secs_f64() * 1e3 {
