@@ -104,7 +104,10 @@ impl Distributed {
         } else {
             Duration::ZERO
         };
-        let start = self.start_at.unwrap_or_else(|| self.now() + grace);
+        // On a whole second: the shards' per-second intervals begin there.
+        let start = self
+            .start_at
+            .unwrap_or_else(|| whole_second_after(self.now() + grace));
         let body = serde_json::to_vec(&StartMarker {
             start_at: timestamp_millis(start),
         })?;
@@ -283,6 +286,13 @@ fn shift(t: SystemTime, ms: i64) -> SystemTime {
     if ms >= 0 { t + by } else { t - by }
 }
 
+/// The first whole second (of the Unix epoch) at or after `t`.
+fn whole_second_after(t: SystemTime) -> SystemTime {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
 /// `a - b` in milliseconds, negative when `a` is earlier.
 fn signed_ms(a: SystemTime, b: SystemTime) -> f64 {
     match a.duration_since(b) {
@@ -321,5 +331,8 @@ mod tests {
         assert_eq!(signed_ms(shift(t, 250), t), 250.0);
         assert_eq!(signed_ms(shift(t, -40), t), -40.0);
         assert_eq!(marker("p/run-1/", "done-3"), "p/run-1/.gatebench/done-3");
+        let second = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(whole_second_after(second), second);
+        assert_eq!(whole_second_after(shift(second, 1)), shift(second, 1_000));
     }
 }

@@ -13,7 +13,7 @@ mod turns;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
@@ -103,7 +103,8 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     };
     let signals = Signals::install();
     let stop = signals.stop.clone();
-    let (handle, updates, recording) = start_recording(&plan, &folder.dir, started)?;
+    let (handle, updates, recording) =
+        start_recording(&plan, &folder.dir, interval_origin(dist.as_ref()))?;
     let mut display = Display::new(opts.quiet);
     display.line(&format!(
         "gatebench {}: results in {}",
@@ -348,6 +349,25 @@ async fn finish_shard(
     }
 }
 
+/// Where the recorder's seconds begin, as an instant and on the wall clock: now, or for
+/// a shard the last whole second of its clock, so that the seconds of every shard share
+/// their boundaries and `gatebench merge` adds them exactly.
+fn interval_origin(dist: Option<&Distributed>) -> (Instant, SystemTime) {
+    let now = Instant::now();
+    let Some(d) = dist else {
+        return (now, SystemTime::now());
+    };
+    let wall = d.now();
+    let into_second = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|t| Duration::from_nanos(u64::from(t.subsec_nanos())))
+        .unwrap_or_default();
+    match now.checked_sub(into_second) {
+        Some(origin) => (origin, wall - into_second),
+        None => (now, wall),
+    }
+}
+
 /// The recorder's thread: it ends with the run's totals.
 type Recording = JoinHandle<std::io::Result<Totals>>;
 
@@ -356,11 +376,11 @@ type Recording = JoinHandle<std::io::Result<Totals>>;
 fn start_recording(
     plan: &Plan,
     dir: &Path,
-    started: SystemTime,
+    (origin, origin_wall): (Instant, SystemTime),
 ) -> anyhow::Result<(RecordHandle, watch::Receiver<Progress>, Recording)> {
     let names = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let sink = HlogWriter::create(dir, names, started)?;
-    let (recorder, handle) = Recorder::new(Instant::now(), Box::new(sink));
+    let sink = HlogWriter::create(dir, names, origin_wall)?;
+    let (recorder, handle) = Recorder::new(origin, Box::new(sink));
     let updates = recorder.progress();
     // The recorder writes files every 250 ms: on a thread of its own, so a slow disk
     // never stalls the runtime threads that send and time requests.
