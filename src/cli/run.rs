@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// thresholds must pass in every repetition.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
+    #[command(flatten)]
+    pub publish: super::publish::PublishArgs,
 }
 
 /// Runs the scenario (`--repeat` times), writes its report and prints the outcome.
@@ -68,6 +70,9 @@ pub fn run(args: RunArgs) -> ExitStatus {
     match runtime.block_on(crate::run::run(plan, opts)) {
         Ok(out) => {
             print_run(&out, args.json);
+            if let Err(status) = super::publish::publish(&args.publish, &args.scenario, &out) {
+                return status;
+            }
             let status = status_of(&out.summary);
             if status == ExitStatus::Failed
                 && let Some(e) = &out.summary.error
@@ -117,7 +122,7 @@ fn print_run(out: &RunOutput, json: bool) {
 }
 
 /// The exit status a run's summary calls for.
-fn status_of(summary: &Summary) -> ExitStatus {
+pub(super) fn status_of(summary: &Summary) -> ExitStatus {
     match summary.status {
         RunStatus::Complete if !thresholds::all_passed(&summary.thresholds) => {
             ExitStatus::ThresholdFailed

@@ -128,6 +128,39 @@ impl Admin {
         .await
     }
 
+    /// Writes `bytes` as the object `bucket/key`.
+    pub async fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("cannot put {bucket}/{key}: {}", DisplayErrorContext(&e)))
+    }
+
+    /// The whole body of the object `bucket/key`.
+    pub async fn get_bytes(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<u8>> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot get {bucket}/{key}: {}", DisplayErrorContext(&e))
+            })?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .with_context(|| format!("cannot read the body of {bucket}/{key}"))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
     /// Keys under `prefix` in `bucket`.
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut keys = Vec::new();

@@ -36,6 +36,7 @@ pub struct ProvenanceInfo {
     pub peak_rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
     pub scenario_sha256: Option<String>,
+    pub merged_from: Option<String>,
 }
 
 impl RunFolder {
