@@ -14,6 +14,7 @@ mod publish;
 mod report;
 mod run;
 mod serve_tls;
+mod shard;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -45,6 +45,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
     #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
+    /// Test and debugging aid: write one CSV line per request (what, when due, how long)
+    /// into FILE. Costs a lock per request.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub trace_requests: Option<PathBuf>,
+    #[command(flatten)]
     pub publish: super::publish::PublishArgs,
 }
 
@@ -54,11 +60,20 @@ pub fn run(args: RunArgs) -> ExitStatus {
         Ok(p) => adjusted(p, &args),
         Err(status) => return status,
     };
+    let distributed = match args.shard.distributed(&plan) {
+        Ok(d) => d,
+        Err(e) => return ExitStatus::Invalid.with_error(e),
+    };
+    if distributed.is_some() && args.repeat > 1 {
+        return ExitStatus::Invalid.with_error("--repeat cannot be combined with a distributed run");
+    }
     let opts = RunOptions {
         results_base: args.results,
         out: args.out,
         keep_data: args.keep_data,
         quiet: args.quiet,
+        distributed,
+        trace: args.trace_requests,
     };
     let runtime = match async_runtime() {
         Ok(r) => r,

@@ -128,37 +128,34 @@ impl Admin {
         .await
     }
 
-    /// Writes `bytes` as the object `bucket/key`.
-    pub async fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+    /// Writes `body` to `bucket/key`.
+    pub async fn put_bytes(&self, bucket: &str, key: &str, body: Vec<u8>) -> anyhow::Result<()> {
         self.s3
             .put_object()
             .bucket(bucket)
             .key(key)
-            .body(ByteStream::from(bytes))
+            .body(ByteStream::from(body))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("cannot put {bucket}/{key}: {}", DisplayErrorContext(&e)))
+            .map_err(|e| anyhow::anyhow!("cannot write {bucket}/{key}: {}", DisplayErrorContext(&e)))
     }
 
-    /// The whole body of the object `bucket/key`.
-    pub async fn get_bytes(&self, bucket: &str, key: &str) -> anyhow::Result<Vec<u8>> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot get {bucket}/{key}: {}", DisplayErrorContext(&e))
-            })?;
-        let body = out
-            .body
-            .collect()
-            .await
-            .with_context(|| format!("cannot read the body of {bucket}/{key}"))?;
-        Ok(body.into_bytes().to_vec())
+    /// The body of `bucket/key`; `None` if there is no such object (yet).
+    pub async fn get_bytes(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let body = out.body.collect().await.with_context(|| {
+                    format!("cannot read {bucket}/{key}")
+                })?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read {bucket}/{key}: {}",
+                DisplayErrorContext(&e)
+            )),
+        }
     }
 
     /// Keys under `prefix` in `bucket`.

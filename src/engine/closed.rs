@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::{EngineReport, EngineSettings, Exec};
+use super::{Due, EngineReport, EngineSettings, Exec};
 use crate::plan::sequence::OpSequence;
 use crate::record::Phase;
 
@@ -86,7 +86,17 @@ async fn worker(id: usize, state: Arc<Loop>, mut stop: watch::Receiver<bool>) {
         };
         if !state
             .exec
-            .execute(id, &mut conn, &op, due, phase, &mut stop)
+            .execute(
+                id,
+                &mut conn,
+                &op,
+                Due {
+                    at: due,
+                    phase,
+                    offset: None,
+                },
+                &mut stop,
+            )
             .await
         {
             state.cancelled.fetch_add(1, Ordering::Relaxed);

@@ -22,8 +22,9 @@ use tokio::sync::watch;
 
 use crate::client::{Connection, KeySpace, S3Client};
 use crate::plan::sequence::{OpSequence, PlannedOp};
-use crate::plan::{LoadModel, OpenLoop};
-use crate::record::{Phase, RecordHandle, Sample, SeriesKey, Shards};
+use crate::plan::{LoadModel, OpenLoop, Shard};
+use crate::record::trace::{RequestTrace, TraceLine};
+use crate::record::{Lanes, Phase, RecordHandle, Sample, SeriesKey, micros};
 use schedule::{Schedule, ScheduleCursor};
 
 /// What one engine run needs besides the client.
@@ -40,23 +41,40 @@ pub struct EngineSettings {
     /// Open loop: the target's schedule, carried on from its earlier turns (`None`: this
     /// run starts a schedule of its own).
     pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
+    /// Where every request is traced, if asked (`--trace-requests`).
+    pub trace: Option<Arc<RequestTrace>>,
 }
 
-/// A target's open-loop schedule over `warmup` + `duration` of `open`, to be carried
-/// through its turns in [`EngineSettings::schedule`].
+/// A target's open-loop schedule over `warmup` + `duration` of `open` (`shard`'s part of
+/// it), to be carried through its turns in [`EngineSettings::schedule`].
 pub fn new_schedule(
     open: &OpenLoop,
     warmup: Duration,
     duration: Option<Duration>,
     seed: u64,
+    shard: Shard,
 ) -> Arc<Mutex<ScheduleCursor>> {
     let schedule = Schedule::new(
         &open.arrivals,
         warmup.as_secs_f64(),
         duration.map(|d| d.as_secs_f64()),
         seed,
-    );
+    )
+    .for_shard(shard);
     Arc::new(Mutex::new(ScheduleCursor::new(schedule)))
+}
+
+/// `shard`'s part of a run of `ops` measured requests: of an open loop, the due times it
+/// owns among the first `ops` after the warm-up (so the shards send exactly the requests
+/// one process would); of a closed loop, whose warm-up is timed, an even share.
+pub fn ops_of_shard(load: &LoadModel, warmup: Duration, seed: u64, shard: Shard, ops: u64) -> u64 {
+    match load {
+        LoadModel::OpenLoop(open) => {
+            let first = Schedule::due_in_warmup(&open.arrivals, warmup.as_secs_f64(), seed);
+            shard.share_of_range(first, first + ops)
+        }
+        LoadModel::ClosedLoop { .. } => shard.share(ops),
+    }
 }
 
 /// How an engine run went.
@@ -113,28 +131,42 @@ pub struct ScheduleReport {
     pub dispatch_delay: Histogram<u64>,
 }
 
+/// When a request is due, and in which phase.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    at: Instant,
+    phase: Phase,
+    /// Open loop: its offset in the target's schedule, seconds.
+    offset: Option<f64>,
+}
+
 /// The request path shared by both load models.
 struct Exec {
     target: usize,
     client: Arc<S3Client>,
     keys: Arc<KeySpace>,
-    shards: Shards,
+    lanes: Lanes,
     /// Closed loop with correction: the expected interval between requests.
     expected_interval: Option<Duration>,
+    trace: Option<Arc<RequestTrace>>,
 }
 
 impl Exec {
-    /// Sends `op` (due at `due`) on the worker's connection and records the outcome;
-    /// false if `stop` cut it short.
+    /// Sends `op` (when it is `due`) on the worker's connection and records the
+    /// outcome; false if `stop` cut it short.
     async fn execute(
         &self,
         worker: usize,
         conn: &mut Connection,
         op: &PlannedOp,
-        due: Instant,
-        phase: Phase,
+        due: Due,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
+        let Due {
+            at: due,
+            phase,
+            offset: due_offset,
+        } = due;
         let call = self.keys.call(op);
         let sent = Instant::now();
         let resp = tokio::select! {
@@ -142,7 +174,7 @@ impl Exec {
             _ = stopped(stop) => return false,
         };
         let completed_at = Instant::now();
-        self.shards.record(
+        self.lanes.record(
             worker,
             &Sample {
                 key: SeriesKey {
@@ -166,6 +198,18 @@ impl Exec {
                 retry_after: resp.retry_after,
             },
         );
+        if let Some(trace) = &self.trace {
+            trace.write(&TraceLine {
+                target: self.target,
+                index: op.index,
+                op: op.op,
+                path: &call.path_and_query,
+                size: op.size,
+                due_offset_us: due_offset.map(|s| (s * 1e6).round() as u64),
+                latency_us: micros(completed_at - due),
+                class: resp.class,
+            });
+        }
         true
     }
 }
@@ -190,8 +234,9 @@ pub async fn run(
         target: settings.target,
         client,
         keys,
-        shards: recorder.shards(),
+        lanes: recorder.lanes(),
         expected_interval,
+        trace: settings.trace.clone(),
     });
     match settings.load.clone() {
         LoadModel::ClosedLoop { concurrency, .. } => {
@@ -199,7 +244,13 @@ pub async fn run(
         }
         LoadModel::OpenLoop(open) => {
             let schedule = settings.schedule.clone().unwrap_or_else(|| {
-                new_schedule(&open, settings.warmup, settings.duration, settings.seed)
+                new_schedule(
+                    &open,
+                    settings.warmup,
+                    settings.duration,
+                    settings.seed,
+                    Shard::WHOLE,
+                )
             });
             open::run(&settings, &open, exec, sequence, schedule, stop).await
         }

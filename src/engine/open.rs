@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::schedule::ScheduleCursor;
-use super::{EngineReport, EngineSettings, Exec, ScheduleReport, stopped};
+use super::{Due, EngineReport, EngineSettings, Exec, ScheduleReport, stopped};
 use crate::plan::OpenLoop;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::record::{Phase, micros, new_histogram};
@@ -33,8 +33,7 @@ const MAX_NAP: Duration = Duration::from_millis(50);
 /// A request handed from the dispatcher to a worker, holding its in-flight slot.
 struct Job {
     op: PlannedOp,
-    due: Instant,
-    phase: Phase,
+    due: Due,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -100,7 +99,7 @@ async fn worker(
     let mut conn = exec.client.connection(id);
     while let Ok(job) = jobs.recv().await {
         if !exec
-            .execute(id, &mut conn, &job.op, job.due, job.phase, &mut stop)
+            .execute(id, &mut conn, &job.op, job.due, &mut stop)
             .await
         {
             cancelled.fetch_add(1, Ordering::Relaxed);
@@ -187,8 +186,11 @@ impl Dispatcher {
             };
             let job = Job {
                 op,
-                due,
-                phase,
+                due: Due {
+                    at: due,
+                    phase,
+                    offset: Some(offset),
+                },
                 _slot: slot,
             };
             if self.tx.send_blocking(job).is_err() {

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64;
 
-use crate::plan::Arrivals;
+use crate::plan::{Arrivals, Shard};
 
 /// Integration step for ramps, seconds.
 const STEP: f64 = 0.001;
@@ -29,6 +29,8 @@ pub struct Schedule {
     /// Offset of the last due time, seconds.
     t: f64,
     rng: Pcg64,
+    /// The share of the due times handed out ([`Shard::WHOLE`]: all of them).
+    shard: Shard,
 }
 
 impl Schedule {
@@ -42,7 +44,26 @@ impl Schedule {
             count: 0,
             t: 0.0,
             rng: Pcg64::seed_from_u64(seed ^ 0xA5A5_5A5A_A5A5_5A5A),
+            shard: Shard::WHOLE,
         }
+    }
+
+    /// This schedule cut down to `shard`'s due times: every shard plans the whole run's
+    /// arrivals and keeps the ones it owns (every `count`-th), so together the shards
+    /// send exactly the single-process schedule.
+    pub fn for_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// How many of the whole run's requests are due in its warm-up (before `warmup`).
+    pub fn due_in_warmup(arrivals: &Arrivals, warmup: f64, seed: u64) -> u64 {
+        let mut whole = Schedule::new(arrivals, warmup, Some(0.0), seed);
+        let mut n = 0;
+        while whole.next_any().is_some() {
+            n += 1;
+        }
+        n
     }
 
     /// The planned rate at offset `t`, requests per second.
@@ -99,10 +120,23 @@ impl Schedule {
 }
 
 impl Iterator for Schedule {
-    /// Offset of the next due time from the start, seconds.
+    /// Offset of the next due time of this shard from the start, seconds.
     type Item = f64;
 
     fn next(&mut self) -> Option<f64> {
+        loop {
+            let position = self.count;
+            let t = self.next_any()?;
+            if self.shard.owns(position) {
+                return Some(t);
+            }
+        }
+    }
+}
+
+impl Schedule {
+    /// Offset of the whole run's next due time, seconds.
+    fn next_any(&mut self) -> Option<f64> {
         let t = match &self.arrivals {
             Arrivals::ConstantArrivalRate { rate } => self.count as f64 / rate,
             Arrivals::PoissonArrivalRate { rate } => {
@@ -229,6 +263,38 @@ mod tests {
             }
             assert_eq!(turns.len(), 4, "{arrivals:?}");
             assert_eq!(turns.concat(), whole, "{arrivals:?}");
+        }
+    }
+
+    #[test]
+    fn shards_together_take_exactly_the_whole_schedule() {
+        let ramp = Arrivals::RampingArrivalRate {
+            start_rate: 5.0,
+            stages: vec![Stage {
+                target: 80.0,
+                duration: Duration::from_secs(3),
+            }],
+        };
+        for arrivals in [
+            Arrivals::ConstantArrivalRate { rate: 50.0 },
+            Arrivals::PoissonArrivalRate { rate: 37.0 },
+            ramp,
+        ] {
+            let whole: Vec<f64> = Schedule::new(&arrivals, 1.0, Some(3.0), 9).collect();
+            let mut union = Vec::new();
+            for i in 0..3 {
+                let shard = Shard::new(i, 3).unwrap();
+                let part: Vec<f64> = Schedule::new(&arrivals, 1.0, Some(3.0), 9)
+                    .for_shard(shard)
+                    .collect();
+                let expected: Vec<f64> = whole.iter().copied().skip(i as usize).step_by(3).collect();
+                assert_eq!(part, expected, "{arrivals:?} shard {shard}");
+                union.extend(part);
+            }
+            union.sort_by(f64::total_cmp);
+            assert_eq!(union, whole, "{arrivals:?}");
+            let in_warmup = whole.iter().filter(|&&t| t < 1.0).count() as u64;
+            assert_eq!(Schedule::due_in_warmup(&arrivals, 1.0, 9), in_warmup, "{arrivals:?}");
         }
     }
 

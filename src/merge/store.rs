@@ -253,7 +253,10 @@ pub async fn download(
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
-            let bytes = admin.get_bytes(&from.bucket, &key).await?;
+            let bytes = admin
+                .get_bytes(&from.bucket, &key)
+                .await?
+                .with_context(|| format!("{from}: {key} vanished while it was downloaded"))?;
             std::fs::write(&path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }

@@ -5,6 +5,7 @@
 //! operations and `size` samples object sizes.
 
 pub mod sequence;
+pub mod shard;
 pub mod size;
 pub mod threshold;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::shared::{HttpVersion, S3Endpoint, Secret, TlsSpec};
 
+pub use shard::Shard;
 pub use size::SizeDist;
 
 /// Everything needed to run one scenario.

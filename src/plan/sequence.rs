@@ -14,7 +14,7 @@ use rand_distr::Zipf;
 use rand_pcg::Pcg64;
 
 use super::size::SizeSampler;
-use super::{KeyPopularity, OpKind, Plan};
+use super::{KeyPopularity, OpKind, Plan, Shard};
 
 /// Which object an operation touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +57,8 @@ pub struct OpSequence {
     next_index: u64,
     /// Written objects not yet deleted, oldest first, with their bucket.
     written: VecDeque<(u64, usize)>,
+    /// The share of the sequence handed out ([`Shard::WHOLE`]: all of it).
+    shard: Shard,
 }
 
 impl OpSequence {
@@ -80,12 +82,31 @@ impl OpSequence {
             popularity: Popularity::new(&plan.data.keys, plan.data.objects)?,
             next_index: 0,
             written: VecDeque::new(),
+            shard: Shard::WHOLE,
         })
     }
 
-    /// The next operation. DELETE removes the oldest object this run wrote; when there is
-    /// none, the draw is repeated over the mix without DELETE.
+    /// This sequence cut down to `shard`'s operations: the whole run's sequence is still
+    /// drawn, and only the positions the shard owns are handed out, so shards together
+    /// send it exactly once (a DELETE may remove an object another shard wrote).
+    pub fn for_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// The next operation of this shard's share.
     pub fn next_op(&mut self) -> PlannedOp {
+        loop {
+            let op = self.draw();
+            if self.shard.owns(op.index) {
+                return op;
+            }
+        }
+    }
+
+    /// The next operation of the whole run. DELETE removes the oldest object this run
+    /// wrote; when there is none, the draw is repeated over the mix without DELETE.
+    fn draw(&mut self) -> PlannedOp {
         let index = self.next_index;
         self.next_index += 1;
         let mut entry = self.any_op.sample(&mut self.rng);
@@ -231,6 +252,22 @@ kind = "embedded"
         ] {
             assert!(a.iter().any(|p| p.op == op), "{op} never drawn");
         }
+    }
+
+    #[test]
+    fn shards_together_send_the_whole_sequence_once() {
+        let whole = ops(11, 4_000);
+        let mut union = Vec::new();
+        for i in 0..4 {
+            let mut s = OpSequence::new(&plan(11))
+                .unwrap()
+                .for_shard(Shard::new(i, 4).unwrap());
+            let part: Vec<PlannedOp> = (0..1_000).map(|_| s.next_op()).collect();
+            assert!(part.iter().all(|p| p.index % 4 == u64::from(i)));
+            union.extend(part);
+        }
+        union.sort_by_key(|p| p.index);
+        assert_eq!(union, whole);
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Recording: per-request samples into HDR histograms, per worker, merged off the hot path.
 //!
-//! Workers record through [`Shards`]: one recorder per shard (a few per core, each behind
+//! Workers record through [`Lanes`]: one recorder per lane (a few per core, each behind
 //! an uncontended lock) holding histograms for the current second. When a sample falls
 //! in a new second the finished interval is sent to the [`Recorder`]; the recorder also
-//! collects finished seconds from every shard on its own timer, so a second reaches the
+//! collects finished seconds from every lane on its own timer, so a second reaches the
 //! [`IntervalSink`] (the `.hlog` writer) within [`FLUSH_EVERY`] + [`GRACE`] of its end
 //! whatever the workers do (idle, between turns, or stalled). It merges intervals from
-//! all shards and keeps run totals. Histograms are only ever merged, never percentiles
+//! all lanes and keeps run totals. Histograms are only ever merged, never percentiles
 //! averaged. Latencies are microseconds, 3 significant digits.
 
 mod outcome;
+pub mod trace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -31,7 +32,7 @@ pub const SIGFIG: u8 = 3;
 /// interval line.
 pub const GRACE: Duration = Duration::from_millis(200);
 
-/// How often the recorder collects finished seconds from the shards and writes them.
+/// How often the recorder collects finished seconds from the lanes and writes them.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// Whether a sample counts in the results or belongs to the warm-up.
@@ -233,14 +234,14 @@ pub trait IntervalSink: Send {
     fn write_interval(&mut self, interval: &Interval) -> std::io::Result<()>;
 }
 
-/// Recording for one shard: histograms of the current second.
-struct ShardRecorder {
+/// Recording for one lane: histograms of the current second.
+struct LaneRecorder {
     run_start: Instant,
     current: Interval,
     tx: mpsc::UnboundedSender<Interval>,
 }
 
-impl ShardRecorder {
+impl LaneRecorder {
     /// Records one sample; sends the previous second's data on when a new second begins.
     fn record(&mut self, s: &Sample) {
         let second = s
@@ -256,7 +257,7 @@ impl ShardRecorder {
 
     fn flush(&mut self) {
         let done = std::mem::take(&mut self.current);
-        // The recorder outlives every shard; a closed channel means the run is over.
+        // The recorder outlives every lane; a closed channel means the run is over.
         let _ = self.tx.send(done);
     }
 
@@ -268,7 +269,7 @@ impl ShardRecorder {
     }
 }
 
-impl Drop for ShardRecorder {
+impl Drop for LaneRecorder {
     fn drop(&mut self) {
         if !self.current.series.is_empty() {
             self.flush();
@@ -276,24 +277,24 @@ impl Drop for ShardRecorder {
     }
 }
 
-/// The shards of one engine run.
-type ShardSet = [Mutex<ShardRecorder>];
+/// The lanes of one engine run.
+type LaneSet = [Mutex<LaneRecorder>];
 
-/// The shard sets handed out so far, for the recorder's timer (dead ones are pruned).
-type LiveShards = Arc<Mutex<Vec<Weak<ShardSet>>>>;
+/// The lane sets handed out so far, for the recorder's timer (dead ones are pruned).
+type LiveLanes = Arc<Mutex<Vec<Weak<LaneSet>>>>;
 
 /// The hot-path recording handle of one engine run, shared by its workers. Each worker
-/// records into the shard its id picks, so locks are rarely contended; the recorder
-/// collects finished seconds on its timer, and what a shard holds is sent on when it
+/// records into the lane its id picks, so locks are rarely contended; the recorder
+/// collects finished seconds on its timer, and what a lane holds is sent on when it
 /// is dropped.
-pub struct Shards {
-    shards: Arc<ShardSet>,
+pub struct Lanes {
+    lanes: Arc<LaneSet>,
 }
 
-impl Shards {
-    /// Records `s` into the shard picked by `worker`.
+impl Lanes {
+    /// Records `s` into the lane picked by `worker`.
     pub fn record(&self, worker: usize, s: &Sample) {
-        lock(&self.shards[worker % self.shards.len()]).record(s);
+        lock(&self.lanes[worker % self.lanes.len()]).record(s);
     }
 }
 
@@ -329,22 +330,22 @@ pub struct ProgressCounts {
     pub p99_us: u64,
 }
 
-/// Creates recording shards; cheap to clone. The recorder stops once every handle and
-/// every shard is gone.
+/// Creates recording lanes; cheap to clone. The recorder stops once every handle and
+/// every lane is gone.
 #[derive(Clone)]
 pub struct RecordHandle {
     run_start: Instant,
     tx: mpsc::UnboundedSender<Interval>,
-    live: LiveShards,
+    live: LiveLanes,
 }
 
 impl RecordHandle {
-    /// Recording shards for one engine run: four per core.
-    pub fn shards(&self) -> Shards {
+    /// Recording lanes for one engine run: four per core.
+    pub fn lanes(&self) -> Lanes {
         let n = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
-        let shards: Arc<ShardSet> = (0..n)
+        let lanes: Arc<LaneSet> = (0..n)
             .map(|_| {
-                Mutex::new(ShardRecorder {
+                Mutex::new(LaneRecorder {
                     run_start: self.run_start,
                     current: Interval::default(),
                     tx: self.tx.clone(),
@@ -353,8 +354,8 @@ impl RecordHandle {
             .collect();
         let mut live = lock(&self.live);
         live.retain(|w| w.strong_count() > 0);
-        live.push(Arc::downgrade(&shards));
-        Shards { shards }
+        live.push(Arc::downgrade(&lanes));
+        Lanes { lanes }
     }
 }
 
@@ -367,7 +368,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Recorder {
     run_start: Instant,
     rx: mpsc::UnboundedReceiver<Interval>,
-    live: LiveShards,
+    live: LiveLanes,
     pending: BTreeMap<u64, Interval>,
     /// Seconds below this have been written.
     written_up_to: u64,
@@ -406,7 +407,7 @@ impl Recorder {
     /// `sink`, and the handle that makes worker recorders for it.
     pub fn new(run_start: Instant, sink: Box<dyn IntervalSink>) -> (Self, RecordHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let live = LiveShards::default();
+        let live = LiveLanes::default();
         let recorder = Recorder {
             run_start,
             rx,
@@ -463,14 +464,14 @@ impl Recorder {
         self.run_start.elapsed().saturating_sub(GRACE).as_secs()
     }
 
-    /// Takes finished seconds from every live shard, then what shards sent on meanwhile.
+    /// Takes finished seconds from every live lane, then what lanes sent on meanwhile.
     fn collect_finished(&mut self) {
         let below = self.finished_below();
-        let sets: Vec<Arc<ShardSet>> = lock(&self.live).iter().filter_map(Weak::upgrade).collect();
-        for shard in sets.iter().flat_map(|set| set.iter()) {
-            lock(shard).flush_before(below);
+        let sets: Vec<Arc<LaneSet>> = lock(&self.live).iter().filter_map(Weak::upgrade).collect();
+        for lane in sets.iter().flat_map(|set| set.iter()) {
+            lock(lane).flush_before(below);
         }
-        // A shard sends under its lock, so everything sent before the loop above took
+        // A lane sends under its lock, so everything sent before the loop above took
         // the lock is in the channel now.
         while let Ok(iv) = self.rx.try_recv() {
             self.add(iv);
@@ -600,15 +601,15 @@ mod tests {
         let start = Instant::now();
         let sink = Collect::default();
         let (rec, handle) = Recorder::new(start, Box::new(sink.clone()));
-        let shards = handle.shards();
+        let lanes = handle.lanes();
         for i in 0..1000u64 {
             let at = start + Duration::from_millis(i * 5); // seconds 0..4
-            shards.record(0, &sample(at, 100 + i, OutcomeClass::Ok));
-            shards.record(1, &sample(at, 10_000, OutcomeClass::Ok));
+            lanes.record(0, &sample(at, 100 + i, OutcomeClass::Ok));
+            lanes.record(1, &sample(at, 10_000, OutcomeClass::Ok));
         }
         let late = sample(start + Duration::from_secs(1), 7, OutcomeClass::ServerError);
-        shards.record(1, &late);
-        drop((shards, handle));
+        lanes.record(1, &late);
+        drop((lanes, handle));
         let totals = rec.run().await;
         let ok = totals
             .series
@@ -636,16 +637,16 @@ mod tests {
         let start = Instant::now();
         let (rec, handle) = Recorder::new(start, Box::new(Collect::default()));
         let updates = rec.progress();
-        let shards = handle.shards();
+        let lanes = handle.lanes();
         for i in 0..5 {
-            shards.record(i, &sample(start, 100, OutcomeClass::Ok));
+            lanes.record(i, &sample(start, 100, OutcomeClass::Ok));
         }
         for i in 0..3 {
             let mut failed = sample(start, 9_000, OutcomeClass::Throttled);
             failed.key.target = 1;
-            shards.record(i, &failed);
+            lanes.record(i, &failed);
         }
-        drop((shards, handle));
+        drop((lanes, handle));
         rec.run().await;
         let p = updates.borrow().clone();
         let counts = |completed, errors, last_second_ops, p99_us| ProgressCounts {
@@ -667,13 +668,13 @@ mod tests {
         let start = Instant::now();
         let sink = Collect::default();
         let (rec, handle) = Recorder::new(start, Box::new(sink.clone()));
-        let shards = handle.shards();
-        shards.record(3, &sample(start, 100, OutcomeClass::Ok));
+        let lanes = handle.lanes();
+        lanes.record(3, &sample(start, 100, OutcomeClass::Ok));
         let recording = tokio::spawn(rec.run());
         let due = Duration::from_secs(1) + GRACE + FLUSH_EVERY + Duration::from_millis(150);
         tokio::time::sleep(due).await;
         assert_eq!(*sink.0.lock().unwrap(), vec![(0, 1)]);
-        drop((shards, handle));
+        drop((lanes, handle));
         let totals = recording.await.unwrap();
         assert_eq!(
             totals.series.values().map(SeriesData::count).sum::<u64>(),

@@ -123,9 +123,7 @@ impl Provenance {
         Provenance {
             gatebench_version: env!("CARGO_PKG_VERSION"),
             git_commit: option_env!("GATEBENCH_GIT_COMMIT").unwrap_or("unknown"),
-            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into()),
+            host: host_name(),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -138,6 +136,18 @@ impl Provenance {
             merged_from: None,
         }
     }
+}
+
+/// This machine's (or pod's) host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// RFC 3339 UTC timestamp with milliseconds.
+pub fn timestamp_millis(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// RFC 3339 UTC timestamp with seconds.

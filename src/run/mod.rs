@@ -5,6 +5,7 @@
 //! table. Results are written whatever happens: a failed setup, an unreachable target or
 //! an interruption all end in a summary that says so.
 
+pub mod distributed;
 pub mod repeat;
 pub(crate) mod setup;
 mod turns;
@@ -14,20 +15,26 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use anyhow::Context as _;
+
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::client::{KeySpace, OpenTarget, S3Client};
+use crate::client::{KeySpace, OpenTarget, S3Call, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
-use crate::plan::{Kind, Plan, TargetKind, TargetSpec};
+use crate::plan::{Kind, Plan, Shard, TargetKind, TargetSpec};
 use crate::progress::Display;
+use crate::record::trace::RequestTrace;
 use crate::record::{OutcomeClass, Phase, Progress, RecordHandle, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
 use crate::results::summary::{
     self, EMBEDDED_NOTE, INSECURE_NOTE, RunStatus, Summary, TargetOutcome,
 };
+use crate::results::shards::ShardRecord;
 use crate::results::{self, Provenance, RunFolder};
+use distributed::Distributed;
+pub use turns::check_shard;
 
 /// A target's caveat for the console and the report, if it has one.
 fn note_of(spec: &TargetSpec, open: &OpenTarget) -> Option<&'static str> {
@@ -54,6 +61,10 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// No progress display.
     pub quiet: bool,
+    /// This process's part in a distributed run (`None`: a run of its own).
+    pub distributed: Option<Distributed>,
+    /// Trace every request into this CSV file (`--trace-requests`).
+    pub trace: Option<PathBuf>,
 }
 
 /// What a finished run produced.
@@ -65,8 +76,15 @@ pub struct RunOutput {
 /// Runs `plan` against its targets and writes the results folder.
 pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     let started = SystemTime::now();
-    let run_id = results::new_run_id(&plan.name, started);
-    let folder = RunFolder::create(&opts.results_base, &run_id, opts.out.as_deref())?;
+    let mut dist = opts.distributed.clone();
+    let (run_id, folder_id) = match &dist {
+        Some(d) => (d.run_id.clone(), folder_name(d)),
+        None => {
+            let id = results::new_run_id(&plan.name, started);
+            (id.clone(), id)
+        }
+    };
+    let folder = RunFolder::create(&opts.results_base, &folder_id, opts.out.as_deref())?;
     folder.write_scenario(&plan)?;
     folder.write_json(
         results::RUN,
@@ -77,6 +95,12 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         &format!("{}{run_id}/", plan.data.prefix),
     ));
 
+    let trace = match &opts.trace {
+        Some(path) => Some(Arc::new(RequestTrace::create(path).with_context(|| {
+            format!("cannot create the request trace {}", path.display())
+        })?)),
+        None => None,
+    };
     let signals = Signals::install();
     let stop = signals.stop.clone();
     let (handle, updates, recording) = start_recording(&plan, &folder.dir, started)?;
@@ -86,15 +110,25 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         plan.name,
         folder.dir.display()
     ));
+    if let Some(d) = &dist {
+        distributed::announce(&display, d);
+    }
 
     let mut targets = open_targets(&plan, &stop, &display).await;
     connect(&plan, &stop, &mut targets).await;
     let storages = setup::storages(&plan);
-    if targets.ready() {
+    let seeds = dist.as_ref().is_none_or(|d| d.shard.index == 0);
+    if targets.ready() && seeds {
         seed(&plan, &keys, &stop, &storages, &mut targets, &display).await;
     }
+    let mut shard = None;
+    if let Some(d) = &mut dist
+        && targets.ready()
+    {
+        shard = coordinate_start(&plan, &keys, d, &stop, &mut targets, &display).await;
+    }
     // Drive the load.
-    let mut runnables = runnables(&plan, &mut targets);
+    let mut runnables = runnables(&plan, dist.as_ref(), &mut targets);
     if targets.ready() {
         let cx = turns::Context {
             plan: &plan,
@@ -102,10 +136,22 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             recorder: &handle,
             stop: &stop,
             updates: &updates,
+            shard: dist.as_ref().map_or(Shard::WHOLE, |d| d.shard),
+            trace: trace.clone(),
         };
         turns::run_all(&cx, &mut runnables, &mut display).await;
     }
-    for &s in &storages {
+    if let Some(t) = &trace
+        && let Err(e) = t.flush()
+    {
+        display.line(&format!("warning: the request trace is incomplete: {e}"));
+    }
+    let cleans_up = match &dist {
+        Some(d) if shard.is_some() => finish_shard(&plan, &keys, d, &targets, &signals, opts.keep_data, &display).await,
+        Some(d) => d.shard.index == 0,
+        None => true,
+    };
+    for &s in storages.iter().filter(|_| cleans_up) {
         if let Some(t) = &targets.open[s] {
             setup::clean_up(&plan, &keys, t, opts.keep_data, &signals.abandon, &display).await;
         }
@@ -126,15 +172,140 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         stopped,
     );
     summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
+    summary.shard = shard.map(|s| ShardRecord {
+        cpu_seconds: results::cpu_seconds(),
+        peak_rss_bytes: results::peak_rss_bytes(),
+        ..s
+    });
     folder.write_json(results::SUMMARY, &summary)?;
-    folder.write_json(
-        results::PROVENANCE,
-        &Provenance::collect(started, ended, &plan),
-    )?;
+    folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended, &plan))?;
     Ok(RunOutput {
         folder: folder.dir,
         summary,
     })
+}
+
+/// The results folder of a shard: the run id, and which shard of how many.
+fn folder_name(d: &Distributed) -> String {
+    if d.shard.is_sharded() {
+        format!("{}-shard-{}-of-{}", d.run_id, d.shard.index, d.shard.count)
+    } else {
+        d.run_id.clone()
+    }
+}
+
+/// A shard's start: shard 0 publishes it (it has seeded), the others wait for it; then
+/// the shard measures its clock against the first target, sleeps until the start and
+/// returns its record. `None` if setup failed (the failure is in `targets`) or was
+/// interrupted.
+async fn coordinate_start(
+    plan: &Plan,
+    keys: &KeySpace,
+    d: &mut Distributed,
+    stop: &watch::Receiver<bool>,
+    targets: &mut Targets,
+    display: &Display,
+) -> Option<ShardRecord> {
+    let storage = setup::storages(plan)[0];
+    let (admin, bucket) = markers(plan, &targets.open[storage])?;
+    let prefix = keys.run_prefix();
+    let start = if d.shard.index == 0 {
+        setup::within(plan.limits.setup_timeout, stop, d.publish_start(&admin, &bucket, prefix)).await
+    } else {
+        display.line(&format!("waiting for shard 0 to seed and set the start under {prefix}"));
+        let budget = 2 * plan.limits.setup_timeout;
+        setup::within(budget, stop, d.await_start(&admin, &bucket, prefix, budget)).await
+    };
+    let start = match start {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            targets.errors[storage] = Some(format!("shard {}: {e:#}", d.shard));
+            return None;
+        }
+        None => {
+            targets.interrupted_in = Some("setup");
+            return None;
+        }
+    };
+    let first = targets.clients.iter().position(Option::is_some)?;
+    let client = targets.clients[first].clone()?;
+    let address = targets.open[first].as_ref().map(|t| t.address.clone()).unwrap_or_default();
+    let call = S3Call {
+        method: hyper::Method::HEAD,
+        path_and_query: format!("/{}", plan.data.buckets[0]),
+        body_len: 0,
+    };
+    let offset = d.clock_offset(&client, &address, &call).await;
+    match &offset {
+        Some(o) => {
+            let flag = if o.ms.abs() > d.max_clock_offset.as_secs_f64() * 1e3 {
+                format!(" — over the {} bound: this shard will be flagged", humantime::format_duration(d.max_clock_offset))
+            } else {
+                String::new()
+            };
+            display.line(&format!("clock offset {:+.1} ms against the {}{flag}", o.ms, o.reference));
+        }
+        None => display.line(&format!(
+            "warning: could not measure this machine's clock offset against {address} (no Date header that turned over): this shard will be flagged"
+        )),
+    }
+    display.line(&distributed::describe_start(start, d.now()));
+    if !d.sleep_until(start, stop).await {
+        return None;
+    }
+    Some(d.record(d.now(), offset.as_ref()))
+}
+
+/// The admin client and bucket of a run's markers: the first storage's first bucket.
+fn markers(plan: &Plan, storage: &Option<OpenTarget>) -> Option<(crate::client::Admin, String)> {
+    let endpoint = storage.as_ref()?.storage.as_ref()?;
+    let admin = setup::admin(plan, endpoint).ok()?;
+    Some((admin, plan.data.buckets.first()?.clone()))
+}
+
+/// After a shard's load: the others tell shard 0 they are done; shard 0 waits for them
+/// (within the setup budget). True if this shard should clean up now.
+async fn finish_shard(
+    plan: &Plan,
+    keys: &KeySpace,
+    d: &Distributed,
+    targets: &Targets,
+    signals: &Signals,
+    keep: bool,
+    display: &Display,
+) -> bool {
+    let Some((admin, bucket)) = markers(plan, &targets.open[setup::storages(plan)[0]]) else {
+        return false;
+    };
+    let prefix = keys.run_prefix();
+    if d.shard.index != 0 {
+        if let Err(e) = d.publish_done(&admin, &bucket, prefix).await {
+            display.line(&format!("warning: could not tell shard 0 this shard is done: {e:#}"));
+        }
+        display.line("clean-up is left to shard 0");
+        return false;
+    }
+    if keep || d.shard.count == 1 {
+        return true;
+    }
+    display.line("waiting for the other shards to finish before cleaning up");
+    let budget = plan.limits.setup_timeout;
+    match d.await_done(&admin, &bucket, prefix, budget, &signals.abandon).await {
+        Ok(missing) if missing.is_empty() => true,
+        Ok(missing) => {
+            let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+            display.line(&format!(
+                "warning: shards {} had not finished within {}: objects kept under {prefix}",
+                list.join(", "),
+                humantime::format_duration(budget)
+            ));
+            false
+        }
+        Err(e) => {
+            display.line(&format!("warning: objects kept under {prefix}: {e:#}"));
+            false
+        }
+    }
 }
 
 /// The recorder's thread: it ends with the run's totals.
@@ -272,7 +443,12 @@ async fn seed(
 
 /// What the load is driven through: each connected target with its own operation
 /// sequence (none once a target has failed).
-fn runnables(plan: &Plan, targets: &mut Targets) -> Vec<turns::Runnable> {
+fn runnables(
+    plan: &Plan,
+    dist: Option<&Distributed>,
+    targets: &mut Targets,
+) -> Vec<turns::Runnable> {
+    let shard = dist.map_or(Shard::WHOLE, |d| d.shard);
     let mut runnables = Vec::new();
     if !targets.no_errors() {
         return runnables;
@@ -283,7 +459,7 @@ fn runnables(plan: &Plan, targets: &mut Targets) -> Vec<turns::Runnable> {
             Ok(s) => runnables.push(turns::Runnable {
                 index: i,
                 client: client.clone(),
-                sequence: Arc::new(Mutex::new(s)),
+                sequence: Arc::new(Mutex::new(s.for_shard(shard))),
                 schedule: None,
                 report: EngineReport::default(),
             }),

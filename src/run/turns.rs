@@ -12,8 +12,9 @@ use crate::client::{KeySpace, S3Client};
 use crate::engine::schedule::ScheduleCursor;
 use crate::engine::{self, EngineReport, EngineSettings};
 use crate::plan::sequence::OpSequence;
-use crate::plan::{Arrivals, LoadModel, OpenLoop, Plan, TurnMode};
+use crate::plan::{Arrivals, LoadModel, OpenLoop, Plan, Shard, TurnMode};
 use crate::progress::Display;
+use crate::record::trace::RequestTrace;
 use crate::record::{Progress, RecordHandle};
 
 /// A target ready for load.
@@ -34,20 +35,23 @@ pub struct Context<'a> {
     pub recorder: &'a RecordHandle,
     pub stop: &'a watch::Receiver<bool>,
     pub updates: &'a watch::Receiver<Progress>,
+    /// This process's share of a distributed run ([`Shard::WHOLE`]: all of it).
+    pub shard: Shard,
+    /// Where every request is traced, if asked.
+    pub trace: Option<Arc<RequestTrace>>,
 }
 
 /// Runs the plan's load over `targets` according to its turn mode.
 pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut Display) {
     let limits = &cx.plan.limits;
-    let mode = if targets.len() < 2 {
-        TurnMode::Sequential
-    } else {
-        cx.plan.turns.clone()
+    let mode = mode_of(cx.plan, targets.len());
+    let Ok(load) = load_of(cx.plan, targets.len(), cx.shard) else {
+        // `check_shard` refused this shard before any target was opened.
+        return;
     };
-    let load = match mode {
-        TurnMode::Concurrent => split(&cx.plan.load, targets.len()),
-        _ => cx.plan.load.clone(),
-    };
+    let ops = limits
+        .ops
+        .map(|n| engine::ops_of_shard(&load, limits.warmup, cx.plan.seed, cx.shard, n));
     for t in targets.iter_mut() {
         t.schedule = match &load {
             LoadModel::OpenLoop(open) => Some(engine::new_schedule(
@@ -55,6 +59,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 limits.warmup,
                 limits.duration,
                 cx.plan.seed,
+                cx.shard,
             )),
             LoadModel::ClosedLoop { .. } => None,
         };
@@ -71,7 +76,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                     load.clone(),
                     limits.warmup,
                     limits.duration,
-                    limits.ops,
+                    ops,
                 );
                 turn(cx, t, settings, display, None).await;
             }
@@ -84,7 +89,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                     load.clone(),
                     limits.warmup,
                     limits.duration,
-                    limits.ops,
+                    ops,
                 );
                 engine::run(
                     s,
@@ -127,12 +132,12 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                             (left.is_zero(), window.min(left))
                         }
                     };
-                    let done_ops = limits.ops.is_some_and(|n| t.report.steady_issued >= n);
+                    let done_ops = ops.is_some_and(|n| t.report.steady_issued >= n);
                     if done_time || done_ops {
                         continue;
                     }
                     any = true;
-                    let ops_left = limits.ops.map(|n| n - t.report.steady_issued);
+                    let ops_left = ops.map(|n| n - t.report.steady_issued);
                     let warmup = if round == 0 {
                         limits.warmup
                     } else {
@@ -198,7 +203,57 @@ fn settings(
         ops,
         seed: cx.plan.seed,
         schedule: target.schedule.clone(),
+        trace: cx.trace.clone(),
     }
+}
+
+/// How `n` targets of `plan` share the run.
+fn mode_of(plan: &Plan, n: usize) -> TurnMode {
+    if n < 2 {
+        TurnMode::Sequential
+    } else {
+        plan.turns.clone()
+    }
+}
+
+/// The load each of `plan`'s `n` targets gets in `shard`: split between targets that
+/// run at once, then `shard`'s part of it (its share of a closed loop's workers; of an
+/// open loop's in-flight cap, rounded up, its due times being every `count`-th).
+fn load_of(plan: &Plan, n: usize, shard: Shard) -> Result<LoadModel, String> {
+    let load = match mode_of(plan, n) {
+        TurnMode::Concurrent => split(&plan.load, n),
+        _ => plan.load.clone(),
+    };
+    Ok(match load {
+        LoadModel::ClosedLoop {
+            concurrency,
+            expected_interval,
+        } => {
+            let share = shard.share(concurrency as u64) as usize;
+            if share == 0 {
+                return Err(format!(
+                    "a closed loop of {concurrency} workers{} cannot be split into {} \
+                     shards: each shard needs at least one worker",
+                    if n > 1 { " per target" } else { "" },
+                    shard.count
+                ));
+            }
+            LoadModel::ClosedLoop {
+                concurrency: share,
+                expected_interval,
+            }
+        }
+        LoadModel::OpenLoop(o) => LoadModel::OpenLoop(OpenLoop {
+            max_in_flight: o.max_in_flight.div_ceil(shard.count as usize),
+            arrivals: o.arrivals,
+        }),
+    })
+}
+
+/// Whether `plan`'s load can be split into `shard`'s count of shards (told before any
+/// target is opened).
+pub fn check_shard(plan: &Plan, shard: Shard) -> Result<(), String> {
+    load_of(plan, plan.targets.len(), shard).map(|_| ())
 }
 
 /// The share of `load` each of `n` targets running at once gets.
