@@ -798,6 +798,9 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
     let scenario = write_scenario(tmp.path(), "sharded.toml", SHARDED);
     let run_id = format!("merge-{}", std::process::id());
     let to = format!("s3://gatebench-results/{run_id}/");
+    // The data bucket exists before the shards start: shards 1-3 look for shard 0's start
+    // marker in it while shard 0 may still be creating it.
+    block_on(admin(&r).ensure_buckets(&["gatebench-sharded".into()])).unwrap();
     let shards: Vec<Child> = (0..4)
         .map(|i| {
             gatebench()
@@ -853,9 +856,9 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
     let rows = merged["shards"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{merged:#}");
     let (mut requests, mut rate) = (0, 0.0);
-    for i in 0..4 {
+    for (i, row) in rows.iter().enumerate() {
         let s = summary(&tmp.path().join(format!("shard-{i}")));
-        assert_eq!(rows[i]["index"], i as u64);
+        assert_eq!(row["index"], i as u64);
         for o in s["targets"][0]["ops"].as_array().unwrap() {
             requests += o["requests"].as_u64().unwrap();
             rate += o["ops_per_sec"].as_f64().unwrap();
@@ -874,11 +877,14 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("shards: 4"), "{stdout}");
-    let keys = block_on(admin(&r).list_keys("gatebench-results", &format!("{run_id}/merged/")))
-        .unwrap();
+    let keys =
+        block_on(admin(&r).list_keys("gatebench-results", &format!("{run_id}/merged/"))).unwrap();
     assert!(
         keys.contains(&format!("{run_id}/merged/summary.json")),
         "{keys:?}"
     );
-    assert!(!keys.iter().any(|k| k.contains("/merged/shards/")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.contains("/merged/shards/")),
+        "{keys:?}"
+    );
 }

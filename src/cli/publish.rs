@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::shard::ShardArgs;
 use super::{ExitStatus, async_runtime, load_plan};
 use crate::merge::store::{self, Location};
 use crate::redact::redact;
@@ -29,16 +30,26 @@ pub struct PublishArgs {
 
 /// Uploads the run's folder if `--results-to` asks for it; on failure the error (the
 /// local folder is kept) and `Failed`.
-pub fn publish(args: &PublishArgs, scenario: &Path, out: &RunOutput) -> Result<(), ExitStatus> {
+/// The shard is the summary's `shard` record, else the one `shard` names (a shard that
+/// failed before its load has no record), else 0 of 1.
+pub fn publish(
+    args: &PublishArgs,
+    shard: &ShardArgs,
+    scenario: &Path,
+    out: &RunOutput,
+) -> Result<(), ExitStatus> {
     let Some(to) = &args.results_to else {
         return Ok(());
     };
-    let (index, count) = out
-        .summary
-        .shard
-        .as_ref()
-        .map_or((0, 1), |s| (s.index, s.count));
     let plan = load_plan(scenario)?;
+    let (index, count) = match &out.summary.shard {
+        Some(s) => (s.index, s.count),
+        None => shard
+            .distributed(&plan)
+            .ok()
+            .flatten()
+            .map_or((0, 1), |d| (d.shard.index, d.shard.count)),
+    };
     let runtime = async_runtime()?;
     let upload = async {
         let admin = store::admin(&plan, args.results_target.as_deref())?;

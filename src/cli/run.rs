@@ -65,7 +65,8 @@ pub fn run(args: RunArgs) -> ExitStatus {
         Err(e) => return ExitStatus::Invalid.with_error(e),
     };
     if distributed.is_some() && args.repeat > 1 {
-        return ExitStatus::Invalid.with_error("--repeat cannot be combined with a distributed run");
+        return ExitStatus::Invalid
+            .with_error("--repeat cannot be combined with a distributed run");
     }
     let opts = RunOptions {
         results_base: args.results,
@@ -85,7 +86,9 @@ pub fn run(args: RunArgs) -> ExitStatus {
     match runtime.block_on(crate::run::run(plan, opts)) {
         Ok(out) => {
             print_run(&out, args.json);
-            if let Err(status) = super::publish::publish(&args.publish, &args.scenario, &out) {
+            if let Err(status) =
+                super::publish::publish(&args.publish, &args.shard, &args.scenario, &out)
+            {
                 return status;
             }
             let status = status_of(&out.summary);

@@ -41,7 +41,13 @@ pub struct ShardArgs {
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub max_clock_offset: Duration,
     /// Test hook: shift this machine's clock by MS milliseconds (may be negative).
-    #[arg(long, value_name = "MS", hide = true, allow_hyphen_values = true, default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "MS",
+        hide = true,
+        allow_hyphen_values = true,
+        default_value_t = 0
+    )]
     pub simulate_clock_skew: i64,
 }
 
@@ -55,9 +61,10 @@ impl ShardArgs {
                 let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
                     format!("--shards {n} takes the shard index from JOB_COMPLETION_INDEX, which is not set (use --shard I/{n} outside a Kubernetes Indexed Job)")
                 })?;
-                let index = index.trim().parse::<u32>().map_err(|_| {
-                    format!("JOB_COMPLETION_INDEX `{index}` is not a shard index")
-                })?;
+                let index = index
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("JOB_COMPLETION_INDEX `{index}` is not a shard index"))?;
                 Some(Shard::new(index, n)?)
             }
             (None, None) => None,

@@ -138,16 +138,20 @@ impl Admin {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("cannot write {bucket}/{key}: {}", DisplayErrorContext(&e)))
+            .map_err(|e| {
+                anyhow::anyhow!("cannot write {bucket}/{key}: {}", DisplayErrorContext(&e))
+            })
     }
 
     /// The body of `bucket/key`; `None` if there is no such object (yet).
     pub async fn get_bytes(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => {
-                let body = out.body.collect().await.with_context(|| {
-                    format!("cannot read {bucket}/{key}")
-                })?;
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("cannot read {bucket}/{key}"))?;
                 Ok(Some(body.into_bytes().to_vec()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),

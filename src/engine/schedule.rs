@@ -287,14 +287,19 @@ mod tests {
                 let part: Vec<f64> = Schedule::new(&arrivals, 1.0, Some(3.0), 9)
                     .for_shard(shard)
                     .collect();
-                let expected: Vec<f64> = whole.iter().copied().skip(i as usize).step_by(3).collect();
+                let expected: Vec<f64> =
+                    whole.iter().copied().skip(i as usize).step_by(3).collect();
                 assert_eq!(part, expected, "{arrivals:?} shard {shard}");
                 union.extend(part);
             }
             union.sort_by(f64::total_cmp);
             assert_eq!(union, whole, "{arrivals:?}");
             let in_warmup = whole.iter().filter(|&&t| t < 1.0).count() as u64;
-            assert_eq!(Schedule::due_in_warmup(&arrivals, 1.0, 9), in_warmup, "{arrivals:?}");
+            assert_eq!(
+                Schedule::due_in_warmup(&arrivals, 1.0, 9),
+                in_warmup,
+                "{arrivals:?}"
+            );
         }
     }
 

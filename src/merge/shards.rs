@@ -12,7 +12,7 @@ use anyhow::bail;
 
 use crate::results::RunFolder;
 use crate::results::shards::ShardRecord;
-use crate::results::summary::Summary;
+use crate::results::summary::{RunStatus, Summary};
 
 /// Folders that are not shards of one run of one scenario: they cannot be merged (the
 /// command line's `Invalid`, as for folders `compare` cannot compare).
@@ -131,6 +131,13 @@ fn open(dir: &Path) -> anyhow::Result<Shard> {
     let folder = RunFolder::open(dir)?;
     let summary = folder.summary()?;
     let Some(record) = summary.shard.clone() else {
+        if summary.status == RunStatus::Failed {
+            bail!(
+                "{}: the run failed before its shard began its load: {}",
+                dir.display(),
+                summary.error.as_deref().unwrap_or("no error recorded")
+            );
+        }
         return Err(Mismatch(format!(
             "{}: summary.json has no shard record: it is not the folder of a shard of a \
              distributed run (gatebench run --shard I/N)",

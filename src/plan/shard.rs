@@ -87,7 +87,8 @@ mod tests {
     fn shares_add_up_and_positions_are_owned_once() {
         for count in 1..=7u32 {
             for total in [0u64, 1, 5, 6, 7, 100, 101] {
-                let shards: Vec<Shard> = (0..count).map(|i| Shard::new(i, count).unwrap()).collect();
+                let shards: Vec<Shard> =
+                    (0..count).map(|i| Shard::new(i, count).unwrap()).collect();
                 assert_eq!(shards.iter().map(|s| s.share(total)).sum::<u64>(), total);
                 for n in 0..total {
                     assert_eq!(shards.iter().filter(|s| s.owns(n)).count(), 1);
@@ -109,7 +110,10 @@ mod tests {
         assert_eq!("0/1".parse::<Shard>(), Ok(Shard::WHOLE));
         for bad in ["4/4", "1/0", "x/4", "1", "-1/4", "1/4/2"] {
             let e = bad.parse::<Shard>().unwrap_err();
-            assert!(e.contains(bad) || e.contains("out of range") || e.contains("at least"), "{bad}: {e}");
+            assert!(
+                e.contains(bad) || e.contains("out of range") || e.contains("at least"),
+                "{bad}: {e}"
+            );
         }
     }
 }

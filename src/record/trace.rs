@@ -53,7 +53,10 @@ impl RequestTrace {
     /// Appends `line` (a write error leaves the trace short; the run goes on).
     pub fn write(&self, line: &TraceLine) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let due = line.due_offset_us.map(|d| d.to_string()).unwrap_or_default();
+        let due = line
+            .due_offset_us
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "{},{},{},{},{},{due},{},{}",

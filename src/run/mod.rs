@@ -28,10 +28,10 @@ use crate::progress::Display;
 use crate::record::trace::RequestTrace;
 use crate::record::{OutcomeClass, Phase, Progress, RecordHandle, Recorder, Totals};
 use crate::results::hlog::HlogWriter;
+use crate::results::shards::ShardRecord;
 use crate::results::summary::{
     self, EMBEDDED_NOTE, INSECURE_NOTE, RunStatus, Summary, TargetOutcome,
 };
-use crate::results::shards::ShardRecord;
 use crate::results::{self, Provenance, RunFolder};
 use distributed::Distributed;
 pub use turns::check_shard;
@@ -147,7 +147,18 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         display.line(&format!("warning: the request trace is incomplete: {e}"));
     }
     let cleans_up = match &dist {
-        Some(d) if shard.is_some() => finish_shard(&plan, &keys, d, &targets, &signals, opts.keep_data, &display).await,
+        Some(d) if shard.is_some() => {
+            finish_shard(
+                &plan,
+                &keys,
+                d,
+                &targets,
+                &signals,
+                opts.keep_data,
+                &display,
+            )
+            .await
+        }
         Some(d) => d.shard.index == 0,
         None => true,
     };
@@ -178,7 +189,10 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         ..s
     });
     folder.write_json(results::SUMMARY, &summary)?;
-    folder.write_json(results::PROVENANCE, &Provenance::collect(started, ended, &plan))?;
+    folder.write_json(
+        results::PROVENANCE,
+        &Provenance::collect(started, ended, &plan),
+    )?;
     Ok(RunOutput {
         folder: folder.dir,
         summary,
@@ -210,9 +224,16 @@ async fn coordinate_start(
     let (admin, bucket) = markers(plan, &targets.open[storage])?;
     let prefix = keys.run_prefix();
     let start = if d.shard.index == 0 {
-        setup::within(plan.limits.setup_timeout, stop, d.publish_start(&admin, &bucket, prefix)).await
+        setup::within(
+            plan.limits.setup_timeout,
+            stop,
+            d.publish_start(&admin, &bucket, prefix),
+        )
+        .await
     } else {
-        display.line(&format!("waiting for shard 0 to seed and set the start under {prefix}"));
+        display.line(&format!(
+            "waiting for shard 0 to seed and set the start under {prefix}"
+        ));
         let budget = 2 * plan.limits.setup_timeout;
         setup::within(budget, stop, d.await_start(&admin, &bucket, prefix, budget)).await
     };
@@ -229,7 +250,10 @@ async fn coordinate_start(
     };
     let first = targets.clients.iter().position(Option::is_some)?;
     let client = targets.clients[first].clone()?;
-    let address = targets.open[first].as_ref().map(|t| t.address.clone()).unwrap_or_default();
+    let address = targets.open[first]
+        .as_ref()
+        .map(|t| t.address.clone())
+        .unwrap_or_default();
     let call = S3Call {
         method: hyper::Method::HEAD,
         path_and_query: format!("/{}", plan.data.buckets[0]),
@@ -280,7 +304,9 @@ async fn finish_shard(
     let prefix = keys.run_prefix();
     if d.shard.index != 0 {
         if let Err(e) = d.publish_done(&admin, &bucket, prefix).await {
-            display.line(&format!("warning: could not tell shard 0 this shard is done: {e:#}"));
+            display.line(&format!(
+                "warning: could not tell shard 0 this shard is done: {e:#}"
+            ));
         }
         display.line("clean-up is left to shard 0");
         return false;
@@ -290,7 +316,10 @@ async fn finish_shard(
     }
     display.line("waiting for the other shards to finish before cleaning up");
     let budget = plan.limits.setup_timeout;
-    match d.await_done(&admin, &bucket, prefix, budget, &signals.abandon).await {
+    match d
+        .await_done(&admin, &bucket, prefix, budget, &signals.abandon)
+        .await
+    {
         Ok(missing) if missing.is_empty() => true,
         Ok(missing) => {
             let list: Vec<String> = missing.iter().map(u32::to_string).collect();

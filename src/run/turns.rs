@@ -70,27 +70,13 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 if *cx.stop.borrow() {
                     return;
                 }
-                let settings = settings(
-                    cx,
-                    t,
-                    load.clone(),
-                    limits.warmup,
-                    limits.duration,
-                    ops,
-                );
+                let settings = settings(cx, t, load.clone(), limits.warmup, limits.duration, ops);
                 turn(cx, t, settings, display, None).await;
             }
         }
         TurnMode::Concurrent => {
             let runs = targets.iter().map(|t| {
-                let s = settings(
-                    cx,
-                    t,
-                    load.clone(),
-                    limits.warmup,
-                    limits.duration,
-                    ops,
-                );
+                let s = settings(cx, t, load.clone(), limits.warmup, limits.duration, ops);
                 engine::run(
                     s,
                     t.client.clone(),

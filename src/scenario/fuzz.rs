@@ -258,14 +258,13 @@ fn build(plan: &Plan) -> Result<(), TestCaseError> {
     }
     plan.load.phases(&plan.limits);
     if let LoadModel::OpenLoop(open) = &plan.load {
-        let schedule =
-            crate::engine::new_schedule(
-                open,
-                plan.limits.warmup,
-                plan.limits.duration,
-                plan.seed,
-                crate::plan::Shard::WHOLE,
-            );
+        let schedule = crate::engine::new_schedule(
+            open,
+            plan.limits.warmup,
+            plan.limits.duration,
+            plan.seed,
+            crate::plan::Shard::WHOLE,
+        );
         let mut cursor = schedule.lock().unwrap();
         let mut last = 0.0;
         for _ in 0..64 {
