@@ -825,24 +825,25 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
         );
     }
 
-    // A fifth shard never comes: the merge names it and writes nothing.
+    // Without shard 3's marker, the merge names it and writes nothing.
+    let marker = format!("{run_id}/shard-3-of-4.done");
+    let store = admin(&r);
+    let body = block_on(store.get_bytes("gatebench-results", &marker))
+        .unwrap()
+        .expect("shard 3's marker");
+    block_on(store.delete_prefix(&["gatebench-results".into()], &marker)).unwrap();
     let missing = tmp.path().join("missing");
-    let out = run(&[
-        "merge",
-        &to,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--shards",
-        "5",
-        "--wait",
-        "3s",
-        "--out",
-        missing.to_str().unwrap(),
-    ]);
+    let out = gatebench()
+        .args(["merge", &to, "--scenario", scenario.to_str().unwrap()])
+        .args(["--wait", "3s", "--out", missing.to_str().unwrap()])
+        .envs(r.env())
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(err.contains("missing shard 4 of 5"), "{}", text(&out));
+    assert!(err.contains("missing shard 3 of 4"), "{}", text(&out));
     assert!(!missing.join("summary.json").exists());
+    block_on(store.put_bytes("gatebench-results", &marker, body)).unwrap();
 
     let merged_dir = tmp.path().join("merged");
     let out = gatebench()
