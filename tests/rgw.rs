@@ -876,6 +876,12 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
         (merged_rate - rate).abs() <= rate * 0.05,
         "merged {merged_rate} ops/s, shards {rate}"
     );
+    // The merged interval log is a standard one, and holds what the summary counts.
+    let hlog = read_hlog(&merged_dir.join("histograms.hlog"));
+    for o in ops {
+        let tag = format!("rgw/{}/ok/none/latency", o["op"].as_str().unwrap());
+        assert_eq!(hlog[&tag]["count"], o["outcomes"]["ok"], "{tag}: {hlog:#}");
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("shards: 4"), "{stdout}");
     let keys =
