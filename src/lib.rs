@@ -14,6 +14,7 @@ pub mod compare;
 pub mod engine;
 pub mod gateway;
 pub mod idp;
+pub mod merge;
 pub mod plan;
 pub mod probe;
 pub mod progress;

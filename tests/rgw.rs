@@ -765,3 +765,133 @@ fn a_slow_gateway_times_requests_out_without_losing_a_worker() {
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.contains("timed out"), "the verdict names the timeouts");
 }
+
+/// A small open-loop scenario against the test RGW, for four shards on this machine.
+const SHARDED: &str = r#"
+name = "rgw-sharded"
+[run]
+duration = "3s"
+warmup = "1s"
+seed = 5
+[load]
+executor = "constant-arrival-rate"
+rate = 120
+max_in_flight = 32
+[data]
+buckets = ["gatebench-sharded"]
+objects = 50
+size = "1KiB"
+[mix]
+head = 50
+get = 50
+[targets.rgw]
+kind = "s3"
+endpoint = "${RGW_ENDPOINT}"
+access_key = "${RGW_ACCESS_KEY}"
+secret_key = "${RGW_SECRET_KEY}"
+"#;
+
+#[test]
+fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let scenario = write_scenario(tmp.path(), "sharded.toml", SHARDED);
+    let run_id = format!("merge-{}", std::process::id());
+    let to = format!("s3://gatebench-results/{run_id}/");
+    // The data bucket exists before the shards start: shards 1-3 look for shard 0's start
+    // marker in it while shard 0 may still be creating it.
+    block_on(admin(&r).ensure_buckets(&["gatebench-sharded".into()])).unwrap();
+    let shards: Vec<Child> = (0..4)
+        .map(|i| {
+            gatebench()
+                .args(["run", scenario.to_str().unwrap(), "--quiet", "--out"])
+                .arg(tmp.path().join(format!("shard-{i}")))
+                .args(["--shard", &format!("{i}/4"), "--run-id", &run_id])
+                .args(["--results-to", &to])
+                .envs(r.env())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in shards {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("files to s3://gatebench-results/"),
+            "{}",
+            text(&out)
+        );
+    }
+
+    // Without shard 3's marker, the merge names it and writes nothing.
+    let marker = format!("{run_id}/shard-3-of-4.done");
+    let store = admin(&r);
+    let body = block_on(store.get_bytes("gatebench-results", &marker))
+        .unwrap()
+        .expect("shard 3's marker");
+    block_on(store.delete_prefix(&["gatebench-results".into()], &marker)).unwrap();
+    let missing = tmp.path().join("missing");
+    let out = gatebench()
+        .args(["merge", &to, "--scenario", scenario.to_str().unwrap()])
+        .args(["--wait", "3s", "--out", missing.to_str().unwrap()])
+        .envs(r.env())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(err.contains("missing shard 3 of 4"), "{}", text(&out));
+    assert!(!missing.join("summary.json").exists());
+    block_on(store.put_bytes("gatebench-results", &marker, body)).unwrap();
+
+    let merged_dir = tmp.path().join("merged");
+    let out = gatebench()
+        .args(["merge", &to, "--scenario", scenario.to_str().unwrap()])
+        .args(["--wait", "1m", "--out", merged_dir.to_str().unwrap()])
+        .envs(r.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let merged = summary(&merged_dir);
+    let rows = merged["shards"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{merged:#}");
+    let (mut requests, mut rate) = (0, 0.0);
+    for (i, row) in rows.iter().enumerate() {
+        let s = summary(&tmp.path().join(format!("shard-{i}")));
+        assert_eq!(row["index"], i as u64);
+        for o in s["targets"][0]["ops"].as_array().unwrap() {
+            requests += o["requests"].as_u64().unwrap();
+            rate += o["ops_per_sec"].as_f64().unwrap();
+        }
+        // The downloaded copy is the shard's own folder.
+        let copy = summary(&merged_dir.join(format!("shards/shard-{i}")));
+        assert_eq!(copy["shard"], s["shard"]);
+    }
+    let ops = merged["targets"][0]["ops"].as_array().unwrap();
+    let merged_requests: u64 = ops.iter().map(|o| o["requests"].as_u64().unwrap()).sum();
+    let merged_rate: f64 = ops.iter().map(|o| o["ops_per_sec"].as_f64().unwrap()).sum();
+    assert_eq!(merged_requests, requests);
+    assert!(
+        (merged_rate - rate).abs() <= rate * 0.05,
+        "merged {merged_rate} ops/s, shards {rate}"
+    );
+    // The merged interval log is a standard one, and holds what the summary counts.
+    let hlog = read_hlog(&merged_dir.join("histograms.hlog"));
+    for o in ops {
+        let tag = format!("rgw/{}/ok/none/latency", o["op"].as_str().unwrap());
+        assert_eq!(hlog[&tag]["count"], o["outcomes"]["ok"], "{tag}: {hlog:#}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("shards: 4"), "{stdout}");
+    let keys =
+        block_on(admin(&r).list_keys("gatebench-results", &format!("{run_id}/merged/"))).unwrap();
+    assert!(
+        keys.contains(&format!("{run_id}/merged/summary.json")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.contains("/merged/shards/")),
+        "{keys:?}"
+    );
+}

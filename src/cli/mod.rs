@@ -8,7 +8,9 @@ mod compare;
 pub mod exit;
 mod gateway;
 mod idp;
+mod merge;
 mod probe;
+mod publish;
 mod report;
 mod run;
 mod serve_tls;
@@ -118,6 +120,25 @@ at least --min-effect of the baseline and at least --min-effect-abs.
 Exit codes: 0 compared (3 with --fail-on-regression and a regression), 2 the folders
 cannot be compared (missing or malformed files, different scenarios or schemas).")]
     Compare(compare::CompareArgs),
+    /// Merge the shards of a distributed run (local folders or s3://BUCKET/PREFIX/) into
+    /// one results folder, histograms added exactly.
+    #[command(after_help = "\
+Examples:
+  gatebench merge results/run-a results/run-b --out results/merged
+  gatebench merge s3://bench-results/run-42/ --scenario scenario.toml --shards 4 --wait 15m
+
+Every source must be a shard folder of the same run (summary.json with a shard record,
+the same run id and shard count, the same scenario_sha256 in provenance.json), every
+index once. The interval logs are added per tag and wall-clock second; the summary,
+report and charts come from the merged histograms, with a shards table (host, start,
+clock offset, requests, failures, peak RSS, CPU). From s3:// it waits for every
+PREFIX/shard-I-of-N.done marker, downloads the shards into DIR/shards/ and uploads the
+merged folder to PREFIX/merged/.
+
+Exit codes: as for a run (0, 1 failed or incomplete shard, 3 a threshold failed); 1 also
+when shards are missing (they are named) or unreadable, 2 when the folders do not belong
+together.")]
+    Merge(merge::MergeArgs),
     /// Keep results as named baselines for `compare`.
     Baseline {
         #[command(subcommand)]
@@ -136,6 +157,7 @@ pub fn main() -> ExitCode {
         Command::Certs(args) => certs::write(args),
         Command::Report { dir } => report::report(&dir),
         Command::Compare(args) => compare::compare(&args),
+        Command::Merge(args) => merge::merge(args),
         Command::Baseline { action } => compare::baseline(action),
     };
     status.into()

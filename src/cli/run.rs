@@ -50,6 +50,8 @@ pub struct RunArgs {
     /// into FILE. Costs a lock per request.
     #[arg(long, value_name = "FILE", hide = true)]
     pub trace_requests: Option<PathBuf>,
+    #[command(flatten)]
+    pub publish: super::publish::PublishArgs,
 }
 
 /// Runs the scenario (`--repeat` times), writes its report and prints the outcome.
@@ -84,6 +86,11 @@ pub fn run(args: RunArgs) -> ExitStatus {
     match runtime.block_on(crate::run::run(plan, opts)) {
         Ok(out) => {
             print_run(&out, args.json);
+            if let Err(status) =
+                super::publish::publish(&args.publish, &args.shard, &args.scenario, &out)
+            {
+                return status;
+            }
             let status = status_of(&out.summary);
             if status == ExitStatus::Failed
                 && let Some(e) = &out.summary.error
@@ -133,7 +140,7 @@ fn print_run(out: &RunOutput, json: bool) {
 }
 
 /// The exit status a run's summary calls for.
-fn status_of(summary: &Summary) -> ExitStatus {
+pub(super) fn status_of(summary: &Summary) -> ExitStatus {
     match summary.status {
         RunStatus::Complete if !thresholds::all_passed(&summary.thresholds) => {
             ExitStatus::ThresholdFailed

@@ -209,6 +209,25 @@ pub struct Interval {
     pub series: HashMap<SeriesKey, SeriesData>,
 }
 
+impl Interval {
+    /// Adds `series` to this second's, merging series with the same key.
+    pub fn add(&mut self, series: impl IntoIterator<Item = (SeriesKey, SeriesData)>) {
+        for (k, v) in series {
+            merge_series(&mut self.series, k, v);
+        }
+    }
+}
+
+/// Merges `data` into the series of `key` in `into` (or inserts it).
+fn merge_series(into: &mut HashMap<SeriesKey, SeriesData>, key: SeriesKey, data: SeriesData) {
+    match into.get_mut(&key) {
+        Some(existing) => existing.merge(&data),
+        None => {
+            into.insert(key, data);
+        }
+    }
+}
+
 /// Receives each finished second (and late additions to one).
 pub trait IntervalSink: Send {
     /// Called once per finished second, and again if late samples for it arrive.
@@ -353,8 +372,7 @@ pub struct Recorder {
     pending: BTreeMap<u64, Interval>,
     /// Seconds below this have been written.
     written_up_to: u64,
-    totals: HashMap<SeriesKey, SeriesData>,
-    first_seconds: HashMap<(usize, OutcomeClass), u64>,
+    totals: Totals,
     sink: Box<dyn IntervalSink>,
     sink_error: Option<std::io::Error>,
     progress: watch::Sender<Progress>,
@@ -370,6 +388,20 @@ pub struct Totals {
     pub sink_error: Option<std::io::Error>,
 }
 
+impl Totals {
+    /// Adds one second's series to the totals.
+    pub fn add(&mut self, iv: Interval) {
+        for (k, v) in iv.series {
+            let first = self
+                .first_seconds
+                .entry((k.target, k.class))
+                .or_insert(iv.second);
+            *first = (*first).min(iv.second);
+            merge_series(&mut self.series, k, v);
+        }
+    }
+}
+
 impl Recorder {
     /// A recorder whose seconds count from `run_start`, writing finished seconds to
     /// `sink`, and the handle that makes worker recorders for it.
@@ -382,8 +414,7 @@ impl Recorder {
             live: live.clone(),
             pending: BTreeMap::new(),
             written_up_to: 0,
-            totals: HashMap::new(),
-            first_seconds: HashMap::new(),
+            totals: Totals::default(),
             sink,
             sink_error: None,
             progress: watch::Sender::new(Progress::default()),
@@ -423,9 +454,8 @@ impl Recorder {
         }
         self.write_finished(true);
         Totals {
-            series: self.totals,
-            first_seconds: self.first_seconds,
             sink_error: self.sink_error,
+            ..self.totals
         }
     }
 
@@ -458,14 +488,7 @@ impl Recorder {
             second: iv.second,
             series: HashMap::new(),
         });
-        for (k, v) in iv.series {
-            match slot.series.get_mut(&k) {
-                Some(existing) => existing.merge(&v),
-                None => {
-                    slot.series.insert(k, v);
-                }
-            }
-        }
+        slot.add(iv.series);
     }
 
     fn write_finished(&mut self, all: bool) {
@@ -497,19 +520,7 @@ impl Recorder {
         if let Err(e) = self.sink.write_interval(&iv) {
             self.sink_error.get_or_insert(e);
         }
-        for (k, v) in iv.series {
-            let first = self
-                .first_seconds
-                .entry((k.target, k.class))
-                .or_insert(iv.second);
-            *first = (*first).min(iv.second);
-            match self.totals.get_mut(&k) {
-                Some(t) => t.merge(&v),
-                None => {
-                    self.totals.insert(k, v);
-                }
-            }
-        }
+        self.totals.add(iv);
     }
 
     /// Publishes the totals so far, with `last_second` requests per target.
@@ -521,7 +532,7 @@ impl Recorder {
         }
         let mut ok_all = new_histogram();
         let mut ok_by_target: BTreeMap<usize, Histogram<u64>> = BTreeMap::new();
-        for (k, v) in &self.totals {
+        for (k, v) in &self.totals.series {
             for counts in [&mut p.all, p.by_target.entry(k.target).or_default()] {
                 counts.completed += v.count();
                 if k.class != OutcomeClass::Ok {

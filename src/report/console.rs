@@ -5,9 +5,8 @@ use std::fmt::Write;
 use super::table::Table;
 use crate::results::summary::Summary;
 
-/// The table, followed by per-target notes and errors.
-pub fn table(summary: &Summary) -> String {
-    let table = super::table::table(summary);
+/// `table` as aligned plain text, numeric columns right-aligned.
+pub fn render(table: &Table) -> String {
     let header: Vec<String> = table.header.iter().map(|s| s.to_string()).collect();
     let rows: Vec<&Vec<String>> = std::iter::once(&header).chain(&table.rows).collect();
     let widths: Vec<usize> = (0..header.len())
@@ -27,6 +26,12 @@ pub fn table(summary: &Summary) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    out
+}
+
+/// The table, followed by per-target notes and errors.
+pub fn table(summary: &Summary) -> String {
+    let mut out = render(&super::table::table(summary));
     out.push_str("latency: ok requests, from when each was due to its last byte\n");
     for t in &summary.targets {
         if let Some(note) = &t.note {

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
+use crate::report::shards;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -110,6 +111,23 @@ impl Exporter for Html {
              Failed: every outcome other than ok.</p>\n",
         );
 
+        if let Some(t) = shards::table(s) {
+            let _ = writeln!(o, "<h2>Shards</h2>");
+            for w in shards::warnings(s) {
+                let _ = writeln!(
+                    o,
+                    "<div class=\"note\"><strong>Warning:</strong> {}</div>",
+                    escape(&w)
+                );
+            }
+            write_table(&mut o, &t);
+            o.push_str(
+                "<p class=\"small\">A merge of the shards' interval logs, second by second on \
+                 their wall clocks; percentiles come from the merged histograms. Clock offset: \
+                 the shard's clock minus its reference; FLAG: unknown or over the bound.</p>\n",
+            );
+        }
+
         o.push_str("<h2>Charts</h2>\n");
         for c in &report.charts {
             let name = c.kind.name();
@@ -139,6 +157,9 @@ impl Exporter for Html {
                 item("command", &p.command.join(" "));
                 item("started", &or(&p.started_at));
                 item("ended", &or(&p.ended_at));
+                if let Some(merged) = &p.merged_from {
+                    item("merged from", merged);
+                }
                 if let Some(rss) = p.peak_rss_bytes {
                     item("peak memory", &format!("{:.1} MiB", rss as f64 / 1048576.0));
                 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::report::shards;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -59,6 +60,13 @@ impl Exporter for Markdown {
         }
         o.push_str("\n### Summary\n\n");
         write_table(&mut o, &table(s));
+        if let Some(t) = shards::table(s) {
+            o.push_str("\n### Shards\n\n");
+            for w in shards::warnings(s) {
+                let _ = writeln!(o, "> **Warning:** {}\n", escape(&w));
+            }
+            write_table(&mut o, &t);
+        }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");
             o.push_str(&crate::thresholds::thresholds_markdown(&s.thresholds));

@@ -16,6 +16,7 @@ pub mod nines;
 pub mod overhead;
 pub mod recover;
 pub mod series;
+pub mod shards;
 pub mod table;
 pub mod verdict;
 

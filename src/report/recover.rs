@@ -5,14 +5,13 @@
 //! Owns the `incomplete` summary. It only ever adds `summary.json` to a folder that has
 //! none; a summary written by the run itself is never replaced.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 
-use crate::record::{Phase, SeriesData, SeriesKey, Totals, new_histogram};
-use crate::results::hlog::{CounterLine, LogLine, Metric, SeriesId, Tag};
+use crate::record::{Interval, Phase, Totals};
 use crate::results::summary::{self, Recovery, RunStatus, Summary};
 use crate::results::{PROVENANCE, RUN, RunFolder, SUMMARY};
 
@@ -44,28 +43,30 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     }
     let mut summary = folder.run_record()?;
     let names: Vec<String> = summary.targets.iter().map(|t| t.name.clone()).collect();
-
-    let mut rebuilt = Rebuilt::new(&names);
-    for phase in [Phase::Steady, Phase::Warmup] {
-        folder
-            .interval_log(phase)?
-            .without_partial_last_line()
-            .decode(|_| true, |line| rebuilt.add_line(phase, line))?;
-    }
-    for counters in folder.counters()? {
-        rebuilt.add_counters(&counters);
+    let intervals = folder.intervals(&names)?;
+    let steady = steady_seconds(&intervals);
+    let mut totals = Totals::default();
+    for iv in intervals.into_values() {
+        totals.add(iv);
     }
 
     for (index, t) in summary.targets.iter_mut().enumerate() {
         let rate_limit = t.throttle.as_ref().and_then(|th| th.rate_limit);
-        let measured = rebuilt.steady_seconds(index);
-        summary::add_totals(t, index, &rebuilt.totals, measured, rate_limit);
+        let measured = steady.get(&index).map_or(0, BTreeSet::len);
+        summary::add_totals(
+            t,
+            index,
+            &totals,
+            Duration::from_secs(measured as u64),
+            rate_limit,
+        );
     }
     summary::recompute_overheads(&mut summary);
-    let (first, last) = rebuilt.steady_span();
+    let all = steady.values().flatten();
+    let (first, last) = (all.clone().min().copied(), all.max().copied());
     if let (Ok(started), Some(last)) = (
         humantime::parse_rfc3339(&summary.started_at),
-        last.map(|l| std::time::Duration::from_secs(l + 1)),
+        last.map(|l| Duration::from_secs(l + 1)),
     ) {
         summary.ended_at = crate::results::timestamp(started + last);
     }
@@ -78,90 +79,13 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-/// Totals being rebuilt, and which seconds each target's steady phase had data in.
-struct Rebuilt<'a> {
-    names: &'a [String],
-    totals: Totals,
-    steady_seconds: HashMap<usize, std::collections::BTreeSet<u64>>,
-}
-
-impl<'a> Rebuilt<'a> {
-    fn new(names: &'a [String]) -> Self {
-        Rebuilt {
-            names,
-            totals: Totals::default(),
-            steady_seconds: HashMap::new(),
+/// The seconds in which each target had steady-phase data (its measured time).
+pub fn steady_seconds(intervals: &BTreeMap<u64, Interval>) -> BTreeMap<usize, BTreeSet<u64>> {
+    let mut out: BTreeMap<usize, BTreeSet<u64>> = BTreeMap::new();
+    for iv in intervals.values() {
+        for key in iv.series.keys().filter(|k| k.phase == Phase::Steady) {
+            out.entry(key.target).or_default().insert(iv.second);
         }
     }
-
-    /// The series of `id` in `phase`, if its target is one of the run's.
-    fn series(&mut self, id: &SeriesId, phase: Phase, second: u64) -> Option<&mut SeriesData> {
-        let target = self.names.iter().position(|n| *n == id.target)?;
-        let key = SeriesKey {
-            target,
-            op: id.op,
-            class: id.class,
-            cache: id.cache,
-            phase,
-        };
-        if phase == Phase::Steady {
-            self.steady_seconds
-                .entry(target)
-                .or_default()
-                .insert(second);
-        }
-        let first = self
-            .totals
-            .first_seconds
-            .entry((target, id.class))
-            .or_insert(second);
-        *first = (*first).min(second);
-        Some(self.totals.series.entry(key).or_default())
-    }
-
-    fn add_line(&mut self, phase: Phase, line: LogLine) {
-        let LogLine {
-            tag: Tag { series, metric },
-            second,
-            histogram,
-        } = line;
-        let Some(data) = self.series(&series, phase, second) else {
-            return;
-        };
-        let h = match metric {
-            Metric::Latency => &mut data.latency,
-            Metric::Service => &mut data.service,
-            Metric::Ttfb => &mut data.ttfb,
-            Metric::Connect => &mut data.connect,
-            Metric::Tls => &mut data.tls,
-            Metric::Corrected => data.corrected.get_or_insert_with(new_histogram),
-        };
-        // Auto-resizing, so adding cannot fail on range.
-        let _ = h.add(&histogram);
-    }
-
-    fn add_counters(&mut self, c: &CounterLine) {
-        let id = SeriesId {
-            target: c.target.clone(),
-            op: c.op,
-            class: c.class,
-            cache: c.cache,
-        };
-        let Some(data) = self.series(&id, c.phase, c.second) else {
-            return;
-        };
-        data.merge(&c.data());
-    }
-
-    /// Whole seconds target `index` had steady-phase data in (its measured time).
-    fn steady_seconds(&self, index: usize) -> std::time::Duration {
-        let n = self.steady_seconds.get(&index).map_or(0, |s| s.len());
-        std::time::Duration::from_secs(n as u64)
-    }
-
-    /// First and last steady second of any target.
-    fn steady_span(&self) -> (Option<u64>, Option<u64>) {
-        let all = self.steady_seconds.values().flatten();
-        (all.clone().min().copied(), all.max().copied())
-    }
+    out
 }

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::OpKind;
 use crate::record::{
     CacheClass, Interval, IntervalSink, OutcomeClass, Phase, SeriesData, SeriesKey, TransportError,
+    new_histogram,
 };
 
 /// File name of the steady-phase interval log.
@@ -145,6 +146,20 @@ impl Metric {
             Metric::Corrected => "corrected",
             Metric::Connect => "connect",
             Metric::Tls => "tls",
+        }
+    }
+}
+
+impl Metric {
+    /// The histogram of `data` this metric's lines hold.
+    pub fn histogram_in(self, data: &mut SeriesData) -> &mut Histogram<u64> {
+        match self {
+            Metric::Latency => &mut data.latency,
+            Metric::Service => &mut data.service,
+            Metric::Ttfb => &mut data.ttfb,
+            Metric::Connect => &mut data.connect,
+            Metric::Tls => &mut data.tls,
+            Metric::Corrected => data.corrected.get_or_insert_with(new_histogram),
         }
     }
 }
@@ -336,6 +351,25 @@ impl IntervalLog {
         self
     }
 
+    /// The wall-clock time the log's seconds count from (its `BaseTime` header, else
+    /// its `StartTime`); an error naming the file if it has neither.
+    pub fn start(&self) -> anyhow::Result<SystemTime> {
+        let mut start = None;
+        for entry in IntervalLogIterator::new(&self.bytes) {
+            match entry {
+                Ok(LogEntry::BaseTime(t)) => return Ok(SystemTime::UNIX_EPOCH + t),
+                Ok(LogEntry::StartTime(t)) => start = Some(SystemTime::UNIX_EPOCH + t),
+                Ok(LogEntry::Interval(_)) | Err(_) => break,
+            }
+        }
+        start.with_context(|| {
+            format!(
+                "{}: no BaseTime or StartTime header: the log's seconds cannot be placed in time",
+                self.path.display()
+            )
+        })
+    }
+
     /// [`decode_lines`] of this log; errors name the file.
     pub fn decode(
         &self,
@@ -410,7 +444,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::record::new_histogram;
 
     fn histogram(values: &[u64]) -> Histogram<u64> {
         let mut h = new_histogram();

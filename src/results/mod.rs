@@ -105,11 +105,21 @@ pub struct Provenance {
     pub cpu_seconds: Option<f64>,
     /// [`scenario_sha256`] of the run's plan: shards merge only if theirs agree.
     pub scenario_sha256: String,
+    /// A folder made by `gatebench merge`: what it merged, e.g. `4 shards (hosts: a, b,
+    /// c, d)`; the other fields then describe the merging process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<String>,
 }
 
 impl Provenance {
-    /// Provenance of this process for a run between `started` and `ended`.
+    /// Provenance of this process for a run of `plan` between `started` and `ended`.
     pub fn collect(started: SystemTime, ended: SystemTime, plan: &Plan) -> Self {
+        Self::of_process(started, ended, scenario_sha256(plan))
+    }
+
+    /// Provenance of this process for work between `started` and `ended` on the
+    /// scenario whose [`scenario_sha256`] is `scenario_sha256`.
+    pub fn of_process(started: SystemTime, ended: SystemTime, scenario_sha256: String) -> Self {
         Provenance {
             gatebench_version: env!("CARGO_PKG_VERSION"),
             git_commit: option_env!("GATEBENCH_GIT_COMMIT").unwrap_or("unknown"),
@@ -122,7 +132,8 @@ impl Provenance {
             ended_at: timestamp(ended),
             peak_rss_bytes: peak_rss_bytes(),
             cpu_seconds: cpu_seconds(),
-            scenario_sha256: scenario_sha256(plan),
+            scenario_sha256,
+            merged_from: None,
         }
     }
 }

@@ -5,17 +5,20 @@
 //! Owns what counts as a readable folder and the refusals: every error names the file.
 //! It never changes a folder.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::hlog::{COUNTERS, CounterLine, IntervalLog, STEADY_LOG, WARMUP_LOG, complete_lines};
+use super::hlog::{
+    COUNTERS, CounterLine, IntervalLog, STEADY_LOG, SeriesId, WARMUP_LOG, complete_lines,
+};
 use super::repetitions::{self, REPETITIONS, Repetitions};
 use super::summary::{self, Summary};
 use super::{PROVENANCE, RUN, RunFolder, SUMMARY};
-use crate::record::Phase;
+use crate::record::{Interval, Phase, SeriesData, SeriesKey};
 
 /// `provenance.json` as read back, tolerantly: every field may be missing.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,6 +36,7 @@ pub struct ProvenanceInfo {
     pub peak_rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
     pub scenario_sha256: Option<String>,
+    pub merged_from: Option<String>,
 }
 
 impl RunFolder {
@@ -125,6 +129,40 @@ impl RunFolder {
         Ok(out)
     }
 
+    /// Every second the interval logs and `counters.jsonl` hold (both phases, a
+    /// partial last line left out), by second since the run started, with each series
+    /// keyed by its target's index in `targets`; series of other targets are skipped.
+    pub fn intervals(&self, targets: &[String]) -> anyhow::Result<BTreeMap<u64, Interval>> {
+        let mut out = BTreeMap::new();
+        for phase in [Phase::Steady, Phase::Warmup] {
+            self.interval_log(phase)?
+                .without_partial_last_line()
+                .decode(
+                    |_| true,
+                    |line| {
+                        if let Some(data) =
+                            series_of(&mut out, targets, line.second, &line.tag.series, phase)
+                        {
+                            // Auto-resizing, so adding cannot fail on range.
+                            let _ = line.tag.metric.histogram_in(data).add(&line.histogram);
+                        }
+                    },
+                )?;
+        }
+        for c in self.counters()? {
+            let id = SeriesId {
+                target: c.target.clone(),
+                op: c.op,
+                class: c.class,
+                cache: c.cache,
+            };
+            if let Some(data) = series_of(&mut out, targets, c.second, &id, c.phase) {
+                data.merge(&c.data());
+            }
+        }
+        Ok(out)
+    }
+
     /// The JSON file `name`, refused unless its `schema` is `schema`.
     fn read_json<T: DeserializeOwned>(&self, name: &str, schema: &str) -> anyhow::Result<T> {
         let path = self.path(name);
@@ -141,6 +179,30 @@ impl RunFolder {
         }
         serde_json::from_value(value).with_context(|| format!("{} is malformed", path.display()))
     }
+}
+
+/// The series `id` of `phase` in second `second` of `intervals` (made empty if new);
+/// `None` if its target is not one of `targets`.
+fn series_of<'a>(
+    intervals: &'a mut BTreeMap<u64, Interval>,
+    targets: &[String],
+    second: u64,
+    id: &SeriesId,
+    phase: Phase,
+) -> Option<&'a mut SeriesData> {
+    let target = targets.iter().position(|n| *n == id.target)?;
+    let key = SeriesKey {
+        target,
+        op: id.op,
+        class: id.class,
+        cache: id.cache,
+        phase,
+    };
+    let interval = intervals.entry(second).or_insert_with(|| Interval {
+        second,
+        ..Interval::default()
+    });
+    Some(interval.series.entry(key).or_default())
 }
 
 #[cfg(test)]

@@ -478,7 +478,7 @@ pub struct TargetOutcome {
 }
 
 /// A unit enum's name as serde writes it (`keep-alive`, `1.1`).
-fn serde_plain<T: Serialize>(value: &T) -> String {
+pub fn serde_plain<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
