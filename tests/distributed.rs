@@ -181,6 +181,58 @@ fn four_open_loop_shards_send_exactly_the_single_process_load_and_flag_a_skewed_
         starts.iter().all(|b| b[..19] == starts[0][..19]),
         "{began:?}"
     );
+
+    // Merged: requests per op × class are exactly the shards' traced requests, and every
+    // percentile is that of one histogram of all their raw latencies.
+    let merged = sharded.join("merged");
+    let folders: Vec<String> = (0..4)
+        .map(|i| sharded.join(format!("shard-{i}")).display().to_string())
+        .collect();
+    let mut args = vec!["merge".to_string()];
+    args.extend(folders);
+    args.extend(["--out".to_string(), merged.display().to_string()]);
+    let out = gatebench().args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("FLAG"),
+        "the skewed shard is flagged: {}",
+        text(&out)
+    );
+    let s = summary(&merged);
+    let shards = s["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 4);
+    for row in shards {
+        let flagged = row["clock_flagged"].as_bool().unwrap();
+        assert_eq!(flagged, row["index"] == 3, "{row}");
+    }
+    // The steady phase: due at or after the 500 ms warm-up.
+    let steady: Vec<&(Planned, u64, String)> = parts
+        .iter()
+        .filter(|r| r.0.3.parse::<u64>().unwrap() >= 500_000)
+        .collect();
+    for op in ["get", "put", "head", "list", "delete"] {
+        let mine: Vec<_> = steady.iter().filter(|r| r.0.0 == op).collect();
+        let merged_op = common::op(&s, "s3", op);
+        assert_eq!(
+            merged_op["requests"].as_u64().unwrap(),
+            mine.len() as u64,
+            "{op}"
+        );
+        let mut raw = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        for r in mine.iter().filter(|r| r.2 == "ok") {
+            raw.record(r.1).unwrap();
+        }
+        assert_eq!(ok_count(merged_op), raw.len(), "{op} ok");
+        let lat = &merged_op["latency_us"];
+        for (field, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
+            let expected = raw.value_at_quantile(q);
+            let got = lat[field].as_u64().unwrap();
+            assert!(
+                raw.equivalent(got, expected),
+                "{op} {field}: merged {got} µs, all samples {expected} µs"
+            );
+        }
+    }
 }
 
 #[test]

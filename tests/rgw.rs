@@ -778,7 +778,7 @@ executor = "constant-arrival-rate"
 rate = 120
 max_in_flight = 32
 [data]
-buckets = ["gatebench-sharded"]
+buckets = ["BUCKET"]
 objects = 50
 size = "1KiB"
 [mix]
@@ -795,14 +795,22 @@ secret_key = "${RGW_SECRET_KEY}"
 fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
     let Some(r) = rgw() else { return };
     let tmp = tempdir();
-    let scenario = write_scenario(tmp.path(), "sharded.toml", SHARDED);
     let run_id = format!("merge-{}", std::process::id());
+    // A bucket that does not exist yet: shards 1-3 look for shard 0's start marker in it
+    // before shard 0 has created it.
+    let scenario = write_scenario(
+        tmp.path(),
+        "sharded.toml",
+        &SHARDED.replace("BUCKET", &format!("gb-sharded-{run_id}")),
+    );
     let to = format!("s3://gatebench-results/{run_id}/");
-    // The data bucket exists before the shards start: shards 1-3 look for shard 0's start
-    // marker in it while shard 0 may still be creating it.
-    block_on(admin(&r).ensure_buckets(&["gatebench-sharded".into()])).unwrap();
-    let shards: Vec<Child> = (0..4)
+    let shards: Vec<Child> = [1, 2, 3, 0]
+        .into_iter()
         .map(|i| {
+            if i == 0 {
+                // Shards 1-3 are already looking for the start marker.
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
             gatebench()
                 .args(["run", scenario.to_str().unwrap(), "--quiet", "--out"])
                 .arg(tmp.path().join(format!("shard-{i}")))

@@ -10,7 +10,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -52,6 +52,13 @@ fn http_client(endpoint: &S3Endpoint) -> anyhow::Result<SharedHttpClient> {
         ))
         .tls_context(context)
         .build_https())
+}
+
+/// Whether `e` says the bucket does not exist (the SDK models `NoSuchBucket` for few
+/// operations; RGW sends it for all).
+fn no_such_bucket<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.code() == Some("NoSuchBucket"))
 }
 
 /// An SDK client for one endpoint.
@@ -143,7 +150,7 @@ impl Admin {
             })
     }
 
-    /// The body of `bucket/key`; `None` if there is no such object (yet).
+    /// The body of `bucket/key`; `None` if there is no such object or bucket (yet).
     pub async fn get_bytes(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(out) => {
@@ -155,6 +162,7 @@ impl Admin {
                 Ok(Some(body.into_bytes().to_vec()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) if no_such_bucket(&e) => Ok(None),
             Err(e) => Err(anyhow::anyhow!(
                 "cannot read {bucket}/{key}: {}",
                 DisplayErrorContext(&e)
@@ -162,7 +170,7 @@ impl Admin {
         }
     }
 
-    /// Keys under `prefix` in `bucket`.
+    /// Keys under `prefix` in `bucket` (none if the bucket does not exist).
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut pages = self
@@ -173,6 +181,9 @@ impl Admin {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
+            if page.as_ref().is_err_and(no_such_bucket) {
+                break;
+            }
             let page = page.map_err(|e| {
                 anyhow::anyhow!("cannot list {bucket}/{prefix}: {}", DisplayErrorContext(&e))
             })?;

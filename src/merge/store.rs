@@ -213,11 +213,7 @@ pub async fn wait_for_markers(
 /// The (index, count) of every marker under the prefix; none while the bucket does not
 /// exist yet.
 async fn markers(admin: &Admin, from: &Location) -> anyhow::Result<Vec<(u32, u32)>> {
-    let keys = match admin.list_keys(&from.bucket, &from.prefix).await {
-        Ok(keys) => keys,
-        Err(e) if format!("{e:#}").contains("NoSuchBucket") => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let keys = admin.list_keys(&from.bucket, &from.prefix).await?;
     let mut out: Vec<(u32, u32)> = keys
         .iter()
         .filter_map(|k| marker_of(&from.prefix, k))
