@@ -1,11 +1,9 @@
 //! `gatebench run --results-to s3://BUCKET/PREFIX/`: the flags, and the upload of the
 //! finished run's folder (after its report) for `gatebench merge` to collect.
 
-use std::path::Path;
-
-use super::shard::ShardArgs;
-use super::{ExitStatus, async_runtime, load_plan};
+use super::ExitStatus;
 use crate::merge::store::{self, Location};
+use crate::plan::{Plan, Shard};
 use crate::redact::redact;
 use crate::run::RunOutput;
 
@@ -28,31 +26,22 @@ pub struct PublishArgs {
     pub results_target: Option<String>,
 }
 
-/// Uploads the run's folder if `--results-to` asks for it; on failure the error (the
-/// local folder is kept) and `Failed`.
-/// The shard is the summary's `shard` record, else the one `shard` names (a shard that
-/// failed before its load has no record), else 0 of 1.
+/// Uploads the run's folder (of `shard`, with `plan`'s storage targets) if
+/// `--results-to` asks for it; on failure the error (the local folder is kept) and
+/// `Failed`.
 pub fn publish(
     args: &PublishArgs,
-    shard: &ShardArgs,
-    scenario: &Path,
+    plan: &Plan,
+    shard: Shard,
+    runtime: &tokio::runtime::Runtime,
     out: &RunOutput,
 ) -> Result<(), ExitStatus> {
     let Some(to) = &args.results_to else {
         return Ok(());
     };
-    let plan = load_plan(scenario)?;
-    let (index, count) = match &out.summary.shard {
-        Some(s) => (s.index, s.count),
-        None => shard
-            .distributed(&plan)
-            .ok()
-            .flatten()
-            .map_or((0, 1), |d| (d.shard.index, d.shard.count)),
-    };
-    let runtime = async_runtime()?;
+    let (index, count) = (shard.index, shard.count);
     let upload = async {
-        let admin = store::admin(&plan, args.results_target.as_deref())?;
+        let admin = store::admin(plan, args.results_target.as_deref())?;
         store::publish(&admin, to, &out.folder, index, count).await
     };
     match runtime.block_on(upload) {

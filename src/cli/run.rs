@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{ExitStatus, async_runtime, load_plan};
-use crate::plan::Plan;
+use crate::plan::{Plan, Shard};
 use crate::redact::redact;
 use crate::results::summary::{RunStatus, Summary};
 use crate::run::{RunOptions, RunOutput};
@@ -64,6 +64,7 @@ pub fn run(args: RunArgs) -> ExitStatus {
         Ok(d) => d,
         Err(e) => return ExitStatus::Invalid.with_error(e),
     };
+    let shard = distributed.as_ref().map_or(Shard::WHOLE, |d| d.shard);
     if distributed.is_some() && args.repeat > 1 {
         return ExitStatus::Invalid
             .with_error("--repeat cannot be combined with a distributed run");
@@ -83,11 +84,11 @@ pub fn run(args: RunArgs) -> ExitStatus {
     if args.repeat > 1 {
         return run_repeated(&runtime, plan, opts, args.repeat, args.json);
     }
-    match runtime.block_on(crate::run::run(plan, opts)) {
+    match runtime.block_on(crate::run::run(plan.clone(), opts)) {
         Ok(out) => {
             print_run(&out, args.json);
             if let Err(status) =
-                super::publish::publish(&args.publish, &args.shard, &args.scenario, &out)
+                super::publish::publish(&args.publish, &plan, shard, &runtime, &out)
             {
                 return status;
             }
