@@ -198,12 +198,51 @@ impl Distributed {
         }
     }
 
+    /// This machine's clock against the NTP server if one is named, else (or if it does
+    /// not answer) against the `Date` header of `client`'s answers to `call`; says on
+    /// `display` what was measured and whether the shard will be flagged for it.
+    pub async fn measure_clock(
+        &self,
+        client: &S3Client,
+        address: &str,
+        call: &S3Call,
+        display: &Display,
+    ) -> Option<ClockOffset> {
+        let offset = match &self.ntp_server {
+            Some(server) => match self.ntp_offset(server).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    display.line(&format!(
+                        "warning: {e:#}: measuring against {address} instead"
+                    ));
+                    self.clock_offset(client, address, call).await
+                }
+            },
+            None => self.clock_offset(client, address, call).await,
+        };
+        let flagged = self.record(self.now(), offset.as_ref()).clock_flagged();
+        display.line(&match (&offset, flagged) {
+            (Some(o), false) => format!("clock offset {:+.1} ms against the {}", o.ms, o.reference),
+            (Some(o), true) => format!(
+                "clock offset {:+.1} ms against the {} — over the {} bound: this shard will be flagged",
+                o.ms,
+                o.reference,
+                humantime::format_duration(self.max_clock_offset)
+            ),
+            (None, _) => format!(
+                "warning: could not measure this machine's clock offset against {address} \
+                 (no Date header that turned over): this shard will be flagged"
+            ),
+        });
+        offset
+    }
+
     /// This machine's clock against the `Date` header of `client`'s answers to `call`
     /// (`client` reaching `address`):
     /// requests go out every [`CLOCK_STEP`] until the reference's second turns over,
     /// which places the turn (and so the offset) within about half a step plus the
     /// round trip. `None` if the reference sends no usable `Date` or never turns over.
-    pub async fn clock_offset(
+    async fn clock_offset(
         &self,
         client: &S3Client,
         address: &str,
@@ -248,7 +287,7 @@ impl Distributed {
 impl Distributed {
     /// This machine's clock against NTP server `server` (`HOST[:PORT]`, port 123 by
     /// default): one SNTP exchange, its offset corrected for the round trip.
-    pub async fn ntp_offset(&self, server: &str) -> anyhow::Result<ClockOffset> {
+    async fn ntp_offset(&self, server: &str) -> anyhow::Result<ClockOffset> {
         let address = if server.contains(':') {
             server.to_string()
         } else {

@@ -260,31 +260,7 @@ async fn coordinate_start(
         path_and_query: format!("/{}", plan.data.buckets[0]),
         body_len: 0,
     };
-    let offset = match &d.ntp_server {
-        Some(server) => match d.ntp_offset(server).await {
-            Ok(o) => Some(o),
-            Err(e) => {
-                display.line(&format!(
-                    "warning: {e:#}: measuring against {address} instead"
-                ));
-                d.clock_offset(&client, &address, &call).await
-            }
-        },
-        None => d.clock_offset(&client, &address, &call).await,
-    };
-    match &offset {
-        Some(o) => {
-            let flag = if o.ms.abs() > d.max_clock_offset.as_secs_f64() * 1e3 {
-                format!(" — over the {} bound: this shard will be flagged", humantime::format_duration(d.max_clock_offset))
-            } else {
-                String::new()
-            };
-            display.line(&format!("clock offset {:+.1} ms against the {}{flag}", o.ms, o.reference));
-        }
-        None => display.line(&format!(
-            "warning: could not measure this machine's clock offset against {address} (no Date header that turned over): this shard will be flagged"
-        )),
-    }
+    let offset = d.measure_clock(&client, &address, &call, display).await;
     display.line(&distributed::describe_start(start, d.now()));
     if !d.sleep_until(start, stop).await {
         return None;
