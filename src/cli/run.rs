@@ -60,6 +60,9 @@ pub fn run(args: RunArgs) -> ExitStatus {
         Ok(p) => adjusted(p, &args),
         Err(status) => return status,
     };
+    if let Err(e) = refuse_for_capacity_search(&plan, &args) {
+        return ExitStatus::Invalid.with_error(e);
+    }
     let distributed = match args.shard.distributed(&plan) {
         Ok(d) => d,
         Err(e) => return ExitStatus::Invalid.with_error(e),
@@ -102,6 +105,32 @@ pub fn run(args: RunArgs) -> ExitStatus {
         }
         Err(e) => ExitStatus::Failed.with_error(redact(&format!("{e:#}"))),
     }
+}
+
+/// A capacity search takes its length from its steps and runs in one process: the
+/// options that would change either are refused.
+fn refuse_for_capacity_search(plan: &Plan, args: &RunArgs) -> Result<(), String> {
+    if !matches!(plan.load, crate::plan::LoadModel::FindCapacity(_)) {
+        return Ok(());
+    }
+    let length = [("--duration", args.duration.is_some()), ("--ops", args.ops.is_some())];
+    if let Some((flag, _)) = length.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{flag} does not apply to find-capacity: its steps set the run's length (load.step_duration)"
+        ));
+    }
+    let shard = &args.shard;
+    if shard.shard.is_some()
+        || shard.shards.is_some()
+        || shard.run_id.is_some()
+        || shard.start_at.is_some()
+    {
+        return Err(
+            "find-capacity runs in one process: --shard, --shards, --run-id and --start-at do not apply"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The plan with the command line's overrides of duration, operation count and seed.

@@ -73,7 +73,7 @@ pub fn ops_of_shard(load: &LoadModel, warmup: Duration, seed: u64, shard: Shard,
             let first = Schedule::due_in_warmup(&open.arrivals, warmup.as_secs_f64(), seed);
             shard.share_of_range(first, first + ops)
         }
-        LoadModel::ClosedLoop { .. } => shard.share(ops),
+        LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => shard.share(ops),
     }
 }
 
@@ -228,7 +228,7 @@ pub async fn run(
         LoadModel::ClosedLoop {
             expected_interval, ..
         } => *expected_interval,
-        LoadModel::OpenLoop(_) => None,
+        LoadModel::OpenLoop(_) | LoadModel::FindCapacity(_) => None,
     };
     let exec = Arc::new(Exec {
         target: settings.target,
@@ -254,6 +254,8 @@ pub async fn run(
             });
             open::run(&settings, &open, exec, sequence, schedule, stop).await
         }
+        // `run::capacity` hands each step to the engine as an open loop.
+        LoadModel::FindCapacity(_) => EngineReport::default(),
     }
 }
 

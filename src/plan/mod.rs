@@ -4,6 +4,7 @@
 //! it; nothing here performs I/O. `sequence` turns it into the seeded stream of
 //! operations and `size` samples object sizes.
 
+pub mod capacity;
 pub mod sequence;
 pub mod shard;
 pub mod size;
@@ -124,6 +125,8 @@ pub enum LoadModel {
         #[serde(with = "humantime_opt", skip_serializing_if = "Option::is_none")]
         expected_interval: Option<Duration>,
     },
+    /// Open-loop steps of rising rate, one target at a time, until each one's knee.
+    FindCapacity(capacity::CapacitySearch),
     /// Open loop: requests are due at planned times, whatever the server does.
     #[serde(untagged)]
     OpenLoop(OpenLoop),
@@ -178,6 +181,7 @@ impl LoadModel {
         match self {
             LoadModel::ClosedLoop { concurrency, .. } => *concurrency,
             LoadModel::OpenLoop(o) => o.max_in_flight,
+            LoadModel::FindCapacity(c) => c.max_in_flight,
         }
     }
 
@@ -185,7 +189,7 @@ impl LoadModel {
     pub fn phases(&self, limits: &RunLimits) -> Vec<PhaseSpan> {
         let w = limits.warmup.as_secs_f64();
         let (warm_rate, stages): (Option<f64>, Option<&[Stage]>) = match self {
-            LoadModel::ClosedLoop { .. } => (None, None),
+            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => (None, None),
             LoadModel::OpenLoop(o) => match &o.arrivals {
                 Arrivals::ConstantArrivalRate { rate } | Arrivals::PoissonArrivalRate { rate } => {
                     (Some(*rate), None)
@@ -235,6 +239,7 @@ impl LoadModel {
     pub fn executor(&self) -> &'static str {
         match self {
             LoadModel::ClosedLoop { .. } => "closed-loop",
+            LoadModel::FindCapacity(_) => "find-capacity",
             LoadModel::OpenLoop(o) => match o.arrivals {
                 Arrivals::ConstantArrivalRate { .. } => "constant-arrival-rate",
                 Arrivals::RampingArrivalRate { .. } => "ramping-arrival-rate",

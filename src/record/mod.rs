@@ -289,12 +289,17 @@ type LiveLanes = Arc<Mutex<Vec<Weak<LaneSet>>>>;
 /// is dropped.
 pub struct Lanes {
     lanes: Arc<LaneSet>,
+    /// The lanes of a second recorder that gets every sample too (see [`RecordHandle::tee`]).
+    tee: Option<Box<Lanes>>,
 }
 
 impl Lanes {
-    /// Records `s` into the lane picked by `worker`.
+    /// Records `s` into the lane picked by `worker` (and into the tee's).
     pub fn record(&self, worker: usize, s: &Sample) {
         lock(&self.lanes[worker % self.lanes.len()]).record(s);
+        if let Some(tee) = &self.tee {
+            tee.record(worker, s);
+        }
     }
 }
 
@@ -337,9 +342,19 @@ pub struct RecordHandle {
     run_start: Instant,
     tx: mpsc::UnboundedSender<Interval>,
     live: LiveLanes,
+    tee: Option<Arc<RecordHandle>>,
 }
 
 impl RecordHandle {
+    /// A handle whose lanes record every sample here and into `other` as well (e.g. the
+    /// recorder of one capacity step, whose totals are then that step's alone).
+    pub fn tee(&self, other: &RecordHandle) -> RecordHandle {
+        RecordHandle {
+            tee: Some(Arc::new(other.clone())),
+            ..self.clone()
+        }
+    }
+
     /// Recording lanes for one engine run: four per core.
     pub fn lanes(&self) -> Lanes {
         let n = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -355,7 +370,9 @@ impl RecordHandle {
         let mut live = lock(&self.live);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&lanes));
-        Lanes { lanes }
+        drop(live);
+        let tee = self.tee.as_ref().map(|t| Box::new(t.lanes()));
+        Lanes { lanes, tee }
     }
 }
 
@@ -425,6 +442,7 @@ impl Recorder {
                 run_start,
                 tx,
                 live,
+                tee: None,
             },
         )
     }

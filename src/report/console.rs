@@ -33,6 +33,12 @@ pub fn render(table: &Table) -> String {
 pub fn table(summary: &Summary) -> String {
     let mut out = render(&super::table::table(summary));
     out.push_str("latency: ok requests, from when each was due to its last byte\n");
+    if let Some(c) = &summary.capacity {
+        out.push_str(&render(&super::capacity::table(c)));
+        for line in super::capacity::verdict(summary) {
+            let _ = writeln!(out, "capacity: {line}");
+        }
+    }
     for t in &summary.targets {
         if let Some(note) = &t.note {
             let _ = writeln!(out, "note ({}): {note}", t.name);

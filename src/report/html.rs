@@ -128,6 +128,17 @@ impl Exporter for Html {
             );
         }
 
+        if let Some(c) = &s.capacity {
+            o.push_str("<h2>Capacity</h2>\n");
+            write_table(&mut o, &crate::report::capacity::table(c));
+            let _ = writeln!(
+                o,
+                "<p class=\"small\">Each step offers a constant open-loop rate; accepted: ok \
+                 responses per second. A step is good with p99 &lt; {} and within the error, \
+                 throttle and accepted-rate bounds; the knee is the highest good rate.</p>",
+                escape(&crate::report::verdict::fmt_ms(c.slo_p99_ms))
+            );
+        }
         o.push_str("<h2>Charts</h2>\n");
         for c in &report.charts {
             let name = c.kind.name();

@@ -67,6 +67,10 @@ impl Exporter for Markdown {
             }
             write_table(&mut o, &t);
         }
+        if let Some(c) = &s.capacity {
+            o.push_str("\n### Capacity\n\n");
+            write_table(&mut o, &crate::report::capacity::table(c));
+        }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");
             o.push_str(&crate::thresholds::thresholds_markdown(&s.thresholds));

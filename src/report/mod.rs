@@ -8,6 +8,7 @@
 //! and one [`Exporter`] per document format writes a file.
 
 pub mod breakdown;
+pub mod capacity;
 pub mod charts;
 pub mod console;
 pub mod html;

@@ -45,6 +45,7 @@ pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Ve
     let mut out: Vec<String> = status(summary).into_iter().collect();
     out.extend(summary.targets.iter().map(throughput));
     out.extend(gateway_overhead(summary));
+    out.extend(super::capacity::verdict(summary));
     for t in &summary.targets {
         out.extend(t.ops.iter().filter_map(|op| cache_effect(t, op)));
     }
@@ -354,6 +355,7 @@ pub(crate) mod tests {
             recovery: None,
             shard: None,
             shards: Vec::new(),
+            capacity: None,
         }
     }
 

@@ -72,6 +72,9 @@ pub struct Summary {
     /// A merged distributed run (`gatebench merge`): one row per shard.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<MergedShard>,
+    /// A capacity search (`executor = "find-capacity"`): its steps and knees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::CapacitySummary>,
 }
 
 /// What survived of a killed run: the seconds its interval logs hold.
@@ -523,6 +526,7 @@ pub fn build(
         recovery: None,
         shard: None,
         shards: Vec::new(),
+        capacity: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! table. Results are written whatever happens: a failed setup, an unreachable target or
 //! an interruption all end in a summary that says so.
 
+mod capacity;
 pub mod distributed;
 pub mod repeat;
 pub(crate) mod setup;
@@ -130,6 +131,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     }
     // Drive the load.
     let mut runnables = runnables(&plan, dist.as_ref(), &mut targets);
+    let mut found = None;
     if targets.ready() {
         let cx = turns::Context {
             plan: &plan,
@@ -140,7 +142,12 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             shard: dist.as_ref().map_or(Shard::WHOLE, |d| d.shard),
             trace: trace.clone(),
         };
-        turns::run_all(&cx, &mut runnables, &mut display).await;
+        match &plan.load {
+            crate::plan::LoadModel::FindCapacity(search) => {
+                found = Some(capacity::run_all(&cx, search, &mut runnables, &mut display).await);
+            }
+            _ => turns::run_all(&cx, &mut runnables, &mut display).await,
+        }
     }
     if let Some(t) = &trace
         && let Err(e) = t.flush()
@@ -183,6 +190,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         &totals,
         stopped,
     );
+    summary.capacity = found;
     summary.thresholds = crate::thresholds::evaluate(&plan.thresholds, &summary);
     summary.shard = shard.map(|s| ShardRecord {
         cpu_seconds: results::cpu_seconds(),

@@ -61,7 +61,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 cx.plan.seed,
                 cx.shard,
             )),
-            LoadModel::ClosedLoop { .. } => None,
+            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => None,
         };
     }
     match mode {
@@ -71,7 +71,8 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                     return;
                 }
                 let settings = settings(cx, t, load.clone(), limits.warmup, limits.duration, ops);
-                turn(cx, t, settings, display, None).await;
+                let label = format!("[{}]", cx.plan.targets[t.index].name);
+                turn(cx, t, settings, display, label).await;
             }
         }
         TurnMode::Concurrent => {
@@ -130,7 +131,9 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                         Duration::ZERO
                     };
                     let s = settings(cx, t, load.clone(), warmup, Some(length), ops_left);
-                    turn(cx, t, s, display, Some(round + 1)).await;
+                    let name = &cx.plan.targets[t.index].name;
+                    let label = format!("[{name} turn {}]", round + 1);
+                    turn(cx, t, s, display, label).await;
                 }
                 if !any {
                     return;
@@ -141,19 +144,15 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
     }
 }
 
-/// Runs one turn of one target and adds it to the target's report.
-async fn turn(
+/// Runs one turn of one target, shown as `label`, adds it to the target's report and
+/// returns the turn's own report.
+pub(super) async fn turn(
     cx: &Context<'_>,
     t: &mut Runnable,
     settings: EngineSettings,
     display: &mut Display,
-    round: Option<u32>,
-) {
-    let name = &cx.plan.targets[t.index].name;
-    let label = match round {
-        Some(r) => format!("[{name} turn {r}]"),
-        None => format!("[{name}]"),
-    };
+    label: String,
+) -> EngineReport {
     display.start(
         label,
         Some(t.index),
@@ -171,6 +170,7 @@ async fn turn(
     .await;
     display.stop();
     t.report.add(&report);
+    report
 }
 
 fn settings(
@@ -234,6 +234,14 @@ fn load_of(plan: &Plan, n: usize, shard: Shard) -> Result<LoadModel, String> {
             max_in_flight: o.max_in_flight.div_ceil(shard.count as usize),
             arrivals: o.arrivals,
         }),
+        LoadModel::FindCapacity(_) if shard.is_sharded() => {
+            return Err(
+                "find-capacity runs in one process: each step's verdict needs all of its \
+                 requests, so it cannot be split into shards"
+                    .into(),
+            );
+        }
+        search @ LoadModel::FindCapacity(_) => search,
     })
 }
 
@@ -255,6 +263,7 @@ fn split(load: &LoadModel, n: usize) -> LoadModel {
             concurrency: (concurrency / n).max(1),
             expected_interval: *expected_interval,
         },
+        LoadModel::FindCapacity(_) => load.clone(),
         LoadModel::OpenLoop(o) => LoadModel::OpenLoop(OpenLoop {
             max_in_flight: (o.max_in_flight / n).max(1),
             arrivals: match &o.arrivals {

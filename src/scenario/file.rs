@@ -70,6 +70,24 @@ pub struct LoadSection {
     pub stages: Option<Spanned<Vec<StageSection>>>,
     /// Open loop: most requests in flight at once.
     pub max_in_flight: Option<Spanned<i64>>,
+    /// find-capacity: each step's rate is the last one's times this.
+    pub factor: Option<Spanned<f64>>,
+    /// find-capacity: each step's rate is the last one's plus this.
+    pub step: Option<Spanned<f64>>,
+    /// find-capacity: measured length of each step.
+    pub step_duration: Option<Spanned<String>>,
+    /// find-capacity: the highest rate offered.
+    pub max_rate: Option<Spanned<f64>>,
+    /// find-capacity: a step whose p99 exceeds this fails.
+    pub slo_p99: Option<Spanned<String>>,
+    /// find-capacity: largest share of errors a good step may have.
+    pub max_error_ratio: Option<Spanned<f64>>,
+    /// find-capacity: largest share of throttled requests a good step may have.
+    pub max_throttle_ratio: Option<Spanned<f64>>,
+    /// find-capacity: smallest accepted / offered rate of a good step.
+    pub min_accepted_ratio: Option<Spanned<f64>>,
+    /// find-capacity: bisection steps between the last good and first bad rate.
+    pub bisect_steps: Option<Spanned<i64>>,
 }
 
 /// One stage of a ramping arrival rate.

@@ -5,6 +5,7 @@
 //! reading the file and the environment.
 
 pub mod bounds;
+mod capacity;
 mod error;
 mod file;
 mod interpolate;
@@ -243,13 +244,21 @@ impl Validator<'_> {
             .as_ref()
             .map(|w| self.duration(w, "run.window", MAX_RUN_LENGTH))
             .transpose()?;
+        let searching = matches!(load, LoadModel::FindCapacity(_));
         let mode = match &run.compare {
-            None if ramping => "sequential",
+            None if ramping || searching => "sequential",
             None => "alternate",
             Some(m) => m.get_ref().as_str(),
         };
         let span = |f: &Option<Spanned<String>>| f.as_ref().map(|v| v.span());
         match mode {
+            "alternate" | "concurrent" if searching => Err(ScenarioError::at(
+                self.path,
+                self.text,
+                span(&run.compare),
+                "run.compare",
+                "find-capacity searches one target at a time; use compare = \"sequential\" (or leave it out)",
+            )),
             "alternate" => {
                 if ramping {
                     return Err(ScenarioError::at(
@@ -364,6 +373,19 @@ impl Validator<'_> {
             }
             duration = Some(stages.iter().map(|s| s.duration).sum());
         }
+        if let LoadModel::FindCapacity(_) = load {
+            let set = [
+                ("run.duration", run.duration.as_ref().map(|d| d.span())),
+                ("run.ops", run.ops.as_ref().map(|n| n.span())),
+            ];
+            if let Some((field, Some(span))) = set.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(self.err(
+                    span,
+                    field,
+                    "find-capacity takes its length from its steps (load.step_duration); remove it",
+                ));
+            }
+        }
         if let (Some(d), Some(span)) = (duration, run.duration.as_ref().map(|d| d.span()))
             && d.is_zero()
         {
@@ -374,7 +396,7 @@ impl Validator<'_> {
             .as_ref()
             .map(|n| self.count(n, "run.ops", 1, MAX_OPS, WHY_OPS))
             .transpose()?;
-        if duration.is_none() && ops.is_none() {
+        if duration.is_none() && ops.is_none() && !matches!(load, LoadModel::FindCapacity(_)) {
             return Err(self.err(
                 run_table.span(),
                 "run",
@@ -426,6 +448,9 @@ impl Validator<'_> {
     /// `[load]`: the executor and the fields it takes.
     fn load(&self, l: &file::LoadSection) -> Checked<LoadModel> {
         let executor = self.executor(l)?;
+        if executor == "find-capacity" {
+            return Ok(LoadModel::FindCapacity(self.find_capacity(l)?));
+        }
         let max_in_flight = match &l.max_in_flight {
             Some(n) => {
                 self.count(n, "load.max_in_flight", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)? as usize
@@ -456,17 +481,19 @@ impl Validator<'_> {
             "closed-loop" => &["concurrency", "expected_interval"],
             "constant-arrival-rate" | "poisson-arrival-rate" => &["rate", "max_in_flight"],
             "ramping-arrival-rate" => &["start_rate", "stages", "max_in_flight"],
+            "find-capacity" => capacity::FIELDS,
             other => {
                 return Err(self.err(
                     l.executor.span(),
                     "load.executor",
                     format!(
-                        "unknown executor {other:?}; expected \"closed-loop\", \"constant-arrival-rate\", \"ramping-arrival-rate\" or \"poisson-arrival-rate\""
+                        "unknown executor {other:?}; expected \"closed-loop\", \"constant-arrival-rate\", \"ramping-arrival-rate\", \"poisson-arrival-rate\" or \"find-capacity\""
                     ),
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 6] = [
+        let span_f = |v: &Option<Spanned<f64>>| v.as_ref().map(|v| v.span());
+        let set: [(&str, Option<Range<usize>>); 15] = [
             ("concurrency", l.concurrency.as_ref().map(|v| v.span())),
             (
                 "expected_interval",
@@ -476,6 +503,15 @@ impl Validator<'_> {
             ("start_rate", l.start_rate.as_ref().map(|v| v.span())),
             ("stages", l.stages.as_ref().map(|v| v.span())),
             ("max_in_flight", l.max_in_flight.as_ref().map(|v| v.span())),
+            ("factor", span_f(&l.factor)),
+            ("step", span_f(&l.step)),
+            ("step_duration", l.step_duration.as_ref().map(|v| v.span())),
+            ("max_rate", span_f(&l.max_rate)),
+            ("slo_p99", l.slo_p99.as_ref().map(|v| v.span())),
+            ("max_error_ratio", span_f(&l.max_error_ratio)),
+            ("max_throttle_ratio", span_f(&l.max_throttle_ratio)),
+            ("min_accepted_ratio", span_f(&l.min_accepted_ratio)),
+            ("bisect_steps", l.bisect_steps.as_ref().map(|v| v.span())),
         ];
         if let Some((name, Some(span))) =
             set.iter().find(|(n, s)| s.is_some() && !takes.contains(n))

@@ -107,6 +107,7 @@ fn summary() -> Summary {
         recovery: None,
         shard: None,
         shards: Vec::new(),
+        capacity: None,
     }
 }
 

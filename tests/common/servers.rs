@@ -26,6 +26,10 @@ pub struct Behaviour {
     pub stall: Option<(Duration, Duration)>,
     /// Answer every GET with 500 (other methods still 200).
     pub fail_gets: bool,
+    /// A pool of this many workers: at most this many answers are in progress at once,
+    /// each taking `delay` from when a worker takes it up (a known capacity of
+    /// `workers / delay` requests per second).
+    pub workers: Option<usize>,
 }
 
 /// A running test server.
@@ -49,6 +53,9 @@ impl TestServer {
         let first_get: Arc<Mutex<Option<Instant>>> = Arc::default();
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = accepted.clone();
+        let pool = behaviour
+            .workers
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -57,10 +64,16 @@ impl TestServer {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let first_get = first_get.clone();
+                let pool = pool.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let first_get = first_get.clone();
+                        let pool = pool.clone();
                         async move {
+                            let _worker = match &pool {
+                                Some(p) => Some(p.clone().acquire_owned().await.unwrap()),
+                                None => None,
+                            };
                             let arrived = Instant::now();
                             if req.method() == hyper::Method::GET {
                                 first_get.lock().unwrap().get_or_insert(arrived);

@@ -1,4 +1,4 @@
-//! The seven report charts, drawn with `plotters` once as SVG (inlined into `report.html`
+//! The report charts (seven, and `capacity` after a capacity search), drawn with `plotters` once as SVG (inlined into `report.html`
 //! and written to `charts/<name>.svg`) and once as PNG (`charts/<name>.png`).
 //!
 //! Owns chart names, titles, sizes and layout; each chart module draws from [`Report`]
@@ -6,6 +6,7 @@
 
 mod breakdown;
 mod cache;
+mod capacity;
 mod overhead;
 mod spectrum;
 pub mod style;
@@ -40,11 +41,12 @@ pub enum ChartKind {
     Outcomes,
     Cache,
     LatencyOverTime,
+    Capacity,
 }
 
 impl ChartKind {
     /// Every chart, in report order.
-    pub const ALL: [ChartKind; 7] = [
+    pub const ALL: [ChartKind; 8] = [
         ChartKind::LatencySpectrum,
         ChartKind::Overhead,
         ChartKind::TimeBreakdown,
@@ -52,6 +54,7 @@ impl ChartKind {
         ChartKind::Outcomes,
         ChartKind::Cache,
         ChartKind::LatencyOverTime,
+        ChartKind::Capacity,
     ];
 
     /// File stem under `charts/`.
@@ -64,6 +67,7 @@ impl ChartKind {
             ChartKind::Outcomes => "outcomes",
             ChartKind::Cache => "cache",
             ChartKind::LatencyOverTime => "latency-over-time",
+            ChartKind::Capacity => "capacity",
         }
     }
 
@@ -77,6 +81,7 @@ impl ChartKind {
             ChartKind::Outcomes => "Outcomes per second",
             ChartKind::Cache => "Gateway cache",
             ChartKind::LatencyOverTime => "Latency over time (ok requests)",
+            ChartKind::Capacity => "Capacity search: each step's rates and latency",
         }
     }
 
@@ -117,7 +122,18 @@ impl ChartKind {
                 "Median (top) and 99th percentile (bottom) of ok response times in each second, \
                  all operations together."
             }
+            ChartKind::Capacity => {
+                "One point per step, every target on the same axes. Left: ok responses per \
+                 second against the offered rate (on the diagonal, everything offered was \
+                 served). Right: p50 and p99 against the offered rate, with the SLO. A dotted \
+                 vertical line marks each target's knee, its highest good rate."
+            }
         }
+    }
+
+    /// Whether the report has this chart: `capacity` only after a capacity search.
+    fn shown(self, data: &Report) -> bool {
+        self != ChartKind::Capacity || data.summary.capacity.is_some()
     }
 
     /// Pixel size of the chart.
@@ -134,6 +150,7 @@ impl ChartKind {
             ChartKind::Outcomes => (1200, 200 + 300 * data.targets().len().max(1) as u32),
             ChartKind::LatencyOverTime => (1200, 900),
             ChartKind::Throughput | ChartKind::Cache => (1200, 600),
+            ChartKind::Capacity => (1400, 650),
         }
     }
 
@@ -152,6 +169,7 @@ impl ChartKind {
             ChartKind::Outcomes => timeline::outcomes(data, &body),
             ChartKind::Cache => cache::draw(data, &body),
             ChartKind::LatencyOverTime => timeline::latency(data, &body),
+            ChartKind::Capacity => capacity::draw(data, &body),
         }
     }
 }
@@ -183,6 +201,7 @@ pub fn render_all(data: &Report, dir: &Path) -> anyhow::Result<Vec<RenderedChart
         .with_context(|| format!("cannot create {}", charts_dir.display()))?;
     ChartKind::ALL
         .iter()
+        .filter(|kind| kind.shown(data))
         .map(|kind| render(*kind, data, &charts_dir))
         .collect()
 }
