@@ -23,8 +23,8 @@ fn capacity<'a>(s: &'a Value, target: &str) -> &'a Value {
 }
 
 /// Runs `text` as `name.toml` in `dir`; the summary.
-fn search(dir: &Path, name: &str, text: &str) -> Value {
-    let path = write_scenario(dir, &format!("{name}.toml"), text);
+fn search(dir: &Path, name: &str, scenario_text: &str) -> Value {
+    let path = write_scenario(dir, &format!("{name}.toml"), scenario_text);
     let out_dir = dir.join(name);
     let out = run_scenario(&path, &out_dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

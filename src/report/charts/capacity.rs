@@ -4,6 +4,7 @@
 //! target's colour marks its knee.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::DrawResult;
