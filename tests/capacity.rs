@@ -136,7 +136,10 @@ setup_via = "direct"
     let apim = capacity(&s, "apim");
     assert_eq!(apim["knee"]["reason"], "throttled", "{apim:#}");
     let knee = apim["knee"]["rate"].as_f64().unwrap();
-    assert!((knee - 50.0).abs() <= 5.0, "knee {knee}/s, limit 50/s: {apim:#}");
+    assert!(
+        (knee - 50.0).abs() <= 5.0,
+        "knee {knee}/s, limit 50/s: {apim:#}"
+    );
     let direct = capacity(&s, "direct");
     assert_eq!(direct["knee"]["reason"], "ceiling", "{direct:#}");
     assert_eq!(direct["knee"]["rate"], 100.0);
@@ -158,9 +161,27 @@ fn what_a_capacity_search_refuses() {
     let ok = validate("fine", "warmup = \"1s\"", load);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     for (name, run_table, load, field, says) in [
-        ("length", "duration = \"10s\"", load.to_string(), "run.duration", "step_duration"),
-        ("count", "ops = 100", load.to_string(), "run.ops", "step_duration"),
-        ("turns", "compare = \"alternate\"", load.to_string(), "run.compare", "sequential"),
+        (
+            "length",
+            "duration = \"10s\"",
+            load.to_string(),
+            "run.duration",
+            "step_duration",
+        ),
+        (
+            "count",
+            "ops = 100",
+            load.to_string(),
+            "run.ops",
+            "step_duration",
+        ),
+        (
+            "turns",
+            "compare = \"alternate\"",
+            load.to_string(),
+            "run.compare",
+            "sequential",
+        ),
         (
             "short",
             "",
@@ -182,19 +203,24 @@ fn what_a_capacity_search_refuses() {
             "load.max_rate",
             "100 steps",
         ),
-        ("rate", "", format!("{load}\nrate = 5"), "load.rate", "does not take"),
+        (
+            "rate",
+            "",
+            format!("{load}\nrate = 5"),
+            "load.rate",
+            "does not take",
+        ),
     ] {
         let out = validate(name, run_table, &load);
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{name}: {all}");
         assert!(all.contains(field) && all.contains(says), "{name}: {all}");
-        assert!(all.contains(&format!("{name}.toml:")), "names file and line: {all}");
+        assert!(
+            all.contains(&format!("{name}.toml:")),
+            "names file and line: {all}"
+        );
     }
-    let path = write_scenario(
-        tmp.path(),
-        "cli.toml",
-        &scenario("cli", endpoint, "", load),
-    );
+    let path = write_scenario(tmp.path(), "cli.toml", &scenario("cli", endpoint, "", load));
     let path = path.to_str().unwrap();
     for (args, says) in [
         (vec!["--duration", "5s"], "--duration"),

@@ -113,7 +113,10 @@ fn refuse_for_capacity_search(plan: &Plan, args: &RunArgs) -> Result<(), String>
     if !matches!(plan.load, crate::plan::LoadModel::FindCapacity(_)) {
         return Ok(());
     }
-    let length = [("--duration", args.duration.is_some()), ("--ops", args.ops.is_some())];
+    let length = [
+        ("--duration", args.duration.is_some()),
+        ("--ops", args.ops.is_some()),
+    ];
     if let Some((flag, _)) = length.iter().find(|(_, set)| *set) {
         return Err(format!(
             "{flag} does not apply to find-capacity: its steps set the run's length (load.step_duration)"

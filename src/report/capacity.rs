@@ -86,7 +86,14 @@ pub fn verdict(summary: &Summary) -> Vec<String> {
 /// One row per step of every target, in the order run.
 pub fn table(c: &CapacitySummary) -> Table {
     let header = vec![
-        "target", "step", "offered/s", "accepted/s", "p50", "p99", "errors", "throttled",
+        "target",
+        "step",
+        "offered/s",
+        "accepted/s",
+        "p50",
+        "p99",
+        "errors",
+        "throttled",
         "verdict",
     ];
     let rows = c
@@ -174,7 +181,11 @@ mod tests {
             searched("rgw", Some(2000.0), KneeReason::Ceiling),
             searched("apim", Some(500.0), KneeReason::Saturated),
         );
-        assert!(shares(&s)[0].contains("leaves at most 25% of rgw's"), "{:?}", shares(&s));
+        assert!(
+            shares(&s)[0].contains("leaves at most 25% of rgw's"),
+            "{:?}",
+            shares(&s)
+        );
         let s = with_capacity(
             searched("rgw", Some(2000.0), KneeReason::Ceiling),
             searched("apim", None, KneeReason::Errors),

@@ -57,7 +57,12 @@ impl CapacitySummary {
 /// requests were answered: `elapsed` less the fastest `ok` response (the time the first
 /// request took), at most the offered rate. A server that keeps up answers the step in
 /// its own length; one that cannot takes longer, and the rate falls to what it served.
-pub fn step_stats(offered_rate: f64, target: usize, totals: &Totals, elapsed: Duration) -> StepStats {
+pub fn step_stats(
+    offered_rate: f64,
+    target: usize,
+    totals: &Totals,
+    elapsed: Duration,
+) -> StepStats {
     let mut ok = new_histogram();
     let (mut all, mut throttled, mut failed) = (0u64, 0u64, 0u64);
     for (k, v) in &totals.series {
@@ -121,8 +126,18 @@ mod tests {
         totals.add(series(0, OutcomeClass::Ok, Phase::Steady, &[10; 97]));
         totals.add(series(0, OutcomeClass::Throttled, Phase::Steady, &[1, 1]));
         totals.add(series(0, OutcomeClass::ServerError, Phase::Steady, &[5]));
-        totals.add(series(0, OutcomeClass::ServerError, Phase::Warmup, &[5; 50]));
-        totals.add(series(1, OutcomeClass::ServerError, Phase::Steady, &[5; 50]));
+        totals.add(series(
+            0,
+            OutcomeClass::ServerError,
+            Phase::Warmup,
+            &[5; 50],
+        ));
+        totals.add(series(
+            1,
+            OutcomeClass::ServerError,
+            Phase::Steady,
+            &[5; 50],
+        ));
         // 100 due over 1 s, the last answered 10 ms after it was due.
         let s = step_stats(100.0, 0, &totals, Duration::from_millis(1000));
         assert_eq!(s.throttle_ratio, 0.02);

@@ -21,7 +21,12 @@ const OFFERED: &str = "offered rate (requests/s)";
 
 /// Draws the chart.
 pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-    let Some(c) = data.summary.capacity.as_ref().filter(|c| !c.targets.is_empty()) else {
+    let Some(c) = data
+        .summary
+        .capacity
+        .as_ref()
+        .filter(|c| !c.targets.is_empty())
+    else {
         return no_data(area, "no capacity search in this run");
     };
     let styled: Vec<(SeriesStyle, &TargetCapacity)> = c
