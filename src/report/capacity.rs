@@ -46,31 +46,42 @@ pub fn knees(c: &CapacitySummary) -> Vec<String> {
 }
 
 /// `apim leaves 62% of rgw's capacity at p99 < 50 ms`, for each gateway target compared
-/// with its direct target when both have a knee ("at most" when the direct target
-/// reached the ceiling, so its capacity is only a lower bound).
+/// with its direct target when both have a knee. A knee at the ceiling is only a lower
+/// bound of that target's capacity: the share is then "at most" (direct) or "at least"
+/// (gateway) that, and not given when both reached it. Above 100% the gateway
+/// "sustains" more than the storage behind it (a cache).
 pub fn shares(summary: &Summary) -> Vec<String> {
     let Some(c) = &summary.capacity else {
         return Vec::new();
     };
     let knee = |name: &str| -> Option<Knee> { Some(c.target(name)?.knee) };
+    let slo = fmt_ms(c.slo_p99_ms);
     summary
         .overheads
         .iter()
         .filter_map(|pair| {
             let (direct, gateway) = (knee(&pair.baseline)?, knee(&pair.candidate)?);
             let (d, g) = (direct.rate?, gateway.rate?);
-            let bound = if direct.reason == KneeReason::Ceiling {
-                "at most "
-            } else {
-                ""
+            let (gw, storage) = (&pair.candidate, &pair.baseline);
+            let bound = match (
+                direct.reason == KneeReason::Ceiling,
+                gateway.reason == KneeReason::Ceiling,
+            ) {
+                (true, true) => {
+                    return Some(format!(
+                        "{gw} and {storage} both sustained the ceiling ({d:.0} requests/s) at \
+                         p99 < {slo}: raise load.max_rate to compare their capacity."
+                    ));
+                }
+                (true, false) => "at most ",
+                (false, true) => "at least ",
+                (false, false) => "",
             };
+            let share = 100.0 * g / d;
+            let verb = if share > 100.0 { "sustains" } else { "leaves" };
             Some(format!(
-                "{} leaves {bound}{:.0}% of {}'s capacity at p99 < {} ({g:.0} vs {d:.0} \
-                 requests/s).",
-                pair.candidate,
-                100.0 * g / d,
-                pair.baseline,
-                fmt_ms(c.slo_p99_ms)
+                "{gw} {verb} {bound}{share:.0}% of {storage}'s capacity at p99 < {slo} \
+                 ({g:.0} vs {d:.0} requests/s)."
             ))
         })
         .collect()
@@ -186,6 +197,16 @@ mod tests {
             "{:?}",
             shares(&s)
         );
+        let s = with_capacity(
+            searched("rgw", Some(500.0), KneeReason::Slo),
+            searched("apim", Some(2000.0), KneeReason::Ceiling),
+        );
+        assert!(shares(&s)[0].starts_with("apim sustains at least 400% of rgw's"));
+        let s = with_capacity(
+            searched("rgw", Some(2000.0), KneeReason::Ceiling),
+            searched("apim", Some(2000.0), KneeReason::Ceiling),
+        );
+        assert!(shares(&s)[0].contains("both sustained the ceiling"));
         let s = with_capacity(
             searched("rgw", Some(2000.0), KneeReason::Ceiling),
             searched("apim", None, KneeReason::Errors),

@@ -75,7 +75,7 @@ pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) ->
     // Latency against offered, with the SLO.
     let slo = c.slo_p99_ms;
     let mut latency = vec![Line::new(
-        format!("SLO: p99 < {}", fmt_tick(&slo)),
+        format!("SLO: p99 < {} ms", fmt_tick(&slo)),
         SeriesStyle {
             dash: Dash::Dashed(10, 5),
             ..REFERENCE
