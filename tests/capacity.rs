@@ -31,6 +31,11 @@ fn search(dir: &Path, name: &str, scenario_text: &str) -> Value {
     summary(&out_dir)
 }
 
+/// A shared machine can throw a hiccup into one step's tail and fail it early; a wrong
+/// search or a wrong accepted rate shows in every attempt. So the pool's knee gets this
+/// many attempts and must come out right in one (as tests/fidelity.rs does).
+const ATTEMPTS: usize = 3;
+
 #[test]
 fn the_knee_of_a_worker_pool_is_its_computed_capacity() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -41,6 +46,24 @@ fn the_knee_of_a_worker_pool_is_its_computed_capacity() {
         ..Behaviour::default()
     });
     let tmp = tempdir();
+    let mut failures = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        let dir = tmp.path().join(attempt.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        match pool_attempt(&dir, &server.endpoint()) {
+            Ok(()) => return,
+            Err(why) => {
+                eprintln!("attempt {attempt}: {why}");
+                failures.push(why);
+            }
+        }
+    }
+    panic!("no right attempt in {ATTEMPTS}: {failures:#?}");
+}
+
+/// One search of the 200/s pool: the knee within 10% of 200/s, the climb as computed,
+/// accepted rates right, and the run's histograms holding every step's requests.
+fn pool_attempt(dir: &Path, endpoint: &str) -> Result<(), String> {
     let load = r#"executor = "find-capacity"
 start_rate = 50
 factor = 1.5
@@ -48,46 +71,53 @@ step_duration = "1s"
 max_rate = 1000
 slo_p99 = "60ms"
 bisect_steps = 3"#;
-    let text = scenario("pool", &server.endpoint(), "warmup = \"300ms\"", load);
-    let s = search(tmp.path(), "pool", &text);
-    assert_eq!(s["capacity"]["complete"], true, "{:#}", s["capacity"]);
+    let text = scenario("pool", endpoint, "warmup = \"300ms\"", load);
+    let s = search(dir, "pool", &text);
+    let check = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what}: {:#}", s["capacity"]))
+        }
+    };
+    check(s["capacity"]["complete"] == true, "complete")?;
     let pool = capacity(&s, "server");
-    let knee = pool["knee"]["rate"].as_f64().unwrap();
-    assert!(
+    let knee = pool["knee"]["rate"].as_f64().unwrap_or(0.0);
+    check(
         (knee - 200.0).abs() <= 20.0,
-        "knee {knee}/s, computed 200/s: {pool:#}"
-    );
-    let reason = pool["knee"]["reason"].as_str().unwrap();
-    assert!(["slo", "saturated"].contains(&reason), "{pool:#}");
+        &format!("knee {knee}/s, computed 200/s"),
+    )?;
+    let reason = pool["knee"]["reason"].as_str().unwrap_or("");
+    check(["slo", "saturated"].contains(&reason), "reason")?;
     let steps = pool["steps"].as_array().unwrap();
     // The climb 50, 75, 112.5, 168.75, 253.1, then 3 bisections.
-    assert_eq!(steps.len(), 8, "{pool:#}");
-    assert_eq!(steps[0]["offered_rate"], 50.0);
-    assert_eq!(steps[4]["offered_rate"].as_f64().unwrap(), 253.125);
+    check(steps.len() == 8, "8 steps")?;
+    check(steps[0]["offered_rate"] == 50.0, "first step")?;
+    check(steps[4]["offered_rate"] == 253.125, "fifth step")?;
     for st in steps {
         let (offered, accepted) = (
             st["offered_rate"].as_f64().unwrap(),
             st["accepted_rate"].as_f64().unwrap(),
         );
         if offered > 230.0 {
-            assert_ne!(st["verdict"], "good", "{st:#}");
-            assert!(accepted < 215.0, "served at most its capacity: {st:#}");
+            check(st["verdict"] != "good", "above capacity is not good")?;
+            check(accepted < 215.0, "served at most its capacity")?;
         }
         if offered < 180.0 {
-            assert_eq!(st["verdict"], "good", "{st:#}");
-            assert!(accepted >= 0.97 * offered, "{st:#}");
+            check(st["verdict"] == "good", "below capacity is good")?;
+            check(accepted >= 0.97 * offered, "accepted what was offered")?;
         }
     }
     // The run's histograms hold every step's requests (the tee took copies only).
-    let measured: u64 = op(&s, "server", "get")["requests"].as_u64().unwrap();
+    let measured = op(&s, "server", "get")["requests"].as_u64().unwrap();
     let offered: f64 = steps
         .iter()
         .map(|st| st["offered_rate"].as_f64().unwrap())
         .sum();
-    assert!(
+    check(
         (measured as f64 - offered).abs() <= steps.len() as f64,
-        "{measured} measured, {offered} offered over 1 s steps"
-    );
+        &format!("{measured} measured, {offered} offered over 1 s steps"),
+    )
 }
 
 #[test]

@@ -37,13 +37,13 @@ pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) ->
             (series_style(i.unwrap_or(0)), t)
         })
         .collect();
-    let x_end = c.max_rate.max(
-        styled
-            .iter()
-            .flat_map(|(_, t)| &t.steps)
-            .map(|s| s.stats.offered_rate)
-            .fold(1.0, f64::max),
-    ) * 1.05;
+    // The steps offered, not the ceiling: a knee far below max_rate stays readable.
+    let x_end = styled
+        .iter()
+        .flat_map(|(_, t)| &t.steps)
+        .map(|s| s.stats.offered_rate)
+        .fold(1.0, f64::max)
+        * 1.05;
     let (left, right) = area.split_horizontally(area.dim_in_pixel().0 / 2);
 
     // Offered against accepted.
