@@ -31,6 +31,7 @@ mod expressions;
 mod fidelity;
 mod fuzz;
 mod policy_support;
+mod server_timing;
 mod tls;
 mod traffic;
 
@@ -674,7 +675,10 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             .iter()
             .map(|(n, _)| n.as_str())
             .collect();
-        assert_eq!(blocks, ["x-cache", "sigv4", "x-cache"]);
+        assert_eq!(
+            blocks,
+            ["x-cache", "sigv4", "server-timing", "server-timing", "x-cache", "server-timing"]
+        );
         let gw = super::start(GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             policy: policy_path,

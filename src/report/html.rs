@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
-use crate::report::shards;
+use crate::report::{attribution, shards};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -126,6 +126,12 @@ impl Exporter for Html {
                  their wall clocks; percentiles come from the merged histograms. Clock offset: \
                  the shard's clock minus its reference; FLAG: unknown or over the bound.</p>\n",
             );
+        }
+
+        if let Some(t) = attribution::table(s) {
+            o.push_str("<h2>Server-side timing</h2>\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(attribution::NOTE));
         }
 
         o.push_str("<h2>Charts</h2>\n");

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::shards;
+use crate::report::{attribution, shards};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -66,6 +66,11 @@ impl Exporter for Markdown {
                 let _ = writeln!(o, "> **Warning:** {}\n", escape(&w));
             }
             write_table(&mut o, &t);
+        }
+        if let Some(t) = attribution::table(s) {
+            o.push_str("\n### Server-side timing\n\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "\n{}", escape(attribution::NOTE));
         }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");

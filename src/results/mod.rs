@@ -9,6 +9,7 @@
 pub mod hlog;
 pub mod read;
 pub mod repetitions;
+pub mod server_timing;
 pub mod shards;
 pub mod summary;
 
