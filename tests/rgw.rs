@@ -968,8 +968,14 @@ head = 50
         );
     }
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
-    assert!(html.contains("<h2>Server-side timing</h2>"), "section in report.html");
-    assert!(html.contains("at p50 on GET (against direct)"), "verdict sentence");
+    assert!(
+        html.contains("<h2>Server-side timing</h2>"),
+        "section in report.html"
+    );
+    assert!(
+        html.contains("at p50 on GET (against direct)"),
+        "verdict sentence"
+    );
     let md = std::fs::read_to_string(out_dir.join("summary.md")).unwrap();
     assert!(md.contains("### Server-side timing"), "{md}");
     assert!(out_dir.join("charts/server-timing.png").exists());

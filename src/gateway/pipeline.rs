@@ -18,7 +18,6 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
-use super::server_timing::Stopwatch;
 use super::cors::CorsDecision;
 use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
@@ -30,6 +29,7 @@ use super::policy::{
 };
 use super::reply::{GwBody, apim_error, full};
 use super::route::{Operations, Unrouted, route};
+use super::server_timing::Stopwatch;
 use super::stats::{Counter, Stats};
 use super::values::ValueCache;
 use crate::shared::latency::{self, AddedLatency};

@@ -106,7 +106,11 @@ mod tests {
         h.record(&timing, Duration::from_millis(6));
         let unattributed = h.unattributed.as_ref().unwrap();
         assert_eq!(unattributed.len(), 2);
-        assert_eq!(unattributed.min(), 1, "shorter than the components: floored");
+        assert_eq!(
+            unattributed.min(),
+            1,
+            "shorter than the components: floored"
+        );
         assert_eq!(unattributed.max(), unattributed.highest_equivalent(1000));
         assert_eq!(h.gateway.as_ref().unwrap().len(), 2);
         assert!(h.cache.is_none());

@@ -58,8 +58,11 @@ pub fn splits(summary: &Summary) -> Vec<Split> {
             };
             for (percentile, of_latency, of_component) in PERCENTILES {
                 let at = |c: &Option<ComponentStats>| c.as_ref().map_or(0, of_component);
-                let (gateway, backend, cache) =
-                    (at(&timing.gateway_us), at(&timing.backend_us), at(&timing.cache_us));
+                let (gateway, backend, cache) = (
+                    at(&timing.gateway_us),
+                    at(&timing.backend_us),
+                    at(&timing.cache_us),
+                );
                 let total = of_latency(latency);
                 out.push(Split {
                     target: t.name.clone(),
@@ -188,7 +191,11 @@ mod tests {
     #[test]
     fn each_percentile_is_split_and_the_rest_is_network_and_client() {
         let s = splits(&run());
-        assert_eq!(s.len(), 3, "apim GET at p50, p90, p99; direct has no timing");
+        assert_eq!(
+            s.len(),
+            3,
+            "apim GET at p50, p90, p99; direct has no timing"
+        );
         assert_eq!(s[0].percentile, "p50");
         assert_eq!(s[0].parts_us, [2600, 1000, 0, 500]);
         assert_eq!(s[1].parts_us, [5200, 2000, 0, 1800]);

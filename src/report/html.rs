@@ -6,9 +6,9 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
-use crate::report::{attribution, shards};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{attribution, shards};
 
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::report::{attribution, shards};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{attribution, shards};
 
 /// File name of the Markdown summary in the results folder.
 pub const FILE_NAME: &str = "summary.md";

@@ -96,23 +96,23 @@ mod tests {
             second: n,
             ..Default::default()
         };
-        let ms = |x: u64| Some(Duration::from_micros(x));
+        let us = |x: u64| Some(Duration::from_micros(x));
         let mut miss = SeriesData::new();
         let mut hit = SeriesData::new();
         for i in 0..200u64 {
             let service = Duration::from_micros(5_000 + 37 * i + n);
             let _ = miss.latency.record(service.as_micros() as u64);
             let t = ServerTiming {
-                gateway: ms(2_000 + i),
-                backend: ms(2_500 + 3 * i),
+                gateway: us(2_000 + i),
+                backend: us(2_500 + 3 * i),
                 cache: None,
             };
             miss.server_timing.record(&t, service);
             let _ = hit.latency.record(900 + i);
             let t = ServerTiming {
-                gateway: ms(400 + i),
+                gateway: us(400 + i),
                 backend: None,
-                cache: ms(20 + i % 7),
+                cache: us(20 + i % 7),
             };
             if i % 4 != 0 {
                 hit.server_timing.record(&t, Duration::from_micros(900 + i));

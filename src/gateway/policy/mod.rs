@@ -553,7 +553,9 @@ impl<'a, 'i> Parser<'a, 'i> {
                 };
                 let words: Vec<&str> = marker.split_whitespace().collect();
                 match (words.as_slice(), &mut block) {
-                    (["native", name, "begin"], None) if ["sigv4", "x-cache", "server-timing"].contains(name) => {
+                    (["native", name, "begin"], None)
+                        if ["sigv4", "x-cache", "server-timing"].contains(name) =>
+                    {
                         block = Some((name.to_string(), child, Vec::new()));
                     }
                     (["native", name, "end"], Some((open, start, inside))) if open == name => {

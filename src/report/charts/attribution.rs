@@ -24,7 +24,12 @@ pub fn draw<DB: DrawingBackend>(data: &Report, area: &DrawingArea<DB, Shift>) ->
     let bars: Vec<Bar> = splits(&data.summary)
         .into_iter()
         .map(|s| Bar {
-            label: format!("{} {} {}", s.target, s.op.name().to_uppercase(), s.percentile),
+            label: format!(
+                "{} {} {}",
+                s.target,
+                s.op.name().to_uppercase(),
+                s.percentile
+            ),
             parts_us: s.parts_us.map(|us| us as f64).to_vec(),
         })
         .collect();

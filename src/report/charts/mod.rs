@@ -78,7 +78,9 @@ impl ChartKind {
             ChartKind::LatencySpectrum => "Latency by percentile (ok requests)",
             ChartKind::Overhead => "Gateway overhead by percentile",
             ChartKind::TimeBreakdown => "Where the time went (mean of ok requests)",
-            ChartKind::ServerTiming => "Where the time went, as the servers tell it (Server-Timing)",
+            ChartKind::ServerTiming => {
+                "Where the time went, as the servers tell it (Server-Timing)"
+            }
             ChartKind::Throughput => "Throughput over time (ok requests per second)",
             ChartKind::Outcomes => "Outcomes per second",
             ChartKind::Cache => "Gateway cache",
