@@ -9,11 +9,11 @@
 //! verdict sentence on how much of a gateway's overhead is its own processing.
 
 use crate::plan::OpKind;
-use crate::report::overhead::OpOverhead;
+use crate::report::overhead::{Field, OpOverhead};
 use crate::report::table::Table;
 use crate::report::verdict::fmt_ms;
 use crate::results::server_timing::{ComponentStats, ServerTimingSummary};
-use crate::results::summary::{LatencyStats, Summary};
+use crate::results::summary::Summary;
 use crate::shared::units::format_us;
 
 /// The parts of a response time, in the order they are drawn.
@@ -26,8 +26,11 @@ pub const NOTE: &str = "ok response time at each percentile, split by the respon
     network + client = the rest. Each part is its own percentile, so parts need not add up \
     exactly.";
 
+/// Reads one percentile of a component's stats.
+type ComponentField = fn(&ComponentStats) -> u64;
+
 /// The percentiles split: label, response-time field, component field.
-const PERCENTILES: [(&str, fn(&LatencyStats) -> u64, fn(&ComponentStats) -> u64); 3] = [
+const PERCENTILES: [(&str, Field, ComponentField); 3] = [
     ("p50", |l| l.p50, |c| c.p50),
     ("p90", |l| l.p90, |c| c.p90),
     ("p99", |l| l.p99, |c| c.p99),
