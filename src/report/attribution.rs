@@ -5,8 +5,10 @@
 //!
 //! Each component's percentile comes from its own merged histogram, and the rest is the
 //! response time's percentile minus them (at least zero): percentiles of parts need not
-//! add up exactly, so the split is a close reading, not an identity. Also words the
-//! verdict sentence on how much of a gateway's overhead is its own processing.
+//! add up exactly, so the split is a close reading, not an identity. An operation whose
+//! answers mix cache hits and forwarded requests is left out: a percentile of the mix is
+//! neither a hit's nor a miss's, so it cannot be split. Also words the verdict sentence
+//! on how much of a gateway's overhead is its own processing.
 
 use crate::plan::OpKind;
 use crate::report::overhead::{Field, OpOverhead};
@@ -24,7 +26,8 @@ pub const NOTE: &str = "ok response time at each percentile, split by the respon
     Server-Timing header: gateway = the gateway's own time, backend = from the forwarded \
     request to the backend's response headers, gateway cache = cache lookups (hits), \
     network + client = the rest. Each part is its own percentile, so parts need not add up \
-    exactly.";
+    exactly. Operations whose answers mix cache hits and forwarded requests are left out \
+    (the cache chart compares hits and misses).";
 
 /// Reads one percentile of a component's stats.
 type ComponentField = fn(&ComponentStats) -> u64;
@@ -56,7 +59,8 @@ pub fn splits(summary: &Summary) -> Vec<Split> {
     let mut out = Vec::new();
     for t in &summary.targets {
         for op in &t.ops {
-            let (Some(latency), Some(timing)) = (&op.latency_us, &op.server_timing) else {
+            let (Some(latency), Some(timing)) = (&op.latency_us, splittable(&op.server_timing))
+            else {
                 continue;
             };
             for (percentile, of_latency, of_component) in PERCENTILES {
@@ -83,6 +87,14 @@ pub fn splits(summary: &Summary) -> Vec<Split> {
         }
     }
     out
+}
+
+/// The server timing of an operation unless its answers mix cache hits and forwarded
+/// requests.
+fn splittable(timing: &Option<ServerTimingSummary>) -> Option<&ServerTimingSummary> {
+    timing
+        .as_ref()
+        .filter(|t| t.backend_us.is_none() || t.cache_us.is_none())
 }
 
 /// The table of the report's "Server-side timing" section (`None`: no server timing).
@@ -112,15 +124,16 @@ pub fn table(summary: &Summary) -> Option<Table> {
 /// "Of apim's +3.1 ms at p50 on GET (against direct), 2.6 ms is gateway processing and
 /// 0.5 ms network and client."
 pub fn overhead_sentence(pair: &OpOverhead, summary: &Summary) -> Option<String> {
-    let timing: &ServerTimingSummary = summary
-        .targets
-        .iter()
-        .find(|t| t.name == pair.candidate)?
-        .ops
-        .iter()
-        .find(|o| o.op == pair.op)?
-        .server_timing
-        .as_ref()?;
+    let timing = splittable(
+        &summary
+            .targets
+            .iter()
+            .find(|t| t.name == pair.candidate)?
+            .ops
+            .iter()
+            .find(|o| o.op == pair.op)?
+            .server_timing,
+    )?;
     let gateway_ms = timing.gateway_us.as_ref()?.p50 as f64 / 1000.0;
     let overhead_ms = pair.delta_ms(0);
     let rest_ms = overhead_ms - gateway_ms;
@@ -223,6 +236,16 @@ mod tests {
             "Of apim's +3.1 ms at p50 on GET (against direct), 2.6 ms is gateway processing \
              and 0.50 ms network and client; its backend answered in 1.0 ms (direct: 1.0 ms)."
         );
+        let mut mixed = run.clone();
+        if let Some(t) = &mut mixed.targets[1].ops[0].server_timing {
+            t.cache_us = component(20);
+        }
+        assert_eq!(
+            overhead_sentence(&pairs[0], &mixed),
+            None,
+            "hits and misses"
+        );
+        assert!(splits(&mixed).is_empty(), "hits and misses are not split");
         let mut without = run.clone();
         without.targets[1].ops[0].server_timing = None;
         assert_eq!(overhead_sentence(&pairs[0], &without), None);
