@@ -7,10 +7,11 @@ use std::path::Path;
 
 use common::*;
 
-const CHARTS: [&str; 7] = [
+const CHARTS: [&str; 8] = [
     "latency-spectrum",
     "overhead",
     "time-breakdown",
+    "server-timing",
     "throughput",
     "outcomes",
     "cache",
@@ -83,7 +84,7 @@ fn report_of_a_quickstart_run_has_charts_page_and_summary() {
     }
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("<link"), "no external stylesheets");
-    assert_eq!(html.matches("<svg").count(), 7, "all seven charts inline");
+    assert_eq!(html.matches("<svg").count(), 8, "all eight charts inline");
     assert!(
         html.contains("measure gatebench and this machine, not storage"),
         "the embedded note is shown"

@@ -903,3 +903,80 @@ fn four_shards_publish_to_rgw_and_merge_into_their_sum() {
         "{keys:?}"
     );
 }
+
+/// Acceptance of issue 15's server-side timing: the stand-in adds 2 ms in front of the
+/// RGW; its `Server-Timing` header attributes ~2 ms (±10%) to the gateway at p50, and
+/// the backend time it reports matches the direct target's latency within 20%.
+#[test]
+fn server_timing_attributes_the_added_latency_to_the_gateway_and_the_rest_to_rgw() {
+    let Some(r) = rgw() else { return };
+    let tmp = tempdir();
+    let port = free_port();
+    let _gateway = start_gateway(&r, tmp.path(), port, &["--added-latency", "2ms"]);
+    let scenario = write_scenario(
+        tmp.path(),
+        "timing.toml",
+        &format!(
+            r#"name = "server-timing"
+[run]
+duration = "6s"
+warmup = "1s"
+seed = 15
+compare = "alternate"
+window = "1s"
+[load]
+executor = "closed-loop"
+concurrency = 2
+[data]
+buckets = ["gatebench-timing"]
+objects = 50
+size = "1KiB"
+[mix]
+get = 50
+head = 50
+{}"#,
+            direct_and_gateway(port)
+        ),
+    );
+    let out_dir = tmp.path().join("run");
+    let s = run_rgw(&r, &out_dir, &["run", scenario.to_str().unwrap()]);
+    assert_clean(&s);
+    for name in ["get", "head"] {
+        let direct = op(&s, "direct", name);
+        assert!(
+            direct.get("server_timing").is_none(),
+            "RGW sends no Server-Timing: {direct:#}"
+        );
+        let apim = op(&s, "apim", name);
+        let timing = &apim["server_timing"];
+        let p50 = |part: &str| timing[part]["p50"].as_f64().unwrap() / 1000.0;
+        assert_eq!(timing["responses"], apim["outcomes"]["ok"], "{timing:#}");
+        let (gateway, backend) = (p50("gateway_us"), p50("backend_us"));
+        let direct_ms = direct["latency_us"]["p50"].as_f64().unwrap() / 1000.0;
+        println!(
+            "{name}: gateway p50 {gateway:.3} ms, backend p50 {backend:.3} ms, \
+             direct p50 {direct_ms:.3} ms, network + client p50 {:.3} ms",
+            p50("unattributed_us")
+        );
+        assert!(
+            (1.8..=2.2).contains(&gateway),
+            "{name}: gateway p50 {gateway} ms, not 2 ms ± 10%: {timing:#}"
+        );
+        assert!(
+            (backend / direct_ms - 1.0).abs() <= 0.2,
+            "{name}: backend p50 {backend} ms vs direct p50 {direct_ms} ms: {timing:#}"
+        );
+    }
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Server-side timing</h2>"),
+        "section in report.html"
+    );
+    assert!(
+        html.contains("at p50 on GET (against direct)"),
+        "verdict sentence"
+    );
+    let md = std::fs::read_to_string(out_dir.join("summary.md")).unwrap();
+    assert!(md.contains("### Server-side timing"), "{md}");
+    assert!(out_dir.join("charts/server-timing.png").exists());
+}

@@ -10,6 +10,7 @@ pub mod body;
 pub mod connect;
 mod embedded_gateway;
 pub mod s3;
+pub mod server_timing;
 pub mod token;
 
 use std::fmt::Write;

@@ -26,9 +26,10 @@ use std::collections::HashMap;
 
 use super::body::GeneratedBody;
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
+use super::server_timing::server_timing;
 use super::token::TokenSource;
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
-use crate::record::{CacheClass, OutcomeClass, TransportError};
+use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
 use crate::shared::sigv4::Signer;
 use crate::shared::{S3Endpoint, TlsSpec};
 use crate::tls::client::{ClientTls, tls_error};
@@ -61,6 +62,8 @@ pub struct Response {
     pub bytes_down: u64,
     /// The request opened a new connection: how long connect and TLS took.
     pub opened: Option<OpenTimes>,
+    /// What the `Server-Timing` header said (empty: no header).
+    pub server_timing: ServerTiming,
     /// Headers and error body, only from [`S3Client::send_keeping_details`].
     pub details: Option<Box<ResponseDetails>>,
 }
@@ -85,6 +88,7 @@ impl Response {
             bytes_up: 0,
             bytes_down: 0,
             opened: None,
+            server_timing: ServerTiming::default(),
             details: None,
         }
     }
@@ -454,6 +458,7 @@ impl S3Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        let server_timing = server_timing(resp.headers());
         let headers = keep_details.then(|| resp.headers().clone());
         let keep_prefix = !(200..400).contains(&status);
         let mut prefix = Vec::new();
@@ -490,6 +495,7 @@ impl S3Client {
             bytes_up: body_len,
             bytes_down,
             opened: None,
+            server_timing,
             details: headers.map(|headers| {
                 Box::new(ResponseDetails {
                     headers,

@@ -196,6 +196,7 @@ impl Exec {
                 status: resp.status,
                 transport: resp.transport,
                 retry_after: resp.retry_after,
+                server_timing: resp.server_timing,
             },
         );
         if let Some(trace) = &self.trace {

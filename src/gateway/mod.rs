@@ -5,7 +5,8 @@
 //! connection timeouts, and serving requests through `pipeline`. Clients send path-style S3 requests under an API prefix with a bearer
 //! token and a subscription key; the stand-in applies the policy and re-signs each
 //! request to the S3 backend with its own credentials. It imitates APIM's documented
-//! behaviour for the supported policies; it is not APIM and measures nothing itself.
+//! behaviour for the supported policies; it is not APIM. The one thing it measures is
+//! its own time, sent back in a `Server-Timing` header (`server_timing`).
 
 mod backend;
 mod cache;
@@ -17,6 +18,7 @@ mod pipeline;
 pub mod policy;
 mod reply;
 mod route;
+mod server_timing;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,7 @@ use super::policy::{
 };
 use super::reply::{GwBody, apim_error, full};
 use super::route::{Operations, Unrouted, route};
+use super::server_timing::Stopwatch;
 use super::stats::{Counter, Stats};
 use super::values::ValueCache;
 use crate::shared::latency::{self, AddedLatency};
@@ -127,6 +128,8 @@ struct Exchange {
     deferred: Vec<Deferred>,
     /// Added to the final response (rate-limit remaining/total headers).
     response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Backend and cache times for the `Server-Timing` header.
+    timing: Stopwatch,
 }
 
 impl Exchange {
@@ -222,6 +225,7 @@ impl Gateway {
             cache: CacheState::Off,
             deferred: Vec::new(),
             response_headers: Vec::new(),
+            timing: Stopwatch::started(arrived),
         };
         for p in super::jwt_policies(&self.policy.inbound) {
             if p.wants_refetch(&ex.headers) {
@@ -260,6 +264,7 @@ impl Gateway {
                     .headers
                     .insert(X_CACHE, HeaderValue::from_static("HIT"));
                 self.stats.bump(Counter::CacheHit);
+                ex.timing.stamp(&mut parts.headers);
                 return Response::from_parts(parts, body);
             }
         }
@@ -728,6 +733,7 @@ impl Gateway {
         {
             return Flow::Next;
         }
+        let started = Instant::now();
         let mut key = String::with_capacity(128);
         if c.vary_by_developer {
             key.push_str(ex.subscription.as_deref().unwrap_or(""));
@@ -758,6 +764,7 @@ impl Gateway {
         }
         match self.cache.get(&key, now) {
             Some(hit) => {
+                ex.timing.cache_lookup(started.elapsed());
                 let mut resp = Response::new(full(hit.body));
                 *resp.status_mut() = hit.status;
                 *resp.headers_mut() = hit.headers;
@@ -785,6 +792,7 @@ impl Gateway {
         let base = ex.base.as_ref().unwrap_or(&self.backend.default_base);
         let up_bytes = content_length(&ex.headers);
         self.stats.bump(Counter::Forwarded);
+        ex.timing.forwarding();
         let resp = match forwarding
             .send(
                 &self.backend,
@@ -812,6 +820,7 @@ impl Gateway {
                 return self.on_error(&mut ex, resp);
             }
         };
+        ex.timing.backend_answered();
         let status = resp.status().as_u16();
         let down_bytes = content_length(resp.headers());
         let (mut parts, body) = resp.into_parts();
@@ -872,6 +881,7 @@ impl Gateway {
             self.stats.bump(Counter::CacheMiss);
         }
         parts.headers.extend(ex.response_headers);
+        ex.timing.stamp(&mut parts.headers);
         Response::from_parts(parts, body)
     }
 

@@ -31,6 +31,7 @@ mod expressions;
 mod fidelity;
 mod fuzz;
 mod policy_support;
+mod server_timing;
 mod tls;
 mod traffic;
 
@@ -674,7 +675,17 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             .iter()
             .map(|(n, _)| n.as_str())
             .collect();
-        assert_eq!(blocks, ["x-cache", "sigv4", "x-cache"]);
+        assert_eq!(
+            blocks,
+            [
+                "x-cache",
+                "sigv4",
+                "server-timing",
+                "server-timing",
+                "x-cache",
+                "server-timing"
+            ]
+        );
         let gw = super::start(GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             policy: policy_path,
@@ -731,6 +742,9 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             let resp = http.request(req).await.unwrap();
             assert_eq!(resp.status(), StatusCode::OK, "{version:?} {path}");
             assert_eq!(resp.headers()["x-ratelimit-limit"], "1000");
+            // The server-timing blocks are replaced by the stand-in's own header.
+            let timing = crate::client::server_timing::server_timing(resp.headers());
+            assert!(timing.gateway.is_some(), "{version:?} {path}: {timing:?}");
             remaining.push(
                 resp.headers()["x-ratelimit-remaining"]
                     .to_str()

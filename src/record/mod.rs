@@ -10,6 +10,7 @@
 //! averaged. Latencies are microseconds, 3 significant digits.
 
 mod outcome;
+pub mod server_timing;
 pub mod trace;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 pub use outcome::{CacheClass, OutcomeClass, TransportError};
+pub use server_timing::{ServerTiming, ServerTimingHistograms};
 
 use crate::plan::OpKind;
 
@@ -78,6 +80,8 @@ pub struct Sample {
     pub transport: Option<TransportError>,
     /// Seconds of a `Retry-After` header, if the response had one.
     pub retry_after: Option<u32>,
+    /// What the response's `Server-Timing` header said (empty: no header).
+    pub server_timing: ServerTiming,
 }
 
 /// Histograms and counters of one series.
@@ -103,6 +107,8 @@ pub struct SeriesData {
     pub transport: BTreeMap<TransportError, u64>,
     /// Count per `Retry-After` value (seconds).
     pub retry_after: BTreeMap<u32, u64>,
+    /// Server-side components from `Server-Timing` headers, µs.
+    pub server_timing: ServerTimingHistograms,
 }
 
 impl SeriesData {
@@ -120,6 +126,7 @@ impl SeriesData {
             statuses: BTreeMap::new(),
             transport: BTreeMap::new(),
             retry_after: BTreeMap::new(),
+            server_timing: ServerTimingHistograms::default(),
         }
     }
 
@@ -150,6 +157,7 @@ impl SeriesData {
         if let Some(secs) = s.retry_after {
             *self.retry_after.entry(secs).or_default() += 1;
         }
+        self.server_timing.record(&s.server_timing, s.service);
     }
 
     /// Adds another series' data to this one.
@@ -174,6 +182,7 @@ impl SeriesData {
         for (k, v) in &other.retry_after {
             *self.retry_after.entry(*k).or_default() += v;
         }
+        self.server_timing.merge(&other.server_timing);
     }
 
     /// Requests recorded.
@@ -610,6 +619,7 @@ mod tests {
             status: Some(200),
             transport: None,
             retry_after: None,
+            server_timing: ServerTiming::default(),
         }
     }
 

@@ -6,9 +6,9 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
-use crate::report::shards;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{attribution, shards};
 
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";
@@ -139,6 +139,13 @@ impl Exporter for Html {
                 escape(&crate::report::verdict::fmt_ms(c.slo_p99_ms))
             );
         }
+
+        if let Some(t) = attribution::table(s) {
+            o.push_str("<h2>Server-side timing</h2>\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(attribution::NOTE));
+        }
+
         o.push_str("<h2>Charts</h2>\n");
         for c in &report.charts {
             let name = c.kind.name();

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::report::shards;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{attribution, shards};
 
 /// File name of the Markdown summary in the results folder.
 pub const FILE_NAME: &str = "summary.md";
@@ -70,6 +70,11 @@ impl Exporter for Markdown {
         if let Some(c) = &s.capacity {
             o.push_str("\n### Capacity\n\n");
             write_table(&mut o, &crate::report::capacity::table(c));
+        }
+        if let Some(t) = attribution::table(s) {
+            o.push_str("\n### Server-side timing\n\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "\n{}", escape(attribution::NOTE));
         }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");

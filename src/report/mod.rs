@@ -7,6 +7,7 @@
 //! interval log into per-second series, `charts` draws, `verdict` words the findings,
 //! and one [`Exporter`] per document format writes a file.
 
+pub mod attribution;
 pub mod breakdown;
 pub mod capacity;
 pub mod charts;

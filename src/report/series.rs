@@ -290,6 +290,7 @@ pub(crate) mod tests {
                 statuses: BTreeMap::new(),
                 transport: BTreeMap::new(),
                 retry_after: BTreeMap::new(),
+                server_timing: Default::default(),
             }
         };
         let key = |target, class, cache| SeriesKey {

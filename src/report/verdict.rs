@@ -1,13 +1,16 @@
 //! The plain-language verdict: a few sentences computed from the summary and the
-//! per-second series (throughput, gateway overhead, what the cache bought, when
+//! per-second series (throughput, gateway overhead and how much of it the gateway
+//! reports as its own processing, what the cache bought, when
 //! throttling began, what failed and when: the window of an outage and when requests
 //! were ok again).
 //!
-//! Owns wording only; numbers come from `overhead`, the summary and the series.
+//! Owns wording only; numbers come from `overhead`, the summary and the series (the
+//! server-timing sentence is `attribution`'s, next to its numbers).
 
 use std::collections::BTreeMap;
 
 use crate::record::{CacheClass, OutcomeClass};
+use crate::report::attribution;
 use crate::report::overhead::{self, Overheads};
 use crate::report::series::{FailureWindow, TargetSeries};
 use crate::results::summary::{OpSummary, RunStatus, Summary, TargetSummary};
@@ -46,6 +49,13 @@ pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Ve
     out.extend(summary.targets.iter().map(throughput));
     out.extend(gateway_overhead(summary));
     out.extend(super::capacity::verdict(summary));
+    if let Overheads::Pairs(pairs) = overhead::overheads(summary) {
+        out.extend(
+            pairs
+                .iter()
+                .filter_map(|p| attribution::overhead_sentence(p, summary)),
+        );
+    }
     for t in &summary.targets {
         out.extend(t.ops.iter().filter_map(|op| cache_effect(t, op)));
     }

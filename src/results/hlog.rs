@@ -8,8 +8,10 @@
 //! `ttfb` (due time to response headers), `corrected` (closed loop with
 //! expected-interval correction only), `connect` (TCP connect) or `tls` (TLS
 //! handshake), the last two only for requests that opened a connection, in seconds
-//! that had any; values are microseconds. Any HdrHistogram
-//! interval-log reader can read them.
+//! that had any, or `server_gateway`, `server_backend`, `server_cache` and
+//! `server_unattributed` (the components of `Server-Timing` headers, and service time
+//! minus them), only in seconds where some response carried them; values are
+//! microseconds. Any HdrHistogram interval-log reader can read them.
 //!
 //! `counters.jsonl` holds what histograms cannot: one JSON line per series and second
 //! (both phases) with bytes, status codes, transport errors and `Retry-After` values.
@@ -134,6 +136,18 @@ pub enum Metric {
     Connect,
     /// TLS handshake, for requests that opened a connection.
     Tls,
+    /// `Server-Timing: gateway`.
+    #[serde(rename = "server_gateway")]
+    ServerGateway,
+    /// `Server-Timing: backend`.
+    #[serde(rename = "server_backend")]
+    ServerBackend,
+    /// `Server-Timing: cache`.
+    #[serde(rename = "server_cache")]
+    ServerCache,
+    /// Service time minus the `Server-Timing` components: network and client.
+    #[serde(rename = "server_unattributed")]
+    ServerUnattributed,
 }
 
 impl Metric {
@@ -146,6 +160,10 @@ impl Metric {
             Metric::Corrected => "corrected",
             Metric::Connect => "connect",
             Metric::Tls => "tls",
+            Metric::ServerGateway => "server_gateway",
+            Metric::ServerBackend => "server_backend",
+            Metric::ServerCache => "server_cache",
+            Metric::ServerUnattributed => "server_unattributed",
         }
     }
 }
@@ -160,6 +178,13 @@ impl Metric {
             Metric::Connect => &mut data.connect,
             Metric::Tls => &mut data.tls,
             Metric::Corrected => data.corrected.get_or_insert_with(new_histogram),
+            Metric::ServerGateway => data.server_timing.gateway.get_or_insert_with(new_histogram),
+            Metric::ServerBackend => data.server_timing.backend.get_or_insert_with(new_histogram),
+            Metric::ServerCache => data.server_timing.cache.get_or_insert_with(new_histogram),
+            Metric::ServerUnattributed => data
+                .server_timing
+                .unattributed
+                .get_or_insert_with(new_histogram),
         }
     }
 }
@@ -246,7 +271,7 @@ impl HlogWriter {
                     "gatebench {} interval log ({what}); values in microseconds",
                     env!("CARGO_PKG_VERSION")
                 ))
-                .add_comment("tags: <target>/<op>/<outcome class>/<cache: hit|miss|uncacheable|none>/<latency|service|ttfb|corrected|connect|tls>")
+                .add_comment("tags: <target>/<op>/<outcome class>/<cache: hit|miss|uncacheable|none>/<latency|service|ttfb|corrected|connect|tls|server_gateway|server_backend|server_cache|server_unattributed>")
                 .with_start_time(start)
                 .with_base_time(start)
                 .begin_log_with(&mut w, &mut serializer)?;
@@ -293,6 +318,13 @@ impl IntervalSink for HlogWriter {
                     (!data.connect.is_empty()).then_some(&data.connect),
                 ),
                 (Metric::Tls, (!data.tls.is_empty()).then_some(&data.tls)),
+                (Metric::ServerGateway, data.server_timing.gateway.as_ref()),
+                (Metric::ServerBackend, data.server_timing.backend.as_ref()),
+                (Metric::ServerCache, data.server_timing.cache.as_ref()),
+                (
+                    Metric::ServerUnattributed,
+                    data.server_timing.unattributed.as_ref(),
+                ),
             ];
             let series = SeriesId::of(target, key);
             for (metric, h) in metrics {
@@ -462,6 +494,10 @@ mod tests {
             Metric::Corrected,
             Metric::Connect,
             Metric::Tls,
+            Metric::ServerGateway,
+            Metric::ServerBackend,
+            Metric::ServerCache,
+            Metric::ServerUnattributed,
         ];
         let caches = [
             CacheClass::Hit,

@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod hlog;
 pub mod read;
 pub mod repetitions;
+pub mod server_timing;
 pub mod shards;
 pub mod summary;
 

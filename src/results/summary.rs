@@ -14,6 +14,7 @@ use crate::engine::{EngineReport, ScheduleReport};
 use crate::plan::{Kind, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind, TurnMode};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
+use crate::results::server_timing::ServerTimingSummary;
 use crate::results::shards::{MergedShard, ShardRecord};
 
 /// The embedded target's caveat, shown wherever its numbers are.
@@ -312,6 +313,10 @@ pub struct OpSummary {
     pub cache: BTreeMap<CacheClass, Option<LatencyStats>>,
     /// hits / (hits + misses) of `ok` requests, when the target has a cache rule.
     pub cache_hit_ratio: Option<f64>,
+    /// `ok` responses with a `Server-Timing` header: their gateway, backend and cache
+    /// components (absent when no response had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timing: Option<ServerTimingSummary>,
 }
 
 impl OpSummary {
@@ -337,6 +342,7 @@ impl OpSummary {
             latency_by_outcome_us: BTreeMap::new(),
             cache: BTreeMap::new(),
             cache_hit_ratio: None,
+            server_timing: None,
         }
     }
 }
@@ -426,6 +432,7 @@ pub fn op_summary(op: OpKind, series: &OpSeries, measured: Duration) -> OpSummar
             s.ttfb_us = LatencyStats::of(&data.ttfb);
             s.connect_us = LatencyStats::of(&data.connect);
             s.tls_us = LatencyStats::of(&data.tls);
+            s.server_timing = ServerTimingSummary::of(&data.server_timing);
         }
     }
     let ok_by_cache = merged(series, |class, cache| {

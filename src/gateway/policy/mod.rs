@@ -7,14 +7,17 @@
 //! ```xml
 //! <!-- gatebench: native sigv4 begin -->  … <!-- gatebench: native sigv4 end -->
 //! <!-- gatebench: native x-cache begin --> … <!-- gatebench: native x-cache end -->
+//! <!-- gatebench: native server-timing begin --> … <!-- gatebench: native server-timing end -->
 //! ```
 //!
 //! The stand-in replaces a `sigv4` block (the C# SigV4 re-signing of the real-APIM
 //! policy) with native signing, and an `x-cache` block (the expression that sets
 //! `X-Cache`) with its native `X-Cache` header. A `sigv4` block may hold only
 //! `set-header` and `set-variable` and must set `x-amz-content-sha256` to
-//! `UNSIGNED-PAYLOAD`; an `x-cache` block may also hold `choose`. So a marker cannot
-//! hide a limit or a check.
+//! `UNSIGNED-PAYLOAD`; an `x-cache` block may also hold `choose`. A `server-timing`
+//! block (the `context.Elapsed` stamps and the `Server-Timing` header) is replaced by
+//! the stand-in's own header (`gateway::server_timing`) and may hold only `set-header`
+//! and `set-variable`. So a marker cannot hide a limit or a check.
 //!
 //! Named values (`{{name}}`) in attributes and text are replaced from
 //! `LoadOptions::named_values`; an unknown one is an error. It does not evaluate or run
@@ -550,7 +553,9 @@ impl<'a, 'i> Parser<'a, 'i> {
                 };
                 let words: Vec<&str> = marker.split_whitespace().collect();
                 match (words.as_slice(), &mut block) {
-                    (["native", name, "begin"], None) if ["sigv4", "x-cache"].contains(name) => {
+                    (["native", name, "begin"], None)
+                        if ["sigv4", "x-cache", "server-timing"].contains(name) =>
+                    {
                         block = Some((name.to_string(), child, Vec::new()));
                     }
                     (["native", name, "end"], Some((open, start, inside))) if open == name => {
@@ -562,7 +567,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                     }
                     _ => bail!(
                         "{}:{}: unexpected marker comment `gatebench: {marker}` (expected \
-                         `gatebench: native sigv4|x-cache begin|end`, properly paired)",
+                         `gatebench: native sigv4|x-cache|server-timing begin|end`, properly paired)",
                         self.file,
                         self.line(child)
                     ),
@@ -587,7 +592,7 @@ impl<'a, 'i> Parser<'a, 'i> {
     }
 
     fn check_native(&self, name: &str, start: Node, inside: &[Node]) -> anyhow::Result<()> {
-        let allowed: &[&str] = if name == "sigv4" {
+        let allowed: &[&str] = if name == "sigv4" || name == "server-timing" {
             &["set-header", "set-variable"]
         } else {
             &["set-header", "set-variable", "choose"]

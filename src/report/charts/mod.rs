@@ -1,14 +1,16 @@
-//! The report charts (seven, and `capacity` after a capacity search), drawn with `plotters` once as SVG (inlined into `report.html`
+//! The report charts (eight, and `capacity` after a capacity search), drawn with `plotters` once as SVG (inlined into `report.html`
 //! and written to `charts/<name>.svg`) and once as PNG (`charts/<name>.png`).
 //!
 //! Owns chart names, titles, sizes and layout; each chart module draws from [`Report`]
 //! only and draws a "no data" message rather than failing when it has nothing to show.
 
+mod attribution;
 mod breakdown;
 mod cache;
 mod capacity;
 mod overhead;
 mod spectrum;
+mod stacked;
 pub mod style;
 mod timeline;
 
@@ -37,6 +39,7 @@ pub enum ChartKind {
     LatencySpectrum,
     Overhead,
     TimeBreakdown,
+    ServerTiming,
     Throughput,
     Outcomes,
     Cache,
@@ -46,10 +49,11 @@ pub enum ChartKind {
 
 impl ChartKind {
     /// Every chart, in report order.
-    pub const ALL: [ChartKind; 8] = [
+    pub const ALL: [ChartKind; 9] = [
         ChartKind::LatencySpectrum,
         ChartKind::Overhead,
         ChartKind::TimeBreakdown,
+        ChartKind::ServerTiming,
         ChartKind::Throughput,
         ChartKind::Outcomes,
         ChartKind::Cache,
@@ -63,6 +67,7 @@ impl ChartKind {
             ChartKind::LatencySpectrum => "latency-spectrum",
             ChartKind::Overhead => "overhead",
             ChartKind::TimeBreakdown => "time-breakdown",
+            ChartKind::ServerTiming => "server-timing",
             ChartKind::Throughput => "throughput",
             ChartKind::Outcomes => "outcomes",
             ChartKind::Cache => "cache",
@@ -77,6 +82,9 @@ impl ChartKind {
             ChartKind::LatencySpectrum => "Latency by percentile (ok requests)",
             ChartKind::Overhead => "Gateway overhead by percentile",
             ChartKind::TimeBreakdown => "Where the time went (mean of ok requests)",
+            ChartKind::ServerTiming => {
+                "Where the time went, as the servers tell it (Server-Timing)"
+            }
             ChartKind::Throughput => "Throughput over time (ok requests per second)",
             ChartKind::Outcomes => "Outcomes per second",
             ChartKind::Cache => "Gateway cache",
@@ -104,6 +112,13 @@ impl ChartKind {
                  and the gateway in front of it) and transfer. Connect and TLS are spread over \
                  all requests: near zero with keep-alive, their full cost with per-request \
                  connections. Means add up; percentiles would not."
+            }
+            ChartKind::ServerTiming => {
+                "Per target, operation and percentile, the ok response time split by the \
+                 responses' Server-Timing header: the gateway's own time, the backend's (from \
+                 the forwarded request to its response headers) or the gateway cache's, and \
+                 the rest (network and client). Each part is its own percentile, so the split \
+                 is a close reading, not an exact sum."
             }
             ChartKind::Throughput => {
                 "Successful requests completed per second, all operations together. \
@@ -146,7 +161,8 @@ impl ChartKind {
             _ if data.series.targets.is_empty() => empty,
             ChartKind::LatencySpectrum => (1200, 180 + 380 * panels(data.series.ops().len())),
             ChartKind::Overhead => (1200, 180 + 380 * panels(data.series.ops().len())),
-            ChartKind::TimeBreakdown => (1200, breakdown::height(breakdown::bars(data))),
+            ChartKind::TimeBreakdown => (1200, stacked::height(breakdown::bars(data))),
+            ChartKind::ServerTiming => (1200, stacked::height(attribution::bars(data))),
             ChartKind::Outcomes => (1200, 200 + 300 * data.targets().len().max(1) as u32),
             ChartKind::LatencyOverTime => (1200, 900),
             ChartKind::Throughput | ChartKind::Cache => (1200, 600),
@@ -165,6 +181,7 @@ impl ChartKind {
             ChartKind::LatencySpectrum => spectrum::draw(data, &body),
             ChartKind::Overhead => overhead::draw(data, &body),
             ChartKind::TimeBreakdown => breakdown::draw(data, &body),
+            ChartKind::ServerTiming => attribution::draw(data, &body),
             ChartKind::Throughput => timeline::throughput(data, &body),
             ChartKind::Outcomes => timeline::outcomes(data, &body),
             ChartKind::Cache => cache::draw(data, &body),
