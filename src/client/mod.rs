@@ -9,6 +9,7 @@ pub mod admin;
 pub mod body;
 pub mod connect;
 mod embedded_gateway;
+pub mod request_ids;
 pub mod s3;
 pub mod token;
 
@@ -202,6 +203,7 @@ impl KeySpace {
             method,
             path_and_query: path,
             body_len,
+            index: Some(op.index),
         }
     }
 

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
+use super::correlation::{BackendTime, RequestId};
 use super::cors::CorsDecision;
 use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub openid: OpenIdClient,
     /// `http` or `https` (`context.Request.Url.Scheme`).
     pub scheme: &'static str,
+    /// `--audit-log`: one line per answered request.
+    pub audit: Option<super::audit::AuditLog>,
 }
 
 /// The cache's view of the current request.
@@ -216,7 +219,10 @@ impl Gateway {
             ip,
             arrived,
             variables: HashMap::new(),
-            request_id: OnceLock::new(),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map_or_else(OnceLock::new, |id| OnceLock::from(id.0)),
             rewritten: None,
             base: None,
             cache: CacheState::Off,
@@ -785,6 +791,7 @@ impl Gateway {
         let base = ex.base.as_ref().unwrap_or(&self.backend.default_base);
         let up_bytes = content_length(&ex.headers);
         self.stats.bump(Counter::Forwarded);
+        let forwarded_at = Instant::now();
         let resp = match forwarding
             .send(
                 &self.backend,
@@ -815,6 +822,7 @@ impl Gateway {
         let status = resp.status().as_u16();
         let down_bytes = content_length(resp.headers());
         let (mut parts, body) = resp.into_parts();
+        parts.extensions.insert(BackendTime(forwarded_at.elapsed()));
         self.settle(&ex, status, &parts.headers, up_bytes + down_bytes);
         let mut body: GwBody = body.map_err(Into::into).boxed();
         if forwarding.options.fail_on_error_status_code && status >= 400 {

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
-use crate::report::shards;
+use crate::report::{shards, slowest};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -126,6 +126,12 @@ impl Exporter for Html {
                  their wall clocks; percentiles come from the merged histograms. Clock offset: \
                  the shard's clock minus its reference; FLAG: unknown or over the bound.</p>\n",
             );
+        }
+
+        for (target, t) in slowest::tables(s) {
+            let _ = writeln!(o, "<h2>Slowest requests: {}</h2>", escape(target));
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(slowest::LOOKUP));
         }
 
         o.push_str("<h2>Charts</h2>\n");

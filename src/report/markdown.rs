@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::shards;
+use crate::report::{shards, slowest};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
 
@@ -66,6 +66,11 @@ impl Exporter for Markdown {
                 let _ = writeln!(o, "> **Warning:** {}\n", escape(&w));
             }
             write_table(&mut o, &t);
+        }
+        for (target, t) in slowest::tables(s) {
+            let _ = writeln!(o, "\n### Slowest requests: {}\n", escape(target));
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "\n{}", escape(slowest::LOOKUP));
         }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");

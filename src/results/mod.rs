@@ -10,6 +10,7 @@ pub mod hlog;
 pub mod read;
 pub mod repetitions;
 pub mod shards;
+pub mod slowest;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use crate::plan::{Kind, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind, Turn
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 use crate::results::shards::{MergedShard, ShardRecord};
+use crate::results::slowest::{self, SlowRequest};
 
 /// The embedded target's caveat, shown wherever its numbers are.
 pub const EMBEDDED_NOTE: &str =
@@ -165,6 +166,10 @@ pub struct TargetSummary {
     #[serde(default)]
     pub connections: ConnectionSummary,
     pub ops: Vec<OpSummary>,
+    /// The slowest steady-phase requests (at most 10 per op), slowest first, with their
+    /// request ids (absent if none were kept, e.g. in a run rebuilt after a kill).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest_requests: Vec<SlowRequest>,
 }
 
 /// A target's connections: the scenario's policy, what was negotiated, how many opened.
@@ -615,6 +620,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             ..ConnectionSummary::default()
         },
         ops: Vec::new(),
+        slowest_requests: slowest::of_target(&totals.slowest, index),
     };
     add_totals(
         &mut t,
