@@ -118,7 +118,10 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     assert!(head.contains("x-ms-request-id: "), "{head}");
     for i in 1..=12 {
         let id = format!("c-{i}");
-        assert_eq!(send(format!("{base}/audit/k{i}"), "PUT", good(&id).to_vec(), "x").0, 200);
+        assert_eq!(
+            send(format!("{base}/audit/k{i}"), "PUT", good(&id).to_vec(), "x").0,
+            200
+        );
         let query = format!("{base}/audit?list-type=2&prefix=k{i}");
         assert_eq!(send(query, "GET", good(&id).to_vec(), "").0, 200);
     }
@@ -126,24 +129,37 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     let no_token = vec![("Ocp-Apim-Subscription-Key", "devkey-4f1d".to_string())];
     assert_eq!(send(format!("{base}/audit/k1"), "GET", no_token, "").0, 401);
     let bad_token = vec![
-        ("Authorization", "Bearer eyJhbGciOiJub25lIn0.eyJhenAiOiJ4In0.".to_string()),
+        (
+            "Authorization",
+            "Bearer eyJhbGciOiJub25lIn0.eyJhenAiOiJ4In0.".to_string(),
+        ),
         ("Ocp-Apim-Subscription-Key", "devkey-4f1d".to_string()),
     ];
-    assert_eq!(send(format!("{base}/audit/k1"), "GET", bad_token, "").0, 401);
+    assert_eq!(
+        send(format!("{base}/audit/k1"), "GET", bad_token, "").0,
+        401
+    );
     let no_key = vec![("Authorization", bearer.clone())];
     assert_eq!(send(format!("{base}/audit/k1"), "GET", no_key, "").0, 401);
     let wrong_key = vec![
         ("Authorization", bearer.clone()),
         ("Ocp-Apim-Subscription-Key", "wrong-key-77".to_string()),
     ];
-    assert_eq!(send(format!("{base}/audit/k1"), "GET", wrong_key, "").0, 401);
+    assert_eq!(
+        send(format!("{base}/audit/k1"), "GET", wrong_key, "").0,
+        401
+    );
 
     let stats_url = format!("{}/__gatebench/stats", base.trim_end_matches("/storage"));
     let stats = {
         let rest = stats_url.strip_prefix("http://").unwrap();
         let host = &rest[..rest.find('/').unwrap()];
         let mut s = TcpStream::connect(host).unwrap();
-        write!(s, "GET /__gatebench/stats HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET /__gatebench/stats HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
         let body = resp.split_once("\r\n\r\n").unwrap().1.to_string();
@@ -165,7 +181,10 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     let statuses: Vec<u64> = all.iter().map(|l| l["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 4);
     for l in &all {
-        assert!(l["ids"]["gateway"].as_str().is_some_and(|g| g.len() == 36), "{l}");
+        assert!(
+            l["ids"]["gateway"].as_str().is_some_and(|g| g.len() == 36),
+            "{l}"
+        );
         assert!(l["total_ms"].as_f64().is_some(), "{l}");
         assert!(l["time"].as_str().unwrap().ends_with('Z'), "{l}");
     }
@@ -175,7 +194,10 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     assert_eq!(first["operation"], "createBucket", "{first}");
     assert_eq!(first["ids"]["client"], "c-0", "{first}");
     assert!(first["backend_ms"].as_f64().is_some(), "{first}");
-    let list = all.iter().find(|l| l["operation"] == "listObjects").unwrap();
+    let list = all
+        .iter()
+        .find(|l| l["operation"] == "listObjects")
+        .unwrap();
     assert_eq!(list["path"], "/storage/audit?list-type&prefix", "{list}");
     let wrong = all.iter().rfind(|l| l["status"] == 401).unwrap();
     assert!(wrong["subscription"].is_null(), "{wrong}");

@@ -29,7 +29,7 @@ fn the_delayed_requests_head_the_slowest_requests_with_their_ids() {
         ..Behaviour::default()
     });
     let tmp = tempdir();
-    let text = format!(
+    let scenario_text = format!(
         r#"name = "correlation"
 [run]
 ops = 200
@@ -50,7 +50,7 @@ secret_key = "test"
 "#,
         server.endpoint()
     );
-    let path = write_scenario(tmp.path(), "correlation.toml", &text);
+    let path = write_scenario(tmp.path(), "correlation.toml", &scenario_text);
     let out_dir = tmp.path().join("out");
     let out = run_scenario(&path, &out_dir, &["--keep-data"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -67,7 +67,10 @@ secret_key = "test"
     for r in head {
         let path = r["path"].as_str().unwrap();
         let index: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
-        assert!(SLOW_INDEXES.contains(&index), "{path} was not delayed: {r:#}");
+        assert!(
+            SLOW_INDEXES.contains(&index),
+            "{path} was not delayed: {r:#}"
+        );
         assert!(indexes.insert(index), "{path} twice");
         assert!(r["latency_us"].as_u64().unwrap() >= 200_000, "{r:#}");
         assert_eq!(r["op"], "put");
@@ -80,7 +83,10 @@ secret_key = "test"
             "{r:#}"
         );
         let amz = r["ids"]["amz"].as_str().unwrap();
-        assert!(amz.starts_with("tx") && amz_ids.insert(amz.to_string()), "{r:#}");
+        assert!(
+            amz.starts_with("tx") && amz_ids.insert(amz.to_string()),
+            "{r:#}"
+        );
         assert!(r["ids"]["gateway"].is_null(), "{r:#}");
         assert!(r["due"].as_str().unwrap().ends_with('Z'), "{r:#}");
         assert!(r["due_offset_ms"].as_u64().is_some(), "{r:#}");

@@ -53,10 +53,7 @@ mod tests {
     #[test]
     fn ids_name_run_target_and_op_and_answers_keep_server_ids() {
         let ids = ClientIds::new("demo-20261206T160000Z-5f3a9c0e", 1);
-        assert_eq!(
-            ids.of(42).unwrap(),
-            "demo-20261206T160000Z-5f3a9c0e-1-42"
-        );
+        assert_eq!(ids.of(42).unwrap(), "demo-20261206T160000Z-5f3a9c0e-1-42");
         let mut headers = HeaderMap::new();
         headers.insert(AMZ_REQUEST_ID, HeaderValue::from_static("tx0001"));
         let got = answered(ids.of(7), &headers);

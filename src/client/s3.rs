@@ -597,5 +597,16 @@ mod tests {
         let req = gateway.request(&get("/bench/k")).unwrap();
         assert_eq!(req.uri().to_string(), "/storage/bench/k");
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
+
+        // A client naming its requests sends the id of calls with an index only.
+        let named = direct.with_request_ids(ClientIds::new("run", 2));
+        let call = S3Call {
+            index: Some(9),
+            ..get("/bench/k")
+        };
+        let req = named.request(&call).unwrap();
+        assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
+        let req = named.request(&get("/bench/k")).unwrap();
+        assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
     }
 }

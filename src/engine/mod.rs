@@ -225,7 +225,10 @@ impl Exec {
 fn slow_details(call: &S3Call, resp: &Response) -> SlowDetails {
     let path = &call.path_and_query;
     SlowDetails {
-        path: path.split_once('?').map_or(path.as_str(), |(p, _)| p).to_string(),
+        path: path
+            .split_once('?')
+            .map_or(path.as_str(), |(p, _)| p)
+            .to_string(),
         status: resp.status,
         ids: resp.ids.clone(),
     }

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -107,7 +107,7 @@ struct Line<'a> {
 #[derive(Serialize)]
 struct LineIds<'a> {
     /// `x-ms-request-id`: the stand-in's `context.RequestId`.
-    gateway: Option<String>,
+    gateway: Option<&'a str>,
     /// `x-client-request-id` as the client sent it.
     client: Option<&'a str>,
     /// `x-amz-request-id` of the backend's answer.
@@ -116,7 +116,6 @@ struct LineIds<'a> {
 
 impl Answered {
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let text = |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok());
         let a = &self.arrival;
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         let line = Line {
@@ -131,7 +130,7 @@ impl Answered {
             backend_ms: self.backend.map(ms),
             total_ms: ms(self.total),
             ids: LineIds {
-                gateway: text(&self.gateway_request_id).map(str::to_string),
+                gateway: text(&self.gateway_request_id),
                 client: text(&a.client_request_id),
                 backend: text(&self.backend_request_id),
             },
@@ -139,6 +138,11 @@ impl Answered {
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")
     }
+}
+
+/// A header value as text (`None`: absent or not visible ASCII).
+fn text(v: &Option<HeaderValue>) -> Option<&str> {
+    v.as_ref().and_then(|v| v.to_str().ok())
 }
 
 /// The audit log of a running gateway.
@@ -196,7 +200,9 @@ impl AuditLog {
         }
         let dropped = self.dropped.load(Ordering::Relaxed);
         if dropped > 0 {
-            eprintln!("gatebench gateway: {dropped} audit log lines dropped (the writer fell behind)");
+            eprintln!(
+                "gatebench gateway: {dropped} audit log lines dropped (the writer fell behind)"
+            );
         }
     }
 }
@@ -234,7 +240,9 @@ fn path_with_query_names(uri: &http::Uri) -> String {
 /// The OpenAPI operation id (deploy/apim/storage-api.openapi.yaml) of `method path`.
 fn operation(method: &Method, path: &str, api_prefix: &str) -> Option<&'static str> {
     let below = path.strip_prefix(api_prefix)?.strip_prefix('/')?;
-    let object = below.split_once('/').is_some_and(|(_, key)| !key.is_empty());
+    let object = below
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
     Some(match (object, method.as_str()) {
         (false, "GET") => "listObjects",
         (false, "PUT") => "createBucket",
@@ -278,9 +286,18 @@ mod tests {
             path_with_query_names(&uri),
             "/storage/b?list-type&prefix&max-keys"
         );
-        assert_eq!(operation(&Method::GET, "/storage/b", "/storage"), Some("listObjects"));
-        assert_eq!(operation(&Method::GET, "/storage/b/k/x", "/storage"), Some("getObject"));
-        assert_eq!(operation(&Method::PUT, "/storage/b/", "/storage"), Some("createBucket"));
+        assert_eq!(
+            operation(&Method::GET, "/storage/b", "/storage"),
+            Some("listObjects")
+        );
+        assert_eq!(
+            operation(&Method::GET, "/storage/b/k/x", "/storage"),
+            Some("getObject")
+        );
+        assert_eq!(
+            operation(&Method::PUT, "/storage/b/", "/storage"),
+            Some("createBucket")
+        );
         assert_eq!(operation(&Method::GET, "/other/b", "/storage"), None);
     }
 
@@ -290,7 +307,10 @@ mod tests {
             let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
             format!("Bearer e30.{}.sig", b64.encode(claims))
         };
-        assert_eq!(caller(&token(r#"{"azp":"bench","appid":"x"}"#)).as_deref(), Some("bench"));
+        assert_eq!(
+            caller(&token(r#"{"azp":"bench","appid":"x"}"#)).as_deref(),
+            Some("bench")
+        );
         assert_eq!(caller(&token(r#"{"appid":"v1"}"#)).as_deref(), Some("v1"));
         assert_eq!(caller(&token(r#"{"sub":"u"}"#)), None);
         assert_eq!(caller("Basic abc"), None);

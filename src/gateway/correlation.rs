@@ -29,7 +29,11 @@ pub struct BackendTime(pub Duration);
 impl Gateway {
     /// Handles one request from `ip`: gives it its id, answers with `x-ms-request-id`
     /// and writes the audit line (not for the stats endpoint).
-    pub async fn answer(self: Arc<Self>, mut req: Request<Incoming>, ip: IpAddr) -> Response<GwBody> {
+    pub async fn answer(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        ip: IpAddr,
+    ) -> Response<GwBody> {
         let id = new_guid();
         req.extensions_mut().insert(RequestId(id));
         let arrival = match &self.audit {

@@ -140,6 +140,67 @@ mod tests {
         assert_eq!(latencies(&s, 0, OpKind::Put), vec![2]);
     }
 
+    struct Discard;
+
+    impl crate::record::IntervalSink for Discard {
+        fn write_interval(&mut self, _: &crate::record::Interval) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Lanes keep steady-phase requests only, and the run's totals hold the slowest of
+    /// every lane once the lanes end.
+    #[tokio::test]
+    async fn lanes_keep_steady_requests_and_the_totals_hold_the_slowest_of_all_lanes() {
+        use crate::record::{CacheClass, Phase, Recorder, SeriesKey};
+        use std::time::Instant;
+        let start = Instant::now();
+        let (recorder, handle) = Recorder::new(start, Box::new(Discard));
+        let lanes = handle.lanes();
+        let key = |phase| SeriesKey {
+            target: 0,
+            op: OpKind::Get,
+            class: OutcomeClass::Ok,
+            cache: CacheClass::None,
+            phase,
+        };
+        let mut asked = Vec::new();
+        // Lane 0 fills with 21..=30 ms; the faster 1..=20 ms are not described at all.
+        for (worker, ms) in (21..=30u64)
+            .chain(1..=20)
+            .map(|ms| (0, ms))
+            .chain([(1, 31)])
+        {
+            lanes.keep_if_slow(
+                worker,
+                &key(Phase::Steady),
+                start,
+                Duration::from_millis(ms),
+                || {
+                    asked.push(ms);
+                    slow(OpKind::Get, ms).details
+                },
+            );
+        }
+        lanes.keep_if_slow(
+            0,
+            &key(Phase::Warmup),
+            start,
+            Duration::from_secs(9),
+            || panic!("a warm-up request is never kept"),
+        );
+        assert_eq!(asked, (21..=31).collect::<Vec<_>>());
+        drop((lanes, handle));
+        let totals = recorder.run().await;
+        assert_eq!(
+            latencies(&totals.slowest, 0, OpKind::Get),
+            (22..=31).rev().collect::<Vec<_>>()
+        );
+        let kept = &totals.slowest.of_target(0).next().unwrap().1[0];
+        assert_eq!(kept.details.path, "/b/31");
+        assert_eq!(kept.due_offset, Duration::ZERO);
+    }
+
     #[test]
     fn merging_lanes_keeps_the_slowest_of_the_union() {
         let (mut a, mut b) = (SlowestRequests::default(), SlowestRequests::default());

@@ -6,9 +6,9 @@
 use std::fmt::Write;
 
 use crate::report::charts::CHARTS_DIR;
-use crate::report::{shards, slowest};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{shards, slowest};
 
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::report::{shards, slowest};
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
+use crate::report::{shards, slowest};
 
 /// File name of the Markdown summary in the results folder.
 pub const FILE_NAME: &str = "summary.md";

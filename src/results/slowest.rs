@@ -118,6 +118,9 @@ mod tests {
             .map(|r| r.latency_us)
             .collect();
         assert_eq!(gets, vec![95, 90, 85, 80, 75, 70, 65, 60, 55, 50]);
-        assert_eq!(m.last().map(|r| (r.op, r.latency_us)), Some((OpKind::Put, 1)));
+        assert_eq!(
+            m.last().map(|r| (r.op, r.latency_us)),
+            Some((OpKind::Put, 1))
+        );
     }
 }

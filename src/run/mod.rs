@@ -432,12 +432,7 @@ async fn open_targets(plan: &Plan, stop: &watch::Receiver<bool>, display: &Displ
 /// Each target's measured-path client (naming its requests for run `run_id`); one
 /// connection each first, so a certificate or name problem is told (and nothing is
 /// seeded) before any load.
-async fn connect(
-    plan: &Plan,
-    run_id: &str,
-    stop: &watch::Receiver<bool>,
-    targets: &mut Targets,
-) {
+async fn connect(plan: &Plan, run_id: &str, stop: &watch::Receiver<bool>, targets: &mut Targets) {
     for (i, spec) in plan.targets.iter().enumerate() {
         let Some(t) = &targets.open[i] else { continue };
         if !targets.ready() {

@@ -17,7 +17,10 @@ impl Running {
             if let Some(status) = self.0.try_wait().unwrap() {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "still running 10 s after SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running 10 s after SIGTERM"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
