@@ -115,7 +115,9 @@ struct LineIds<'a> {
 }
 
 impl Answered {
-    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Writes the line in one piece (`scratch` is reused), so a reader of the growing
+    /// file never sees half a line.
+    fn write_to(&self, out: &mut impl Write, scratch: &mut Vec<u8>) -> std::io::Result<()> {
         let a = &self.arrival;
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         let line = Line {
@@ -135,8 +137,10 @@ impl Answered {
                 backend: text(&self.backend_request_id),
             },
         };
-        serde_json::to_writer(&mut *out, &line)?;
-        out.write_all(b"\n")
+        scratch.clear();
+        serde_json::to_writer(&mut *scratch, &line)?;
+        scratch.push(b'\n');
+        out.write_all(scratch)
     }
 }
 
@@ -211,10 +215,11 @@ impl AuditLog {
 /// every [`FLUSH_EVERY`].
 fn write_lines(mut out: BufWriter<File>, rx: Receiver<Option<Answered>>) -> std::io::Result<()> {
     let mut flushed = Instant::now();
+    let mut scratch = Vec::with_capacity(512);
     loop {
         let wait = FLUSH_EVERY.saturating_sub(flushed.elapsed());
         match rx.recv_timeout(wait) {
-            Ok(Some(line)) => line.write_to(&mut out)?,
+            Ok(Some(line)) => line.write_to(&mut out, &mut scratch)?,
             Ok(None) | Err(RecvTimeoutError::Disconnected) => return out.flush(),
             Err(RecvTimeoutError::Timeout) => {}
         }
