@@ -2,6 +2,7 @@
 //! `report.html` and `summary.md`, and the line that tells how to look the requests up
 //! in the servers' logs. Cells are formatted, not escaped: each format escapes.
 
+use crate::record::slowest::SLOWEST_KEPT;
 use crate::report::table::Table;
 use crate::results::summary::{Summary, TargetSummary};
 use crate::shared::units::format_us;
@@ -12,9 +13,11 @@ pub const LOOKUP: &str = "Find a request by its ids: in RGW's log (`debug rgw` a
      CorrelationId == \"<id>\" | project BackendTime, TotalTime, Cache, ResponseCode` (the \
      stand-in's --audit-log has the same id under ids.gateway); the client id \
      (<run id>-<target index>-<op index>) reaches the backend as x-client-request-id. \
-     Latency: from when the request was due to its last byte; steady phase, at most 10 per op.";
+     Latency: from when the request was due to its last byte; steady phase; summary.json keeps \
+     the 10 slowest of each op.";
 
-/// One table per target that kept slow requests, with the target's name.
+/// One table per target that kept slow requests, with the target's name: its
+/// [`SLOWEST_KEPT`] slowest requests of any op.
 pub fn tables(summary: &Summary) -> Vec<(&str, Table)> {
     summary
         .targets
@@ -39,6 +42,7 @@ fn table(t: &TargetSummary) -> Table {
     let rows = t
         .slowest_requests
         .iter()
+        .take(SLOWEST_KEPT)
         .map(|r| {
             vec![
                 r.op.name().to_string(),
