@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::procs::{start, start_reading};
 
-/// One HTTP/1.1 exchange on a fresh connection: (status, headers lowercased).
-fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+/// One HTTP/1.1 exchange on a fresh connection: (status, headers lowercased, body).
+fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut s = TcpStream::connect(host).unwrap();
@@ -29,8 +29,12 @@ fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, 
     s.write_all(req.as_bytes()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    let head = resp.split_once("\r\n\r\n").unwrap().0;
-    (head[9..12].parse().unwrap(), head.to_lowercase())
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        head.to_lowercase(),
+        body.to_string(),
+    )
 }
 
 fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
@@ -78,24 +82,16 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     );
     let (backend_secret, base) = (values[0].clone(), values[1].clone());
     let basic = base64::engine::general_purpose::STANDARD.encode("bench:devsecret");
-    let (status, body) = {
-        let rest = token_url.strip_prefix("http://").unwrap();
-        let host = &rest[..rest.find('/').unwrap()];
-        let mut s = TcpStream::connect(host).unwrap();
-        let form = "grant_type=client_credentials";
-        write!(
-            s,
-            "POST /token HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAuthorization: Basic {basic}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            form.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-        (head[9..12].to_string(), body.to_string())
-    };
-    assert_eq!(status, "200", "{body}");
+    let (status, _, body) = http(
+        &token_url,
+        "POST",
+        &[
+            ("Authorization", &format!("Basic {basic}")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, 200, "{body}");
     let token: serde_json::Value = serde_json::from_str(&body).unwrap();
     let jwt = token["access_token"].as_str().unwrap().to_string();
     let bearer = format!("Bearer {jwt}");
@@ -113,7 +109,7 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         http(&url, method, &h, body)
     };
-    let (status, head) = send(format!("{base}/audit"), "PUT", good("c-0").to_vec(), "");
+    let (status, head, _) = send(format!("{base}/audit"), "PUT", good("c-0").to_vec(), "");
     assert_eq!(status, 200);
     assert!(head.contains("x-ms-request-id: "), "{head}");
     for i in 1..=12 {
@@ -151,20 +147,8 @@ fn the_audit_log_has_a_line_per_answered_request_and_no_secret() {
     );
 
     let stats_url = format!("{}/__gatebench/stats", base.trim_end_matches("/storage"));
-    let stats = {
-        let rest = stats_url.strip_prefix("http://").unwrap();
-        let host = &rest[..rest.find('/').unwrap()];
-        let mut s = TcpStream::connect(host).unwrap();
-        write!(
-            s,
-            "GET /__gatebench/stats HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let body = resp.split_once("\r\n\r\n").unwrap().1.to_string();
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()
-    };
+    let stats: serde_json::Value =
+        serde_json::from_str(&http(&stats_url, "GET", &[], "").2).unwrap();
     let served = stats["requests"].as_u64().unwrap();
     assert_eq!(served, sent, "{stats}");
 
