@@ -335,11 +335,18 @@ fn gateway_fixture(dir: &Path) {
             auth: Option::None,
             throttle: Option::None,
             ops,
+            slowest_requests: Vec::new(),
         };
         let mut v = serde_json::to_value(t).unwrap();
         if kind == Kind::Gateway {
             v["throttle"] =
                 serde_json::json!({"rate_limit": {"calls": 4000, "renewal_period_s": 10}});
+            v["slowest_requests"] = serde_json::json!([{
+                "op": "get", "path": "/bench/<k>", "due": "2027-01-15T08:00:31.250Z",
+                "due_offset_ms": 31250, "latency_us": 212000, "status": 200, "class": "ok",
+                "ids": {"client": "fixture-1-1-77", "amz": "tx00000abc-0067-zone",
+                        "gateway": "0b6c2a8e-8d6f-4c1e-9a51-3f1d2c7e9b10"}
+            }]);
         }
         v
     };
@@ -378,10 +385,21 @@ fn report_of_a_gateway_run_shows_overhead_cache_and_throttling() {
     );
     assert!(md.contains("| hit ratio |"), "{md}");
     assert!(md.contains("gateway &lt;cache&gt; &amp; throttle"), "{md}");
+    assert!(md.contains("### Slowest requests: apim"), "{md}");
+    assert!(
+        md.contains(
+            "| get | /bench/&lt;k&gt; | 212.00ms | 200 | 2027-01-15T08:00:31.250Z | fixture-1-1-77 \
+             | tx00000abc-0067-zone | 0b6c2a8e-8d6f-4c1e-9a51-3f1d2c7e9b10 |"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("### Slowest requests: direct"), "{md}");
 
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("<h1>gatebench report: gateway &lt;cache&gt; &amp; throttle</h1>"));
     assert!(html.contains("provenance.json not found"));
+    assert!(html.contains("<h2>Slowest requests: apim</h2>"), "{html}");
+    assert!(html.contains("/bench/&lt;k&gt;") && html.contains("CorrelationId"));
     let svg = |name: &str| std::fs::read_to_string(dir.join(format!("charts/{name}.svg"))).unwrap();
     assert!(!svg("overhead").contains("no gateway target"));
     assert!(svg("overhead").contains("apim minus direct (overhead)"));

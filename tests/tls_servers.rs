@@ -162,6 +162,7 @@ fn gateway_reaches_rgw_over_https() {
             header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             openid_tls: TlsSpec::default(),
+            audit_log: None,
             openapi: None,
         })
         .await

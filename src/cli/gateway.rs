@@ -125,6 +125,11 @@ pub struct GatewayArgs {
     /// that sits idle this long between requests.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub header_read_timeout: humantime::Duration,
+    /// Write one JSON line per answered request (refusals too) to FILE: time, caller,
+    /// subscription name, operation, status, cache, backend and total time, request ids.
+    /// Never a token, key or query value.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub tls: ServeTlsArgs,
 }
@@ -201,6 +206,7 @@ pub fn serve(args: GatewayArgs) -> ExitStatus {
                 ca_file: args.openid_ca,
                 ..Default::default()
             },
+            audit_log: args.audit_log,
         };
         let gateway = match crate::gateway::start(config).await {
             Ok(g) => g,

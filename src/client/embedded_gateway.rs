@@ -93,6 +93,7 @@ pub async fn start(
         header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
         tls: server_tls,
         openid_tls: client_tls.clone(),
+        audit_log: None,
         openapi: None,
     })
     .await?;

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod body;
 pub mod connect;
 mod embedded_gateway;
+pub mod request_ids;
 pub mod s3;
 pub mod server_timing;
 pub mod token;
@@ -203,6 +204,7 @@ impl KeySpace {
             method,
             path_and_query: path,
             body_len,
+            index: Some(op.index),
         }
     }
 

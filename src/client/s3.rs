@@ -26,9 +26,11 @@ use std::collections::HashMap;
 
 use super::body::GeneratedBody;
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
+use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
 use super::server_timing::server_timing;
 use super::token::TokenSource;
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
+use crate::record::slowest::RequestIds;
 use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
 use crate::shared::sigv4::Signer;
 use crate::shared::{S3Endpoint, TlsSpec};
@@ -45,6 +47,9 @@ pub struct S3Call {
     pub path_and_query: String,
     /// Bytes of generated body (PUT), 0 for none.
     pub body_len: u64,
+    /// The op's index in the run's sequence: names the request in `x-client-request-id`
+    /// (`None`: no id is sent).
+    pub index: Option<u64>,
 }
 
 /// What came back.
@@ -66,6 +71,8 @@ pub struct Response {
     pub server_timing: ServerTiming,
     /// Headers and error body, only from [`S3Client::send_keeping_details`].
     pub details: Option<Box<ResponseDetails>>,
+    /// The id sent and the ids the servers answered with.
+    pub ids: RequestIds,
 }
 
 /// What a probe shows of an answer beyond its class.
@@ -90,6 +97,7 @@ impl Response {
             opened: None,
             server_timing: ServerTiming::default(),
             details: None,
+            ids: RequestIds::default(),
         }
     }
 }
@@ -144,6 +152,8 @@ pub struct S3Client {
     cache_rule: Option<(HeaderName, CacheRule)>,
     timeout: Duration,
     connect_timeout: Duration,
+    /// Names requests in `x-client-request-id` (`None`: no id is sent).
+    ids: Option<ClientIds>,
 }
 
 /// What a target's connections speak, as the summary states it.
@@ -241,7 +251,14 @@ impl S3Client {
             cache_rule,
             timeout: options.timeout,
             connect_timeout: options.timeout.min(Duration::from_secs(10)),
+            ids: None,
         })
+    }
+
+    /// This client sending `x-client-request-id` on every call with an index.
+    pub fn with_request_ids(mut self, ids: ClientIds) -> Self {
+        self.ids = Some(ids);
+        self
     }
 
     /// Worker `worker`'s connection (not opened yet).
@@ -295,6 +312,7 @@ impl S3Client {
             Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
             _ => None,
         };
+        let client_id = req.headers().get(CLIENT_REQUEST_ID).cloned();
         let mut opened = None;
         let exchange = self.exchange(conn, req, call.body_len, &mut opened, keep);
         let mut resp = match tokio::time::timeout(self.timeout, exchange).await {
@@ -302,6 +320,7 @@ impl S3Client {
             Err(_) => Response::transport(TransportError::Timeout),
         };
         resp.opened = opened;
+        resp.ids.client = client_id;
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
             conn.sender = None;
         }
@@ -346,6 +365,12 @@ impl S3Client {
                     req.headers_mut().insert(name.clone(), value.clone());
                 }
             }
+        }
+        // After signing: the id is not signed.
+        if let (Some(ids), Some(index)) = (&self.ids, call.index)
+            && let Some(id) = ids.of(index)
+        {
+            req.headers_mut().insert(CLIENT_REQUEST_ID, id);
         }
         Ok(req)
     }
@@ -460,6 +485,7 @@ impl S3Client {
             .and_then(|v| v.trim().parse().ok());
         let server_timing = server_timing(resp.headers());
         let headers = keep_details.then(|| resp.headers().clone());
+        let ids = answered(None, resp.headers());
         let keep_prefix = !(200..400).contains(&status);
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
@@ -502,6 +528,7 @@ impl S3Client {
                     error_body: prefix,
                 })
             }),
+            ids,
         }
     }
 
@@ -535,6 +562,7 @@ mod tests {
             method: Method::GET,
             path_and_query: path_and_query.into(),
             body_len: 0,
+            index: None,
         }
     }
 
@@ -575,5 +603,16 @@ mod tests {
         let req = gateway.request(&get("/bench/k")).unwrap();
         assert_eq!(req.uri().to_string(), "/storage/bench/k");
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
+
+        // A client naming its requests sends the id of calls with an index only.
+        let named = direct.with_request_ids(ClientIds::new("run", 2));
+        let call = S3Call {
+            index: Some(9),
+            ..get("/bench/k")
+        };
+        let req = named.request(&call).unwrap();
+        assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
+        let req = named.request(&get("/bench/k")).unwrap();
+        assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
     }
 }

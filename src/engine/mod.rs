@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
-use crate::client::{Connection, KeySpace, S3Client};
+use crate::client::s3::Response;
+use crate::client::{Connection, KeySpace, S3Call, S3Client};
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::plan::{LoadModel, OpenLoop, Shard};
+use crate::record::slowest::SlowDetails;
 use crate::record::trace::{RequestTrace, TraceLine};
 use crate::record::{Lanes, Phase, RecordHandle, Sample, SeriesKey, micros};
 use schedule::{Schedule, ScheduleCursor};
@@ -174,16 +176,17 @@ impl Exec {
             _ = stopped(stop) => return false,
         };
         let completed_at = Instant::now();
+        let key = SeriesKey {
+            target: self.target,
+            op: op.op,
+            class: resp.class,
+            cache: resp.cache,
+            phase,
+        };
         self.lanes.record(
             worker,
             &Sample {
-                key: SeriesKey {
-                    target: self.target,
-                    op: op.op,
-                    class: resp.class,
-                    cache: resp.cache,
-                    phase,
-                },
+                key,
                 completed_at,
                 latency: completed_at - due,
                 service: completed_at - sent,
@@ -199,6 +202,10 @@ impl Exec {
                 server_timing: resp.server_timing,
             },
         );
+        self.lanes
+            .keep_if_slow(worker, &key, due, completed_at - due, || {
+                slow_details(&call, &resp)
+            });
         if let Some(trace) = &self.trace {
             trace.write(&TraceLine {
                 target: self.target,
@@ -212,6 +219,19 @@ impl Exec {
             });
         }
         true
+    }
+}
+
+/// What the slowest-requests table shows of a request besides its timing.
+fn slow_details(call: &S3Call, resp: &Response) -> SlowDetails {
+    let path = &call.path_and_query;
+    SlowDetails {
+        path: path
+            .split_once('?')
+            .map_or(path.as_str(), |(p, _)| p)
+            .to_string(),
+        status: resp.status,
+        ids: resp.ids.clone(),
     }
 }
 

@@ -8,8 +8,10 @@
 //! behaviour for the supported policies; it is not APIM. The one thing it measures is
 //! its own time, sent back in a `Server-Timing` header (`server_timing`).
 
+mod audit;
 mod backend;
 mod cache;
+mod correlation;
 mod cors;
 mod forward;
 mod jwt;
@@ -72,6 +74,8 @@ pub struct GatewayConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Whom to trust when fetching `openid-config` and JWKS documents over https.
     pub openid_tls: TlsSpec,
+    /// Write one JSON line per answered request here (`--audit-log`).
+    pub audit_log: Option<PathBuf>,
 }
 
 /// `GatewayConfig::header_read_timeout` unless set otherwise.
@@ -90,6 +94,8 @@ pub struct RunningGateway {
     /// Tells the accept loop to stop and how long to wait for requests in flight.
     stop: Option<oneshot::Sender<Duration>>,
     key_refresher: JoinHandle<()>,
+    /// Written to the end when the gateway stops.
+    gateway: Arc<Gateway>,
 }
 
 impl RunningGateway {
@@ -107,6 +113,13 @@ impl RunningGateway {
             let _ = (&mut self.accept_loop).await;
         }
         self.key_refresher.abort();
+        self.close_audit_log();
+    }
+
+    fn close_audit_log(&self) {
+        if let Some(audit) = &self.gateway.audit {
+            audit.close();
+        }
     }
 }
 
@@ -114,6 +127,7 @@ impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.accept_loop.abort();
         self.key_refresher.abort();
+        self.close_audit_log();
     }
 }
 
@@ -155,6 +169,13 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         policy,
         openid,
         scheme,
+        audit: match &config.audit_log {
+            Some(path) => Some(
+                audit::AuditLog::create(path)
+                    .with_context(|| format!("cannot create the audit log {}", path.display()))?,
+            ),
+            None => None,
+        },
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -169,7 +190,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     let accept_loop = tokio::spawn(serve(
         listener,
         handshake,
-        gateway,
+        gateway.clone(),
         config.header_read_timeout,
         stopped,
     ));
@@ -181,6 +202,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
         accept_loop,
         stop: Some(stop),
         key_refresher,
+        gateway,
     })
 }
 
@@ -213,7 +235,7 @@ async fn serve(
         let gateway = gateway.clone();
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
-            async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, peer.ip()).await) }
+            async move { Ok::<_, std::convert::Infallible>(gateway.answer(req, peer.ip()).await) }
         });
         let (handshake, http, watcher) = (handshake.clone(), http.clone(), connections.watcher());
         tokio::spawn(async move {

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
 use super::cache::{CachedResponse, MAX_CACHED_BODY, ResponseCache};
+use super::correlation::{BackendTime, RequestId};
 use super::cors::CorsDecision;
 use super::forward::Forwarding;
 use super::jwt::OpenIdClient;
@@ -64,6 +65,8 @@ pub struct Gateway {
     pub openid: OpenIdClient,
     /// `http` or `https` (`context.Request.Url.Scheme`).
     pub scheme: &'static str,
+    /// `--audit-log`: one line per answered request.
+    pub audit: Option<super::audit::AuditLog>,
 }
 
 /// The cache's view of the current request.
@@ -219,7 +222,10 @@ impl Gateway {
             ip,
             arrived,
             variables: HashMap::new(),
-            request_id: OnceLock::new(),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map_or_else(OnceLock::new, |id| OnceLock::from(id.0)),
             rewritten: None,
             base: None,
             cache: CacheState::Off,
@@ -824,6 +830,9 @@ impl Gateway {
         let status = resp.status().as_u16();
         let down_bytes = content_length(resp.headers());
         let (mut parts, body) = resp.into_parts();
+        if let Some(backend) = ex.timing.backend() {
+            parts.extensions.insert(BackendTime(backend));
+        }
         self.settle(&ex, status, &parts.headers, up_bytes + down_bytes);
         let mut body: GwBody = body.map_err(Into::into).boxed();
         if forwarding.options.fail_on_error_status_code && status >= 400 {

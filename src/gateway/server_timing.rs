@@ -52,6 +52,12 @@ impl Stopwatch {
         self.backend = self.forwarded_at.map(|t| t.elapsed());
     }
 
+    /// From the start of the forwarded request to the backend's response headers, once
+    /// the backend answered.
+    pub fn backend(&self) -> Option<Duration> {
+        self.backend
+    }
+
     /// Appends the `Server-Timing` header for a response leaving now: backend time if
     /// the request was forwarded, else the cache lookup (a cache hit).
     pub fn stamp(&self, headers: &mut HeaderMap) {

@@ -162,6 +162,7 @@ async fn env_from(
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        audit_log: None,
         openapi: None,
     })
     .await
@@ -598,6 +599,7 @@ async fn unknown_policy_element_is_a_startup_error() {
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        audit_log: None,
         openapi: None,
     })
     .await
@@ -701,6 +703,7 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             openid_tls: Default::default(),
+            audit_log: None,
             openapi: None,
         })
         .await
@@ -802,6 +805,7 @@ async fn validate_azure_ad_token_admits_listed_client_applications() {
             header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             openid_tls: Default::default(),
+            audit_log: None,
             openapi: None,
         })
         .await
@@ -870,6 +874,7 @@ async fn overhead_p50_direct_vs_gateway() {
             method: Method::GET,
             path_and_query: format!("/{BUCKET}/o{i}"),
             body_len: 0,
+            index: None,
         };
         let t = Instant::now();
         let r = direct.send(&mut conn, &call).await;
@@ -981,6 +986,7 @@ async fn gateway_with_keys(
         header_read_timeout: Duration::from_secs(1),
         tls: None,
         openid_tls: Default::default(),
+        audit_log: None,
         openapi: None,
     })
     .await
@@ -1329,6 +1335,7 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
         header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        audit_log: None,
         openapi: None,
     })
     .await

@@ -8,6 +8,7 @@ use super::shards::Shard;
 use crate::plan::Plan;
 use crate::record::{OutcomeClass, Totals};
 use crate::results::shards::MergedShard;
+use crate::results::slowest;
 use crate::results::summary::{
     self, AuthSummary, RunStatus, ScheduleSummary, Summary, TargetSummary, serde_plain,
 };
@@ -39,6 +40,7 @@ pub fn build(shards: &[Shard], totals: &Totals, plan: Option<&Plan>) -> Summary 
             rate_limit,
         );
         sum_engine_figures(t, &same);
+        t.slowest_requests = slowest::merged(same.iter().map(|s| s.slowest_requests.as_slice()));
         t.error = joined(shards, |s| s.summary.targets.get(index)?.error.clone());
     }
     summary::recompute_overheads(&mut merged);

@@ -11,11 +11,12 @@
 
 mod outcome;
 pub mod server_timing;
+pub mod slowest;
 pub mod trace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use outcome::{CacheClass, OutcomeClass, TransportError};
 pub use server_timing::{ServerTiming, ServerTimingHistograms};
+use slowest::{SlowDetails, SlowRequest, SlowestRequests};
 
 use crate::plan::OpKind;
 
@@ -248,6 +250,9 @@ struct LaneRecorder {
     run_start: Instant,
     current: Interval,
     tx: mpsc::UnboundedSender<Interval>,
+    /// This lane's slowest requests, merged into `all_slowest` when the lane ends.
+    slowest: SlowestRequests,
+    all_slowest: Arc<Mutex<SlowestRequests>>,
 }
 
 impl LaneRecorder {
@@ -280,6 +285,7 @@ impl LaneRecorder {
 
 impl Drop for LaneRecorder {
     fn drop(&mut self) {
+        lock(&self.all_slowest).merge(std::mem::take(&mut self.slowest));
         if !self.current.series.is_empty() {
             self.flush();
         }
@@ -309,6 +315,35 @@ impl Lanes {
         if let Some(tee) = &self.tee {
             tee.record(worker, s);
         }
+    }
+
+    /// Keeps a steady-phase request of `key` among the slowest of `worker`'s lane if it
+    /// is slower than the lane's current tenth; `details` is only called then.
+    pub fn keep_if_slow(
+        &self,
+        worker: usize,
+        key: &SeriesKey,
+        due: Instant,
+        latency: Duration,
+        details: impl FnOnce() -> SlowDetails,
+    ) {
+        if key.phase != Phase::Steady {
+            return;
+        }
+        let mut lane = lock(&self.lanes[worker % self.lanes.len()]);
+        if !lane.slowest.admits(key.target, key.op, latency) {
+            return;
+        }
+        let now = Instant::now();
+        let r = SlowRequest {
+            op: key.op,
+            class: key.class,
+            due: SystemTime::now() - now.saturating_duration_since(due),
+            due_offset: due.saturating_duration_since(lane.run_start),
+            latency,
+            details: details(),
+        };
+        lane.slowest.insert(key.target, r);
     }
 }
 
@@ -352,6 +387,7 @@ pub struct RecordHandle {
     tx: mpsc::UnboundedSender<Interval>,
     live: LiveLanes,
     tee: Option<Arc<RecordHandle>>,
+    slowest: Arc<Mutex<SlowestRequests>>,
 }
 
 impl RecordHandle {
@@ -373,6 +409,8 @@ impl RecordHandle {
                     run_start: self.run_start,
                     current: Interval::default(),
                     tx: self.tx.clone(),
+                    slowest: SlowestRequests::default(),
+                    all_slowest: self.slowest.clone(),
                 })
             })
             .collect();
@@ -402,6 +440,8 @@ pub struct Recorder {
     sink: Box<dyn IntervalSink>,
     sink_error: Option<std::io::Error>,
     progress: watch::Sender<Progress>,
+    /// Where lanes leave their slowest requests when they end.
+    slowest: Arc<Mutex<SlowestRequests>>,
 }
 
 /// The merged result of a run.
@@ -412,6 +452,9 @@ pub struct Totals {
     pub first_seconds: HashMap<(usize, OutcomeClass), u64>,
     /// The first error the sink reported, if any (the run still completes).
     pub sink_error: Option<std::io::Error>,
+    /// The slowest steady-phase requests per target × op (none in a run rebuilt from
+    /// its interval logs).
+    pub slowest: SlowestRequests,
 }
 
 impl Totals {
@@ -434,6 +477,7 @@ impl Recorder {
     pub fn new(run_start: Instant, sink: Box<dyn IntervalSink>) -> (Self, RecordHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
         let live = LiveLanes::default();
+        let slowest = Arc::new(Mutex::new(SlowestRequests::default()));
         let recorder = Recorder {
             run_start,
             rx,
@@ -444,6 +488,7 @@ impl Recorder {
             sink,
             sink_error: None,
             progress: watch::Sender::new(Progress::default()),
+            slowest: slowest.clone(),
         };
         (
             recorder,
@@ -452,6 +497,7 @@ impl Recorder {
                 tx,
                 live,
                 tee: None,
+                slowest,
             },
         )
     }
@@ -482,6 +528,7 @@ impl Recorder {
         self.write_finished(true);
         Totals {
             sink_error: self.sink_error,
+            slowest: std::mem::take(&mut *lock(&self.slowest)),
             ..self.totals
         }
     }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::report::charts::CHARTS_DIR;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
-use crate::report::{attribution, shards};
+use crate::report::{attribution, shards, slowest};
 
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";
@@ -144,6 +144,12 @@ impl Exporter for Html {
             o.push_str("<h2>Server-side timing</h2>\n");
             write_table(&mut o, &t);
             let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(attribution::NOTE));
+        }
+
+        for (target, t) in slowest::tables(s) {
+            let _ = writeln!(o, "<h2>Slowest requests: {}</h2>", escape(target));
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(slowest::LOOKUP));
         }
 
         o.push_str("<h2>Charts</h2>\n");

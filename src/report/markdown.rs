@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
-use crate::report::{attribution, shards};
+use crate::report::{attribution, shards, slowest};
 
 /// File name of the Markdown summary in the results folder.
 pub const FILE_NAME: &str = "summary.md";
@@ -75,6 +75,11 @@ impl Exporter for Markdown {
             o.push_str("\n### Server-side timing\n\n");
             write_table(&mut o, &t);
             let _ = writeln!(o, "\n{}", escape(attribution::NOTE));
+        }
+        for (target, t) in slowest::tables(s) {
+            let _ = writeln!(o, "\n### Slowest requests: {}\n", escape(target));
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "\n{}", escape(slowest::LOOKUP));
         }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");

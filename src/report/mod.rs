@@ -19,6 +19,7 @@ pub mod overhead;
 pub mod recover;
 pub mod series;
 pub mod shards;
+pub mod slowest;
 pub mod table;
 pub mod verdict;
 

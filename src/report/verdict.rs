@@ -342,6 +342,7 @@ pub(crate) mod tests {
             auth: None,
             throttle: None,
             ops,
+            slowest_requests: Vec::new(),
         }
     }
 

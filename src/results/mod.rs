@@ -12,6 +12,7 @@ pub mod read;
 pub mod repetitions;
 pub mod server_timing;
 pub mod shards;
+pub mod slowest;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
 use crate::results::server_timing::ServerTimingSummary;
 use crate::results::shards::{MergedShard, ShardRecord};
+use crate::results::slowest::{self, SlowRequest};
 
 /// The embedded target's caveat, shown wherever its numbers are.
 pub const EMBEDDED_NOTE: &str =
@@ -169,6 +170,10 @@ pub struct TargetSummary {
     #[serde(default)]
     pub connections: ConnectionSummary,
     pub ops: Vec<OpSummary>,
+    /// The slowest steady-phase requests (at most 10 per op), slowest first, with their
+    /// request ids (absent if none were kept, e.g. in a run rebuilt after a kill).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest_requests: Vec<SlowRequest>,
 }
 
 /// A target's connections: the scenario's policy, what was negotiated, how many opened.
@@ -626,6 +631,7 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
             ..ConnectionSummary::default()
         },
         ops: Vec::new(),
+        slowest_requests: slowest::of_target(&totals.slowest, index),
     };
     add_totals(
         &mut t,

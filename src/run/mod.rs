@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::client::request_ids::ClientIds;
 use crate::client::{KeySpace, OpenTarget, S3Call, S3Client};
 use crate::engine::EngineReport;
 use crate::plan::sequence::OpSequence;
@@ -117,7 +118,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
     }
 
     let mut targets = open_targets(&plan, &stop, &display).await;
-    connect(&plan, &stop, &mut targets).await;
+    connect(&plan, &run_id, &stop, &mut targets).await;
     let storages = setup::storages(&plan);
     let seeds = dist.as_ref().is_none_or(|d| d.shard.index == 0);
     if targets.ready() && seeds {
@@ -267,6 +268,7 @@ async fn coordinate_start(
         method: hyper::Method::HEAD,
         path_and_query: format!("/{}", plan.data.buckets[0]),
         body_len: 0,
+        index: None,
     };
     let offset = d.measure_clock(&client, &address, &call, display).await;
     display.line(&distributed::describe_start(start, d.now()));
@@ -435,16 +437,17 @@ async fn open_targets(plan: &Plan, stop: &watch::Receiver<bool>, display: &Displ
     targets
 }
 
-/// Each target's measured-path client; one connection each first, so a certificate or
-/// name problem is told (and nothing is seeded) before any load.
-async fn connect(plan: &Plan, stop: &watch::Receiver<bool>, targets: &mut Targets) {
+/// Each target's measured-path client (naming its requests for run `run_id`); one
+/// connection each first, so a certificate or name problem is told (and nothing is
+/// seeded) before any load.
+async fn connect(plan: &Plan, run_id: &str, stop: &watch::Receiver<bool>, targets: &mut Targets) {
     for (i, spec) in plan.targets.iter().enumerate() {
         let Some(t) = &targets.open[i] else { continue };
         if !targets.ready() {
             break;
         }
         let client = match t.client(spec, plan.limits.request_timeout, plan.connections) {
-            Ok(c) => c,
+            Ok(c) => c.with_request_ids(ClientIds::new(run_id, i)),
             Err(e) => {
                 targets.errors[i] = Some(format!("{e:#}"));
                 continue;

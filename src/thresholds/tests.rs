@@ -59,6 +59,7 @@ fn target(name: &str, ops: Vec<OpSummary>) -> TargetSummary {
         auth: None,
         throttle: None,
         ops,
+        slowest_requests: Vec::new(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Small in-process S3-shaped servers whose behaviour is exact, for fidelity tests.
 //!
-//! They answer every request (any method, any path, no auth check) with 200 and a tiny
-//! body after a precise delay, and can stall completely for a window of time.
+//! They answer every request (any method, any path, no auth check) with 200, a tiny
+//! body and an `x-amz-request-id` (`tx` and a serial number) after a precise delay, and
+//! can stall completely for a window of time.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +31,9 @@ pub struct Behaviour {
     /// each taking `delay` from when a worker takes it up (a known capacity of
     /// `workers / delay` requests per second).
     pub workers: Option<usize>,
+    /// Requests whose path ends with one of these wait `slow_delay` more.
+    pub slow_paths: &'static [&'static str],
+    pub slow_delay: Duration,
 }
 
 /// A running test server.
@@ -51,6 +55,7 @@ impl TestServer {
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let first_get: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = accepted.clone();
         let pool = behaviour
@@ -63,11 +68,11 @@ impl TestServer {
                 };
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
-                let first_get = first_get.clone();
+                let (first_get, served) = (first_get.clone(), served.clone());
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let first_get = first_get.clone();
+                        let (first_get, served) = (first_get.clone(), served.clone());
                         let pool = pool.clone();
                         async move {
                             let _worker = match &pool {
@@ -79,6 +84,10 @@ impl TestServer {
                                 first_get.lock().unwrap().get_or_insert(arrived);
                             }
                             let mut ready = arrived + behaviour.delay;
+                            let path = req.uri().path();
+                            if behaviour.slow_paths.iter().any(|p| path.ends_with(p)) {
+                                ready += behaviour.slow_delay;
+                            }
                             if let (Some((after, len)), Some(t0)) =
                                 (behaviour.stall, *first_get.lock().unwrap())
                             {
@@ -90,6 +99,12 @@ impl TestServer {
                             sleep_until_precisely(ready).await;
                             let mut resp =
                                 hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                            let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            resp.headers_mut().insert(
+                                "x-amz-request-id",
+                                hyper::header::HeaderValue::from_str(&format!("tx{n:012}"))
+                                    .unwrap(),
+                            );
                             if behaviour.fail_gets && req.method() == hyper::Method::GET {
                                 *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
                             }

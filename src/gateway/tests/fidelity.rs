@@ -66,6 +66,7 @@ async fn gateway(
         header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
         tls: None,
         openid_tls: Default::default(),
+        audit_log: None,
         openapi: None,
     })
     .await

@@ -53,6 +53,7 @@ async fn gateway(
         header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
         tls,
         openid_tls: TlsSpec::default(),
+        audit_log: None,
         openapi: None,
     })
     .await

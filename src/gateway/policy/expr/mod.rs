@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use ast::{Body, Ty};
 pub use eval::Facts;
-pub use value::Value;
+pub use value::{Value, new_guid};
 
 /// A parsed `@(…)` or `@{…}` expression.
 #[derive(Debug, Clone)]
