@@ -179,6 +179,22 @@ mod tests {
     }
 
     #[test]
+    fn after_a_search_the_verdict_compares_knees_not_pooled_latencies() {
+        use crate::plan::OpKind;
+        use crate::report::verdict::tests::op;
+        let mut s = with_capacity(
+            searched("rgw", Some(1000.0), KneeReason::Slo),
+            searched("apim", Some(620.0), KneeReason::Throttled),
+        );
+        // The targets' ops pool every step of their own searches: not comparable.
+        s.targets[0].ops = vec![op(OpKind::Get, 100, 0, [1000, 2000, 4000, 8000])];
+        s.targets[1].ops = vec![op(OpKind::Get, 100, 0, [3000, 5000, 9000, 9000])];
+        let all = crate::report::verdict::verdict(&s, &Default::default()).join("\n");
+        assert!(all.contains("apim leaves 62% of rgw's capacity"), "{all}");
+        assert!(!all.contains("compared with"), "{all}");
+    }
+
+    #[test]
     fn the_gateway_share_of_the_direct_capacity_is_worded_with_its_bound() {
         let s = with_capacity(
             searched("rgw", Some(1000.0), KneeReason::Slo),

@@ -47,14 +47,19 @@ const WINDOWED: [OutcomeClass; 2] = [OutcomeClass::ServerError, OutcomeClass::Tr
 pub fn verdict(summary: &Summary, series: &BTreeMap<String, TargetSeries>) -> Vec<String> {
     let mut out: Vec<String> = status(summary).into_iter().collect();
     out.extend(summary.targets.iter().map(throughput));
-    out.extend(gateway_overhead(summary));
-    out.extend(super::capacity::verdict(summary));
-    if let Overheads::Pairs(pairs) = overhead::overheads(summary) {
-        out.extend(
-            pairs
-                .iter()
-                .filter_map(|p| attribution::overhead_sentence(p, summary)),
-        );
+    if summary.capacity.is_some() {
+        // Each target's latencies pool every step of its own search: the knees compare
+        // the paths, the pooled percentiles do not.
+        out.extend(super::capacity::verdict(summary));
+    } else {
+        out.extend(gateway_overhead(summary));
+        if let Overheads::Pairs(pairs) = overhead::overheads(summary) {
+            out.extend(
+                pairs
+                    .iter()
+                    .filter_map(|p| attribution::overhead_sentence(p, summary)),
+            );
+        }
     }
     for t in &summary.targets {
         out.extend(t.ops.iter().filter_map(|op| cache_effect(t, op)));
