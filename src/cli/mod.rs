@@ -44,6 +44,8 @@ Examples:
   gatebench run scenarios/rgw-mixed.toml --out /tmp/run1 --keep-data
   gatebench run scenarios/quickstart.toml --json > summary.json
   gatebench run scenarios/quickstart.toml --repeat 3 --duration 10s
+  gatebench run scenarios/gateway-capacity-finder.toml   # load.executor = \"find-capacity\":
+                                                        # each target's knee (docs/scenarios.md)
 
 Results go to results/<scenario>-<UTC time>/: summary.json, histograms.hlog
 (HdrHistogram interval log, µs), warmup.hlog, scenario.resolved.toml, provenance.json.
