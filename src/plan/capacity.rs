@@ -245,9 +245,10 @@ impl<'a> Search<'a> {
     /// The knee found so far; `interrupted` when the search stopped before its end.
     pub fn knee(&self) -> Knee {
         let reason = match self.first_bad {
+            // Stopped with a step still to run (climbing or bisecting).
+            _ if self.next.is_some() => KneeReason::Interrupted,
             Some((_, v)) => KneeReason::of(v).unwrap_or(KneeReason::Interrupted),
-            None if self.next.is_none() => KneeReason::Ceiling,
-            None => KneeReason::Interrupted,
+            None => KneeReason::Ceiling,
         };
         Knee {
             rate: self.last_good,
@@ -391,6 +392,19 @@ mod tests {
             s.knee(),
             Knee {
                 rate: Some(100.0),
+                reason: KneeReason::Interrupted
+            }
+        );
+        // Stopped during the bisection: the failure found so far is not the knee's.
+        let mut s = Search::new(&c);
+        for rate in [100.0, 200.0, 400.0, 800.0] {
+            s.record(&server(500.0)(rate));
+        }
+        assert_eq!(s.next_rate(), Some(600.0));
+        assert_eq!(
+            s.knee(),
+            Knee {
+                rate: Some(400.0),
                 reason: KneeReason::Interrupted
             }
         );

@@ -46,9 +46,9 @@ pub fn knees(c: &CapacitySummary) -> Vec<String> {
 }
 
 /// `apim leaves 62% of rgw's capacity at p99 < 50 ms`, for each gateway target compared
-/// with its direct target when both have a knee. A knee at the ceiling is only a lower
-/// bound of that target's capacity: the share is then "at most" (direct) or "at least"
-/// (gateway) that, and not given when both reached it. Above 100% the gateway
+/// with its direct target when both have a knee. A knee at the ceiling or of an
+/// interrupted search is only a lower bound of that target's capacity: the share is then
+/// "at most" (direct) or "at least" (gateway) that, and not given when both are bounds. Above 100% the gateway
 /// "sustains" more than the storage behind it (a cache).
 pub fn shares(summary: &Summary) -> Vec<String> {
     let Some(c) = &summary.capacity else {
@@ -63,16 +63,19 @@ pub fn shares(summary: &Summary) -> Vec<String> {
             let (direct, gateway) = (knee(&pair.baseline)?, knee(&pair.candidate)?);
             let (d, g) = (direct.rate?, gateway.rate?);
             let (gw, storage) = (&pair.candidate, &pair.baseline);
-            let bound = match (
-                direct.reason == KneeReason::Ceiling,
-                gateway.reason == KneeReason::Ceiling,
-            ) {
-                (true, true) => {
-                    return Some(format!(
-                        "{gw} and {storage} both sustained the ceiling ({d:.0} requests/s) at \
-                         p99 < {slo}: raise load.max_rate to compare their capacity."
-                    ));
+            // A knee at the ceiling or of an interrupted search is only a lower bound.
+            let lower =
+                |k: &Knee| matches!(k.reason, KneeReason::Ceiling | KneeReason::Interrupted);
+            let bound = match (lower(&direct), lower(&gateway)) {
+                (true, true) if direct.reason == gateway.reason && d == g => {
+                    return (direct.reason == KneeReason::Ceiling).then(|| {
+                        format!(
+                            "{gw} and {storage} both sustained the ceiling ({d:.0} requests/s) \
+                             at p99 < {slo}: raise load.max_rate to compare their capacity."
+                        )
+                    });
                 }
+                (true, true) => return None,
                 (true, false) => "at most ",
                 (false, true) => "at least ",
                 (false, false) => "",
@@ -192,6 +195,25 @@ mod tests {
         let all = crate::report::verdict::verdict(&s, &Default::default()).join("\n");
         assert!(all.contains("apim leaves 62% of rgw's capacity"), "{all}");
         assert!(!all.contains("compared with"), "{all}");
+    }
+
+    #[test]
+    fn an_interrupted_search_bounds_the_share_like_the_ceiling() {
+        let s = with_capacity(
+            searched("rgw", Some(400.0), KneeReason::Interrupted),
+            searched("apim", Some(300.0), KneeReason::Slo),
+        );
+        assert_eq!(
+            shares(&s),
+            vec![
+                "apim leaves at most 75% of rgw's capacity at p99 < 50.0 ms (300 vs 400 requests/s)."
+            ]
+        );
+        let s = with_capacity(
+            searched("rgw", Some(400.0), KneeReason::Interrupted),
+            searched("apim", Some(300.0), KneeReason::Ceiling),
+        );
+        assert!(shares(&s).is_empty(), "{:?}", shares(&s));
     }
 
     #[test]
