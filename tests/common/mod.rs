@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ceph;
+pub mod http;
 pub mod procs;
 pub mod servers;
 
