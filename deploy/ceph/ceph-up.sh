@@ -13,6 +13,7 @@ MON_V1_PORT="${CEPH_MON_V1_PORT:-}"          # optional legacy msgr1 port (e.g. 
 RGW_PORT="${RGW_PORT:-7480}"
 RGW_BIND="${RGW_BIND:-127.0.0.1}"            # 0.0.0.0 inside a container
 RGW_HOST="${RGW_HOST:-127.0.0.1}"            # host name used in RGW_ENDPOINT
+RGW_DNS_NAME="${RGW_DNS_NAME:-localhost}"    # rgw_dns_name: Host `BUCKET.$RGW_DNS_NAME` is virtual-hosted
 RGW_ACCESS_KEY="${RGW_ACCESS_KEY:-gatebench-access}"
 RGW_SECRET_KEY="${RGW_SECRET_KEY:-gatebench-secret-key-for-local-use-only}"
 RGW_UID="${RGW_UID:-gatebench}"
@@ -52,6 +53,7 @@ DAEMONS=(mon mgr osd rgw)
 exports() {
     printf 'export RGW_ENDPOINT=%s\nexport RGW_ACCESS_KEY=%s\nexport RGW_SECRET_KEY=%s\n' \
         "$ENDPOINT" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY"
+    printf 'export RGW_DNS_NAME=%s\n' "$RGW_DNS_NAME"
     if [[ -n "$TLS_DIR" ]]; then
         printf 'export RGW_TLS_ENDPOINT=https://%s:%s\n' "$RGW_HOST" "$RGW_TLS_PORT"
         [[ -f "$TLS_DIR/ca.pem" ]] && printf 'export RGW_CA_FILE=%s\n' "$TLS_DIR/ca.pem"
@@ -313,6 +315,8 @@ keyring = $DIR/rgw/ceph-gatebench/keyring
 rgw data = $DIR/rgw/ceph-gatebench
 log file = $DIR/log/rgw.log
 rgw frontends = $FRONTENDS tcp_nodelay=1
+# virtual-hosted-style requests: Host `BUCKET.$RGW_DNS_NAME[:port]` names the bucket
+rgw dns name = $RGW_DNS_NAME
 EOF
 
 # --------------------------------------------------------------- keyrings --

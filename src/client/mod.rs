@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod checksum;
 pub mod connect;
 mod embedded_gateway;
 pub mod request_ids;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::plan::s3_options::Checksum;
 use crate::plan::sequence::{ObjectKey, PlannedOp, seeded_bucket, seeded_size};
 use crate::plan::{
     ConnectionPolicy, GatewayTarget, Kind, OpKind, Plan, TargetKind, TargetSpec, check_key_prefix,
@@ -106,7 +108,9 @@ impl OpenTarget {
         };
         match (&self.gateway, &self.storage) {
             (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), options),
-            (None, Some(ep)) => S3Client::direct(ep, options),
+            (None, Some(ep)) => {
+                S3Client::direct(ep, options).map(|c| c.with_addressing(spec.addressing))
+            }
             (None, None) => anyhow::bail!("target {} has no endpoint", spec.name),
         }
     }
@@ -131,6 +135,8 @@ pub struct KeySpace {
     run_prefix: String,
     /// Per mix entry, for LIST: the query string (parameters in sorted order).
     lists: Vec<Option<String>>,
+    /// Per mix entry: the checksum PUTs carry.
+    checksums: Vec<Checksum>,
 }
 
 impl KeySpace {
@@ -162,6 +168,7 @@ impl KeySpace {
             buckets: plan.data.buckets.clone(),
             run_prefix: run_prefix.to_string(),
             lists,
+            checksums: plan.mix.iter().map(|m| m.checksum).collect(),
         }
     }
 
@@ -205,6 +212,8 @@ impl KeySpace {
             path_and_query: path,
             body_len,
             index: Some(op.index),
+            range: op.range,
+            checksum: self.checksums[op.mix_entry],
         }
     }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RETRY_AFTER};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RANGE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
@@ -25,10 +25,12 @@ use hyper::client::conn::http2;
 use std::collections::HashMap;
 
 use super::body::GeneratedBody;
+use super::checksum::{BodyDigests, X_AMZ_CHECKSUM_CRC32C, X_AMZ_SDK_CHECKSUM_ALGORITHM};
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
 use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
 use super::server_timing::server_timing;
 use super::token::TokenSource;
+use crate::plan::s3_options::{Addressing, ByteRange, Checksum};
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
 use crate::record::slowest::RequestIds;
 use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
@@ -50,6 +52,10 @@ pub struct S3Call {
     /// The op's index in the run's sequence: names the request in `x-client-request-id`
     /// (`None`: no id is sent).
     pub index: Option<u64>,
+    /// GET: the bytes to read (`Range: bytes=first-last`); a 206 answers it.
+    pub range: Option<ByteRange>,
+    /// PUT: the checksum of the body to send with it.
+    pub checksum: Checksum,
 }
 
 /// What came back.
@@ -100,6 +106,28 @@ impl Response {
             ids: RequestIds::default(),
         }
     }
+}
+
+/// `x-amz-content-sha256`: the body's SHA-256 as the SigV4 payload hash.
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+
+/// The host of a virtual-hosted-style request for path-style `path_and_query`, and
+/// what follows the bucket: `/bucket/key?q` gives `bucket.<host>` and `/key?q`;
+/// `/bucket?q` gives `?q` and `/bucket` nothing (the caller puts the `/` before them).
+fn virtual_host<'p>(
+    host: &HeaderValue,
+    path_and_query: &'p str,
+) -> Result<(HeaderValue, &'p str), String> {
+    let rest = path_and_query
+        .strip_prefix('/')
+        .ok_or("a path-style path starts with '/'")?;
+    let (bucket, after) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let mut virtual_host = Vec::with_capacity(bucket.len() + 1 + host.len());
+    virtual_host.extend_from_slice(bucket.as_bytes());
+    virtual_host.push(b'.');
+    virtual_host.extend_from_slice(host.as_bytes());
+    let host = HeaderValue::from_bytes(&virtual_host).map_err(|e| e.to_string())?;
+    Ok((host, after))
 }
 
 /// The kind of a failure while sending or receiving: TLS (e.g. a refused client
@@ -154,6 +182,10 @@ pub struct S3Client {
     connect_timeout: Duration,
     /// Names requests in `x-client-request-id` (`None`: no id is sent).
     ids: Option<ClientIds>,
+    /// Whether the bucket goes in the path or in the host name.
+    addressing: Addressing,
+    /// Checksums of PUT bodies, by length.
+    digests: BodyDigests,
 }
 
 /// What a target's connections speak, as the summary states it.
@@ -252,7 +284,17 @@ impl S3Client {
             timeout: options.timeout,
             connect_timeout: options.timeout.min(Duration::from_secs(10)),
             ids: None,
+            addressing: Addressing::Path,
+            digests: BodyDigests::default(),
         })
+    }
+
+    /// This client naming buckets as `addressing` says: `virtual` sends
+    /// `/bucket/key` as `Host: bucket.<host>` and path `/key` (connecting to the same
+    /// address).
+    pub fn with_addressing(mut self, addressing: Addressing) -> Self {
+        self.addressing = addressing;
+        self
     }
 
     /// This client sending `x-client-request-id` on every call with an index.
@@ -319,6 +361,11 @@ impl S3Client {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
         };
+        // A whole object answering a range request: the server (or a cache in front of
+        // it) ignored `Range`; not what the scenario asked for.
+        if call.range.is_some() && resp.status == Some(200) {
+            resp.class = OutcomeClass::ServerError;
+        }
         resp.opened = opened;
         resp.ids.client = client_id;
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
@@ -333,10 +380,16 @@ impl S3Client {
     }
 
     fn request(&self, call: &S3Call) -> Result<Request<GeneratedBody>, String> {
-        let mut path_and_query =
-            String::with_capacity(self.path_prefix.len() + call.path_and_query.len());
+        let (host, path) = match self.addressing {
+            Addressing::Path => (self.host.clone(), call.path_and_query.as_str()),
+            Addressing::Virtual => virtual_host(&self.host, &call.path_and_query)?,
+        };
+        let mut path_and_query = String::with_capacity(self.path_prefix.len() + path.len() + 1);
         path_and_query.push_str(&self.path_prefix);
-        path_and_query.push_str(&call.path_and_query);
+        if !path.starts_with('/') {
+            path_and_query.push('/');
+        }
+        path_and_query.push_str(path);
         // Origin form (`/bucket/key?…`) on the request line, as HTTP/1.1 requires of a
         // client talking to the origin; the host is in `host`. hyper's connection sends
         // the URI as given. (HTTP/2 gets the absolute form in `exchange`.)
@@ -345,15 +398,35 @@ impl S3Client {
         let mut builder = Request::builder()
             .method(call.method.clone())
             .uri(uri)
-            .header(HOST, self.host.clone());
+            .header(HOST, host);
         if call.body_len > 0 || call.method == Method::PUT {
             builder = builder.header(CONTENT_LENGTH, call.body_len);
+        }
+        if let Some(r) = call.range {
+            builder = builder.header(RANGE, format!("bytes={}-{}", r.first, r.last));
         }
         let mut req = builder
             .body(GeneratedBody::new(call.body_len))
             .map_err(|e| e.to_string())?;
+        let digest = self.digests.of(call.checksum, call.body_len);
+        let payload_hash = match (call.checksum, digest) {
+            (Checksum::Crc32c, Some(crc)) => {
+                let headers = req.headers_mut();
+                headers.insert(X_AMZ_CHECKSUM_CRC32C, crc);
+                headers.insert(
+                    X_AMZ_SDK_CHECKSUM_ALGORITHM,
+                    HeaderValue::from_static("CRC32C"),
+                );
+                None
+            }
+            (Checksum::Sha256, Some(sha)) => Some(sha),
+            _ => None,
+        };
         match &self.auth {
-            Auth::SigV4(signer) => signer.sign(&mut req)?,
+            Auth::SigV4(signer) => match &payload_hash {
+                Some(sha) => signer.sign_with_payload_hash(&mut req, sha)?,
+                None => signer.sign(&mut req)?,
+            },
             Auth::Gateway {
                 token,
                 subscription,
@@ -363,6 +436,10 @@ impl S3Client {
                 }
                 if let Some((name, value)) = subscription {
                     req.headers_mut().insert(name.clone(), value.clone());
+                }
+                // The gateway signs it as the payload hash when it forwards the body.
+                if let Some(sha) = payload_hash {
+                    req.headers_mut().insert(X_AMZ_CONTENT_SHA256, sha);
                 }
             }
         }
@@ -563,6 +640,8 @@ mod tests {
             path_and_query: path_and_query.into(),
             body_len: 0,
             index: None,
+            range: None,
+            checksum: Checksum::None,
         }
     }
 
@@ -614,5 +693,77 @@ mod tests {
         assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
         let req = named.request(&get("/bench/k")).unwrap();
         assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
+    }
+
+    fn direct_client() -> S3Client {
+        S3Client::direct(
+            &S3Endpoint {
+                endpoint: "http://localhost:7480".into(),
+                region: "us-east-1".into(),
+                access_key: "a".into(),
+                secret_key: Secret::new("b"),
+                tls: TlsSpec::default(),
+            },
+            options(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn virtual_addressing_moves_the_bucket_into_the_signed_host() {
+        let client = direct_client().with_addressing(Addressing::Virtual);
+        for (path_style, path) in [
+            ("/bkt/run/s/00000001", "/run/s/00000001"),
+            ("/bkt?list-type=2&prefix=p%2F", "/?list-type=2&prefix=p%2F"),
+            ("/bkt", "/"),
+        ] {
+            let req = client.request(&get(path_style)).unwrap();
+            assert_eq!(req.uri().to_string(), path, "{path_style}");
+            assert_eq!(req.headers()[HOST], "bkt.localhost:7480");
+            let auth = req.headers()[AUTHORIZATION].to_str().unwrap();
+            assert!(auth.contains("SignedHeaders=host;"), "{auth}");
+        }
+        let path_style = direct_client().request(&get("/bkt/k")).unwrap();
+        assert_eq!(path_style.uri().to_string(), "/bkt/k");
+        assert_eq!(path_style.headers()[HOST], "localhost:7480");
+    }
+
+    #[test]
+    fn ranges_and_checksums_become_their_headers() {
+        let client = direct_client();
+        let ranged = S3Call {
+            range: Some(ByteRange {
+                first: 10,
+                last: 19,
+            }),
+            ..get("/bkt/k")
+        };
+        let req = client.request(&ranged).unwrap();
+        assert_eq!(req.headers()[RANGE], "bytes=10-19");
+        assert!(client.request(&get("/bkt/k")).unwrap().headers().get(RANGE).is_none());
+
+        let put = |checksum| S3Call {
+            method: Method::PUT,
+            body_len: 1000,
+            checksum,
+            ..get("/bkt/k")
+        };
+        let digests = BodyDigests::default();
+        let req = client.request(&put(Checksum::Crc32c)).unwrap();
+        assert_eq!(
+            Some(&req.headers()[X_AMZ_CHECKSUM_CRC32C]),
+            digests.of(Checksum::Crc32c, 1000).as_ref()
+        );
+        assert_eq!(req.headers()[X_AMZ_SDK_CHECKSUM_ALGORITHM], "CRC32C");
+        assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
+        let req = client.request(&put(Checksum::Sha256)).unwrap();
+        assert_eq!(
+            Some(&req.headers()[X_AMZ_CONTENT_SHA256]),
+            digests.of(Checksum::Sha256, 1000).as_ref()
+        );
+        assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
+        let req = client.request(&put(Checksum::None)).unwrap();
+        assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
+        assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The gateway's side of the backend: re-signing requests with the gateway's own
-//! credentials (SigV4, `UNSIGNED-PAYLOAD`) and streaming bodies both ways.
+//! credentials (SigV4, `UNSIGNED-PAYLOAD` unless the client gave the body's SHA-256)
+//! and streaming bodies both ways.
 //!
 //! Owns header hygiene (the client's credentials and hop-by-hop headers never reach
 //! the backend) and the backend connection pool (http, or https trusting the endpoint's
@@ -147,7 +148,7 @@ impl Backend {
         }
         headers.insert(header::HOST, base.host.clone());
         self.signer
-            .sign(&mut req)
+            .sign(&mut req, client_payload_hash(client_headers))
             .map_err(|_| BackendError::Unreachable)?;
         match tokio::time::timeout(timeout, self.http.request(req)).await {
             Err(_) => Err(BackendError::Timeout),
@@ -163,6 +164,14 @@ impl Backend {
             }
         }
     }
+}
+
+/// The body's SHA-256 a client sent in `x-amz-content-sha256` (a PUT with `checksum =
+/// "sha256"`): signed as the payload hash, so the backend checks the body against it.
+/// Anything else there (`UNSIGNED-PAYLOAD`, streaming markers) is not passed on.
+fn client_payload_hash(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("x-amz-content-sha256")?.to_str().ok()?;
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())).then_some(value)
 }
 
 /// A connector for http and https URLs (HTTP/1.1), trusting what `tls` says.

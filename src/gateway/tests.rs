@@ -875,6 +875,8 @@ async fn overhead_p50_direct_vs_gateway() {
             path_and_query: format!("/{BUCKET}/o{i}"),
             body_len: 0,
             index: None,
+            range: None,
+            checksum: Default::default(),
         };
         let t = Instant::now();
         let r = direct.send(&mut conn, &call).await;

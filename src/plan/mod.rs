@@ -5,6 +5,7 @@
 //! operations and `size` samples object sizes.
 
 pub mod capacity;
+pub mod s3_options;
 pub mod sequence;
 pub mod shard;
 pub mod size;
@@ -344,6 +345,12 @@ pub struct MixEntry {
     /// prefix's own level is listed (a server may then skip what lies deeper).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<String>,
+    /// GET: read a byte range instead of the whole object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<s3_options::RangeSpec>,
+    /// PUT: the checksum the request carries.
+    #[serde(skip_serializing_if = "s3_options::Checksum::is_none")]
+    pub checksum: s3_options::Checksum,
 }
 
 /// A named place to send requests.
@@ -359,6 +366,9 @@ pub struct TargetSpec {
     /// enforced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitHint>,
+    /// s3 targets: path-style or virtual-hosted-style bucket names.
+    #[serde(skip_serializing_if = "s3_options::Addressing::is_path")]
+    pub addressing: s3_options::Addressing,
 }
 
 /// A gateway's configured rate limit: `calls` per `renewal_period_s` seconds.

@@ -13,6 +13,7 @@ use rand::distr::weighted::WeightedIndex;
 use rand_distr::Zipf;
 use rand_pcg::Pcg64;
 
+use super::s3_options::{ByteRange, RangeSpec};
 use super::size::SizeSampler;
 use super::{KeyPopularity, OpKind, Plan, Shard};
 
@@ -40,6 +41,8 @@ pub struct PlannedOp {
     pub size: u64,
     /// Index into the plan's mix (LIST options live there).
     pub mix_entry: usize,
+    /// GET with a `range`: the bytes to read (`None`: the whole object).
+    pub range: Option<ByteRange>,
 }
 
 /// Generates the run's operations in order.
@@ -59,6 +62,13 @@ pub struct OpSequence {
     written: VecDeque<(u64, usize)>,
     /// The share of the sequence handed out ([`Shard::WHOLE`]: all of it).
     shard: Shard,
+    /// Per mix entry: the GET range option.
+    ranges: Vec<Option<RangeSpec>>,
+    /// The plan's seed (seeded objects' sizes derive from it).
+    seed: u64,
+    /// Offsets of `random:` ranges, a stream apart from `rng` so ranges change no
+    /// other draw.
+    offsets: Pcg64,
 }
 
 impl OpSequence {
@@ -83,6 +93,9 @@ impl OpSequence {
             next_index: 0,
             written: VecDeque::new(),
             shard: Shard::WHOLE,
+            ranges: plan.mix.iter().map(|m| m.range).collect(),
+            seed: plan.seed,
+            offsets: Pcg64::seed_from_u64(plan.seed ^ RANGE_OFFSETS_STREAM),
         })
     }
 
@@ -117,6 +130,7 @@ impl OpSequence {
             entry = no_delete.sample(&mut self.rng);
         }
         let op = self.mix_ops[entry];
+        let mut range = None;
         let (bucket, key, size) = match op {
             OpKind::Put => {
                 let bucket = self.rng.random_range(0..self.buckets);
@@ -129,6 +143,10 @@ impl OpSequence {
             }
             OpKind::Get | OpKind::Head => {
                 let n = self.popularity.sample(&mut self.rng, self.objects);
+                if let Some(spec) = self.ranges[entry] {
+                    let object_size = seeded_size(self.seed, n, &self.sizes);
+                    range = spec.bytes_of(object_size, &mut self.offsets);
+                }
                 (seeded_bucket(n, self.buckets), ObjectKey::Seeded(n), 0)
             }
             OpKind::List => (self.rng.random_range(0..self.buckets), ObjectKey::None, 0),
@@ -144,9 +162,13 @@ impl OpSequence {
             key,
             size,
             mix_entry: entry,
+            range,
         }
     }
 }
+
+/// Mixed into the seed of the `random:` range offsets' stream.
+const RANGE_OFFSETS_STREAM: u64 = 0x0FF5_E7_5EED;
 
 /// Key popularity made ready for sampling.
 #[derive(Debug, Clone)]
@@ -207,6 +229,11 @@ mod tests {
     use crate::scenario;
 
     fn plan(seed: u64) -> Plan {
+        plan_with_get(seed, "40")
+    }
+
+    /// The test plan with `get = {get}` in its mix.
+    fn plan_with_get(seed: u64, get: &str) -> Plan {
         let text = format!(
             r#"
 name = "seq"
@@ -221,7 +248,7 @@ buckets = ["aaa", "bbb"]
 objects = 50
 size = {{ lognormal = {{ median = "4KiB", p99 = "1MiB" }} }}
 [mix]
-get = 40
+get = {get}
 head = 20
 put = 20
 list = 10
@@ -307,6 +334,58 @@ kind = "embedded"
             uniform.iter().all(|c| (2..=60).contains(c)),
             "uniform spread"
         );
+    }
+
+    fn ranged_ops(seed: u64, get: &str) -> Vec<PlannedOp> {
+        let mut s = OpSequence::new(&plan_with_get(seed, get)).unwrap();
+        (0..3_000).map(|_| s.next_op()).collect()
+    }
+
+    #[test]
+    fn ranges_are_seeded_inside_their_object_and_change_no_other_draw() {
+        let plain = ranged_ops(7, "40");
+        assert!(plain.iter().all(|p| p.range.is_none()));
+        let plan = plan_with_get(7, "{ weight = 40, range = \"random:64KiB\" }");
+        let sizes = plan.data.size.sampler().unwrap();
+        for get in [
+            "{ weight = 40, range = \"random:64KiB\" }",
+            "{ weight = 40, range = \"first:1MiB\" }",
+        ] {
+            let ranged = ranged_ops(7, get);
+            assert_eq!(ranged, ranged_ops(7, get), "same seed, same ranges");
+            let without_ranges: Vec<PlannedOp> = ranged
+                .iter()
+                .map(|p| PlannedOp {
+                    range: None,
+                    ..p.clone()
+                })
+                .collect();
+            assert_eq!(without_ranges, plain, "ranges change no op, key or size");
+            for p in &ranged {
+                match (p.op, p.key, p.range) {
+                    (OpKind::Get, ObjectKey::Seeded(n), Some(r)) => {
+                        let size = seeded_size(7, n, &sizes);
+                        assert!(r.last < size, "{r:?} inside {size} bytes");
+                        assert_eq!(r.len(), size.min(if get.contains("first") {
+                            1 << 20
+                        } else {
+                            64 << 10
+                        }));
+                        if get.contains("first") {
+                            assert_eq!(r.first, 0);
+                        }
+                    }
+                    (OpKind::Get, _, None) => panic!("a GET without its range: {p:?}"),
+                    (_, _, r) => assert_eq!(r, None, "{p:?}"),
+                }
+            }
+        }
+        let random = ranged_ops(7, "{ weight = 40, range = \"random:1KiB\" }");
+        let other_seed = ranged_ops(8, "{ weight = 40, range = \"random:1KiB\" }");
+        assert_ne!(random, other_seed);
+        let offsets: std::collections::HashSet<u64> =
+            random.iter().filter_map(|p| p.range.map(|r| r.first)).collect();
+        assert!(offsets.len() > 100, "random offsets vary: {}", offsets.len());
     }
 
     #[test]

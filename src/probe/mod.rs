@@ -447,6 +447,7 @@ async fn requests(
                 0
             },
             mix_entry,
+            range: None,
         });
         let started = Instant::now();
         let resp = client.send_keeping_details(&mut conn, &call).await;

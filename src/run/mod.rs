@@ -269,6 +269,8 @@ async fn coordinate_start(
         path_and_query: format!("/{}", plan.data.buckets[0]),
         body_len: 0,
         index: None,
+        range: None,
+        checksum: Default::default(),
     };
     let offset = d.measure_clock(&client, &address, &call, display).await;
     display.line(&distributed::describe_start(start, d.now()));

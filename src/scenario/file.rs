@@ -222,6 +222,10 @@ pub struct OpEntry {
     pub prefix: Option<String>,
     /// LIST only: `/` to group keys below the prefix (see `plan::MixEntry::delimiter`).
     pub delimiter: Option<String>,
+    /// GET only: `"first:1MiB"` or `"random:64KiB"`.
+    pub range: Option<String>,
+    /// PUT only: `"none"`, `"crc32c"` or `"sha256"`.
+    pub checksum: Option<String>,
 }
 
 /// An `OpEntry` accepted in either of its two written forms.
@@ -280,6 +284,8 @@ pub struct TargetSection {
     pub rate_limit: Option<Spanned<RateLimitSection>>,
     /// s3 and gateway: `tls = { ca_file = … }`; embedded-gateway: `tls = true`.
     pub tls: Option<Spanned<TlsField>>,
+    /// s3: `"path"` (default) or `"virtual"` (bucket in the host name).
+    pub addressing: Option<Spanned<String>>,
 }
 
 /// `tls = true` (embedded-gateway) or `tls = { … }` (s3, gateway).

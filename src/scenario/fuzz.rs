@@ -82,6 +82,10 @@ const EXTREMES: &[&str] = &[
     "{ weighted = [{ size = \"1B\", weight = 1000000 }] }",
     "{ weight = 1, max_keys = 0 }",
     "{ weight = 1, prefix = \"../\" }",
+    "{ weight = 1, range = \"random:0B\" }",
+    "{ weight = 1, range = \"first:6GiB\" }",
+    "{ weight = 1, checksum = \"sha256\" }",
+    "\"virtual\"",
 ];
 
 /// A change to a scenario's text.

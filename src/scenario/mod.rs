@@ -9,6 +9,7 @@ mod capacity;
 mod error;
 mod file;
 mod interpolate;
+mod s3_options;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -25,6 +26,7 @@ use file::{
 };
 pub use interpolate::interpolate;
 
+use crate::plan::s3_options::Addressing;
 use crate::plan::size::MAX_OBJECT_BYTES;
 use crate::plan::{
     Arrivals, CacheRule, ClientCredential, ConnectionPolicy, ConnectionReuse, DataSet,
@@ -775,6 +777,8 @@ impl Validator<'_> {
                     "the only delimiter is \"/\" (the one gatebench's keys use)",
                 ));
             }
+            let (range, checksum) = s3_options::mix_options(op, e)
+                .map_err(|(name, why)| self.err(entry.span(), &format!("{field}.{name}"), why))?;
             let max_keys = match e.max_keys {
                 Some(k) if !(1..=1000).contains(&k) => {
                     return Err(self.err(
@@ -794,6 +798,8 @@ impl Validator<'_> {
                     max_keys,
                     prefix: e.prefix.clone(),
                     delimiter: e.delimiter.clone(),
+                    range,
+                    checksum,
                 });
             }
             let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
@@ -870,9 +876,19 @@ impl Validator<'_> {
                 kind,
                 cache_rule,
                 rate_limit,
+                addressing: self.addressing(section, &field)?,
             });
         }
         Ok(out)
+    }
+
+    /// A target's `addressing` (`path` unless it says `virtual`).
+    fn addressing(&self, s: &Spanned<TargetSection>, field: &str) -> Checked<Addressing> {
+        match &s.get_ref().addressing {
+            None => Ok(Addressing::Path),
+            Some(a) => s3_options::addressing(a.get_ref())
+                .map_err(|why| self.err(a.span(), &format!("{field}.addressing"), why)),
+        }
     }
 
     /// `rate_limit = { calls, renewal_period }`: at least one call per whole second or more.
@@ -957,7 +973,14 @@ impl Validator<'_> {
         let kind = t.kind.get_ref().as_str();
         let takes: &[&str] = match kind {
             "embedded" => &[],
-            "s3" => &["endpoint", "region", "access_key", "secret_key", "tls"],
+            "s3" => &[
+                "endpoint",
+                "region",
+                "access_key",
+                "secret_key",
+                "tls",
+                "addressing",
+            ],
             "gateway" => &[
                 "base_url",
                 "subscription_key",
@@ -976,7 +999,7 @@ impl Validator<'_> {
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 14] = [
+        let set: [(&str, Option<Range<usize>>); 15] = [
             ("tls", t.tls.as_ref().map(|v| v.span())),
             ("policy", t.policy.as_ref().map(|v| v.span())),
             ("added_latency", t.added_latency.as_ref().map(|v| v.span())),
@@ -997,6 +1020,7 @@ impl Validator<'_> {
             ("setup_via", t.setup_via.as_ref().map(|v| v.span())),
             ("rate_limit", t.rate_limit.as_ref().map(|v| v.span())),
             ("cache_hit", None),
+            ("addressing", t.addressing.as_ref().map(|v| v.span())),
         ];
         if let Some((name, Some(span))) = set
             .iter()

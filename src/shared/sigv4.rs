@@ -1,4 +1,4 @@
-//! SigV4 signing of S3 requests (path-style, `UNSIGNED-PAYLOAD`).
+//! SigV4 signing of S3 requests (`UNSIGNED-PAYLOAD`, or a body's SHA-256 when given).
 //!
 //! Two signers share one set of keys and rules:
 //! - [`Signer`] signs gatebench's own load requests: method, already-encoded path and
@@ -84,10 +84,26 @@ impl Signer {
     /// signing the method, the URI's path and query (already percent-encoded, as
     /// gatebench builds them) and the `host` header, which the request must carry.
     pub fn sign<B>(&self, req: &mut http::Request<B>) -> Result<(), String> {
-        self.sign_at(req, SystemTime::now())
+        self.sign_at(req, SystemTime::now(), None)
     }
 
-    fn sign_at<B>(&self, req: &mut http::Request<B>, now: SystemTime) -> Result<(), String> {
+    /// [`sign`](Self::sign) with the body's hex SHA-256 as the payload hash (signed, and
+    /// sent in `x-amz-content-sha256`), so the server checks the body against it.
+    pub fn sign_with_payload_hash<B>(
+        &self,
+        req: &mut http::Request<B>,
+        sha256_hex: &HeaderValue,
+    ) -> Result<(), String> {
+        self.sign_at(req, SystemTime::now(), Some(sha256_hex))
+    }
+
+    fn sign_at<B>(
+        &self,
+        req: &mut http::Request<B>,
+        now: SystemTime,
+        payload_hash: Option<&HeaderValue>,
+    ) -> Result<(), String> {
+        let payload = payload_hash.map_or(UNSIGNED_PAYLOAD.as_bytes(), HeaderValue::as_bytes);
         let stamp = self.stamp(now)?;
         let host = req
             .headers()
@@ -110,9 +126,12 @@ impl Signer {
         for part in [
             b"\nhost:".as_slice(),
             host.as_bytes(),
-            b"\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:",
+            b"\nx-amz-content-sha256:",
+            payload,
+            b"\nx-amz-date:",
             stamp.amz_date.as_bytes(),
-            b"\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD",
+            b"\n\nhost;x-amz-content-sha256;x-amz-date\n",
+            payload,
         ] {
             canonical.update(part);
         }
@@ -147,7 +166,9 @@ impl Signer {
         headers.insert(X_AMZ_DATE, stamp.amz_date.clone());
         headers.insert(
             X_AMZ_CONTENT_SHA256,
-            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+            payload_hash
+                .cloned()
+                .unwrap_or(HeaderValue::from_static(UNSIGNED_PAYLOAD)),
         );
         headers.insert(AUTHORIZATION, authorization);
         Ok(())
@@ -228,13 +249,23 @@ impl ProxySigner {
         }
     }
 
-    /// Adds `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD` and `authorization`.
+    /// Adds `x-amz-date`, `x-amz-content-sha256` and `authorization`: the payload hash
+    /// is `sha256_hex` when the client gave the body's SHA-256, else `UNSIGNED-PAYLOAD`.
     /// The request must already carry its `host` header.
-    pub fn sign<B>(&self, req: &mut http::Request<B>) -> Result<(), String> {
-        self.sign_at(req, SystemTime::now())
+    pub fn sign<B>(
+        &self,
+        req: &mut http::Request<B>,
+        sha256_hex: Option<&str>,
+    ) -> Result<(), String> {
+        self.sign_at(req, SystemTime::now(), sha256_hex)
     }
 
-    fn sign_at<B>(&self, req: &mut http::Request<B>, now: SystemTime) -> Result<(), String> {
+    fn sign_at<B>(
+        &self,
+        req: &mut http::Request<B>,
+        now: SystemTime,
+        sha256_hex: Option<&str>,
+    ) -> Result<(), String> {
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
@@ -257,7 +288,10 @@ impl ProxySigner {
             req.method().as_str(),
             uri,
             headers,
-            SignableBody::UnsignedPayload,
+            match sha256_hex {
+                Some(hash) => SignableBody::Precomputed(hash.to_string()),
+                None => SignableBody::UnsignedPayload,
+            },
         )
         .map_err(|e| e.to_string())?;
         let (instructions, _) = sign(signable, &params)
@@ -293,6 +327,9 @@ mod tests {
             .unwrap()
     }
 
+    /// SHA-256 of "hello".
+    const BODY_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
     /// Every request shape gatebench sends, signed by both signers at the same instant
     /// (on both sides of a day boundary), carries the same headers.
     #[test]
@@ -320,14 +357,27 @@ mod tests {
         ] {
             for (method, pq) in shapes {
                 let (mut a, mut b) = (request(method, pq), request(method, pq));
-                fast.sign_at(&mut a, at).unwrap();
-                reference.sign_at(&mut b, at).unwrap();
+                fast.sign_at(&mut a, at, None).unwrap();
+                reference.sign_at(&mut b, at, None).unwrap();
+                let (mut signed_a, mut signed_b) = (request(method, pq), request(method, pq));
+                fast.sign_at(&mut signed_a, at, Some(&HeaderValue::from_static(BODY_SHA256)))
+                    .unwrap();
+                reference
+                    .sign_at(&mut signed_b, at, Some(BODY_SHA256))
+                    .unwrap();
+                assert_eq!(signed_a.headers()[X_AMZ_CONTENT_SHA256], BODY_SHA256);
+                assert_ne!(signed_a.headers()[AUTHORIZATION], a.headers()[AUTHORIZATION]);
                 assert!(a.headers().contains_key(AUTHORIZATION));
                 for h in [AUTHORIZATION.as_str(), X_AMZ_DATE, X_AMZ_CONTENT_SHA256] {
                     assert_eq!(
                         a.headers().get(h),
                         b.headers().get(h),
                         "{h} of {method} {pq} at {at:?}"
+                    );
+                    assert_eq!(
+                        signed_a.headers().get(h),
+                        signed_b.headers().get(h),
+                        "{h} of {method} {pq} with a payload hash at {at:?}"
                     );
                 }
             }

@@ -7,8 +7,8 @@
 //! The shared RGW also serves https (beast `ssl_endpoint`, `CEPH_TLS_DIR`) with a test CA
 //! that `gatebench certs` writes: `Rgw::tls`.
 //!
-//! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`, optionally `_TLS_ENDPOINT`
-//! and `_CA_FILE`) points the tests at an RGW that is already running instead (fault tests then skip, with a printed reason: they
+//! `GATEBENCH_RGW_ENDPOINT` (+ `_ACCESS_KEY`, `_SECRET_KEY`, optionally `_TLS_ENDPOINT`,
+//! `_CA_FILE` and `_DNS_NAME`, its `rgw_dns_name`) points the tests at an RGW that is already running instead (fault tests then skip, with a printed reason: they
 //! need the cluster's files). `GATEBENCH_SKIP_RGW=1` skips the RGW tests, with a printed
 //! reason; nothing else does.
 
@@ -26,6 +26,9 @@ pub struct Rgw {
     pub secret_key: String,
     /// `https://127.0.0.1:PORT` and the PEM CA that signed its certificate.
     pub tls: Option<(String, PathBuf)>,
+    /// RGW's `rgw_dns_name` (`localhost` from ceph-up.sh): `Host: BUCKET.<name>` is a
+    /// virtual-hosted-style request (`None`: an outside RGW that did not say).
+    pub dns_name: Option<String>,
 }
 
 impl Rgw {
@@ -74,6 +77,7 @@ fn start() -> Result<Rgw, String> {
             access_key: key("GATEBENCH_RGW_ACCESS_KEY")?,
             secret_key: key("GATEBENCH_RGW_SECRET_KEY")?,
             tls,
+            dns_name: std::env::var("GATEBENCH_RGW_DNS_NAME").ok(),
         });
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -118,6 +122,7 @@ fn start() -> Result<Rgw, String> {
         access_key: var("RGW_ACCESS_KEY")?,
         secret_key: var("RGW_SECRET_KEY")?,
         tls: Some((var("RGW_TLS_ENDPOINT")?, PathBuf::from(var("RGW_CA_FILE")?))),
+        dns_name: Some(var("RGW_DNS_NAME")?),
     })
 }
 
