@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ::http::{HeaderName, HeaderValue, Method, Request};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -18,7 +18,7 @@ use common::ceph::rgw;
 use common::*;
 use gatebench::client::body::frames;
 use gatebench::client::checksum::{X_AMZ_CHECKSUM_CRC32C, header_value};
-use gatebench::client::{Admin, ClientOptions, KeySpace, OpenTarget, S3Client};
+use gatebench::client::{Admin, KeySpace, OpenTarget, S3Client};
 use gatebench::plan::s3_options::Checksum;
 use gatebench::plan::sequence::{ObjectKey, OpSequence};
 use gatebench::plan::{ConnectionPolicy, OpKind, Plan, TargetSpec};
@@ -68,11 +68,7 @@ kind = "embedded-gateway"
 setup_via = "direct"
 "#
     );
-    let lookup = |name: &str| {
-        env.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     gatebench::scenario::parse(Path::new("requests.toml"), &text, &lookup).unwrap()
 }
 
@@ -117,7 +113,12 @@ async fn send(req: Request<Full<Bytes>>) -> (u16, Bytes) {
 }
 
 /// A request to `url` with `headers` and `body`, not yet signed.
-fn request(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Request<Full<Bytes>> {
+fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Request<Full<Bytes>> {
     let host = url
         .strip_prefix("http://")
         .and_then(|r| r.split('/').next())
@@ -183,7 +184,10 @@ fn range_gets_return_206_with_exactly_the_requested_bytes() {
                 }
                 offsets.insert(bytes.first);
             }
-            assert!(clamped > 0, "{range}: some objects are smaller than the range");
+            assert!(
+                clamped > 0,
+                "{range}: some objects are smaller than the range"
+            );
             if range.starts_with("random") {
                 assert!(offsets.len() > 5, "random offsets vary: {offsets:?}");
             }
@@ -247,8 +251,7 @@ async fn check_checksum(plan: &Plan, checksum: Checksum, refusal: Option<&str>) 
                     headers.insert("authorization", apim.token.as_ref().unwrap().header());
                     let key = gateway.subscription_key.as_ref().unwrap().expose();
                     headers.insert(
-                        http::HeaderName::from_bytes(gateway.subscription_header.as_bytes())
-                            .unwrap(),
+                        HeaderName::from_bytes(gateway.subscription_header.as_bytes()).unwrap(),
                         HeaderValue::from_str(key).unwrap(),
                     );
                 } else if checksum == Checksum::Sha256 {
@@ -262,10 +265,7 @@ async fn check_checksum(plan: &Plan, checksum: Checksum, refusal: Option<&str>) 
                 let answer = String::from_utf8_lossy(&answer);
                 assert_eq!(status, expected, "{checksum:?} via {url}: {answer}");
                 if expected == 400 {
-                    assert!(
-                        answer.contains(refusal),
-                        "{checksum:?} via {url}: {answer}"
-                    );
+                    assert!(answer.contains(refusal), "{checksum:?} via {url}: {answer}");
                 }
             }
         }
@@ -280,13 +280,20 @@ async fn check_checksum(plan: &Plan, checksum: Checksum, refusal: Option<&str>) 
 /// `x-amz-checksum-crc32c` (S3's additional checksums came with Squid, 19.2), so a
 /// wrong CRC32C is shown refused by the embedded S3 server in the next test.
 #[test]
-fn checksummed_puts_succeed_on_rgw_and_a_wrong_sha256_is_refused_directly_and_behind_the_gateway()
-{
+fn checksummed_puts_succeed_on_rgw_and_a_wrong_sha256_is_refused_directly_and_behind_the_gateway() {
     let Some(r) = rgw() else { return };
     block_on(async {
-        let crc32c = plan(&r.env(), RGW_TARGET, "put = { weight = 1, checksum = \"crc32c\" }");
+        let crc32c = plan(
+            &r.env(),
+            RGW_TARGET,
+            "put = { weight = 1, checksum = \"crc32c\" }",
+        );
         check_checksum(&crc32c, Checksum::Crc32c, None).await;
-        let sha256 = plan(&r.env(), RGW_TARGET, "put = { weight = 1, checksum = \"sha256\" }");
+        let sha256 = plan(
+            &r.env(),
+            RGW_TARGET,
+            "put = { weight = 1, checksum = \"sha256\" }",
+        );
         check_checksum(&sha256, Checksum::Sha256, Some("XAmzContentSHA256Mismatch")).await;
     });
 }

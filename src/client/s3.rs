@@ -740,7 +740,14 @@ mod tests {
         };
         let req = client.request(&ranged).unwrap();
         assert_eq!(req.headers()[RANGE], "bytes=10-19");
-        assert!(client.request(&get("/bkt/k")).unwrap().headers().get(RANGE).is_none());
+        assert!(
+            client
+                .request(&get("/bkt/k"))
+                .unwrap()
+                .headers()
+                .get(RANGE)
+                .is_none()
+        );
 
         let put = |checksum| S3Call {
             method: Method::PUT,

@@ -366,11 +366,14 @@ kind = "embedded"
                     (OpKind::Get, ObjectKey::Seeded(n), Some(r)) => {
                         let size = seeded_size(7, n, &sizes);
                         assert!(r.last < size, "{r:?} inside {size} bytes");
-                        assert_eq!(r.len(), size.min(if get.contains("first") {
-                            1 << 20
-                        } else {
-                            64 << 10
-                        }));
+                        assert_eq!(
+                            r.len(),
+                            size.min(if get.contains("first") {
+                                1 << 20
+                            } else {
+                                64 << 10
+                            })
+                        );
                         if get.contains("first") {
                             assert_eq!(r.first, 0);
                         }
@@ -383,9 +386,15 @@ kind = "embedded"
         let random = ranged_ops(7, "{ weight = 40, range = \"random:1KiB\" }");
         let other_seed = ranged_ops(8, "{ weight = 40, range = \"random:1KiB\" }");
         assert_ne!(random, other_seed);
-        let offsets: std::collections::HashSet<u64> =
-            random.iter().filter_map(|p| p.range.map(|r| r.first)).collect();
-        assert!(offsets.len() > 100, "random offsets vary: {}", offsets.len());
+        let offsets: std::collections::HashSet<u64> = random
+            .iter()
+            .filter_map(|p| p.range.map(|r| r.first))
+            .collect();
+        assert!(
+            offsets.len() > 100,
+            "random offsets vary: {}",
+            offsets.len()
+        );
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub fn mix_options(
 
 /// `first:1MiB` or `random:64KiB`.
 fn range(text: &str) -> Result<RangeSpec, String> {
-    let expected = || format!("{text:?}: expected \"first:SIZE\" or \"random:SIZE\", e.g. \"first:1MiB\"");
+    let expected =
+        || format!("{text:?}: expected \"first:SIZE\" or \"random:SIZE\", e.g. \"first:1MiB\"");
     let (how, size) = text.split_once(':').ok_or_else(expected)?;
     let n = parse_size(size)?;
     if n == 0 || n > MAX_OBJECT_BYTES {
@@ -108,17 +109,19 @@ mod tests {
             checksum: Some("crc32c".into()),
             ..OpEntry::default()
         };
-        assert_eq!(
-            mix_options(OpKind::Put, &put),
-            Ok((None, Checksum::Crc32c))
-        );
+        assert_eq!(mix_options(OpKind::Put, &put), Ok((None, Checksum::Crc32c)));
         assert_eq!(mix_options(OpKind::Head, &put).unwrap_err().0, "checksum");
         let bad = OpEntry {
             weight: 1,
             checksum: Some("md5".into()),
             ..OpEntry::default()
         };
-        assert!(mix_options(OpKind::Put, &bad).unwrap_err().1.contains("md5"));
+        assert!(
+            mix_options(OpKind::Put, &bad)
+                .unwrap_err()
+                .1
+                .contains("md5")
+        );
         assert_eq!(addressing("virtual"), Ok(Addressing::Virtual));
         assert!(addressing("host").is_err());
     }
@@ -150,23 +153,29 @@ mod tests {
         assert_eq!(apim.addressing, Addressing::Path);
 
         let e = scenario("get = { weight = 1, range = \"middle:1KiB\" }", "").unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("mix.get.range", Some(12)), "{e}");
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("mix.get.range", Some(12)),
+            "{e}"
+        );
         let e = scenario("head = { weight = 1, range = \"first:1KiB\" }", "").unwrap_err();
         assert_eq!(e.field, "mix.head.range", "{e}");
         let e = scenario("put = { weight = 1, checksum = \"md5\" }", "").unwrap_err();
         assert_eq!(e.field, "mix.put.checksum", "{e}");
         let e = scenario("get = 1", "addressing = \"dns\"").unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("targets.rgw.addressing", Some(18)), "{e}");
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("targets.rgw.addressing", Some(18)),
+            "{e}"
+        );
         // Only s3 targets take it.
         let text = std::fs::read_to_string("scenarios/rgw-ranges.toml").unwrap();
         let text = text.replace(
             "setup_via = \"rgw\"",
             "setup_via = \"rgw\"\naddressing = \"virtual\"",
         );
-        let e = super::super::parse(std::path::Path::new("r.toml"), &text, &|_| {
-            Some("s".into())
-        })
-        .unwrap_err();
+        let e = super::super::parse(std::path::Path::new("r.toml"), &text, &|_| Some("s".into()))
+            .unwrap_err();
         assert_eq!(e.field, "targets.apim.addressing", "{e}");
     }
 }

@@ -360,13 +360,20 @@ mod tests {
                 fast.sign_at(&mut a, at, None).unwrap();
                 reference.sign_at(&mut b, at, None).unwrap();
                 let (mut signed_a, mut signed_b) = (request(method, pq), request(method, pq));
-                fast.sign_at(&mut signed_a, at, Some(&HeaderValue::from_static(BODY_SHA256)))
-                    .unwrap();
+                fast.sign_at(
+                    &mut signed_a,
+                    at,
+                    Some(&HeaderValue::from_static(BODY_SHA256)),
+                )
+                .unwrap();
                 reference
                     .sign_at(&mut signed_b, at, Some(BODY_SHA256))
                     .unwrap();
                 assert_eq!(signed_a.headers()[X_AMZ_CONTENT_SHA256], BODY_SHA256);
-                assert_ne!(signed_a.headers()[AUTHORIZATION], a.headers()[AUTHORIZATION]);
+                assert_ne!(
+                    signed_a.headers()[AUTHORIZATION],
+                    a.headers()[AUTHORIZATION]
+                );
                 assert!(a.headers().contains_key(AUTHORIZATION));
                 for h in [AUTHORIZATION.as_str(), X_AMZ_DATE, X_AMZ_CONTENT_SHA256] {
                     assert_eq!(
