@@ -168,7 +168,7 @@ impl OpSequence {
 }
 
 /// Mixed into the seed of the `random:` range offsets' stream.
-const RANGE_OFFSETS_STREAM: u64 = 0x0FF5_E7_5EED;
+const RANGE_OFFSETS_STREAM: u64 = 0x000F_F5E7_5EED;
 
 /// Key popularity made ready for sampling.
 #[derive(Debug, Clone)]
