@@ -29,11 +29,12 @@ use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
 use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
 use super::server_timing::server_timing;
 use super::token::TokenSource;
+use crate::plan::clients::identity_of_worker;
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
 use crate::record::slowest::RequestIds;
 use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
 use crate::shared::sigv4::Signer;
-use crate::shared::{S3Endpoint, TlsSpec};
+use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::client::{ClientTls, tls_error};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
@@ -115,11 +116,35 @@ fn broken(e: &hyper::Error) -> TransportError {
 enum Auth {
     /// SigV4 for a direct S3 endpoint.
     SigV4(Signer),
-    /// Bearer token and/or subscription key for a gateway.
-    Gateway {
+    /// Bearer token and/or subscription key for a gateway, per identity (one, or one
+    /// per client of `clients`).
+    Gateway(Vec<GatewayIdentity>),
+}
+
+/// What one gateway identity sends: a bearer token and/or a subscription key header.
+struct GatewayIdentity {
+    token: Option<Arc<TokenSource>>,
+    subscription: Option<(HeaderName, HeaderValue)>,
+}
+
+impl GatewayIdentity {
+    fn new(
+        header: &str,
+        key: Option<&Secret>,
         token: Option<Arc<TokenSource>>,
-        subscription: Option<(HeaderName, HeaderValue)>,
-    },
+    ) -> anyhow::Result<Self> {
+        let subscription = match key {
+            Some(key) => Some((
+                HeaderName::from_bytes(header.as_bytes())?,
+                HeaderValue::from_str(key.expose())?,
+            )),
+            None => None,
+        };
+        Ok(GatewayIdentity {
+            token,
+            subscription,
+        })
+    }
 }
 
 /// One worker's connection to the target: none until the first request, and none
@@ -128,7 +153,16 @@ enum Auth {
 /// same group share one connection.
 pub struct Connection {
     group: usize,
+    /// The gateway identity its requests carry (chosen once, by worker).
+    identity: usize,
     sender: Option<Sender>,
+}
+
+impl Connection {
+    /// The gateway identity this worker's requests carry (0 for a single identity).
+    pub fn identity(&self) -> usize {
+        self.identity
+    }
 }
 
 /// The HTTP/2 connection of a group of workers, opened by whichever needs it first.
@@ -185,26 +219,39 @@ impl S3Client {
         )
     }
 
-    /// A client for a gateway: same requests under `base_url`, bearer token from `token`.
+    /// A client for a gateway: same requests under `base_url`, with bearer tokens from
+    /// `tokens`, one per identity (one per client of `clients`, else one).
     pub fn gateway(
         gateway: &GatewayTarget,
-        token: Option<Arc<TokenSource>>,
+        tokens: Vec<Option<Arc<TokenSource>>>,
         options: ClientOptions,
     ) -> anyhow::Result<Self> {
-        let subscription = match &gateway.subscription_key {
-            Some(key) => Some((
-                HeaderName::from_bytes(gateway.subscription_header.as_bytes())?,
-                HeaderValue::from_str(key.expose())?,
-            )),
-            None => None,
+        let header = &gateway.subscription_header;
+        let identities = if gateway.clients.is_empty() {
+            let token = tokens.into_iter().next().flatten();
+            vec![GatewayIdentity::new(
+                header,
+                gateway.subscription_key.as_ref(),
+                token,
+            )?]
+        } else {
+            anyhow::ensure!(
+                tokens.len() == gateway.clients.len(),
+                "{} token sources for {} clients",
+                tokens.len(),
+                gateway.clients.len()
+            );
+            gateway
+                .clients
+                .iter()
+                .zip(tokens)
+                .map(|(c, token)| GatewayIdentity::new(header, c.subscription_key.as_ref(), token))
+                .collect::<anyhow::Result<_>>()?
         };
         Self::build(
             &gateway.base_url,
             &gateway.tls,
-            Auth::Gateway {
-                token,
-                subscription,
-            },
+            Auth::Gateway(identities),
             options,
         )
     }
@@ -261,11 +308,21 @@ impl S3Client {
         self
     }
 
-    /// Worker `worker`'s connection (not opened yet).
+    /// Worker `worker`'s connection (not opened yet), carrying the identity the worker
+    /// sends as (round-robin over the gateway's identities).
     pub fn connection(&self, worker: usize) -> Connection {
         Connection {
             group: worker / self.policy.streams_per_connection.max(1) as usize,
+            identity: identity_of_worker(worker, self.identities()),
             sender: None,
+        }
+    }
+
+    /// How many identities requests are spread over (1 unless a gateway has `clients`).
+    pub fn identities(&self) -> usize {
+        match &self.auth {
+            Auth::Gateway(ids) => ids.len(),
+            Auth::SigV4(_) => 1,
         }
     }
 
@@ -303,15 +360,16 @@ impl S3Client {
     }
 
     async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: bool) -> Response {
-        let Ok(req) = self.request(call) else {
+        let Ok(req) = self.request(call, conn.identity) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
         // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
-        let bearer = match &self.auth {
-            Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
-            _ => None,
+        let token = match &self.auth {
+            Auth::Gateway(ids) => ids.get(conn.identity).and_then(|i| i.token.as_ref()),
+            Auth::SigV4(_) => None,
         };
+        let bearer = token.and_then(|_| req.headers().get(AUTHORIZATION).cloned());
         let client_id = req.headers().get(CLIENT_REQUEST_ID).cloned();
         let mut opened = None;
         let exchange = self.exchange(conn, req, call.body_len, &mut opened, keep);
@@ -324,15 +382,14 @@ impl S3Client {
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
             conn.sender = None;
         }
-        if let (Some(401), Auth::Gateway { token: Some(t), .. }, Some(used)) =
-            (resp.status, &self.auth, bearer)
-        {
+        if let (Some(401), Some(t), Some(used)) = (resp.status, token, bearer) {
             t.unauthorized(&used);
         }
         resp
     }
 
-    fn request(&self, call: &S3Call) -> Result<Request<GeneratedBody>, String> {
+    /// The request of `call`, carrying gateway identity `identity`'s headers.
+    fn request(&self, call: &S3Call, identity: usize) -> Result<Request<GeneratedBody>, String> {
         let mut path_and_query =
             String::with_capacity(self.path_prefix.len() + call.path_and_query.len());
         path_and_query.push_str(&self.path_prefix);
@@ -354,14 +411,12 @@ impl S3Client {
             .map_err(|e| e.to_string())?;
         match &self.auth {
             Auth::SigV4(signer) => signer.sign(&mut req)?,
-            Auth::Gateway {
-                token,
-                subscription,
-            } => {
-                if let Some(t) = token {
+            Auth::Gateway(ids) => {
+                let id = ids.get(identity).ok_or("no such gateway identity")?;
+                if let Some(t) = &id.token {
                     req.headers_mut().insert(AUTHORIZATION, t.header());
                 }
-                if let Some((name, value)) = subscription {
+                if let Some((name, value)) = &id.subscription {
                     req.headers_mut().insert(name.clone(), value.clone());
                 }
             }
@@ -547,7 +602,7 @@ impl S3Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::Secret;
+    use crate::plan::GatewayClient;
 
     fn options() -> ClientOptions<'static> {
         ClientOptions {
@@ -582,7 +637,7 @@ mod tests {
         )
         .unwrap();
         let req = direct
-            .request(&get("/bench?list-type=2&prefix=p%2F"))
+            .request(&get("/bench?list-type=2&prefix=p%2F"), 0)
             .unwrap();
         assert_eq!(req.uri().to_string(), "/bench?list-type=2&prefix=p%2F");
         assert_eq!(req.headers()[HOST], "127.0.0.1:7480");
@@ -595,12 +650,13 @@ mod tests {
                 oauth2: None,
                 setup_via: "direct".into(),
                 tls: TlsSpec::default(),
+                clients: Vec::new(),
             },
-            None,
+            vec![None],
             options(),
         )
         .unwrap();
-        let req = gateway.request(&get("/bench/k")).unwrap();
+        let req = gateway.request(&get("/bench/k"), 0).unwrap();
         assert_eq!(req.uri().to_string(), "/storage/bench/k");
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
 
@@ -610,9 +666,54 @@ mod tests {
             index: Some(9),
             ..get("/bench/k")
         };
-        let req = named.request(&call).unwrap();
+        let req = named.request(&call, 0).unwrap();
         assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
-        let req = named.request(&get("/bench/k")).unwrap();
+        let req = named.request(&get("/bench/k"), 0).unwrap();
         assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
+    }
+
+    /// Each worker's connection carries its identity's subscription key, chosen
+    /// round-robin by worker; the target's own key is not sent.
+    #[test]
+    fn workers_send_as_their_identity_round_robin() {
+        let clients = ["a", "b", "c"]
+            .map(|name| GatewayClient {
+                label: format!("tenant-{name}"),
+                subscription_key: Some(Secret::new(format!("key-{name}"))),
+                oauth2: None,
+            })
+            .to_vec();
+        let gateway = S3Client::gateway(
+            &GatewayTarget {
+                base_url: "http://127.0.0.1:8080/storage".into(),
+                subscription_key: None,
+                subscription_header: "Ocp-Apim-Subscription-Key".into(),
+                oauth2: None,
+                setup_via: "direct".into(),
+                tls: TlsSpec::default(),
+                clients,
+            },
+            vec![None, None, None],
+            options(),
+        )
+        .unwrap();
+        assert_eq!(gateway.identities(), 3);
+        let keys: Vec<String> = (0..7)
+            .map(|worker| {
+                let conn = gateway.connection(worker);
+                let req = gateway.request(&get("/bench/k"), conn.identity()).unwrap();
+                req.headers()["Ocp-Apim-Subscription-Key"]
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "key-a", "key-b", "key-c", "key-a", "key-b", "key-c", "key-a"
+            ]
+        );
+        assert!(gateway.request(&get("/bench/k"), 3).is_err());
     }
 }
