@@ -336,6 +336,7 @@ fn gateway_fixture(dir: &Path) {
             throttle: Option::None,
             ops,
             slowest_requests: Vec::new(),
+            by_client: Vec::new(),
         };
         let mut v = serde_json::to_value(t).unwrap();
         if kind == Kind::Gateway {

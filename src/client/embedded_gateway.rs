@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use crate::gateway::policy::LoadOptions;
 use crate::gateway::{self, GatewayConfig, RunningGateway};
 use crate::idp::{self, IdpClient, IdpConfig, IdpCredential, RunningIdp};
-use crate::plan::{ClientCredential, EmbeddedGateway, GatewayTarget, OAuth2Config};
+use crate::plan::{ClientCredential, EmbeddedGateway, GatewayClient, GatewayTarget, OAuth2Config};
 use crate::shared::latency::AddedLatency;
 use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::generate::{LeafOptions, SelfSigned};
@@ -26,6 +26,37 @@ const AUDIENCE: &str = "api://gatebench-storage";
 const CLIENT_ID: &str = "gatebench";
 /// Tokens live long enough for a normal run; the refresher renews them anyway.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// One client the embedded gateway and idp know: an idp client and a subscription.
+struct Identity {
+    client_id: String,
+    secret: String,
+    /// The subscription's name (`context.Subscription.Id`).
+    subscription: String,
+    key: String,
+}
+
+impl Identity {
+    /// One identity per name, each with fresh random secrets (one named `gatebench`
+    /// when `names` is empty).
+    fn make(names: &[String]) -> Vec<Identity> {
+        let random = || Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let one = [CLIENT_ID.to_string()];
+        let names = if names.is_empty() { &one[..] } else { names };
+        names
+            .iter()
+            .map(|name| Identity {
+                client_id: match name == CLIENT_ID {
+                    true => CLIENT_ID.into(),
+                    false => format!("{CLIENT_ID}-{name}"),
+                },
+                secret: random(),
+                subscription: name.clone(),
+                key: random(),
+            })
+            .collect()
+    }
+}
 
 /// What runs in-process for an embedded gateway; it all stops when dropped.
 pub struct RunningEmbeddedGateway {
@@ -55,18 +86,20 @@ pub async fn start(
     } else {
         (None, None, TlsSpec::default())
     };
-    let secret = Alphanumeric.sample_string(&mut rand::rng(), 32);
-    let subscription_key = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let identities = Identity::make(&config.clients);
     let idp = idp::start(IdpConfig {
         public_url: None,
         listen: loopback,
         issuer: Some(ISSUER.into()),
-        clients: vec![IdpClient {
-            id: CLIENT_ID.into(),
-            credential: IdpCredential::Secret(Secret::new(secret.clone())),
-            roles: vec!["storage.read".into(), "storage.write".into()],
-            audience: AUDIENCE.into(),
-        }],
+        clients: identities
+            .iter()
+            .map(|i| IdpClient {
+                id: i.client_id.clone(),
+                credential: IdpCredential::Secret(Secret::new(i.secret.clone())),
+                roles: vec!["storage.read".into(), "storage.write".into()],
+                audience: AUDIENCE.into(),
+            })
+            .collect(),
         token_lifetime: TOKEN_LIFETIME,
         key_pem: None,
         tokens: Default::default(),
@@ -88,7 +121,10 @@ pub async fn start(
         },
         api_prefix: "/storage".into(),
         backend: backend.clone(),
-        subscription_keys: vec![(CLIENT_ID.into(), subscription_key.clone())],
+        subscription_keys: identities
+            .iter()
+            .map(|i| (i.subscription.clone(), i.key.clone()))
+            .collect(),
         added_latency,
         header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
         tls: server_tls,
@@ -97,19 +133,37 @@ pub async fn start(
         openapi: None,
     })
     .await?;
-    let target = GatewayTarget {
+    let grant = |i: &Identity| OAuth2Config {
+        token_url: idp.token_url(),
+        client_id: i.client_id.clone(),
+        credential: ClientCredential::Secret(Secret::new(i.secret.clone())),
+        scope: None,
+    };
+    let mut target = GatewayTarget {
         base_url: running.base_url(),
-        subscription_key: Some(Secret::new(subscription_key)),
+        subscription_key: None,
         subscription_header: "Ocp-Apim-Subscription-Key".into(),
-        oauth2: Some(OAuth2Config {
-            token_url: idp.token_url(),
-            client_id: CLIENT_ID.into(),
-            credential: ClientCredential::Secret(Secret::new(secret)),
-            scope: None,
-        }),
+        oauth2: None,
         setup_via: config.setup_via.clone(),
         tls: client_tls,
+        clients: Vec::new(),
     };
+    match (config.clients.is_empty(), identities.first()) {
+        (true, Some(one)) => {
+            target.subscription_key = Some(Secret::new(one.key.clone()));
+            target.oauth2 = Some(grant(one));
+        }
+        _ => {
+            target.clients = identities
+                .iter()
+                .map(|i| GatewayClient {
+                    label: i.subscription.clone(),
+                    subscription_key: Some(Secret::new(i.key.clone())),
+                    oauth2: Some(grant(i)),
+                })
+                .collect();
+        }
+    }
     let running = RunningEmbeddedGateway {
         _gateway: running,
         _idp: idp,
@@ -139,6 +193,7 @@ mod tests {
             setup_via: "s3".into(),
             added_latency: None,
             tls: true,
+            clients: Vec::new(),
         };
         let (target, running) = start(&config, &backend.endpoint).await.unwrap();
         let ca = target

@@ -44,8 +44,11 @@ pub struct OpenTarget {
     pub storage: Option<S3Endpoint>,
     /// Gateway targets: how to reach the gateway.
     pub gateway: Option<GatewayTarget>,
-    /// Gateway targets with OAuth2: the token source.
+    /// Gateway targets with OAuth2: the token source (of the first identity that has
+    /// one, when there are several).
     pub token: Option<Arc<TokenSource>>,
+    /// Gateway targets: each identity's token source, in identity order.
+    pub tokens: Vec<Option<Arc<TokenSource>>>,
     _embedded: Option<EmbeddedS3>,
     _embedded_gateway: Option<RunningEmbeddedGateway>,
 }
@@ -60,6 +63,7 @@ impl OpenTarget {
             storage: None,
             gateway: None,
             token: None,
+            tokens: Vec::new(),
             _embedded: None,
             _embedded_gateway: None,
         };
@@ -87,9 +91,19 @@ impl OpenTarget {
         }
         if let Some(gw) = &open.gateway {
             open.address = gw.base_url.clone();
-            if let Some(oauth2) = &gw.oauth2 {
-                open.token = Some(TokenSource::start(oauth2.clone(), &gw.tls).await?);
+            let grants: Vec<Option<&crate::plan::OAuth2Config>> = if gw.clients.is_empty() {
+                vec![gw.oauth2.as_ref()]
+            } else {
+                gw.clients.iter().map(|c| c.oauth2.as_ref()).collect()
+            };
+            for grant in grants {
+                let token = match grant {
+                    Some(oauth2) => Some(TokenSource::start(oauth2.clone(), &gw.tls).await?),
+                    None => None,
+                };
+                open.tokens.push(token);
             }
+            open.token = open.tokens.iter().flatten().next().cloned();
         }
         Ok(open)
     }
@@ -107,7 +121,14 @@ impl OpenTarget {
             policy,
         };
         match (&self.gateway, &self.storage) {
-            (Some(gw), _) => S3Client::gateway(gw, self.token.clone(), options),
+            (Some(gw), _) => {
+                // One identity: `token`, which a probe may set after opening.
+                let tokens = match gw.clients.is_empty() {
+                    true => vec![self.token.clone()],
+                    false => self.tokens.clone(),
+                };
+                S3Client::gateway(gw, tokens, options)
+            }
             (None, Some(ep)) => {
                 S3Client::direct(ep, options).map(|c| c.with_addressing(spec.addressing))
             }

@@ -31,11 +31,12 @@ use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
 use super::server_timing::server_timing;
 use super::token::TokenSource;
 use crate::plan::s3_options::{Addressing, ByteRange, Checksum};
+use crate::plan::clients::identity_of_worker;
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
 use crate::record::slowest::RequestIds;
 use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
 use crate::shared::sigv4::Signer;
-use crate::shared::{S3Endpoint, TlsSpec};
+use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::client::{ClientTls, tls_error};
 
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
@@ -143,11 +144,35 @@ fn broken(e: &hyper::Error) -> TransportError {
 enum Auth {
     /// SigV4 for a direct S3 endpoint.
     SigV4(Signer),
-    /// Bearer token and/or subscription key for a gateway.
-    Gateway {
+    /// Bearer token and/or subscription key for a gateway, per identity (one, or one
+    /// per client of `clients`).
+    Gateway(Vec<GatewayIdentity>),
+}
+
+/// What one gateway identity sends: a bearer token and/or a subscription key header.
+struct GatewayIdentity {
+    token: Option<Arc<TokenSource>>,
+    subscription: Option<(HeaderName, HeaderValue)>,
+}
+
+impl GatewayIdentity {
+    fn new(
+        header: &str,
+        key: Option<&Secret>,
         token: Option<Arc<TokenSource>>,
-        subscription: Option<(HeaderName, HeaderValue)>,
-    },
+    ) -> anyhow::Result<Self> {
+        let subscription = match key {
+            Some(key) => Some((
+                HeaderName::from_bytes(header.as_bytes())?,
+                HeaderValue::from_str(key.expose())?,
+            )),
+            None => None,
+        };
+        Ok(GatewayIdentity {
+            token,
+            subscription,
+        })
+    }
 }
 
 /// One worker's connection to the target: none until the first request, and none
@@ -156,7 +181,16 @@ enum Auth {
 /// same group share one connection.
 pub struct Connection {
     group: usize,
+    /// The gateway identity its requests carry (chosen once, by worker).
+    identity: usize,
     sender: Option<Sender>,
+}
+
+impl Connection {
+    /// The gateway identity this worker's requests carry (0 for a single identity).
+    pub fn identity(&self) -> usize {
+        self.identity
+    }
 }
 
 /// The HTTP/2 connection of a group of workers, opened by whichever needs it first.
@@ -217,26 +251,39 @@ impl S3Client {
         )
     }
 
-    /// A client for a gateway: same requests under `base_url`, bearer token from `token`.
+    /// A client for a gateway: same requests under `base_url`, with bearer tokens from
+    /// `tokens`, one per identity (one per client of `clients`, else one).
     pub fn gateway(
         gateway: &GatewayTarget,
-        token: Option<Arc<TokenSource>>,
+        tokens: Vec<Option<Arc<TokenSource>>>,
         options: ClientOptions,
     ) -> anyhow::Result<Self> {
-        let subscription = match &gateway.subscription_key {
-            Some(key) => Some((
-                HeaderName::from_bytes(gateway.subscription_header.as_bytes())?,
-                HeaderValue::from_str(key.expose())?,
-            )),
-            None => None,
+        let header = &gateway.subscription_header;
+        let identities = if gateway.clients.is_empty() {
+            let token = tokens.into_iter().next().flatten();
+            vec![GatewayIdentity::new(
+                header,
+                gateway.subscription_key.as_ref(),
+                token,
+            )?]
+        } else {
+            anyhow::ensure!(
+                tokens.len() == gateway.clients.len(),
+                "{} token sources for {} clients",
+                tokens.len(),
+                gateway.clients.len()
+            );
+            gateway
+                .clients
+                .iter()
+                .zip(tokens)
+                .map(|(c, token)| GatewayIdentity::new(header, c.subscription_key.as_ref(), token))
+                .collect::<anyhow::Result<_>>()?
         };
         Self::build(
             &gateway.base_url,
             &gateway.tls,
-            Auth::Gateway {
-                token,
-                subscription,
-            },
+            Auth::Gateway(identities),
             options,
         )
     }
@@ -303,11 +350,21 @@ impl S3Client {
         self
     }
 
-    /// Worker `worker`'s connection (not opened yet).
+    /// Worker `worker`'s connection (not opened yet), carrying the identity the worker
+    /// sends as (round-robin over the gateway's identities).
     pub fn connection(&self, worker: usize) -> Connection {
         Connection {
             group: worker / self.policy.streams_per_connection.max(1) as usize,
+            identity: identity_of_worker(worker, self.identities()),
             sender: None,
+        }
+    }
+
+    /// How many identities requests are spread over (1 unless a gateway has `clients`).
+    pub fn identities(&self) -> usize {
+        match &self.auth {
+            Auth::Gateway(ids) => ids.len(),
+            Auth::SigV4(_) => 1,
         }
     }
 
@@ -345,15 +402,16 @@ impl S3Client {
     }
 
     async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: bool) -> Response {
-        let Ok(req) = self.request(call) else {
+        let Ok(req) = self.request(call, conn.identity) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
         // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
-        let bearer = match &self.auth {
-            Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
-            _ => None,
+        let token = match &self.auth {
+            Auth::Gateway(ids) => ids.get(conn.identity).and_then(|i| i.token.as_ref()),
+            Auth::SigV4(_) => None,
         };
+        let bearer = token.and_then(|_| req.headers().get(AUTHORIZATION).cloned());
         let client_id = req.headers().get(CLIENT_REQUEST_ID).cloned();
         let mut opened = None;
         let exchange = self.exchange(conn, req, call.body_len, &mut opened, keep);
@@ -371,15 +429,14 @@ impl S3Client {
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
             conn.sender = None;
         }
-        if let (Some(401), Auth::Gateway { token: Some(t), .. }, Some(used)) =
-            (resp.status, &self.auth, bearer)
-        {
+        if let (Some(401), Some(t), Some(used)) = (resp.status, token, bearer) {
             t.unauthorized(&used);
         }
         resp
     }
 
-    fn request(&self, call: &S3Call) -> Result<Request<GeneratedBody>, String> {
+    /// The request of `call`, carrying gateway identity `identity`'s headers.
+    fn request(&self, call: &S3Call, identity: usize) -> Result<Request<GeneratedBody>, String> {
         let (host, path) = match self.addressing {
             Addressing::Path => (self.host.clone(), call.path_and_query.as_str()),
             Addressing::Virtual => virtual_host(&self.host, &call.path_and_query)?,
@@ -427,14 +484,12 @@ impl S3Client {
                 Some(sha) => signer.sign_with_payload_hash(&mut req, sha)?,
                 None => signer.sign(&mut req)?,
             },
-            Auth::Gateway {
-                token,
-                subscription,
-            } => {
-                if let Some(t) = token {
+            Auth::Gateway(ids) => {
+                let id = ids.get(identity).ok_or("no such gateway identity")?;
+                if let Some(t) = &id.token {
                     req.headers_mut().insert(AUTHORIZATION, t.header());
                 }
-                if let Some((name, value)) = subscription {
+                if let Some((name, value)) = &id.subscription {
                     req.headers_mut().insert(name.clone(), value.clone());
                 }
                 // The gateway signs it as the payload hash when it forwards the body.
@@ -624,7 +679,7 @@ impl S3Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::Secret;
+    use crate::plan::GatewayClient;
 
     fn options() -> ClientOptions<'static> {
         ClientOptions {
@@ -661,7 +716,7 @@ mod tests {
         )
         .unwrap();
         let req = direct
-            .request(&get("/bench?list-type=2&prefix=p%2F"))
+            .request(&get("/bench?list-type=2&prefix=p%2F"), 0)
             .unwrap();
         assert_eq!(req.uri().to_string(), "/bench?list-type=2&prefix=p%2F");
         assert_eq!(req.headers()[HOST], "127.0.0.1:7480");
@@ -674,12 +729,13 @@ mod tests {
                 oauth2: None,
                 setup_via: "direct".into(),
                 tls: TlsSpec::default(),
+                clients: Vec::new(),
             },
-            None,
+            vec![None],
             options(),
         )
         .unwrap();
-        let req = gateway.request(&get("/bench/k")).unwrap();
+        let req = gateway.request(&get("/bench/k"), 0).unwrap();
         assert_eq!(req.uri().to_string(), "/storage/bench/k");
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
 
@@ -689,9 +745,9 @@ mod tests {
             index: Some(9),
             ..get("/bench/k")
         };
-        let req = named.request(&call).unwrap();
+        let req = named.request(&call, 0).unwrap();
         assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
-        let req = named.request(&get("/bench/k")).unwrap();
+        let req = named.request(&get("/bench/k"), 0).unwrap();
         assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
     }
 
@@ -717,13 +773,13 @@ mod tests {
             ("/bkt?list-type=2&prefix=p%2F", "/?list-type=2&prefix=p%2F"),
             ("/bkt", "/"),
         ] {
-            let req = client.request(&get(path_style)).unwrap();
+            let req = client.request(&get(path_style), 0).unwrap();
             assert_eq!(req.uri().to_string(), path, "{path_style}");
             assert_eq!(req.headers()[HOST], "bkt.localhost:7480");
             let auth = req.headers()[AUTHORIZATION].to_str().unwrap();
             assert!(auth.contains("SignedHeaders=host;"), "{auth}");
         }
-        let path_style = direct_client().request(&get("/bkt/k")).unwrap();
+        let path_style = direct_client().request(&get("/bkt/k"), 0).unwrap();
         assert_eq!(path_style.uri().to_string(), "/bkt/k");
         assert_eq!(path_style.headers()[HOST], "localhost:7480");
     }
@@ -738,11 +794,11 @@ mod tests {
             }),
             ..get("/bkt/k")
         };
-        let req = client.request(&ranged).unwrap();
+        let req = client.request(&ranged, 0).unwrap();
         assert_eq!(req.headers()[RANGE], "bytes=10-19");
         assert!(
             client
-                .request(&get("/bkt/k"))
+                .request(&get("/bkt/k"), 0)
                 .unwrap()
                 .headers()
                 .get(RANGE)
@@ -756,21 +812,66 @@ mod tests {
             ..get("/bkt/k")
         };
         let digests = BodyDigests::default();
-        let req = client.request(&put(Checksum::Crc32c)).unwrap();
+        let req = client.request(&put(Checksum::Crc32c), 0).unwrap();
         assert_eq!(
             Some(&req.headers()[X_AMZ_CHECKSUM_CRC32C]),
             digests.of(Checksum::Crc32c, 1000).as_ref()
         );
         assert_eq!(req.headers()[X_AMZ_SDK_CHECKSUM_ALGORITHM], "CRC32C");
         assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
-        let req = client.request(&put(Checksum::Sha256)).unwrap();
+        let req = client.request(&put(Checksum::Sha256), 0).unwrap();
         assert_eq!(
             Some(&req.headers()[X_AMZ_CONTENT_SHA256]),
             digests.of(Checksum::Sha256, 1000).as_ref()
         );
         assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
-        let req = client.request(&put(Checksum::None)).unwrap();
+        let req = client.request(&put(Checksum::None), 0).unwrap();
         assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
         assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
+    }
+
+    /// Each worker's connection carries its identity's subscription key, chosen
+    /// round-robin by worker; the target's own key is not sent.
+    #[test]
+    fn workers_send_as_their_identity_round_robin() {
+        let clients = ["a", "b", "c"]
+            .map(|name| GatewayClient {
+                label: format!("tenant-{name}"),
+                subscription_key: Some(Secret::new(format!("key-{name}"))),
+                oauth2: None,
+            })
+            .to_vec();
+        let gateway = S3Client::gateway(
+            &GatewayTarget {
+                base_url: "http://127.0.0.1:8080/storage".into(),
+                subscription_key: None,
+                subscription_header: "Ocp-Apim-Subscription-Key".into(),
+                oauth2: None,
+                setup_via: "direct".into(),
+                tls: TlsSpec::default(),
+                clients,
+            },
+            vec![None, None, None],
+            options(),
+        )
+        .unwrap();
+        assert_eq!(gateway.identities(), 3);
+        let keys: Vec<String> = (0..7)
+            .map(|worker| {
+                let conn = gateway.connection(worker);
+                let req = gateway.request(&get("/bench/k"), conn.identity()).unwrap();
+                req.headers()["Ocp-Apim-Subscription-Key"]
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "key-a", "key-b", "key-c", "key-a", "key-b", "key-c", "key-a"
+            ]
+        );
+        assert!(gateway.request(&get("/bench/k"), 3).is_err());
     }
 }

@@ -151,6 +151,8 @@ struct Exec {
     /// Closed loop with correction: the expected interval between requests.
     expected_interval: Option<Duration>,
     trace: Option<Arc<RequestTrace>>,
+    /// The client spreads workers over several identities: samples say whose they are.
+    by_client: bool,
 }
 
 impl Exec {
@@ -200,6 +202,7 @@ impl Exec {
                 transport: resp.transport,
                 retry_after: resp.retry_after,
                 server_timing: resp.server_timing,
+                client: self.by_client.then_some(conn.identity() as u16),
             },
         );
         self.lanes
@@ -252,6 +255,7 @@ pub async fn run(
         LoadModel::OpenLoop(_) | LoadModel::FindCapacity(_) => None,
     };
     let exec = Arc::new(Exec {
+        by_client: client.identities() > 1,
         target: settings.target,
         client,
         keys,

@@ -5,6 +5,7 @@
 //! operations and `size` samples object sizes.
 
 pub mod capacity;
+pub mod clients;
 pub mod s3_options;
 pub mod sequence;
 pub mod shard;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::shared::{HttpVersion, S3Endpoint, Secret, TlsSpec};
 
+pub use clients::GatewayClient;
 pub use shard::Shard;
 pub use size::SizeDist;
 
@@ -482,6 +484,10 @@ pub struct EmbeddedGateway {
     pub added_latency: Option<String>,
     /// Serve over TLS with a CA and certificate generated for this run.
     pub tls: bool,
+    /// Names of the clients it makes (a subscription key and an idp client each);
+    /// empty: one client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
 }
 
 /// How to reach storage through a gateway.
@@ -500,6 +506,10 @@ pub struct GatewayTarget {
     /// How `https://` connections to the gateway (and its token endpoint) are checked.
     #[serde(skip_serializing_if = "TlsSpec::is_default")]
     pub tls: TlsSpec,
+    /// Several identities, workers spread over them (empty: the one identity of
+    /// `subscription_key` and `oauth2`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<GatewayClient>,
 }
 
 /// OAuth2 client-credentials grant (Azure AD v2 works the same way).
@@ -573,6 +583,7 @@ mod tests {
             setup_via: "direct".into(),
             added_latency: None,
             tls: false,
+            clients: Vec::new(),
         });
         assert_eq!(embedded_gateway.kind(), Kind::Gateway);
         assert_eq!(TargetKind::Embedded.kind(), Kind::Embedded);

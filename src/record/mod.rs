@@ -9,6 +9,7 @@
 //! all lanes and keeps run totals. Histograms are only ever merged, never percentiles
 //! averaged. Latencies are microseconds, 3 significant digits.
 
+pub mod clients;
 mod outcome;
 pub mod server_timing;
 pub mod slowest;
@@ -22,6 +23,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+use clients::ClientTallies;
 pub use outcome::{CacheClass, OutcomeClass, TransportError};
 pub use server_timing::{ServerTiming, ServerTimingHistograms};
 use slowest::{SlowDetails, SlowRequest, SlowestRequests};
@@ -84,6 +86,8 @@ pub struct Sample {
     pub retry_after: Option<u32>,
     /// What the response's `Server-Timing` header said (empty: no header).
     pub server_timing: ServerTiming,
+    /// The identity it was sent as, when its target has several (`None`: one).
+    pub client: Option<u16>,
 }
 
 /// Histograms and counters of one series.
@@ -253,6 +257,9 @@ struct LaneRecorder {
     /// This lane's slowest requests, merged into `all_slowest` when the lane ends.
     slowest: SlowestRequests,
     all_slowest: Arc<Mutex<SlowestRequests>>,
+    /// This lane's per-identity tallies, merged into `all_clients` when the lane ends.
+    clients: ClientTallies,
+    all_clients: Arc<Mutex<ClientTallies>>,
 }
 
 impl LaneRecorder {
@@ -267,6 +274,7 @@ impl LaneRecorder {
         }
         self.current.second = second;
         self.current.series.entry(s.key).or_default().record(s);
+        self.clients.record(s, second);
     }
 
     fn flush(&mut self) {
@@ -286,6 +294,7 @@ impl LaneRecorder {
 impl Drop for LaneRecorder {
     fn drop(&mut self) {
         lock(&self.all_slowest).merge(std::mem::take(&mut self.slowest));
+        lock(&self.all_clients).merge(std::mem::take(&mut self.clients));
         if !self.current.series.is_empty() {
             self.flush();
         }
@@ -388,6 +397,7 @@ pub struct RecordHandle {
     live: LiveLanes,
     tee: Option<Arc<RecordHandle>>,
     slowest: Arc<Mutex<SlowestRequests>>,
+    clients: Arc<Mutex<ClientTallies>>,
 }
 
 impl RecordHandle {
@@ -411,6 +421,8 @@ impl RecordHandle {
                     tx: self.tx.clone(),
                     slowest: SlowestRequests::default(),
                     all_slowest: self.slowest.clone(),
+                    clients: ClientTallies::default(),
+                    all_clients: self.clients.clone(),
                 })
             })
             .collect();
@@ -442,6 +454,8 @@ pub struct Recorder {
     progress: watch::Sender<Progress>,
     /// Where lanes leave their slowest requests when they end.
     slowest: Arc<Mutex<SlowestRequests>>,
+    /// Where lanes leave their per-identity tallies when they end.
+    clients: Arc<Mutex<ClientTallies>>,
 }
 
 /// The merged result of a run.
@@ -455,6 +469,9 @@ pub struct Totals {
     /// The slowest steady-phase requests per target × op (none in a run rebuilt from
     /// its interval logs).
     pub slowest: SlowestRequests,
+    /// Steady-phase tallies per identity of targets with several (none in a run
+    /// rebuilt from its interval logs).
+    pub clients: ClientTallies,
 }
 
 impl Totals {
@@ -478,6 +495,7 @@ impl Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
         let live = LiveLanes::default();
         let slowest = Arc::new(Mutex::new(SlowestRequests::default()));
+        let clients = Arc::new(Mutex::new(ClientTallies::default()));
         let recorder = Recorder {
             run_start,
             rx,
@@ -489,6 +507,7 @@ impl Recorder {
             sink_error: None,
             progress: watch::Sender::new(Progress::default()),
             slowest: slowest.clone(),
+            clients: clients.clone(),
         };
         (
             recorder,
@@ -498,6 +517,7 @@ impl Recorder {
                 live,
                 tee: None,
                 slowest,
+                clients,
             },
         )
     }
@@ -529,6 +549,7 @@ impl Recorder {
         Totals {
             sink_error: self.sink_error,
             slowest: std::mem::take(&mut *lock(&self.slowest)),
+            clients: std::mem::take(&mut *lock(&self.clients)),
             ..self.totals
         }
     }
@@ -667,6 +688,7 @@ mod tests {
             transport: None,
             retry_after: None,
             server_timing: ServerTiming::default(),
+            client: None,
         }
     }
 

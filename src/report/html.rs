@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::report::charts::CHARTS_DIR;
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
-use crate::report::{attribution, shards, slowest};
+use crate::report::{attribution, clients, shards, slowest};
 
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";
@@ -126,6 +126,12 @@ impl Exporter for Html {
                  their wall clocks; percentiles come from the merged histograms. Clock offset: \
                  the shard's clock minus its reference; FLAG: unknown or over the bound.</p>\n",
             );
+        }
+
+        if let Some(t) = clients::table(s) {
+            o.push_str("<h2>By client</h2>\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(clients::NOTE));
         }
 
         if let Some(c) = &s.capacity {

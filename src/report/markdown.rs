@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::report::table::{Table, table};
 use crate::report::{Exporter, Report};
-use crate::report::{attribution, shards, slowest};
+use crate::report::{attribution, clients, shards, slowest};
 
 /// File name of the Markdown summary in the results folder.
 pub const FILE_NAME: &str = "summary.md";
@@ -66,6 +66,11 @@ impl Exporter for Markdown {
                 let _ = writeln!(o, "> **Warning:** {}\n", escape(&w));
             }
             write_table(&mut o, &t);
+        }
+        if let Some(t) = clients::table(s) {
+            o.push_str("\n### By client\n\n");
+            write_table(&mut o, &t);
+            let _ = writeln!(o, "\n{}", escape(clients::NOTE));
         }
         if let Some(c) = &s.capacity {
             o.push_str("\n### Capacity\n\n");

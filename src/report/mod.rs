@@ -11,6 +11,7 @@ pub mod attribution;
 pub mod breakdown;
 pub mod capacity;
 pub mod charts;
+pub mod clients;
 pub mod console;
 pub mod html;
 pub mod markdown;

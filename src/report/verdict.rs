@@ -348,6 +348,7 @@ pub(crate) mod tests {
             throttle: None,
             ops,
             slowest_requests: Vec::new(),
+            by_client: Vec::new(),
         }
     }
 

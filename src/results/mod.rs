@@ -6,6 +6,7 @@
 //! [`RunFolder::open`]. Everything is written even when a run fails or is interrupted,
 //! so nothing gathered is lost.
 
+pub mod by_client;
 pub mod capacity;
 pub mod hlog;
 pub mod read;

@@ -14,6 +14,7 @@ use crate::engine::{EngineReport, ScheduleReport};
 use crate::plan::{Kind, OpKind, PhaseSpan, Plan, RateLimitHint, TargetKind, TurnMode};
 use crate::record::Totals;
 use crate::record::{CacheClass, OutcomeClass, Phase, SeriesData};
+use crate::results::by_client::{self, ClientSummary};
 use crate::results::server_timing::ServerTimingSummary;
 use crate::results::shards::{MergedShard, ShardRecord};
 use crate::results::slowest::{self, SlowRequest};
@@ -174,6 +175,9 @@ pub struct TargetSummary {
     /// request ids (absent if none were kept, e.g. in a run rebuilt after a kill).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slowest_requests: Vec<SlowRequest>,
+    /// Per identity, when the target sends as several (`clients`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_client: Vec<ClientSummary>,
 }
 
 /// A target's connections: the scenario's policy, what was negotiated, how many opened.
@@ -632,6 +636,12 @@ fn target_summary(plan: &Plan, index: usize, o: &TargetOutcome, totals: &Totals)
         },
         ops: Vec::new(),
         slowest_requests: slowest::of_target(&totals.slowest, index),
+        by_client: by_client::of_target(
+            &crate::plan::clients::labels(&plan.targets[index].kind),
+            index,
+            &totals.clients,
+            measured,
+        ),
     };
     add_totals(
         &mut t,

@@ -286,6 +286,10 @@ pub struct TargetSection {
     pub tls: Option<Spanned<TlsField>>,
     /// s3: `"path"` (default) or `"virtual"` (bucket in the host name).
     pub addressing: Option<Spanned<String>>,
+    /// gateway kinds: several identities, workers spread over them round-robin.
+    pub clients: Option<Spanned<Vec<Spanned<super::clients::ClientSection>>>>,
+    /// gateway: the `clients` array read from a TOML file (relative to the scenario).
+    pub clients_from: Option<Spanned<String>>,
 }
 
 /// `tls = true` (embedded-gateway) or `tls = { … }` (s3, gateway).
@@ -341,7 +345,8 @@ pub struct RateLimitSection {
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Section {
     pub token_url: String,
-    pub client_id: String,
+    /// Required, except with `clients` (each client has its own).
+    pub client_id: Option<String>,
     /// The secret itself (usually `${ENV_VAR}`).
     pub client_secret: Option<String>,
     /// A file holding the secret, read again whenever it changes.

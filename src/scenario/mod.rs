@@ -6,6 +6,7 @@
 
 pub mod bounds;
 mod capacity;
+mod clients;
 mod error;
 mod file;
 mod interpolate;
@@ -77,11 +78,15 @@ pub fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Plan, ScenarioError> {
-    let file = deserialize(path, text)?;
+    let file: ScenarioFile = deserialize(path, text)?;
     Validator { path, text, env }.plan(file)
 }
 
-fn deserialize(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
+/// `text` (named `path` in messages) as a `T`; errors name the field and its place.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ScenarioError> {
     let syntax = |e: toml::de::Error| ScenarioError::at(path, text, e.span(), "", e.message());
     let de = toml::Deserializer::parse(text).map_err(syntax)?;
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -989,8 +994,17 @@ impl Validator<'_> {
                 "setup_via",
                 "rate_limit",
                 "tls",
+                "clients",
+                "clients_from",
             ],
-            "embedded-gateway" => &["policy", "setup_via", "added_latency", "rate_limit", "tls"],
+            "embedded-gateway" => &[
+                "policy",
+                "setup_via",
+                "added_latency",
+                "rate_limit",
+                "tls",
+                "clients",
+            ],
             other => {
                 return Err(self.err(
                     t.kind.span(),
@@ -999,8 +1013,10 @@ impl Validator<'_> {
                 ));
             }
         };
-        let set: [(&str, Option<Range<usize>>); 15] = [
+        let set: [(&str, Option<Range<usize>>); 17] = [
             ("tls", t.tls.as_ref().map(|v| v.span())),
+            ("clients", t.clients.as_ref().map(|v| v.span())),
+            ("clients_from", t.clients_from.as_ref().map(|v| v.span())),
             ("policy", t.policy.as_ref().map(|v| v.span())),
             ("added_latency", t.added_latency.as_ref().map(|v| v.span())),
             ("endpoint", t.endpoint.as_ref().map(|v| v.span())),
@@ -1108,6 +1124,7 @@ impl Validator<'_> {
             setup_via: self.setup_via(s, field, all)?,
             added_latency,
             tls,
+            clients: self.embedded_clients(t, field)?,
         }))
     }
 
@@ -1159,9 +1176,10 @@ impl Validator<'_> {
                 "not a valid header name",
             ));
         }
+        let clients = self.gateway_clients(s, field)?;
         let oauth2 = match &t.oauth2 {
-            None => None,
-            Some(o) => Some(self.oauth2(o, &format!("{field}.oauth2"))?),
+            Some(o) if clients.is_empty() => Some(self.oauth2(o, &format!("{field}.oauth2"))?),
+            _ => None,
         };
         let setup_via = self.setup_via(s, field, all)?;
         Ok(TargetKind::Gateway(GatewayTarget {
@@ -1173,6 +1191,7 @@ impl Validator<'_> {
             oauth2,
             setup_via,
             tls,
+            clients,
         }))
     }
 
@@ -1207,7 +1226,13 @@ impl Validator<'_> {
         };
         Ok(OAuth2Config {
             token_url,
-            client_id: expand(&sec.client_id)?,
+            client_id: expand(sec.client_id.as_deref().ok_or_else(|| {
+                self.err(
+                    o.span(),
+                    &format!("{f}.client_id"),
+                    "required (or give each of `clients` its own)",
+                )
+            })?)?,
             credential,
             scope: sec.scope.as_deref().map(expand).transpose()?,
         })

@@ -60,6 +60,7 @@ fn target(name: &str, ops: Vec<OpSummary>) -> TargetSummary {
         throttle: None,
         ops,
         slowest_requests: Vec::new(),
+        by_client: Vec::new(),
     }
 }
 

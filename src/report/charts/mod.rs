@@ -8,6 +8,7 @@ mod attribution;
 mod breakdown;
 mod cache;
 mod capacity;
+mod clients;
 mod overhead;
 mod spectrum;
 mod stacked;
@@ -127,7 +128,8 @@ impl ChartKind {
             ChartKind::Outcomes => {
                 "One panel per target: requests per second stacked by outcome class. Throttled \
                  and quota refusals show where the gateway started to push back; a dashed line \
-                 marks a configured rate limit."
+                 marks a configured rate limit. A target that sent as several clients has one \
+                 line per client: its throttled responses per second."
             }
             ChartKind::Cache => {
                 "Left: share of cacheable ok requests served from the cache, per second. Right: \

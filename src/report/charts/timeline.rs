@@ -144,6 +144,16 @@ pub fn outcomes<DB: DrawingBackend>(
         .iter()
         .map(|(c, colour)| (c.name().replace('_', " "), Key::Swatch(*colour)))
         .collect();
+    let client_lines: Vec<Vec<Line>> = targets
+        .iter()
+        .map(|(name, series)| super::clients::throttled_lines(data, name, series))
+        .collect();
+    legend.extend(
+        client_lines
+            .iter()
+            .flatten()
+            .map(|l| (l.label.clone(), Key::Line(l.style))),
+    );
     if targets
         .iter()
         .any(|(name, _)| data.rate_limit(name).is_some())
@@ -157,7 +167,7 @@ pub fn outcomes<DB: DrawingBackend>(
         .map(|(_, s)| s.seconds.len())
         .max()
         .unwrap_or(1) as f64;
-    for ((name, series), area) in targets.iter().zip(panels) {
+    for (((name, series), area), client_lines) in targets.iter().zip(panels).zip(&client_lines) {
         let limit = data.rate_limit(name);
         let top = series
             .seconds
@@ -191,6 +201,7 @@ pub fn outcomes<DB: DrawingBackend>(
                 lo += n;
             }
         }
+        draw_lines(&mut chart, client_lines)?;
         if let Some(limit) = limit {
             let mut line = Line::new(
                 format!("configured rate limit {limit:.0}/s"),
