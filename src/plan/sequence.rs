@@ -131,7 +131,9 @@ impl OpSequence {
                 let n = self.popularity.sample(&mut self.rng, self.objects);
                 (seeded_bucket(n, self.buckets), ObjectKey::Seeded(n), 0)
             }
-            OpKind::List => (self.rng.random_range(0..self.buckets), ObjectKey::None, 0),
+            OpKind::List | OpKind::Journey => {
+                (self.rng.random_range(0..self.buckets), ObjectKey::None, 0)
+            }
             OpKind::Delete => match self.written.pop_front() {
                 Some((n, bucket)) => (bucket, ObjectKey::Written(n), 0),
                 None => (0, ObjectKey::None, 0),
@@ -150,7 +152,7 @@ impl OpSequence {
 
 /// Key popularity made ready for sampling.
 #[derive(Debug, Clone)]
-enum Popularity {
+pub(crate) enum Popularity {
     Uniform,
     /// Ranks 1..=objects; rank k is object k-1.
     Zipf(Zipf<f64>),
@@ -159,7 +161,7 @@ enum Popularity {
 }
 
 impl Popularity {
-    fn new(keys: &KeyPopularity, objects: u64) -> Result<Self, String> {
+    pub(crate) fn new(keys: &KeyPopularity, objects: u64) -> Result<Self, String> {
         Ok(match keys {
             KeyPopularity::Uniform => Popularity::Uniform,
             KeyPopularity::Zipf(s) => Popularity::Zipf(
@@ -173,7 +175,7 @@ impl Popularity {
     }
 
     /// An object index in `0..objects`.
-    fn sample(&self, rng: &mut Pcg64, objects: u64) -> u64 {
+    pub(crate) fn sample(&self, rng: &mut Pcg64, objects: u64) -> u64 {
         let objects = objects.max(1);
         match self {
             Popularity::Uniform => rng.random_range(0..objects),
