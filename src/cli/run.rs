@@ -110,6 +110,9 @@ pub fn run(args: RunArgs) -> ExitStatus {
 /// A capacity search takes its length from its steps and runs in one process: the
 /// options that would change either are refused.
 fn refuse_for_capacity_search(plan: &Plan, args: &RunArgs) -> Result<(), String> {
+    if matches!(plan.load, crate::plan::LoadModel::Journeys(_)) && args.ops.is_some() {
+        return Err("--ops does not apply to journeys: load.iterations sets their count".into());
+    }
     if !matches!(plan.load, crate::plan::LoadModel::FindCapacity(_)) {
         return Ok(());
     }

@@ -10,6 +10,7 @@ pub mod body;
 pub mod checksum;
 pub mod connect;
 mod embedded_gateway;
+pub mod listing;
 pub mod request_ids;
 pub mod s3;
 pub mod server_timing;
@@ -217,7 +218,8 @@ impl KeySpace {
             OpKind::Get => (Method::GET, 0),
             OpKind::Head => (Method::HEAD, 0),
             OpKind::Delete => (Method::DELETE, 0),
-            OpKind::List => {
+            // A journey is never sent: it has no request of its own.
+            OpKind::List | OpKind::Journey => {
                 let query = self.lists[op.mix_entry].as_deref();
                 path.clear();
                 let _ = write!(

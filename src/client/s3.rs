@@ -42,6 +42,20 @@ use crate::tls::client::{ClientTls, tls_error};
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
 const ERROR_BODY_PREFIX: usize = 512;
 
+/// How much of a body [`S3Client::send_keeping`] keeps (a LIST page of 1000 keys is
+/// about 300 KiB).
+const KEPT_BODY_MAX: usize = 1 << 20;
+
+/// What an exchange keeps of the answer besides its class and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Nothing,
+    /// Headers and the start of an error body.
+    Details,
+    /// Headers and the whole body.
+    Body,
+}
+
 /// One S3 request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Call {
@@ -86,7 +100,8 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct ResponseDetails {
     pub headers: HeaderMap,
-    /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`).
+    /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`); from
+    /// [`S3Client::send_keeping`] with `keep_body`, the whole body (up to 1 MiB).
     pub error_body: Vec<u8>,
 }
 
@@ -392,16 +407,28 @@ impl S3Client {
     /// the request timeout. A connection that failed or timed out is dropped, and so is
     /// every connection after its request with `connection = "per-request"`.
     pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, false).await
+        self.send_and_keep(conn, call, Kept::Nothing).await
+    }
+
+    /// [`send`](Self::send), keeping the answer's headers and whole body in `details`
+    /// when `keep_body` (a journey's LIST reads the keys it returned from it).
+    pub async fn send_keeping(
+        &self,
+        conn: &mut Connection,
+        call: &S3Call,
+        keep_body: bool,
+    ) -> Response {
+        let kept = if keep_body { Kept::Body } else { Kept::Nothing };
+        self.send_and_keep(conn, call, kept).await
     }
 
     /// [`send`](Self::send), keeping the answer's headers and error body in `details`
     /// (for `probe`; the load path keeps neither).
     pub async fn send_keeping_details(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, true).await
+        self.send_and_keep(conn, call, Kept::Details).await
     }
 
-    async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: bool) -> Response {
+    async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: Kept) -> Response {
         let Ok(req) = self.request(call, conn.identity) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
@@ -580,7 +607,7 @@ impl S3Client {
         mut req: Request<GeneratedBody>,
         body_len: u64,
         opened: &mut Option<OpenTimes>,
-        keep_details: bool,
+        keep: Kept,
     ) -> Response {
         let sender = match self.ready(conn, opened).await {
             Ok(s) => s,
@@ -616,9 +643,13 @@ impl S3Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         let server_timing = server_timing(resp.headers());
-        let headers = keep_details.then(|| resp.headers().clone());
+        let headers = (keep != Kept::Nothing).then(|| resp.headers().clone());
         let ids = answered(None, resp.headers());
-        let keep_prefix = !(200..400).contains(&status);
+        let keep_up_to = match keep {
+            Kept::Body => KEPT_BODY_MAX,
+            _ if !(200..400).contains(&status) => ERROR_BODY_PREFIX,
+            _ => 0,
+        };
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
         let mut body = resp.into_body();
@@ -633,8 +664,8 @@ impl S3Client {
             };
             if let Some(data) = frame.data_ref() {
                 bytes_down += data.remaining() as u64;
-                if keep_prefix && prefix.len() < ERROR_BODY_PREFIX {
-                    let take = (ERROR_BODY_PREFIX - prefix.len()).min(data.len());
+                if prefix.len() < keep_up_to {
+                    let take = (keep_up_to - prefix.len()).min(data.len());
                     prefix.extend_from_slice(&data[..take]);
                 }
             }

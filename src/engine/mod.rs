@@ -11,6 +11,7 @@
 //! target client, and nothing of files.
 
 mod closed;
+pub mod journeys;
 mod open;
 pub mod schedule;
 
@@ -75,7 +76,9 @@ pub fn ops_of_shard(load: &LoadModel, warmup: Duration, seed: u64, shard: Shard,
             let first = Schedule::due_in_warmup(&open.arrivals, warmup.as_secs_f64(), seed);
             shard.share_of_range(first, first + ops)
         }
-        LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => shard.share(ops),
+        LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => {
+            shard.share(ops)
+        }
     }
 }
 
@@ -166,16 +169,34 @@ impl Exec {
         due: Due,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
+        let call = self.keys.call(op);
+        self.send(worker, conn, op, &call, due, stop, false)
+            .await
+            .is_some()
+    }
+
+    /// Sends `call`, which carries out `op`, and records the outcome; the answer
+    /// (with its whole body kept if `keep_body`), `None` if `stop` cut it short.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        worker: usize,
+        conn: &mut Connection,
+        op: &PlannedOp,
+        call: &S3Call,
+        due: Due,
+        stop: &mut watch::Receiver<bool>,
+        keep_body: bool,
+    ) -> Option<Response> {
         let Due {
             at: due,
             phase,
             offset: due_offset,
         } = due;
-        let call = self.keys.call(op);
         let sent = Instant::now();
         let resp = tokio::select! {
-            r = self.client.send(conn, &call) => r,
-            _ = stopped(stop) => return false,
+            r = self.client.send_keeping(conn, call, keep_body) => r,
+            _ = stopped(stop) => return None,
         };
         let completed_at = Instant::now();
         let key = SeriesKey {
@@ -207,7 +228,7 @@ impl Exec {
         );
         self.lanes
             .keep_if_slow(worker, &key, due, completed_at - due, || {
-                slow_details(&call, &resp)
+                slow_details(call, &resp)
             });
         if let Some(trace) = &self.trace {
             trace.write(&TraceLine {
@@ -221,7 +242,7 @@ impl Exec {
                 class: resp.class,
             });
         }
-        true
+        Some(resp)
     }
 }
 
@@ -252,7 +273,7 @@ pub async fn run(
         LoadModel::ClosedLoop {
             expected_interval, ..
         } => *expected_interval,
-        LoadModel::OpenLoop(_) | LoadModel::FindCapacity(_) => None,
+        LoadModel::OpenLoop(_) | LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => None,
     };
     let exec = Arc::new(Exec {
         by_client: client.identities() > 1,
@@ -279,8 +300,9 @@ pub async fn run(
             });
             open::run(&settings, &open, exec, sequence, schedule, stop).await
         }
-        // `run::capacity` hands each step to the engine as an open loop.
-        LoadModel::FindCapacity(_) => EngineReport::default(),
+        // `run::capacity` hands each step to the engine as an open loop; journeys run
+        // through `journeys::run`.
+        LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => EngineReport::default(),
     }
 }
 

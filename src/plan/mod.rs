@@ -6,6 +6,7 @@
 
 pub mod capacity;
 pub mod clients;
+pub mod journey;
 pub mod s3_options;
 pub mod sequence;
 pub mod shard;
@@ -130,6 +131,8 @@ pub enum LoadModel {
     },
     /// Open-loop steps of rising rate, one target at a time, until each one's knee.
     FindCapacity(capacity::CapacitySearch),
+    /// Closed loop of simulated users, each repeating a journey of steps (run by goose).
+    Journeys(journey::JourneyLoad),
     /// Open loop: requests are due at planned times, whatever the server does.
     #[serde(untagged)]
     OpenLoop(OpenLoop),
@@ -185,6 +188,7 @@ impl LoadModel {
             LoadModel::ClosedLoop { concurrency, .. } => *concurrency,
             LoadModel::OpenLoop(o) => o.max_in_flight,
             LoadModel::FindCapacity(c) => c.max_in_flight,
+            LoadModel::Journeys(j) => j.users,
         }
     }
 
@@ -192,7 +196,9 @@ impl LoadModel {
     pub fn phases(&self, limits: &RunLimits) -> Vec<PhaseSpan> {
         let w = limits.warmup.as_secs_f64();
         let (warm_rate, stages): (Option<f64>, Option<&[Stage]>) = match self {
-            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => (None, None),
+            LoadModel::ClosedLoop { .. }
+            | LoadModel::FindCapacity(_)
+            | LoadModel::Journeys(_) => (None, None),
             LoadModel::OpenLoop(o) => match &o.arrivals {
                 Arrivals::ConstantArrivalRate { rate } | Arrivals::PoissonArrivalRate { rate } => {
                     (Some(*rate), None)
@@ -243,6 +249,7 @@ impl LoadModel {
         match self {
             LoadModel::ClosedLoop { .. } => "closed-loop",
             LoadModel::FindCapacity(_) => "find-capacity",
+            LoadModel::Journeys(_) => "journeys",
             LoadModel::OpenLoop(o) => match o.arrivals {
                 Arrivals::ConstantArrivalRate { .. } => "constant-arrival-rate",
                 Arrivals::RampingArrivalRate { .. } => "ramping-arrival-rate",
@@ -311,6 +318,8 @@ pub enum OpKind {
     Head,
     List,
     Delete,
+    /// A whole user journey (`executor = "journeys"`): not a request of its own.
+    Journey,
 }
 
 impl OpKind {
@@ -322,6 +331,7 @@ impl OpKind {
             OpKind::Head => "head",
             OpKind::List => "list",
             OpKind::Delete => "delete",
+            OpKind::Journey => "journey",
         }
     }
 }

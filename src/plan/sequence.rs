@@ -149,7 +149,9 @@ impl OpSequence {
                 }
                 (seeded_bucket(n, self.buckets), ObjectKey::Seeded(n), 0)
             }
-            OpKind::List => (self.rng.random_range(0..self.buckets), ObjectKey::None, 0),
+            OpKind::List | OpKind::Journey => {
+                (self.rng.random_range(0..self.buckets), ObjectKey::None, 0)
+            }
             OpKind::Delete => match self.written.pop_front() {
                 Some((n, bucket)) => (bucket, ObjectKey::Written(n), 0),
                 None => (0, ObjectKey::None, 0),
@@ -172,7 +174,7 @@ const RANGE_OFFSETS_STREAM: u64 = 0x000F_F5E7_5EED;
 
 /// Key popularity made ready for sampling.
 #[derive(Debug, Clone)]
-enum Popularity {
+pub(crate) enum Popularity {
     Uniform,
     /// Ranks 1..=objects; rank k is object k-1.
     Zipf(Zipf<f64>),
@@ -181,7 +183,7 @@ enum Popularity {
 }
 
 impl Popularity {
-    fn new(keys: &KeyPopularity, objects: u64) -> Result<Self, String> {
+    pub(crate) fn new(keys: &KeyPopularity, objects: u64) -> Result<Self, String> {
         Ok(match keys {
             KeyPopularity::Uniform => Popularity::Uniform,
             KeyPopularity::Zipf(s) => Popularity::Zipf(
@@ -195,7 +197,7 @@ impl Popularity {
     }
 
     /// An object index in `0..objects`.
-    fn sample(&self, rng: &mut Pcg64, objects: u64) -> u64 {
+    pub(crate) fn sample(&self, rng: &mut Pcg64, objects: u64) -> u64 {
         let objects = objects.max(1);
         match self {
             Popularity::Uniform => rng.random_range(0..objects),

@@ -434,7 +434,7 @@ async fn requests(
         let key = match op {
             OpKind::Put | OpKind::Delete => ObjectKey::Written(0),
             OpKind::Get | OpKind::Head => ObjectKey::Seeded(0),
-            OpKind::List => ObjectKey::None,
+            OpKind::List | OpKind::Journey => ObjectKey::None,
         };
         let call = keys.call(&PlannedOp {
             index: index as u64,

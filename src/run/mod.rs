@@ -7,6 +7,7 @@
 
 mod capacity;
 pub mod distributed;
+mod journeys;
 pub mod repeat;
 pub(crate) mod setup;
 mod turns;
@@ -146,6 +147,16 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         match &plan.load {
             crate::plan::LoadModel::FindCapacity(search) => {
                 found = Some(capacity::run_all(&cx, search, &mut runnables, &mut display).await);
+            }
+            crate::plan::LoadModel::Journeys(load) => {
+                let hosts: Vec<_> = (targets.open.iter())
+                    .map(|t| t.as_ref().map(|t| t.address.clone()))
+                    .collect();
+                let dir = &folder.dir;
+                let ran = journeys::run_all(&cx, load, &mut runnables, &hosts, dir, &mut display);
+                for (i, e) in ran.await {
+                    targets.errors[i] = Some(e);
+                }
             }
             _ => turns::run_all(&cx, &mut runnables, &mut display).await,
         }

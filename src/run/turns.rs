@@ -61,7 +61,9 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 cx.plan.seed,
                 cx.shard,
             )),
-            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) => None,
+            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => {
+                None
+            }
         };
     }
     match mode {
@@ -242,6 +244,14 @@ fn load_of(plan: &Plan, n: usize, shard: Shard) -> Result<LoadModel, String> {
             );
         }
         search @ LoadModel::FindCapacity(_) => search,
+        LoadModel::Journeys(_) if shard.is_sharded() => {
+            return Err(
+                "journeys run in one process (goose drives the users), so they cannot be \
+                 split into shards"
+                    .into(),
+            );
+        }
+        journeys @ LoadModel::Journeys(_) => journeys,
     })
 }
 
@@ -263,7 +273,7 @@ fn split(load: &LoadModel, n: usize) -> LoadModel {
             concurrency: (concurrency / n).max(1),
             expected_interval: *expected_interval,
         },
-        LoadModel::FindCapacity(_) => load.clone(),
+        LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => load.clone(),
         LoadModel::OpenLoop(o) => LoadModel::OpenLoop(OpenLoop {
             max_in_flight: (o.max_in_flight / n).max(1),
             arrivals: match &o.arrivals {

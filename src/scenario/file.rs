@@ -21,11 +21,43 @@ pub struct ScenarioFile {
     pub run: Spanned<RunSection>,
     pub load: LoadSection,
     pub data: DataSection,
-    pub mix: Spanned<MixSection>,
+    /// Left out with `executor = "journeys"`, whose steps say what is sent.
+    pub mix: Option<Spanned<MixSection>>,
     pub targets: Spanned<BTreeMap<String, Spanned<TargetSection>>>,
     /// Pass/fail rules over the results, e.g. `"gateway.get.p99 < 40ms"`.
     #[serde(default)]
     pub thresholds: Vec<Spanned<String>>,
+    /// `[journeys.NAME]`: what each simulated user of `executor = "journeys"` does.
+    pub journeys: Option<Spanned<BTreeMap<String, Spanned<JourneySection>>>>,
+}
+
+/// `[journeys.NAME]`: one journey.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JourneySection {
+    pub weight: Option<Spanned<i64>>,
+    /// `"100ms"` or `"50ms..200ms"`.
+    pub think_time: Option<Spanned<String>>,
+    pub steps: Spanned<Vec<Spanned<StepSection>>>,
+}
+
+/// One step of a journey: `{ op = "get", from = "listed", count = 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSection {
+    pub op: Spanned<String>,
+    /// GET/HEAD: `"seeded"` (default) or `"listed"`.
+    pub from: Option<Spanned<String>>,
+    /// GET/HEAD: requests the step sends.
+    pub count: Option<Spanned<i64>>,
+    /// PUT: object size.
+    pub size: Option<Spanned<String>>,
+    /// LIST: keys per page.
+    pub max_keys: Option<Spanned<i64>>,
+    /// LIST: prefix below the run's prefix.
+    pub prefix: Option<Spanned<String>>,
+    /// LIST: `/` to list one level.
+    pub delimiter: Option<Spanned<String>>,
 }
 
 /// `[run]`: how long, which seed, how long a request may take.
@@ -88,6 +120,12 @@ pub struct LoadSection {
     pub min_accepted_ratio: Option<Spanned<f64>>,
     /// find-capacity: bisection steps between the last good and first bad rate.
     pub bisect_steps: Option<Spanned<i64>>,
+    /// journeys: simulated users.
+    pub users: Option<Spanned<i64>>,
+    /// journeys: users started per second.
+    pub hatch_rate: Option<Spanned<f64>>,
+    /// journeys: journeys each user runs.
+    pub iterations: Option<Spanned<i64>>,
 }
 
 /// One stage of a ramping arrival rate.

@@ -261,6 +261,18 @@ fn build(plan: &Plan) -> Result<(), TestCaseError> {
         }
     }
     plan.load.phases(&plan.limits);
+    if let LoadModel::Journeys(j) = &plan.load {
+        // The last journey of the last user: the largest op indexes.
+        let choice = crate::plan::journey::KeyChoice::new(plan, j.iterations)
+            .map_err(TestCaseError::fail)?;
+        let mut draw = choice.journey(j.users as u64 - 1, j.iterations - 1);
+        for step in j.journeys.iter().flat_map(|j| &j.steps) {
+            let op = draw.op(&choice, step);
+            if op.key != crate::plan::sequence::ObjectKey::None {
+                under_run_prefix(&keys.key(op.key))?;
+            }
+        }
+    }
     if let LoadModel::OpenLoop(open) = &plan.load {
         let schedule = crate::engine::new_schedule(
             open,

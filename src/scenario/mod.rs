@@ -10,6 +10,7 @@ mod clients;
 mod error;
 mod file;
 mod interpolate;
+mod journeys;
 mod s3_options;
 
 use std::collections::BTreeMap;
@@ -139,11 +140,15 @@ impl Validator<'_> {
             None => 1,
         };
         let data = self.data(&f.data)?;
-        let mix = self.mix(&f.mix, &data)?;
+        let (load, mix) = self.journeys_or_mix(load, &f, &data)?;
         let targets = self.targets(&f.targets)?;
         let turns = self.turns(f.run.get_ref(), &load, &limits)?;
         let connections = self.connections(f.run.get_ref())?;
-        let thresholds = self.thresholds(&f.thresholds, &targets, &mix)?;
+        let mut ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
+        if matches!(load, LoadModel::Journeys(_)) {
+            ops.push(OpKind::Journey);
+        }
+        let thresholds = self.thresholds(&f.thresholds, &targets, &ops)?;
         Ok(Plan {
             turns,
             name,
@@ -210,17 +215,16 @@ impl Validator<'_> {
         &self,
         exprs: &[Spanned<String>],
         targets: &[TargetSpec],
-        mix: &[MixEntry],
+        ops: &[OpKind],
     ) -> Checked<Vec<crate::plan::threshold::Threshold>> {
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        let ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
         let has_gateway = targets
             .iter()
             .any(|t| matches!(t.kind, TargetKind::Gateway(_)));
         let mut out = Vec::new();
         for (i, e) in exprs.iter().enumerate() {
             let t = crate::plan::threshold::parse(e.get_ref())
-                .and_then(|t| t.check_names(&names, &ops, has_gateway).map(|()| t))
+                .and_then(|t| t.check_names(&names, ops, has_gateway).map(|()| t))
                 .map_err(|why| {
                     self.err(
                         e.span(),
@@ -251,7 +255,7 @@ impl Validator<'_> {
             .as_ref()
             .map(|w| self.duration(w, "run.window", MAX_RUN_LENGTH))
             .transpose()?;
-        let searching = matches!(load, LoadModel::FindCapacity(_));
+        let searching = matches!(load, LoadModel::FindCapacity(_) | LoadModel::Journeys(_));
         let mode = match &run.compare {
             None if ramping || searching => "sequential",
             None => "alternate",
@@ -264,7 +268,7 @@ impl Validator<'_> {
                 self.text,
                 span(&run.compare),
                 "run.compare",
-                "find-capacity searches one target at a time; use compare = \"sequential\" (or leave it out)",
+                format!("{} runs one target at a time; use compare = \"sequential\" (or leave it out)", load.executor()),
             )),
             "alternate" => {
                 if ramping {
@@ -403,7 +407,17 @@ impl Validator<'_> {
             .as_ref()
             .map(|n| self.count(n, "run.ops", 1, MAX_OPS, WHY_OPS))
             .transpose()?;
-        if duration.is_none() && ops.is_none() && !matches!(load, LoadModel::FindCapacity(_)) {
+        if let (LoadModel::Journeys(_), Some(n)) = (load, &run.ops) {
+            return Err(self.err(
+                n.span(),
+                "run.ops",
+                "journeys count in journeys: use load.iterations (and run.duration as a cap)",
+            ));
+        }
+        if duration.is_none()
+            && ops.is_none()
+            && !matches!(load, LoadModel::FindCapacity(_) | LoadModel::Journeys(_))
+        {
             return Err(self.err(
                 run_table.span(),
                 "run",
@@ -458,6 +472,9 @@ impl Validator<'_> {
         if executor == "find-capacity" {
             return Ok(LoadModel::FindCapacity(self.find_capacity(l)?));
         }
+        if executor == "journeys" {
+            return Ok(LoadModel::Journeys(self.journey_load(l)?));
+        }
         let max_in_flight = match &l.max_in_flight {
             Some(n) => {
                 self.count(n, "load.max_in_flight", 1, MAX_IN_FLIGHT, WHY_IN_FLIGHT)? as usize
@@ -489,18 +506,19 @@ impl Validator<'_> {
             "constant-arrival-rate" | "poisson-arrival-rate" => &["rate", "max_in_flight"],
             "ramping-arrival-rate" => &["start_rate", "stages", "max_in_flight"],
             "find-capacity" => capacity::FIELDS,
+            "journeys" => journeys::FIELDS,
             other => {
                 return Err(self.err(
                     l.executor.span(),
                     "load.executor",
                     format!(
-                        "unknown executor {other:?}; expected \"closed-loop\", \"constant-arrival-rate\", \"ramping-arrival-rate\", \"poisson-arrival-rate\" or \"find-capacity\""
+                        "unknown executor {other:?}; expected \"closed-loop\", \"constant-arrival-rate\", \"ramping-arrival-rate\", \"poisson-arrival-rate\", \"find-capacity\" or \"journeys\""
                     ),
                 ));
             }
         };
         let span_f = |v: &Option<Spanned<f64>>| v.as_ref().map(|v| v.span());
-        let set: [(&str, Option<Range<usize>>); 15] = [
+        let set: [(&str, Option<Range<usize>>); 18] = [
             ("concurrency", l.concurrency.as_ref().map(|v| v.span())),
             (
                 "expected_interval",
@@ -519,6 +537,9 @@ impl Validator<'_> {
             ("max_throttle_ratio", span_f(&l.max_throttle_ratio)),
             ("min_accepted_ratio", span_f(&l.min_accepted_ratio)),
             ("bisect_steps", l.bisect_steps.as_ref().map(|v| v.span())),
+            ("users", l.users.as_ref().map(|v| v.span())),
+            ("hatch_rate", span_f(&l.hatch_rate)),
+            ("iterations", l.iterations.as_ref().map(|v| v.span())),
         ];
         if let Some((name, Some(span))) =
             set.iter().find(|(n, s)| s.is_some() && !takes.contains(n))
@@ -762,50 +783,9 @@ impl Validator<'_> {
             let weight = weight(e.weight, total)
                 .map_err(|why| self.err(entry.span(), &format!("{field}.weight"), why))?;
             total += weight;
-            if let Some(p) = &e.prefix {
-                check_prefix(p)
-                    .map_err(|why| self.err(entry.span(), &format!("{field}.prefix"), why))?;
-            }
-            if op != OpKind::List
-                && (e.max_keys.is_some() || e.prefix.is_some() || e.delimiter.is_some())
-            {
-                return Err(self.err(
-                    entry.span(),
-                    &field,
-                    "`max_keys`, `prefix` and `delimiter` apply to `list` only",
-                ));
-            }
-            if e.delimiter.as_deref().is_some_and(|d| d != "/") {
-                return Err(self.err(
-                    entry.span(),
-                    &format!("{field}.delimiter"),
-                    "the only delimiter is \"/\" (the one gatebench's keys use)",
-                ));
-            }
-            let (range, checksum) = s3_options::mix_options(op, e)
-                .map_err(|(name, why)| self.err(entry.span(), &format!("{field}.{name}"), why))?;
-            let max_keys = match e.max_keys {
-                Some(k) if !(1..=1000).contains(&k) => {
-                    return Err(self.err(
-                        entry.span(),
-                        &format!("{field}.max_keys"),
-                        "must be between 1 and 1000",
-                    ));
-                }
-                Some(k) => Some(k as u32),
-                None if op == OpKind::List => Some(1000),
-                None => None,
-            };
+            let entry_of = self.mix_entry(op, weight, e, entry.span(), &field)?;
             if weight > 0 {
-                mix.push(MixEntry {
-                    op,
-                    weight,
-                    max_keys,
-                    prefix: e.prefix.clone(),
-                    delimiter: e.delimiter.clone(),
-                    range,
-                    checksum,
-                });
+                mix.push(entry_of);
             }
             let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
             if weight > 0 && needs_objects && data.objects == 0 {
@@ -835,6 +815,59 @@ impl Validator<'_> {
             ));
         }
         Ok(mix)
+    }
+
+    /// A mix entry of `op` with `e`'s LIST options, checked (errors point at `span`).
+    fn mix_entry(
+        &self,
+        op: OpKind,
+        weight: u32,
+        e: &file::OpEntry,
+        span: Range<usize>,
+        field: &str,
+    ) -> Checked<MixEntry> {
+        if let Some(p) = &e.prefix {
+            check_prefix(p).map_err(|why| self.err(span.clone(), &format!("{field}.prefix"), why))?;
+        }
+        if op != OpKind::List
+            && (e.max_keys.is_some() || e.prefix.is_some() || e.delimiter.is_some())
+        {
+            return Err(self.err(
+                span,
+                field,
+                "`max_keys`, `prefix` and `delimiter` apply to `list` only",
+            ));
+        }
+        if e.delimiter.as_deref().is_some_and(|d| d != "/") {
+            return Err(self.err(
+                span,
+                &format!("{field}.delimiter"),
+                "the only delimiter is \"/\" (the one gatebench's keys use)",
+            ));
+        }
+        let max_keys = match e.max_keys {
+            Some(k) if !(1..=1000).contains(&k) => {
+                return Err(self.err(
+                    span,
+                    &format!("{field}.max_keys"),
+                    "must be between 1 and 1000",
+                ));
+            }
+            Some(k) => Some(k as u32),
+            None if op == OpKind::List => Some(1000),
+            None => None,
+        };
+        let (range, checksum) = s3_options::mix_options(op, e)
+            .map_err(|(name, why)| self.err(span.clone(), &format!("{field}.{name}"), why))?;
+        Ok(MixEntry {
+            op,
+            weight,
+            max_keys,
+            prefix: e.prefix.clone(),
+            delimiter: e.delimiter.clone(),
+            range,
+            checksum,
+        })
     }
 
     fn targets(

@@ -260,6 +260,7 @@ pub(super) fn op_kind(s: &str) -> Option<OpKind> {
         "head" => OpKind::Head,
         "list" => OpKind::List,
         "delete" => OpKind::Delete,
+        "journey" => OpKind::Journey,
         _ => return None,
     })
 }
