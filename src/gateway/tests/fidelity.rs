@@ -152,6 +152,21 @@ async fn rate_limit_applies_only_to_calls_with_a_subscription() {
     );
 }
 
+// rate-limit-policy.md: "prevents API usage spikes on a per subscription basis": each
+// subscription has its own window, so one tenant's throttling leaves another's alone.
+#[tokio::test]
+async fn rate_limit_counts_each_subscription_apart() {
+    let (backend, _) = status_backend().await;
+    let xml = policy(r#"<rate-limit calls="2" renewal-period="60" />"#, "", "");
+    let tenants = [("tenant-a", "key-a"), ("tenant-b", "key-b")];
+    let (gw, _dir) = gateway(&xml, backend, &tenants).await;
+    let mut statuses = Vec::new();
+    for key in ["key-a", "key-a", "key-a", "key-b", "key-b", "key-b"] {
+        statuses.push(get(&gw, "/b/k", Some(key)).await.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 200, 200, 429]);
+}
+
 const LOOKUP: &str = r#"<cache-lookup vary-by-developer="false" vary-by-developer-groups="false" downstream-caching-type="none" />"#;
 
 // cache-store-policy.md: cache-response "Set to true to cache the current HTTP response.
