@@ -29,14 +29,6 @@ fn admin(r: &Rgw) -> Admin {
     .unwrap()
 }
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// Runs gatebench against the RGW with `args`, returning the summary.
 fn run_rgw(r: &Rgw, out_dir: &Path, args: &[&str]) -> Value {
     let out = gatebench()

@@ -29,14 +29,6 @@ use gatebench::shared::sigv4::Signer;
 const BUCKET: &str = "gatebench-requests";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// The RGW as a target's fields.
 const RGW_TARGET: &str = r#"kind = "s3"
 endpoint = "${RGW_ENDPOINT}"

@@ -24,6 +24,15 @@ pub fn run(args: &[&str]) -> Output {
     gatebench().args(args).output().expect("gatebench runs")
 }
 
+/// Runs `f` to completion on a fresh single-threaded runtime.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// Runs scenario file `path` quietly into results folder `out`, with `extra` arguments.
 pub fn run_scenario(path: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["run", path.to_str().unwrap(), "--quiet", "--out"];
