@@ -49,6 +49,8 @@ impl KeySpace {
             path_and_query: path,
             body_len: 0,
             index: Some(op.index),
+            range: None,
+            checksum: crate::plan::s3_options::Checksum::None,
         }
     }
 }

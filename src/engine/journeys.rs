@@ -100,6 +100,7 @@ pub async fn run(
         lanes: recorder.lanes(),
         expected_interval: None,
         trace: settings.trace.clone(),
+        by_client: client.identities() > 1,
     });
     let started = Instant::now();
     let steady_start = started + settings.warmup;
@@ -314,6 +315,7 @@ impl Journeys {
                 transport: None,
                 retry_after: None,
                 server_timing: Default::default(),
+                client: None,
             },
         );
     }

@@ -172,6 +172,7 @@ impl JourneyDraw {
             key,
             size,
             mix_entry: step.mix_entry,
+            range: None,
         }
     }
 

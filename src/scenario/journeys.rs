@@ -271,6 +271,7 @@ impl Validator<'_> {
             max_keys: s.max_keys.as_ref().map(|v| *v.get_ref()),
             prefix: s.prefix.as_ref().map(|v| v.get_ref().clone()),
             delimiter: s.delimiter.as_ref().map(|v| v.get_ref().clone()),
+            ..OpEntry::default()
         };
         mix.push(self.mix_entry(op, 1, &options, step.span(), field)?);
         Ok(JourneyStep {
