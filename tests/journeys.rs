@@ -63,7 +63,11 @@ fn assert_browse_counts(out: &Path, s: &Value) {
     }
     // The listed GETs fetched seeded 1 KiB objects (not a 404 body).
     let get = common::op(s, "local", "get");
-    assert_eq!(get["bytes_down"].as_u64(), Some(3 * journeys * 1024), "{get:#}");
+    assert_eq!(
+        get["bytes_down"].as_u64(),
+        Some(3 * journeys * 1024),
+        "{get:#}"
+    );
     let goose = std::fs::read_to_string(out.join("goose.html")).expect("goose.html");
     assert!(goose.contains("browse"), "goose's report names the journey");
 }
@@ -152,7 +156,10 @@ fn a_single_get_journey_agrees_with_the_native_closed_loop_at_p50() {
         (journey - native).abs() <= 0.05 * native,
         "p50 journey {journey} µs vs native {native} µs"
     );
-    assert!(native >= 20_000.0, "the server's delay is in the p50: {native}");
+    assert!(
+        native >= 20_000.0,
+        "the server's delay is in the p50: {native}"
+    );
 }
 
 #[test]
