@@ -63,7 +63,11 @@ fn assert_browse_counts(out: &Path, s: &Value) {
     }
     // The listed GETs fetched seeded 1 KiB objects (not a 404 body).
     let get = common::op(s, "local", "get");
-    assert_eq!(get["bytes_down"].as_u64(), Some(3 * journeys * 1024), "{get:#}");
+    assert_eq!(
+        get["bytes_down"].as_u64(),
+        Some(3 * journeys * 1024),
+        "{get:#}"
+    );
     let goose = std::fs::read_to_string(out.join("goose.html")).expect("goose.html");
     assert!(goose.contains("browse"), "goose's report names the journey");
 }
@@ -152,7 +156,10 @@ fn a_single_get_journey_agrees_with_the_native_closed_loop_at_p50() {
         (journey - native).abs() <= 0.05 * native,
         "p50 journey {journey} µs vs native {native} µs"
     );
-    assert!(native >= 20_000.0, "the server's delay is in the p50: {native}");
+    assert!(
+        native >= 20_000.0,
+        "the server's delay is in the p50: {native}"
+    );
 }
 
 #[test]
@@ -172,4 +179,38 @@ fn a_bad_step_is_named_by_file_line_and_field() {
             && err.contains("applies to get and head only"),
         "{err}"
     );
+}
+
+#[test]
+fn ctrl_c_stops_the_journeys_and_the_run_as_interrupted() {
+    let dir = tempdir();
+    let text_ = browse("[targets.local]\nkind = \"embedded\"")
+        .replace(&format!("iterations = {ITERATIONS}"), "iterations = 100000");
+    let path = write_scenario(dir.path(), "long.toml", &text_);
+    let out_dir = dir.path().join("out");
+    let child = gatebench()
+        .args(["run", path.to_str().unwrap(), "--quiet", "--out"])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Journeys are under way once the interval log has a line.
+    let log = out_dir.join("histograms.hlog");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&log).map_or(true, |t| !t.contains("Tag=")) {
+        assert!(std::time::Instant::now() < deadline, "no journeys started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let s = summary(&out_dir);
+    assert_eq!(s["status"], "interrupted", "{s:#}");
+    let journeys = requests(&s, "local", "journey");
+    assert!(journeys > 0 && journeys < USERS * 100000, "{journeys}");
 }

@@ -19,11 +19,7 @@ pub fn listed_keys(body: &[u8]) -> Vec<String> {
         return Vec::new();
     };
     doc.descendants()
-        .filter(|n| {
-            n.has_tag_name("Key")
-                && n.parent()
-                    .is_some_and(|p| p.has_tag_name("Contents"))
-        })
+        .filter(|n| n.has_tag_name("Key") && n.parent().is_some_and(|p| p.has_tag_name("Contents")))
         .filter_map(|n| n.text().map(str::to_string))
         .collect()
 }

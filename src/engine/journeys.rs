@@ -10,9 +10,9 @@
 //! included). Keys come from [`KeyChoice`], seeded per user × iteration.
 //!
 //! goose is a closed loop: a user waits for each answer, so a slow server lowers the
-//! rate rather than lengthening the tail. goose installs no Ctrl-C handler over one
-//! that is already there (the run's); the run's stop and `run.duration` end goose
-//! through its killswitch.
+//! rate rather than lengthening the tail. goose would take Ctrl-C for itself
+//! ([`keep_ctrl_c`]); the run's stop and `run.duration` end goose through its
+//! killswitch.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +123,7 @@ pub async fn run(
         steady_issued: AtomicU64::new(0),
         cancelled: AtomicU64::new(0),
     });
+    keep_ctrl_c();
     let mut attack = GooseAttack::initialize_with_config(configuration(&settings))?;
     for (j, journey) in settings.load.journeys.iter().enumerate() {
         let mut scenario = Scenario::new(&journey.name).set_weight(journey.weight as usize)?;
@@ -168,6 +169,21 @@ pub async fn run(
     })
 }
 
+/// Keeps Ctrl-C with the run. goose sets a Ctrl-C handler of its own at every attack
+/// (`ctrlc::set_handler`, which replaces any other and cannot be configured away), so
+/// gatebench sets the process's one ctrlc handler first: goose's attempt then fails
+/// harmlessly, and ours passes the interrupt on as SIGTERM, which the run treats like
+/// Ctrl-C (stop and clean up; again: skip clean-up; a third time: exit).
+fn keep_ctrl_c() {
+    // A second call (a later target) fails with `MultipleHandlers`: ours is in place.
+    let _ = ctrlc::set_handler(|| {
+        // SAFETY: kill(2) on our own pid with a valid signal number.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGTERM);
+        }
+    });
+}
+
 /// goose's settings: users, hatch rate and iterations; no controllers, its report at
 /// `settings.report`, its log quiet.
 fn configuration(settings: &JourneySettings) -> GooseConfiguration {
@@ -177,7 +193,6 @@ fn configuration(settings: &JourneySettings) -> GooseConfiguration {
     config.increase_rate = Some(settings.load.hatch_rate.to_string());
     config.iterations = Some(settings.load.iterations as usize);
     config.no_telnet = true;
-    config.no_websocket = true;
     config.quiet = 1;
     config.no_print_metrics = true;
     config.report_file = vec![settings.report.display().to_string()];

@@ -221,7 +221,11 @@ kind = "embedded"
     fn draw_all(plan: &Plan, j: &JourneyLoad, user: u64, iteration: u64) -> Vec<PlannedOp> {
         let choice = KeyChoice::new(plan, j.iterations).unwrap();
         let mut d = choice.journey(user, iteration);
-        j.journeys[0].steps.iter().map(|s| d.op(&choice, s)).collect()
+        j.journeys[0]
+            .steps
+            .iter()
+            .map(|s| d.op(&choice, s))
+            .collect()
     }
 
     #[test]

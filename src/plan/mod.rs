@@ -196,9 +196,9 @@ impl LoadModel {
     pub fn phases(&self, limits: &RunLimits) -> Vec<PhaseSpan> {
         let w = limits.warmup.as_secs_f64();
         let (warm_rate, stages): (Option<f64>, Option<&[Stage]>) = match self {
-            LoadModel::ClosedLoop { .. }
-            | LoadModel::FindCapacity(_)
-            | LoadModel::Journeys(_) => (None, None),
+            LoadModel::ClosedLoop { .. } | LoadModel::FindCapacity(_) | LoadModel::Journeys(_) => {
+                (None, None)
+            }
             LoadModel::OpenLoop(o) => match &o.arrivals {
                 Arrivals::ConstantArrivalRate { rate } | Arrivals::PoissonArrivalRate { rate } => {
                     (Some(*rate), None)

@@ -213,7 +213,10 @@ impl Validator<'_> {
         if op != OpKind::Put {
             only(s.size.as_ref().map(|v| v.span()), "size", "put")?;
         }
-        let keys = match (op, s.from.as_ref().map(|f| (f.get_ref().as_str(), f.span()))) {
+        let keys = match (
+            op,
+            s.from.as_ref().map(|f| (f.get_ref().as_str(), f.span())),
+        ) {
             (OpKind::List, _) => StepKeys::Bucket,
             (OpKind::Put | OpKind::Delete, _) => StepKeys::Written,
             (_, None | Some(("seeded", _))) => StepKeys::Seeded,
@@ -339,17 +342,37 @@ mod tests {
     #[test]
     fn bad_journeys_are_refused_with_their_field() {
         let cases = [
-            (LOAD, "{ op = \"delete\" }", "", "journeys.a.steps[0]: a delete"),
+            (
+                LOAD,
+                "{ op = \"delete\" }",
+                "",
+                "journeys.a.steps[0]: a delete",
+            ),
             (
                 LOAD,
                 "{ op = \"get\", from = \"listed\" }",
                 "",
                 "journeys.a.steps[0].from: reads from what a list returned",
             ),
-            (LOAD, "{ op = \"list\", size = \"1KiB\" }", "", "steps[0].size"),
+            (
+                LOAD,
+                "{ op = \"list\", size = \"1KiB\" }",
+                "",
+                "steps[0].size",
+            ),
             (LOAD, "{ op = \"copy\" }", "", "steps[0].op: unknown op"),
-            (LOAD, "{ op = \"get\" }", "[mix]\nget = 1", "mix: journeys send"),
-            ("users = 2", "{ op = \"get\" }", "", "load.iterations: journeys needs"),
+            (
+                LOAD,
+                "{ op = \"get\" }",
+                "[mix]\nget = 1",
+                "mix: journeys send",
+            ),
+            (
+                "users = 2",
+                "{ op = \"get\" }",
+                "",
+                "load.iterations: journeys needs",
+            ),
             (
                 "users = 2\niterations = 1\nconcurrency = 3",
                 "{ op = \"get\" }",

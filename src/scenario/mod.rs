@@ -268,7 +268,10 @@ impl Validator<'_> {
                 self.text,
                 span(&run.compare),
                 "run.compare",
-                format!("{} runs one target at a time; use compare = \"sequential\" (or leave it out)", load.executor()),
+                format!(
+                    "{} runs one target at a time; use compare = \"sequential\" (or leave it out)",
+                    load.executor()
+                ),
             )),
             "alternate" => {
                 if ramping {
@@ -827,7 +830,8 @@ impl Validator<'_> {
         field: &str,
     ) -> Checked<MixEntry> {
         if let Some(p) = &e.prefix {
-            check_prefix(p).map_err(|why| self.err(span.clone(), &format!("{field}.prefix"), why))?;
+            check_prefix(p)
+                .map_err(|why| self.err(span.clone(), &format!("{field}.prefix"), why))?;
         }
         if op != OpKind::List
             && (e.max_keys.is_some() || e.prefix.is_some() || e.delimiter.is_some())
