@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod body;
 pub mod connect;
+pub mod multipart;
 mod embedded_gateway;
 pub mod request_ids;
 pub mod s3;
@@ -131,6 +132,8 @@ pub struct KeySpace {
     run_prefix: String,
     /// Per mix entry, for LIST: the query string (parameters in sorted order).
     lists: Vec<Option<String>>,
+    /// Per mix entry, for multipart uploads: part size and parts in flight.
+    uploads: Vec<Option<crate::plan::multipart::MultipartSpec>>,
 }
 
 impl KeySpace {
@@ -162,6 +165,7 @@ impl KeySpace {
             buckets: plan.data.buckets.clone(),
             run_prefix: run_prefix.to_string(),
             lists,
+            uploads: plan.mix.iter().map(|m| m.multipart.clone()).collect(),
         }
     }
 
@@ -189,6 +193,12 @@ impl KeySpace {
             OpKind::Get => (Method::GET, 0),
             OpKind::Head => (Method::HEAD, 0),
             OpKind::Delete => (Method::DELETE, 0),
+            // The request that starts an upload (the rest are `multipart::Upload`'s).
+            OpKind::Multipart => {
+                path.push_str("?uploads");
+                (Method::POST, 0)
+            }
+            OpKind::Part => (Method::PUT, op.size),
             OpKind::List => {
                 let query = self.lists[op.mix_entry].as_deref();
                 path.clear();

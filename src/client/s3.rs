@@ -39,6 +39,20 @@ use crate::tls::client::{ClientTls, tls_error};
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
 const ERROR_BODY_PREFIX: usize = 512;
 
+/// How much of any answer to a control request is kept (an upload id, a part list).
+const CONTROL_BODY_PREFIX: usize = 16 * 1024;
+
+/// What an exchange keeps of the answer beyond its class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Nothing (the load path).
+    Nothing,
+    /// Headers and the start of an error body (probes).
+    Details,
+    /// Headers and the start of any body (multipart create and complete).
+    Control,
+}
+
 /// One S3 request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Call {
@@ -69,7 +83,8 @@ pub struct Response {
     pub opened: Option<OpenTimes>,
     /// What the `Server-Timing` header said (empty: no header).
     pub server_timing: ServerTiming,
-    /// Headers and error body, only from [`S3Client::send_keeping_details`].
+    /// Headers and error body, only from [`S3Client::send_keeping_details`] (and
+    /// [`S3Client::send_control`], which keeps any body).
     pub details: Option<Box<ResponseDetails>>,
     /// The id sent and the ids the servers answered with.
     pub ids: RequestIds,
@@ -79,7 +94,8 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct ResponseDetails {
     pub headers: HeaderMap,
-    /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`).
+    /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`), or
+    /// of any body for a control request.
     pub error_body: Vec<u8>,
 }
 
@@ -293,20 +309,42 @@ impl S3Client {
     /// the request timeout. A connection that failed or timed out is dropped, and so is
     /// every connection after its request with `connection = "per-request"`.
     pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, false).await
+        self.send_and_keep(conn, call, Keep::Nothing, None).await
     }
 
     /// [`send`](Self::send), keeping the answer's headers and error body in `details`
     /// (for `probe`; the load path keeps neither).
     pub async fn send_keeping_details(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, true).await
+        self.send_and_keep(conn, call, Keep::Details, None).await
     }
 
-    async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: bool) -> Response {
-        let Ok(req) = self.request(call) else {
+    /// [`send`](Self::send) for a control request (e.g. multipart create, complete): the
+    /// body is `body` (`call.body_len` must be its length) or none, and `details` keeps
+    /// the answer's headers and the start of its body, whatever its status.
+    pub async fn send_control(
+        &self,
+        conn: &mut Connection,
+        call: &S3Call,
+        body: Option<bytes::Bytes>,
+    ) -> Response {
+        self.send_and_keep(conn, call, Keep::Control, body).await
+    }
+
+    async fn send_and_keep(
+        &self,
+        conn: &mut Connection,
+        call: &S3Call,
+        keep: Keep,
+        body: Option<bytes::Bytes>,
+    ) -> Response {
+        let Ok(mut req) = self.request(call) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
+        // Signed as UNSIGNED-PAYLOAD, so the body may be set after signing.
+        if let Some(body) = body {
+            *req.body_mut() = GeneratedBody::given(body);
+        }
         // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
         let bearer = match &self.auth {
             Auth::Gateway { token: Some(_), .. } => req.headers().get(AUTHORIZATION).cloned(),
@@ -346,7 +384,7 @@ impl S3Client {
             .method(call.method.clone())
             .uri(uri)
             .header(HOST, self.host.clone());
-        if call.body_len > 0 || call.method == Method::PUT {
+        if call.body_len > 0 || call.method == Method::PUT || call.method == Method::POST {
             builder = builder.header(CONTENT_LENGTH, call.body_len);
         }
         let mut req = builder
@@ -448,7 +486,7 @@ impl S3Client {
         mut req: Request<GeneratedBody>,
         body_len: u64,
         opened: &mut Option<OpenTimes>,
-        keep_details: bool,
+        keep: Keep,
     ) -> Response {
         let sender = match self.ready(conn, opened).await {
             Ok(s) => s,
@@ -484,9 +522,12 @@ impl S3Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         let server_timing = server_timing(resp.headers());
-        let headers = keep_details.then(|| resp.headers().clone());
+        let headers = (keep != Keep::Nothing).then(|| resp.headers().clone());
         let ids = answered(None, resp.headers());
-        let keep_prefix = !(200..400).contains(&status);
+        let (keep_prefix, prefix_limit) = match keep {
+            Keep::Control => (true, CONTROL_BODY_PREFIX),
+            _ => (!(200..400).contains(&status), ERROR_BODY_PREFIX),
+        };
         let mut prefix = Vec::new();
         let mut bytes_down = 0u64;
         let mut body = resp.into_body();
@@ -501,8 +542,8 @@ impl S3Client {
             };
             if let Some(data) = frame.data_ref() {
                 bytes_down += data.remaining() as u64;
-                if keep_prefix && prefix.len() < ERROR_BODY_PREFIX {
-                    let take = (ERROR_BODY_PREFIX - prefix.len()).min(data.len());
+                if keep_prefix && prefix.len() < prefix_limit {
+                    let take = (prefix_limit - prefix.len()).min(data.len());
                     prefix.extend_from_slice(&data[..take]);
                 }
             }

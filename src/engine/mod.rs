@@ -11,6 +11,7 @@
 //! target client, and nothing of files.
 
 mod closed;
+mod multipart;
 mod open;
 pub mod schedule;
 
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use crate::client::s3::Response;
 use crate::client::{Connection, KeySpace, S3Call, S3Client};
 use crate::plan::sequence::{OpSequence, PlannedOp};
-use crate::plan::{LoadModel, OpenLoop, Shard};
+use crate::plan::{LoadModel, OpKind, OpenLoop, Shard};
 use crate::record::slowest::SlowDetails;
 use crate::record::trace::{RequestTrace, TraceLine};
 use crate::record::{Lanes, Phase, RecordHandle, Sample, SeriesKey, micros};
@@ -151,6 +152,8 @@ struct Exec {
     /// Closed loop with correction: the expected interval between requests.
     expected_interval: Option<Duration>,
     trace: Option<Arc<RequestTrace>>,
+    /// Each worker's extra connections for the parts of multipart uploads.
+    parts: multipart::PartConnections,
 }
 
 impl Exec {
@@ -164,6 +167,9 @@ impl Exec {
         due: Due,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
+        if op.op == OpKind::Multipart {
+            return self.upload(worker, conn, op, due, stop).await;
+        }
         let Due {
             at: due,
             phase,
@@ -258,6 +264,7 @@ pub async fn run(
         lanes: recorder.lanes(),
         expected_interval,
         trace: settings.trace.clone(),
+        parts: Default::default(),
     });
     match settings.load.clone() {
         LoadModel::ClosedLoop { concurrency, .. } => {

@@ -5,6 +5,7 @@
 //! operations and `size` samples object sizes.
 
 pub mod capacity;
+pub mod multipart;
 pub mod sequence;
 pub mod shard;
 pub mod size;
@@ -308,6 +309,10 @@ pub enum OpKind {
     Head,
     List,
     Delete,
+    /// A multipart upload as a whole: create, parts, complete (a new written object).
+    Multipart,
+    /// One part of a multipart upload (its own series; never drawn from the mix).
+    Part,
 }
 
 impl OpKind {
@@ -319,6 +324,8 @@ impl OpKind {
             OpKind::Head => "head",
             OpKind::List => "list",
             OpKind::Delete => "delete",
+            OpKind::Multipart => "multipart",
+            OpKind::Part => "part",
         }
     }
 }
@@ -344,6 +351,9 @@ pub struct MixEntry {
     /// prefix's own level is listed (a server may then skip what lies deeper).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<String>,
+    /// MULTIPART: object size, part size and parts in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<multipart::MultipartSpec>,
 }
 
 /// A named place to send requests.

@@ -9,6 +9,7 @@ mod capacity;
 mod error;
 mod file;
 mod interpolate;
+mod multipart;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -206,7 +207,10 @@ impl Validator<'_> {
         mix: &[MixEntry],
     ) -> Checked<Vec<crate::plan::threshold::Threshold>> {
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        let ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
+        let mut ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
+        if ops.contains(&OpKind::Multipart) {
+            ops.push(OpKind::Part); // an upload's parts are a series of their own
+        }
         let has_gateway = targets
             .iter()
             .any(|t| matches!(t.kind, TargetKind::Gateway(_)));
@@ -662,7 +666,7 @@ impl Validator<'_> {
             Some(n) => self.count(n, "data.objects", 0, MAX_OBJECTS, WHY_OBJECTS)?,
             None => 100,
         };
-        let size = self.size(&d.size)?;
+        let size = self.size(&d.size, "data.size")?;
         let keys = match &d.keys {
             None => KeyPopularity::Uniform,
             Some(k) => {
@@ -704,8 +708,8 @@ impl Validator<'_> {
         })
     }
 
-    fn size(&self, s: &Spanned<SizeSpec>) -> Checked<SizeDist> {
-        let err = |why: String| self.err(s.span(), "data.size", why);
+    fn size(&self, s: &Spanned<SizeSpec>, field: &str) -> Checked<SizeDist> {
+        let err = |why: String| self.err(s.span(), field, why);
         let bytes = |v: &str| match parse_size(v).map_err(err)? {
             n if n > MAX_OBJECT_BYTES => Err(err(format!(
                 "{v:?} is larger than one S3 object may be (5 GiB)"
@@ -794,6 +798,7 @@ impl Validator<'_> {
                     max_keys,
                     prefix: e.prefix.clone(),
                     delimiter: e.delimiter.clone(),
+                    multipart: None,
                 });
             }
             let needs_objects = matches!(op, OpKind::Get | OpKind::Head);
@@ -805,6 +810,11 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(entry) = &m.multipart
+            && let Some(e) = self.multipart(entry, &mut total)?
+        {
+            mix.push(e);
+        }
         if mix.is_empty() {
             return Err(self.err(
                 table.span(),
@@ -813,14 +823,14 @@ impl Validator<'_> {
             ));
         }
         let has = |op| mix.iter().any(|e: &MixEntry| e.op == op);
-        if has(OpKind::Delete) && !has(OpKind::Put) {
+        if has(OpKind::Delete) && !has(OpKind::Put) && !has(OpKind::Multipart) {
             let span = m.delete.as_ref().map(|d| d.span());
             return Err(ScenarioError::at(
                 self.path,
                 self.text,
                 span,
                 "mix.delete",
-                "deletes remove objects this run wrote: add `put`",
+                "deletes remove objects this run wrote: add `put` (or `multipart`)",
             ));
         }
         Ok(mix)
