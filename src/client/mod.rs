@@ -8,8 +8,8 @@
 pub mod admin;
 pub mod body;
 pub mod connect;
-pub mod multipart;
 mod embedded_gateway;
+pub mod multipart;
 pub mod request_ids;
 pub mod s3;
 pub mod server_timing;

@@ -74,7 +74,11 @@ impl Upload {
     /// with its XML body.
     pub fn complete_call(&self, upload_id: &str, etags: &[(u32, HeaderValue)]) -> (S3Call, Bytes) {
         let body = complete_body(etags);
-        let call = self.call(Method::POST, self.with_upload_id(upload_id), body.len() as u64);
+        let call = self.call(
+            Method::POST,
+            self.with_upload_id(upload_id),
+            body.len() as u64,
+        );
         (call, body)
     }
 
@@ -125,7 +129,9 @@ fn escape_into(out: &mut String, text: &str) {
 
 /// The start of a control answer's body (empty if none was kept).
 fn body(resp: &Response) -> &[u8] {
-    resp.details.as_ref().map_or(&[], |d| d.error_body.as_slice())
+    resp.details
+        .as_ref()
+        .map_or(&[], |d| d.error_body.as_slice())
 }
 
 /// The `UploadId` of an `InitiateMultipartUploadResult` answer.
@@ -155,7 +161,11 @@ pub fn completed(resp: &Response) -> bool {
 
 /// The `ETag` a part's answer carries.
 pub fn etag(resp: &Response) -> Option<HeaderValue> {
-    resp.details.as_ref()?.headers.get(http::header::ETAG).cloned()
+    resp.details
+        .as_ref()?
+        .headers
+        .get(http::header::ETAG)
+        .cloned()
 }
 
 #[cfg(test)]
@@ -191,7 +201,10 @@ mod tests {
     #[test]
     fn the_upload_id_is_read_from_the_create_answer() {
         let rgw = r#"<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>bench</Bucket><Key>run/w/0000000003</Key><UploadId>2~Zx9-aB_c.d</UploadId></InitiateMultipartUploadResult>"#;
-        assert_eq!(upload_id(&answer(rgw, &[])).as_deref(), Some("2~Zx9-aB_c.d"));
+        assert_eq!(
+            upload_id(&answer(rgw, &[])).as_deref(),
+            Some("2~Zx9-aB_c.d")
+        );
         let spaced = "<InitiateMultipartUploadResult>\n  <UploadId>\n abc \n</UploadId>\n</InitiateMultipartUploadResult>";
         assert_eq!(upload_id(&answer(spaced, &[])).as_deref(), Some("abc"));
         for bad in [
@@ -231,7 +244,10 @@ mod tests {
             .next_op();
         let upload = KeySpace::new(&plan, "run/").upload(&op).unwrap();
         assert_eq!(upload.create.method, Method::POST);
-        assert_eq!(upload.create.path_and_query, "/bkt/run/w/0000000000?uploads");
+        assert_eq!(
+            upload.create.path_and_query,
+            "/bkt/run/w/0000000000?uploads"
+        );
         assert_eq!((upload.parts(), upload.parallel_parts), (3, 2));
         let last = upload.part(3).unwrap();
         assert_eq!(last.len, 4 << 20);

@@ -272,7 +272,9 @@ impl Exec {
                 latency: service,
                 service,
                 expected_interval: None,
-                ttfb: resp.headers_at.map(|t| t.saturating_duration_since(started)),
+                ttfb: resp
+                    .headers_at
+                    .map(|t| t.saturating_duration_since(started)),
                 connect: resp.opened.map(|o| o.connect),
                 tls: resp.opened.and_then(|o| o.tls),
                 bytes_up: resp.bytes_up,

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn the_last_part_holds_the_rest() {
         assert_eq!(part_count(20 * MIB + 1, 8 * MIB), 3);
-        assert_eq!(parts(20 * MIB + 1, 8 * MIB), vec![8 * MIB, 8 * MIB, 4 * MIB + 1]);
+        assert_eq!(
+            parts(20 * MIB + 1, 8 * MIB),
+            vec![8 * MIB, 8 * MIB, 4 * MIB + 1]
+        );
         assert_eq!(parts(5 * MIB - 3, 8 * MIB), vec![5 * MIB - 3]);
         for (size, part_size) in [(1, 5 * MIB), (99 * MIB + 7, 5 * MIB), (64 * MIB, 6 * MIB)] {
             let lens = parts(size, part_size);

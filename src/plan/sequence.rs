@@ -129,7 +129,11 @@ impl OpSequence {
                 let bucket = self.rng.random_range(0..self.buckets);
                 self.written.push_back((index, bucket));
                 let sizes = self.entry_sizes[entry].as_ref().unwrap_or(&self.sizes);
-                (bucket, ObjectKey::Written(index), sizes.sample(&mut self.rng))
+                (
+                    bucket,
+                    ObjectKey::Written(index),
+                    sizes.sample(&mut self.rng),
+                )
             }
             OpKind::Get | OpKind::Head => {
                 let n = self.popularity.sample(&mut self.rng, self.objects);

@@ -81,11 +81,11 @@ mod tests {
     use crate::plan::{OpKind, Plan};
     use crate::scenario::{ScenarioError, parse};
 
-    /// A scenario whose mix is `put = 1` and `multipart = {entry}` (on line 10).
+    /// A scenario whose mix is `put = 1` and `multipart = {entry}` (on line 11).
     fn with(entry: &str) -> Result<Plan, ScenarioError> {
         let text = format!(
             "name = \"m\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\nconcurrency = 1\n\
-             [data]\nbuckets = [\"bkt\"]\n[mix]\nmultipart = {entry}\nput = 1\n\
+             [data]\nbuckets = [\"bkt\"]\nsize = \"4KiB\"\n[mix]\nmultipart = {entry}\nput = 1\n\
              [targets.rgw]\nkind = \"embedded\"\n"
         );
         parse(Path::new("scenarios/m.toml"), &text, &|_| None)
@@ -152,9 +152,13 @@ mod tests {
             ),
         ] {
             let e = with(entry).unwrap_err();
-            assert_eq!((e.line, e.field.as_str()), (Some(10), field), "{entry}: {e}");
+            assert_eq!(
+                (e.line, e.field.as_str()),
+                (Some(11), field),
+                "{entry}: {e}"
+            );
             assert!(e.message.contains(says), "{entry}: {e}");
-            assert!(e.to_string().starts_with("scenarios/m.toml:10:"), "{e}");
+            assert!(e.to_string().starts_with("scenarios/m.toml:11:"), "{e}");
         }
         let e = with("{ weight = 1 }").unwrap_err();
         assert!(e.to_string().contains("size"), "{e}");
@@ -171,7 +175,7 @@ mod tests {
             Path::new("scenarios/m.toml"),
             &format!(
                 "name = \"m\"\n{rules}[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\n\
-                 concurrency = 1\n[data]\nbuckets = [\"bkt\"]\n[mix]\nmultipart = {entry}\n\
+                 concurrency = 1\n[data]\nbuckets = [\"bkt\"]\nsize = \"4KiB\"\n[mix]\nmultipart = {entry}\n\
                  [targets.rgw]\nkind = \"embedded\"\n"
             ),
             &|_| None,
@@ -181,7 +185,7 @@ mod tests {
         let without = parse(
             Path::new("scenarios/m.toml"),
             "name = \"m\"\nthresholds = [\"rgw.part.p50 < 500ms\"]\n[run]\nops = 1\n[load]\n\
-             executor = \"closed-loop\"\nconcurrency = 1\n[data]\nbuckets = [\"bkt\"]\n\
+             executor = \"closed-loop\"\nconcurrency = 1\n[data]\nbuckets = [\"bkt\"]\nsize = \"1KiB\"\n\
              [mix]\nput = 1\n[targets.rgw]\nkind = \"embedded\"\n",
             &|_| None,
         );
