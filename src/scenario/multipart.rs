@@ -58,7 +58,7 @@ impl Validator<'_> {
                     )
                 })?,
         };
-        Ok((w > 0).then(|| MixEntry {
+        Ok((w > 0).then_some(MixEntry {
             op: OpKind::Multipart,
             weight: w,
             max_keys: None,
