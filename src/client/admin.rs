@@ -220,6 +220,86 @@ impl Admin {
         Ok(n)
     }
 
+    /// Aborts every incomplete multipart upload under `prefix` in each bucket; returns
+    /// how many. A storage that cannot list uploads (`NotImplemented`) has none to abort.
+    pub async fn abort_uploads(&self, buckets: &[String], prefix: &str) -> anyhow::Result<u64> {
+        let mut all = Vec::new();
+        for b in buckets {
+            all.extend(self.list_uploads(b, prefix).await?);
+        }
+        let n = all.len() as u64;
+        self.bounded(all, |s3, (bucket, key, id)| async move {
+            s3.abort_multipart_upload()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(&id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot abort the upload of {bucket}/{key}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })
+        })
+        .await?;
+        Ok(n)
+    }
+
+    /// `(bucket, key, upload id)` of the incomplete multipart uploads under `prefix`.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .s3
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if no_such_bucket(&e) => break,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.code() == Some("NotImplemented")) =>
+                {
+                    break;
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "cannot list the uploads of {bucket}/{prefix}: {}",
+                        DisplayErrorContext(&e)
+                    ));
+                }
+            };
+            out.extend(page.uploads().iter().filter_map(|u| {
+                Some((
+                    bucket.to_string(),
+                    u.key()?.to_string(),
+                    u.upload_id()?.to_string(),
+                ))
+            }));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() && id_marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs `f` over `items` with at most `ADMIN_CONCURRENCY` in flight; first error wins.
     async fn bounded<T, F, Fut>(&self, items: Vec<T>, f: F) -> anyhow::Result<()>
     where

@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod connect;
 mod embedded_gateway;
 pub mod listing;
+pub mod multipart;
 pub mod request_ids;
 pub mod s3;
 pub mod server_timing;
@@ -159,6 +160,8 @@ pub struct KeySpace {
     lists: Vec<Option<String>>,
     /// Per mix entry: the checksum PUTs carry.
     checksums: Vec<Checksum>,
+    /// Per mix entry, for multipart uploads: part size and parts in flight.
+    uploads: Vec<Option<crate::plan::multipart::MultipartSpec>>,
 }
 
 impl KeySpace {
@@ -191,6 +194,7 @@ impl KeySpace {
             run_prefix: run_prefix.to_string(),
             lists,
             checksums: plan.mix.iter().map(|m| m.checksum).collect(),
+            uploads: plan.mix.iter().map(|m| m.multipart.clone()).collect(),
         }
     }
 
@@ -218,6 +222,12 @@ impl KeySpace {
             OpKind::Get => (Method::GET, 0),
             OpKind::Head => (Method::HEAD, 0),
             OpKind::Delete => (Method::DELETE, 0),
+            // The request that starts an upload (the rest are `multipart::Upload`'s).
+            OpKind::Multipart => {
+                path.push_str("?uploads");
+                (Method::POST, 0)
+            }
+            OpKind::Part => (Method::PUT, op.size),
             // A journey is never sent: it has no request of its own.
             OpKind::List | OpKind::Journey => {
                 let query = self.lists[op.mix_entry].as_deref();

@@ -42,8 +42,8 @@ use crate::tls::client::{ClientTls, tls_error};
 /// How much of an error body is kept to classify it (e.g. `SlowDown`, quota).
 const ERROR_BODY_PREFIX: usize = 512;
 
-/// How much of a body [`S3Client::send_keeping`] keeps (a LIST page of 1000 keys is
-/// about 300 KiB).
+/// How much of a body [`S3Client::send_keeping`] and [`S3Client::send_control`] keep
+/// (a LIST page of 1000 keys is about 300 KiB).
 const KEPT_BODY_MAX: usize = 1 << 20;
 
 /// What an exchange keeps of the answer besides its class and counts.
@@ -52,7 +52,7 @@ enum Kept {
     Nothing,
     /// Headers and the start of an error body.
     Details,
-    /// Headers and the whole body.
+    /// Headers and the whole body (a journey's LIST, multipart create and complete).
     Body,
 }
 
@@ -90,7 +90,8 @@ pub struct Response {
     pub opened: Option<OpenTimes>,
     /// What the `Server-Timing` header said (empty: no header).
     pub server_timing: ServerTiming,
-    /// Headers and error body, only from [`S3Client::send_keeping_details`].
+    /// Headers and error body, only from [`S3Client::send_keeping_details`] (and
+    /// [`S3Client::send_control`], which keeps any body).
     pub details: Option<Box<ResponseDetails>>,
     /// The id sent and the ids the servers answered with.
     pub ids: RequestIds,
@@ -101,7 +102,8 @@ pub struct Response {
 pub struct ResponseDetails {
     pub headers: HeaderMap,
     /// The first bytes of a non-2xx/3xx body (e.g. APIM's `{"statusCode":401,…}`); from
-    /// [`S3Client::send_keeping`] with `keep_body`, the whole body (up to 1 MiB).
+    /// [`S3Client::send_keeping`] with `keep_body` and [`S3Client::send_control`], the
+    /// whole body (up to 1 MiB).
     pub error_body: Vec<u8>,
 }
 
@@ -407,7 +409,7 @@ impl S3Client {
     /// the request timeout. A connection that failed or timed out is dropped, and so is
     /// every connection after its request with `connection = "per-request"`.
     pub async fn send(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, Kept::Nothing).await
+        self.send_and_keep(conn, call, Kept::Nothing, None).await
     }
 
     /// [`send`](Self::send), keeping the answer's headers and whole body in `details`
@@ -419,20 +421,42 @@ impl S3Client {
         keep_body: bool,
     ) -> Response {
         let kept = if keep_body { Kept::Body } else { Kept::Nothing };
-        self.send_and_keep(conn, call, kept).await
+        self.send_and_keep(conn, call, kept, None).await
     }
 
     /// [`send`](Self::send), keeping the answer's headers and error body in `details`
     /// (for `probe`; the load path keeps neither).
     pub async fn send_keeping_details(&self, conn: &mut Connection, call: &S3Call) -> Response {
-        self.send_and_keep(conn, call, Kept::Details).await
+        self.send_and_keep(conn, call, Kept::Details, None).await
     }
 
-    async fn send_and_keep(&self, conn: &mut Connection, call: &S3Call, keep: Kept) -> Response {
-        let Ok(req) = self.request(call, conn.identity) else {
+    /// [`send`](Self::send) for a control request (e.g. multipart create, complete): the
+    /// body is `body` (`call.body_len` must be its length) or none, and `details` keeps
+    /// the answer's headers and its body, whatever its status.
+    pub async fn send_control(
+        &self,
+        conn: &mut Connection,
+        call: &S3Call,
+        body: Option<bytes::Bytes>,
+    ) -> Response {
+        self.send_and_keep(conn, call, Kept::Body, body).await
+    }
+
+    async fn send_and_keep(
+        &self,
+        conn: &mut Connection,
+        call: &S3Call,
+        keep: Kept,
+        body: Option<bytes::Bytes>,
+    ) -> Response {
+        let Ok(mut req) = self.request(call, conn.identity) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
             return Response::transport(TransportError::Reset);
         };
+        // Signed as UNSIGNED-PAYLOAD, so the body may be set after signing.
+        if let Some(body) = body {
+            *req.body_mut() = GeneratedBody::given(body);
+        }
         // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
         let token = match &self.auth {
             Auth::Gateway(ids) => ids.get(conn.identity).and_then(|i| i.token.as_ref()),
@@ -483,7 +507,7 @@ impl S3Client {
             .method(call.method.clone())
             .uri(uri)
             .header(HOST, host);
-        if call.body_len > 0 || call.method == Method::PUT {
+        if call.body_len > 0 || call.method == Method::PUT || call.method == Method::POST {
             builder = builder.header(CONTENT_LENGTH, call.body_len);
         }
         if let Some(r) = call.range {

@@ -12,6 +12,7 @@
 
 mod closed;
 pub mod journeys;
+mod multipart;
 mod open;
 pub mod schedule;
 
@@ -24,7 +25,7 @@ use tokio::sync::watch;
 use crate::client::s3::Response;
 use crate::client::{Connection, KeySpace, S3Call, S3Client};
 use crate::plan::sequence::{OpSequence, PlannedOp};
-use crate::plan::{LoadModel, OpenLoop, Shard};
+use crate::plan::{LoadModel, OpKind, OpenLoop, Shard};
 use crate::record::slowest::SlowDetails;
 use crate::record::trace::{RequestTrace, TraceLine};
 use crate::record::{Lanes, Phase, RecordHandle, Sample, SeriesKey, micros};
@@ -156,6 +157,8 @@ struct Exec {
     trace: Option<Arc<RequestTrace>>,
     /// The client spreads workers over several identities: samples say whose they are.
     by_client: bool,
+    /// Each worker's extra connections for the parts of multipart uploads.
+    parts: multipart::PartConnections,
 }
 
 impl Exec {
@@ -169,6 +172,9 @@ impl Exec {
         due: Due,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
+        if op.op == OpKind::Multipart {
+            return self.upload(worker, conn, op, due, stop).await;
+        }
         let call = self.keys.call(op);
         self.send(worker, conn, op, &call, due, stop, false)
             .await
@@ -283,6 +289,7 @@ pub async fn run(
         lanes: recorder.lanes(),
         expected_interval,
         trace: settings.trace.clone(),
+        parts: Default::default(),
     });
     match settings.load.clone() {
         LoadModel::ClosedLoop { concurrency, .. } => {

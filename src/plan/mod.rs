@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod clients;
 pub mod journey;
+pub mod multipart;
 pub mod s3_options;
 pub mod sequence;
 pub mod shard;
@@ -318,6 +319,10 @@ pub enum OpKind {
     Head,
     List,
     Delete,
+    /// A multipart upload as a whole: create, parts, complete (a new written object).
+    Multipart,
+    /// One part of a multipart upload (its own series; never drawn from the mix).
+    Part,
     /// A whole user journey (`executor = "journeys"`): not a request of its own.
     Journey,
 }
@@ -331,6 +336,8 @@ impl OpKind {
             OpKind::Head => "head",
             OpKind::List => "list",
             OpKind::Delete => "delete",
+            OpKind::Multipart => "multipart",
+            OpKind::Part => "part",
             OpKind::Journey => "journey",
         }
     }
@@ -363,6 +370,9 @@ pub struct MixEntry {
     /// PUT: the checksum the request carries.
     #[serde(skip_serializing_if = "s3_options::Checksum::is_none")]
     pub checksum: s3_options::Checksum,
+    /// MULTIPART: object size, part size and parts in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<multipart::MultipartSpec>,
 }
 
 /// A named place to send requests.

@@ -22,7 +22,7 @@ use super::{KeyPopularity, OpKind, Plan, Shard};
 pub enum ObjectKey {
     /// Object `n` of the read set seeded before the run.
     Seeded(u64),
-    /// The object written by the PUT that was operation `n` of this run.
+    /// The object written by the PUT (or multipart upload) that was operation `n`.
     Written(u64),
     /// No single object (LIST).
     None,
@@ -37,7 +37,7 @@ pub struct PlannedOp {
     /// Index into the plan's buckets.
     pub bucket: usize,
     pub key: ObjectKey,
-    /// Body size for PUT, 0 otherwise.
+    /// Body size for PUT and multipart uploads, 0 otherwise.
     pub size: u64,
     /// Index into the plan's mix (LIST options live there).
     pub mix_entry: usize,
@@ -54,6 +54,8 @@ pub struct OpSequence {
     /// The mix without DELETE, used when no written object is left to delete.
     no_delete: Option<WeightedIndex<u32>>,
     sizes: SizeSampler,
+    /// Per mix entry, its own object sizes (multipart), drawn instead of `sizes`.
+    entry_sizes: Vec<Option<SizeSampler>>,
     buckets: usize,
     objects: u64,
     popularity: Popularity,
@@ -87,6 +89,11 @@ impl OpSequence {
             any_op,
             no_delete: WeightedIndex::new(no_delete_weights).ok(),
             sizes: plan.data.size.sampler()?,
+            entry_sizes: plan
+                .mix
+                .iter()
+                .map(|m| m.multipart.as_ref().map(|mp| mp.size.sampler()).transpose())
+                .collect::<Result<_, _>>()?,
             buckets: plan.data.buckets.len().max(1),
             objects: plan.data.objects,
             popularity: Popularity::new(&plan.data.keys, plan.data.objects)?,
@@ -132,13 +139,14 @@ impl OpSequence {
         let op = self.mix_ops[entry];
         let mut range = None;
         let (bucket, key, size) = match op {
-            OpKind::Put => {
+            OpKind::Put | OpKind::Multipart => {
                 let bucket = self.rng.random_range(0..self.buckets);
                 self.written.push_back((index, bucket));
+                let sizes = self.entry_sizes[entry].as_ref().unwrap_or(&self.sizes);
                 (
                     bucket,
                     ObjectKey::Written(index),
-                    self.sizes.sample(&mut self.rng),
+                    sizes.sample(&mut self.rng),
                 )
             }
             OpKind::Get | OpKind::Head => {
@@ -152,6 +160,8 @@ impl OpSequence {
             OpKind::List | OpKind::Journey => {
                 (self.rng.random_range(0..self.buckets), ObjectKey::None, 0)
             }
+            // Parts are an upload's own requests, never drawn from the mix.
+            OpKind::Part => (0, ObjectKey::None, 0),
             OpKind::Delete => match self.written.pop_front() {
                 Some((n, bucket)) => (bucket, ObjectKey::Written(n), 0),
                 None => (0, ObjectKey::None, 0),
@@ -397,6 +407,42 @@ kind = "embedded"
             "random offsets vary: {}",
             offsets.len()
         );
+    }
+
+    #[test]
+    fn multipart_uploads_write_objects_of_their_own_size_that_deletes_remove() {
+        let text = "name = \"m\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\n\
+                    concurrency = 1\n[data]\nbuckets = [\"aaa\", \"bbb\"]\nobjects = 0\n\
+                    size = \"4KiB\"\n[mix]\nput = 1\ndelete = 1\n\
+                    multipart = { weight = 2, size = { uniform = { min = \"6MiB\", max = \"64MiB\" } } }\n\
+                    [targets.local]\nkind = \"embedded\"\n";
+        let plan = scenario::parse(std::path::Path::new("m.toml"), text, &|_| None).unwrap();
+        let draw = || {
+            let mut s = OpSequence::new(&plan).unwrap();
+            (0..3_000).map(|_| s.next_op()).collect::<Vec<_>>()
+        };
+        let ops = draw();
+        assert_eq!(ops, draw(), "seeded");
+        let mut multipart = std::collections::HashSet::new();
+        let mut deleted_uploads = 0;
+        for p in &ops {
+            match (p.op, p.key) {
+                (OpKind::Multipart, ObjectKey::Written(n)) => {
+                    assert_eq!(n, p.index);
+                    assert!((6 << 20..=64 << 20).contains(&p.size), "{}", p.size);
+                    multipart.insert(n);
+                }
+                (OpKind::Put, _) => assert_eq!(p.size, 4096),
+                (OpKind::Delete, ObjectKey::Written(n)) => {
+                    deleted_uploads += usize::from(multipart.contains(&n))
+                }
+                (OpKind::Delete, k) => panic!("delete of {k:?}"),
+                (op, _) => panic!("{op} is not in the mix"),
+            }
+        }
+        let share = multipart.len() as f64 / ops.len() as f64;
+        assert!((0.45..0.55).contains(&share), "weight 2 of 4: {share}");
+        assert!(deleted_uploads > 100, "deletes remove uploaded objects too");
     }
 
     #[test]

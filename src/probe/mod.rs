@@ -432,7 +432,9 @@ async fn requests(
             continue;
         };
         let key = match op {
-            OpKind::Put | OpKind::Delete => ObjectKey::Written(0),
+            OpKind::Put | OpKind::Delete | OpKind::Multipart | OpKind::Part => {
+                ObjectKey::Written(0)
+            }
             OpKind::Get | OpKind::Head => ObjectKey::Seeded(0),
             OpKind::List | OpKind::Journey => ObjectKey::None,
         };

@@ -83,12 +83,16 @@ pub async fn clean_up(
         return;
     }
     let work = async {
-        admin(plan, endpoint)?
-            .delete_prefix(&plan.data.buckets, prefix)
-            .await
+        let admin = admin(plan, endpoint)?;
+        let uploads = admin.abort_uploads(&plan.data.buckets, prefix).await?;
+        let objects = admin.delete_prefix(&plan.data.buckets, prefix).await?;
+        Ok((objects, uploads))
     };
     match within(plan.limits.setup_timeout, abandon, work).await {
-        Some(Ok(n)) => display.line(&format!("cleaned up {n} objects under {prefix} at {at}")),
+        Some(Ok((n, 0))) => display.line(&format!("cleaned up {n} objects under {prefix} at {at}")),
+        Some(Ok((n, uploads))) => display.line(&format!(
+            "cleaned up {n} objects and {uploads} incomplete uploads under {prefix} at {at}"
+        )),
         Some(Err(e)) => display.line(&format!(
             "warning: clean-up at {at} incomplete, objects may remain under {prefix}: {e:#}"
         )),

@@ -247,6 +247,20 @@ pub struct MixSection {
     pub head: Option<Spanned<OpEntryForm>>,
     pub list: Option<Spanned<OpEntryForm>>,
     pub delete: Option<Spanned<OpEntryForm>>,
+    pub multipart: Option<Spanned<MultipartEntry>>,
+}
+
+/// `multipart = { weight, size, part_size, parallel_parts }`: multipart uploads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultipartEntry {
+    pub weight: i64,
+    /// Object size: the forms `data.size` takes.
+    pub size: Spanned<SizeSpec>,
+    /// Bytes per part but the last (default 8 MiB).
+    pub part_size: Option<Spanned<String>>,
+    /// Parts in flight at once (default 4).
+    pub parallel_parts: Option<Spanned<i64>>,
 }
 
 /// An operation's entry in the mix: `get = 60` or `list = { weight = 5, max_keys = 100 }`.

@@ -11,6 +11,7 @@ mod error;
 mod file;
 mod interpolate;
 mod journeys;
+mod multipart;
 mod s3_options;
 
 use std::collections::BTreeMap;
@@ -147,6 +148,9 @@ impl Validator<'_> {
         let mut ops: Vec<OpKind> = mix.iter().map(|m| m.op).collect();
         if matches!(load, LoadModel::Journeys(_)) {
             ops.push(OpKind::Journey);
+        }
+        if ops.contains(&OpKind::Multipart) {
+            ops.push(OpKind::Part); // an upload's parts are a series of their own
         }
         let thresholds = self.thresholds(&f.thresholds, &targets, &ops)?;
         Ok(Plan {
@@ -693,7 +697,7 @@ impl Validator<'_> {
             Some(n) => self.count(n, "data.objects", 0, MAX_OBJECTS, WHY_OBJECTS)?,
             None => 100,
         };
-        let size = self.size(&d.size)?;
+        let size = self.size(&d.size, "data.size")?;
         let keys = match &d.keys {
             None => KeyPopularity::Uniform,
             Some(k) => {
@@ -735,8 +739,8 @@ impl Validator<'_> {
         })
     }
 
-    fn size(&self, s: &Spanned<SizeSpec>) -> Checked<SizeDist> {
-        let err = |why: String| self.err(s.span(), "data.size", why);
+    fn size(&self, s: &Spanned<SizeSpec>, field: &str) -> Checked<SizeDist> {
+        let err = |why: String| self.err(s.span(), field, why);
         let bytes = |v: &str| match parse_size(v).map_err(err)? {
             n if n > MAX_OBJECT_BYTES => Err(err(format!(
                 "{v:?} is larger than one S3 object may be (5 GiB)"
@@ -799,6 +803,11 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(entry) = &m.multipart
+            && let Some(e) = self.multipart(entry, &mut total)?
+        {
+            mix.push(e);
+        }
         if mix.is_empty() {
             return Err(self.err(
                 table.span(),
@@ -807,14 +816,14 @@ impl Validator<'_> {
             ));
         }
         let has = |op| mix.iter().any(|e: &MixEntry| e.op == op);
-        if has(OpKind::Delete) && !has(OpKind::Put) {
+        if has(OpKind::Delete) && !has(OpKind::Put) && !has(OpKind::Multipart) {
             let span = m.delete.as_ref().map(|d| d.span());
             return Err(ScenarioError::at(
                 self.path,
                 self.text,
                 span,
                 "mix.delete",
-                "deletes remove objects this run wrote: add `put`",
+                "deletes remove objects this run wrote: add `put` (or `multipart`)",
             ));
         }
         Ok(mix)
@@ -871,6 +880,7 @@ impl Validator<'_> {
             delimiter: e.delimiter.clone(),
             range,
             checksum,
+            multipart: None,
         })
     }
 

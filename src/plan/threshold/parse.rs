@@ -162,7 +162,7 @@ fn subject(segments: &[(String, usize)]) -> Result<Subject, ParseError> {
             return fail(
                 seg.1,
                 format!(
-                    "unknown operation {:?}; expected put, get, head, list, delete or *",
+                    "unknown operation {:?}; expected put, get, head, list, delete, multipart, part or *",
                     seg.0
                 ),
             );
@@ -260,6 +260,8 @@ pub(super) fn op_kind(s: &str) -> Option<OpKind> {
         "head" => OpKind::Head,
         "list" => OpKind::List,
         "delete" => OpKind::Delete,
+        "multipart" => OpKind::Multipart,
+        "part" => OpKind::Part,
         "journey" => OpKind::Journey,
         _ => return None,
     })
