@@ -13,6 +13,7 @@ use ::http::Method;
 use common::ceph::{Rgw, rgw};
 use common::*;
 use gatebench::client::{Admin, ClientOptions, S3Call, S3Client};
+use gatebench::plan::s3_options::Checksum;
 use gatebench::shared::{S3Endpoint, Secret};
 use serde_json::Value;
 
@@ -113,6 +114,8 @@ fn object_sizes(r: &Rgw, prefix: &str) -> Vec<(String, u64)> {
                 path_and_query: format!("/{BUCKET}/{key}"),
                 body_len: 0,
                 index: None,
+                range: None,
+                checksum: Checksum::None,
             };
             let resp = client.send_keeping_details(&mut conn, &head).await;
             assert_eq!(resp.status, Some(200), "HEAD {key}");
@@ -265,6 +268,8 @@ fn clean_up_aborts_incomplete_uploads_under_the_prefix() {
                 path_and_query: format!("/{BUCKET}/{prefix}w/{n}?uploads"),
                 body_len: 0,
                 index: None,
+                range: None,
+                checksum: Checksum::None,
             };
             let resp = client.send_control(&mut conn, &create, None).await;
             assert_eq!(resp.status, Some(200));

@@ -13,6 +13,7 @@ use http::{HeaderValue, Method};
 use super::s3::Response;
 use super::{KeySpace, S3Call, uri_encode};
 use crate::plan::multipart::{Part, part, part_count};
+use crate::plan::s3_options::Checksum;
 use crate::plan::sequence::PlannedOp;
 
 /// One upload of a planned `multipart` op: its object and how it is cut into parts.
@@ -97,6 +98,8 @@ impl Upload {
             path_and_query,
             body_len,
             index: Some(self.index),
+            range: None,
+            checksum: Checksum::None,
         }
     }
 }

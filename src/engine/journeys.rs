@@ -101,6 +101,7 @@ pub async fn run(
         expected_interval: None,
         trace: settings.trace.clone(),
         by_client: client.identities() > 1,
+        parts: Default::default(),
     });
     let started = Instant::now();
     let steady_start = started + settings.warmup;

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::client::s3::Response;
 use crate::client::{Connection, KeySpace, S3Call, S3Client};
+use crate::plan::clients::identity_of_worker;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::plan::{LoadModel, OpKind, OpenLoop, Shard};
 use crate::record::slowest::SlowDetails;
@@ -162,6 +163,12 @@ struct Exec {
 }
 
 impl Exec {
+    /// Which of the target's identities worker `worker` sends as, when samples say so.
+    fn client_of(&self, worker: usize) -> Option<u16> {
+        self.by_client
+            .then(|| identity_of_worker(worker, self.client.identities()) as u16)
+    }
+
     /// Sends `op` (when it is `due`) on the worker's connection and records the
     /// outcome; false if `stop` cut it short.
     async fn execute(
@@ -229,7 +236,7 @@ impl Exec {
                 transport: resp.transport,
                 retry_after: resp.retry_after,
                 server_timing: resp.server_timing,
-                client: self.by_client.then_some(conn.identity() as u16),
+                client: self.client_of(worker),
             },
         );
         self.lanes

@@ -165,6 +165,7 @@ impl Exec {
             transport: worst.transport,
             retry_after: worst.retry_after,
             server_timing: Default::default(),
+            client: self.client_of(worker),
         };
         self.lanes.record(worker, &sample);
         self.lanes
@@ -283,6 +284,7 @@ impl Exec {
                 transport: resp.transport,
                 retry_after: resp.retry_after,
                 server_timing: resp.server_timing,
+                client: self.client_of(worker),
             },
         );
     }

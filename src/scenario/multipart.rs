@@ -8,6 +8,7 @@ use serde_spanned::Spanned;
 use super::file::MultipartEntry;
 use super::{Checked, Validator, parse_size, weight};
 use crate::plan::multipart::{MAX_PARALLEL_PARTS, MAX_PART_BYTES, MIN_PART_BYTES, MultipartSpec};
+use crate::plan::s3_options::Checksum;
 use crate::plan::{MixEntry, OpKind};
 
 /// Part size when the entry names none.
@@ -64,6 +65,8 @@ impl Validator<'_> {
             max_keys: None,
             prefix: None,
             delimiter: None,
+            range: None,
+            checksum: Checksum::None,
             multipart: Some(MultipartSpec {
                 size,
                 part_size,
