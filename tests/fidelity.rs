@@ -293,7 +293,12 @@ fn per_request_connections_open_one_connection_for_every_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempdir();
     for (reuse, opened_per_target) in [("per-request", 40u64), ("keep-alive", 2)] {
-        let server = TestServer::start(Behaviour::default());
+        // Answers take 2 ms, so both workers are running before the 40 requests are
+        // done (an instant server let one worker send them all on a busy machine).
+        let server = TestServer::start(Behaviour {
+            delay: Duration::from_millis(2),
+            ..Behaviour::default()
+        });
         let scenario_text = scenario_with_targets(
             "conns",
             &["a"],
