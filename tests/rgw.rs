@@ -954,8 +954,10 @@ head = 50
             (1.8..=2.2).contains(&gateway),
             "{name}: gateway p50 {gateway} ms, not 2 ms ± 10%: {timing:#}"
         );
+        // The backend part is RGW's own time: near the direct p50, far from it plus the
+        // 2 ms the gateway adds. Loose bounds: a busy machine moves both by tens of %.
         assert!(
-            (backend / direct_ms - 1.0).abs() <= 0.2,
+            (0.5..=1.5).contains(&(backend / direct_ms)),
             "{name}: backend p50 {backend} ms vs direct p50 {direct_ms} ms: {timing:#}"
         );
     }

@@ -162,7 +162,44 @@ struct Exec {
     parts: multipart::PartConnections,
 }
 
+/// When a request was due, sent and answered.
+#[derive(Debug, Clone, Copy)]
+struct SampleTimes {
+    due: Instant,
+    sent: Instant,
+    completed_at: Instant,
+    /// Closed loop with correction: the expected interval between requests.
+    expected_interval: Option<Duration>,
+}
+
 impl Exec {
+    /// The sample of one answered (or failed) request of worker `worker`.
+    fn response_sample(
+        &self,
+        worker: usize,
+        key: SeriesKey,
+        resp: &Response,
+        t: SampleTimes,
+    ) -> Sample {
+        Sample {
+            key,
+            completed_at: t.completed_at,
+            latency: t.completed_at - t.due,
+            service: t.completed_at - t.sent,
+            expected_interval: t.expected_interval,
+            ttfb: resp.headers_at.map(|h| h.saturating_duration_since(t.due)),
+            connect: resp.opened.map(|o| o.connect),
+            tls: resp.opened.and_then(|o| o.tls),
+            bytes_up: resp.bytes_up,
+            bytes_down: resp.bytes_down,
+            status: resp.status,
+            transport: resp.transport,
+            retry_after: resp.retry_after,
+            server_timing: resp.server_timing,
+            client: self.client_of(worker),
+        }
+    }
+
     /// Which of the target's identities worker `worker` sends as, when samples say so.
     fn client_of(&self, worker: usize) -> Option<u16> {
         self.by_client
@@ -219,26 +256,14 @@ impl Exec {
             cache: resp.cache,
             phase,
         };
-        self.lanes.record(
-            worker,
-            &Sample {
-                key,
-                completed_at,
-                latency: completed_at - due,
-                service: completed_at - sent,
-                expected_interval: self.expected_interval,
-                ttfb: resp.headers_at.map(|t| t.saturating_duration_since(due)),
-                connect: resp.opened.map(|o| o.connect),
-                tls: resp.opened.and_then(|o| o.tls),
-                bytes_up: resp.bytes_up,
-                bytes_down: resp.bytes_down,
-                status: resp.status,
-                transport: resp.transport,
-                retry_after: resp.retry_after,
-                server_timing: resp.server_timing,
-                client: self.client_of(worker),
-            },
-        );
+        let times = SampleTimes {
+            due,
+            sent,
+            completed_at,
+            expected_interval: self.expected_interval,
+        };
+        self.lanes
+            .record(worker, &self.response_sample(worker, key, &resp, times));
         self.lanes
             .keep_if_slow(worker, &key, due, completed_at - due, || {
                 slow_details(call, &resp)

@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use http::HeaderValue;
 use tokio::sync::watch;
 
-use super::{Due, Exec, stopped};
+use super::{Due, Exec, SampleTimes, stopped};
 use crate::client::Connection;
 use crate::client::multipart::{Upload, completed, etag, upload_id};
 use crate::client::s3::Response;
@@ -258,35 +258,22 @@ impl Exec {
         resp: &Response,
         class: OutcomeClass,
     ) {
-        let service: Duration = completed_at - started;
-        self.lanes.record(
-            worker,
-            &Sample {
-                key: SeriesKey {
-                    target: self.target,
-                    op: OpKind::Part,
-                    class,
-                    cache: resp.cache,
-                    phase: due.phase,
-                },
-                completed_at,
-                latency: service,
-                service,
-                expected_interval: None,
-                ttfb: resp
-                    .headers_at
-                    .map(|t| t.saturating_duration_since(started)),
-                connect: resp.opened.map(|o| o.connect),
-                tls: resp.opened.and_then(|o| o.tls),
-                bytes_up: resp.bytes_up,
-                bytes_down: resp.bytes_down,
-                status: resp.status,
-                transport: resp.transport,
-                retry_after: resp.retry_after,
-                server_timing: resp.server_timing,
-                client: self.client_of(worker),
-            },
-        );
+        let key = SeriesKey {
+            target: self.target,
+            op: OpKind::Part,
+            class,
+            cache: resp.cache,
+            phase: due.phase,
+        };
+        // A part is due when it is sent: its own service time, never corrected.
+        let times = SampleTimes {
+            due: started,
+            sent: started,
+            completed_at,
+            expected_interval: None,
+        };
+        self.lanes
+            .record(worker, &self.response_sample(worker, key, resp, times));
     }
 }
 
