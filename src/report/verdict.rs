@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::plan::OpKind;
 use crate::record::{CacheClass, OutcomeClass};
 use crate::report::attribution;
 use crate::report::overhead::{self, Overheads};
@@ -97,12 +98,19 @@ fn status(summary: &Summary) -> Option<String> {
     }
 }
 
-/// `direct completed 1200 requests in 10 s: 118 ok ops/s.`
+/// `direct completed 1200 requests in 10 s: 118 ok ops/s.`; journeys (which are not
+/// requests of their own) are counted apart: `… 320 requests and 80 journeys in …`.
 fn throughput(t: &TargetSummary) -> String {
-    let requests: u64 = t.ops.iter().map(|o| o.requests).sum();
-    let ok_rate: f64 = t.ops.iter().map(|o| o.ok_ops_per_sec).sum();
+    let (journeys, requests): (Vec<_>, Vec<_>) =
+        t.ops.iter().partition(|o| o.op == OpKind::Journey);
+    let count: u64 = requests.iter().map(|o| o.requests).sum();
+    let ok_rate: f64 = requests.iter().map(|o| o.ok_ops_per_sec).sum();
+    let journeys = match journeys.iter().map(|o| o.requests).sum::<u64>() {
+        0 => String::new(),
+        n => format!(" and {n} journeys"),
+    };
     format!(
-        "{} completed {requests} requests in {:.0} s: {ok_rate:.0} ok ops/s.",
+        "{} completed {count} requests{journeys} in {:.0} s: {ok_rate:.0} ok ops/s.",
         t.name, t.measured_seconds
     )
 }
@@ -457,6 +465,27 @@ pub(crate) mod tests {
         assert_eq!(v[0], "The run failed: connection refused.");
         assert!(
             v.iter().any(|l| l.starts_with("No s3 or embedded")),
+            "{v:?}"
+        );
+    }
+
+    /// A journey is not a request: the throughput sentence counts journeys apart.
+    #[test]
+    fn journeys_are_counted_apart_from_requests() {
+        let s = summary(vec![target(
+            "local",
+            Kind::Embedded,
+            vec![
+                op(OpKind::List, 80, 0, [500, 900, 1500, 3000]),
+                op(OpKind::Get, 240, 0, [500, 900, 1500, 3000]),
+                op(OpKind::Journey, 80, 0, [5000, 9000, 15000, 30000]),
+            ],
+        )]);
+        let v = verdict(&s, &BTreeMap::new());
+        assert!(
+            v.contains(
+                &"local completed 320 requests and 80 journeys in 10 s: 32 ok ops/s.".into()
+            ),
             "{v:?}"
         );
     }
