@@ -83,9 +83,7 @@ pub fn run(args: RunArgs) -> ExitStatus {
         quiet: args.quiet,
         distributed,
         trace: args.trace_requests,
-        threads: args
-            .threads
-            .map_or_else(crate::engine::threads::default_threads, usize::from),
+        threads: args.threads.map(usize::from),
     };
     let runtime = match async_runtime() {
         Ok(r) => r,

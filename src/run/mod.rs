@@ -68,8 +68,8 @@ pub struct RunOptions {
     pub distributed: Option<Distributed>,
     /// Trace every request into this CSV file (`--trace-requests`).
     pub trace: Option<PathBuf>,
-    /// Generator threads, each with its own runtime (`--threads`).
-    pub threads: usize,
+    /// Generator threads, each with its own runtime (`--threads`; `None`: one per core).
+    pub threads: Option<usize>,
 }
 
 /// What a finished run produced.
@@ -145,7 +145,9 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             updates: &updates,
             shard: dist.as_ref().map_or(Shard::WHOLE, |d| d.shard),
             trace: trace.clone(),
-            threads: opts.threads,
+            threads: opts
+                .threads
+                .unwrap_or_else(crate::engine::threads::default_threads),
         };
         match &plan.load {
             crate::plan::LoadModel::FindCapacity(search) => {

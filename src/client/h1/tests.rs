@@ -335,3 +335,62 @@ async fn an_answer_without_length_runs_to_the_end_of_the_stream() {
         "an answer framed by the close ends the connection"
     );
 }
+
+/// Whatever a server sends, the codec ends with an answer or an error: no panic, no
+/// endless read (each case's server closes after its bytes).
+#[test]
+fn any_bytes_from_a_server_end_in_an_answer_or_an_error() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let heads = [
+        b"".as_slice(),
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+    ];
+    let strategy = (
+        proptest::sample::select(heads.to_vec()),
+        proptest::collection::vec(
+            prop_oneof![
+                any::<u8>(),
+                proptest::sample::select(b"\r\n0123456789abcdefABCDEF;:, ".to_vec())
+            ],
+            0..300,
+        ),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(head, tail)| {
+            let response: Vec<u8> = [head, tail.as_slice()].concat();
+            let outcome = runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(async move {
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(&response).await;
+                });
+                let mut conn = connect(addr).await;
+                let exchange = async {
+                    conn.send(&request(Method::GET, "/", 0, addr)).await?;
+                    let head = conn.read_head(false, None).await?;
+                    conn.read_body(&head, |_| {}).await
+                };
+                tokio::time::timeout(Duration::from_secs(5), exchange).await
+            });
+            prop_assert!(outcome.is_ok(), "the read did not end");
+            Ok(())
+        })
+        .unwrap();
+}
