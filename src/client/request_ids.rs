@@ -5,8 +5,6 @@
 //! The id is not signed (SigV4 signs `host` and its own headers only), so it changes
 //! nothing a server checks. Ids are kept as header values, not parsed.
 
-use std::fmt::Write;
-
 use http::{HeaderMap, HeaderValue};
 
 use crate::record::slowest::RequestIds;
@@ -30,9 +28,21 @@ impl ClientIds {
 
     /// The id of op `index` (`None` if the run id cannot be a header value).
     pub fn of(&self, index: u64) -> Option<HeaderValue> {
-        let mut id = String::with_capacity(self.prefix.len() + 20);
-        id.push_str(&self.prefix);
-        let _ = write!(id, "{index}");
+        // Decimal digits without the formatting machinery: this runs per request.
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut n = index;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = Vec::with_capacity(self.prefix.len() + digits.len() - start);
+        id.extend_from_slice(self.prefix.as_bytes());
+        id.extend_from_slice(&digits[start..]);
         HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).ok()
     }
 }
@@ -60,5 +70,11 @@ mod tests {
         assert_eq!(got.client.unwrap(), "demo-20261206T160000Z-5f3a9c0e-1-7");
         assert_eq!(got.amz.unwrap(), "tx0001");
         assert_eq!(got.gateway, None);
+        for index in [0, 9, 10, 1_000_000_007, u64::MAX] {
+            assert_eq!(
+                ids.of(index).unwrap(),
+                format!("demo-20261206T160000Z-5f3a9c0e-1-{index}")
+            );
+        }
     }
 }
