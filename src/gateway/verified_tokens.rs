@@ -21,8 +21,16 @@ pub const MAX_REMEMBERED: usize = 4096;
 pub struct VerifiedTokens {
     /// Bumped by `forget_all`; an acceptance made under another generation is ignored.
     generation: AtomicU64,
-    /// Token → (generation, `exp` in seconds since the epoch; `None`: no `exp`).
-    accepted: Mutex<HashMap<Box<str>, (u64, Option<u64>)>>,
+    /// Token → when and until when it was accepted.
+    accepted: Mutex<HashMap<Box<str>, Acceptance>>,
+}
+
+/// One remembered token.
+struct Acceptance {
+    /// The key set generation it was accepted under.
+    generation: u64,
+    /// Its `exp`, seconds since the epoch (`None`: it has none).
+    exp: Option<u64>,
 }
 
 /// What the cache knows about a token now.
@@ -48,8 +56,10 @@ impl VerifiedTokens {
         let generation = self.generation();
         let accepted = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
         match accepted.get(token) {
-            Some((g, _)) if *g != generation => Remembered::Unknown,
-            Some((_, Some(exp))) if exp.saturating_add(skew) < now => Remembered::Expired,
+            Some(a) if a.generation != generation => Remembered::Unknown,
+            Some(a) if a.exp.is_some_and(|exp| exp.saturating_add(skew) < now) => {
+                Remembered::Expired
+            }
             Some(_) => Remembered::Valid,
             None => Remembered::Unknown,
         }
@@ -63,14 +73,15 @@ impl VerifiedTokens {
         }
         let mut accepted = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
         if accepted.len() >= MAX_REMEMBERED && !accepted.contains_key(token) {
-            accepted.retain(|_, (g, e)| {
-                *g == generation && e.is_none_or(|exp| exp.saturating_add(skew) >= now)
+            accepted.retain(|_, a| {
+                a.generation == generation
+                    && a.exp.is_none_or(|exp| exp.saturating_add(skew) >= now)
             });
             if accepted.len() >= MAX_REMEMBERED {
                 accepted.clear();
             }
         }
-        accepted.insert(token.into(), (generation, exp));
+        accepted.insert(token.into(), Acceptance { generation, exp });
     }
 
     /// Forgets every acceptance: the keys or issuers they were checked against changed.
