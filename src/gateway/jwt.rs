@@ -554,6 +554,16 @@ mod tests {
         }
     }
 
+    /// `key`'s public half as an `issuer-signing-keys/key` element.
+    fn key_xml(key: &SigningKey) -> String {
+        let jwk = key.jwks()["keys"][0].clone();
+        format!(
+            "<key n=\"{}\" e=\"{}\" />",
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap()
+        )
+    }
+
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -565,15 +575,7 @@ mod tests {
     #[test]
     fn rsa_and_rsa_pss_algorithms_are_accepted() {
         let key = SigningKey::generate().unwrap();
-        let jwk = key.jwks()["keys"][0].clone();
-        let p = policy(
-            "",
-            &format!(
-                "<key n=\"{}\" e=\"{}\" />",
-                jwk["n"].as_str().unwrap(),
-                jwk["e"].as_str().unwrap()
-            ),
-        );
+        let p = policy("", &key_xml(&key));
         let claims = json!({"sub": "x", "exp": now() + 60});
         for alg in [
             Algorithm::RS256,
@@ -648,15 +650,7 @@ mod tests {
     #[test]
     fn remembered_tokens_still_expire_and_forgeries_are_still_refused() {
         let key = SigningKey::generate().unwrap();
-        let jwk = key.jwks()["keys"][0].clone();
-        let p = policy(
-            "",
-            &format!(
-                "<key n=\"{}\" e=\"{}\" />",
-                jwk["n"].as_str().unwrap(),
-                jwk["e"].as_str().unwrap()
-            ),
-        );
+        let p = policy("", &key_xml(&key));
         let refused = key.sign(&json!({"sub": "x", "exp": now() - 10})).unwrap();
         for _ in 0..2 {
             assert_eq!(
