@@ -24,6 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::pipeline::Gateway;
+use super::verified_tokens::{Remembered, VerifiedTokens};
 use crate::shared::TlsSpec;
 
 /// Least time between two fetches of the openid-config keys for an unknown `kid`, unless
@@ -144,6 +145,8 @@ pub struct JwtPolicy {
     /// `validate-azure-ad-token`'s client application ids: the token's `azp` (v2) or
     /// `appid` (v1) must be one of them. Empty: not checked.
     pub client_applications: Vec<String>,
+    /// Tokens this policy accepted under its current keys, so they are not verified again.
+    pub verified: VerifiedTokens,
 }
 
 /// Why a token was refused.
@@ -278,6 +281,8 @@ impl JwtPolicy {
             .discovered_issuers
             .write()
             .unwrap_or_else(|e| e.into_inner()) = issuers;
+        // A key may have been removed: tokens it signed must be verified again.
+        self.verified.forget_all();
         Ok(())
     }
 
@@ -287,12 +292,15 @@ impl JwtPolicy {
         if self.openid_configs.is_empty() {
             return false;
         }
-        let Some(kid) = self
-            .token(headers)
-            .ok()
-            .and_then(|t| jsonwebtoken::decode_header(t).ok())
-            .and_then(|h| h.kid)
-        else {
+        let Ok(token) = self.token(headers) else {
+            return false;
+        };
+        // A token accepted under the current keys names a known key, if any.
+        let now = jsonwebtoken::get_current_timestamp();
+        if self.verified.lookup(token, now, self.clock_skew.as_secs()) != Remembered::Unknown {
+            return false;
+        }
+        let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
             return false;
         };
         let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
@@ -333,9 +341,33 @@ impl JwtPolicy {
         }
     }
 
-    /// Checks the token in `headers`; on success returns its claims.
-    pub fn check(&self, headers: &HeaderMap) -> Result<Value, JwtFailure> {
+    /// Checks the token in `headers`: verified once under the current keys, then
+    /// remembered until it expires (`verified`).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), JwtFailure> {
         let token = self.token(headers)?;
+        let now = jsonwebtoken::get_current_timestamp();
+        let skew = self.clock_skew.as_secs();
+        match self.verified.lookup(token, now, skew) {
+            Remembered::Valid => return Ok(()),
+            // What verifying it again would say: the signature holds, `exp` has passed.
+            Remembered::Expired => return Err(JwtFailure::Invalid(Refusal::Expired)),
+            Remembered::Unknown => {}
+        }
+        // Read before the keys, so an acceptance racing a key change is not remembered.
+        let generation = self.verified.generation();
+        let claims = self.verify(token)?;
+        let exp = match claims.get("exp").map(Value::as_u64) {
+            None => None,
+            Some(Some(exp)) => Some(exp),
+            // Not a whole number (`jsonwebtoken` refuses those anyway): not remembered.
+            Some(None) => return Ok(()),
+        };
+        self.verified.remember(token, generation, exp, now, skew);
+        Ok(())
+    }
+
+    /// Verifies `token` with the current keys and checks every claim; its claims.
+    fn verify(&self, token: &str) -> Result<Value, JwtFailure> {
         let invalid = JwtFailure::Invalid;
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid(Refusal::Malformed))?;
         if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
@@ -522,6 +554,16 @@ mod tests {
         }
     }
 
+    /// `key`'s public half as an `issuer-signing-keys/key` element.
+    fn key_xml(key: &SigningKey) -> String {
+        let jwk = key.jwks()["keys"][0].clone();
+        format!(
+            "<key n=\"{}\" e=\"{}\" />",
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap()
+        )
+    }
+
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -533,15 +575,7 @@ mod tests {
     #[test]
     fn rsa_and_rsa_pss_algorithms_are_accepted() {
         let key = SigningKey::generate().unwrap();
-        let jwk = key.jwks()["keys"][0].clone();
-        let p = policy(
-            "",
-            &format!(
-                "<key n=\"{}\" e=\"{}\" />",
-                jwk["n"].as_str().unwrap(),
-                jwk["e"].as_str().unwrap()
-            ),
-        );
+        let p = policy("", &key_xml(&key));
         let claims = json!({"sub": "x", "exp": now() + 60});
         for alg in [
             Algorithm::RS256,
@@ -609,6 +643,44 @@ mod tests {
         ] {
             assert_eq!(p.check(&token_headers).unwrap_err().reason(), reason);
         }
+    }
+
+    /// An accepted token is remembered, but only as itself, only while it is valid,
+    /// and a refused one is not remembered at all.
+    #[test]
+    fn remembered_tokens_still_expire_and_forgeries_are_still_refused() {
+        let key = SigningKey::generate().unwrap();
+        let p = policy("", &key_xml(&key));
+        let refused = key.sign(&json!({"sub": "x", "exp": now() - 10})).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                p.check(&bearer(&refused)),
+                Err(JwtFailure::Invalid(Refusal::Expired))
+            );
+        }
+        assert_eq!(p.verified.len(), 0, "a refused token is not remembered");
+
+        let exp = now() + 1;
+        let token = key.sign(&json!({"sub": "x", "exp": exp})).unwrap();
+        assert_eq!(p.check(&bearer(&token)), Ok(()));
+        assert_eq!(p.verified.len(), 1);
+        // Same header and claims, another signature: verified, and refused.
+        let (signed, _) = token.rsplit_once('.').unwrap();
+        let stranger = SigningKey::generate().unwrap();
+        let other_sig = stranger.sign(&json!({"sub": "x", "exp": exp})).unwrap();
+        let forged = format!("{signed}.{}", other_sig.rsplit_once('.').unwrap().1);
+        assert!(matches!(
+            p.check(&bearer(&forged)),
+            Err(JwtFailure::Invalid(_))
+        ));
+        while now() <= exp {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            p.check(&bearer(&token)),
+            Err(JwtFailure::Invalid(Refusal::Expired)),
+            "the remembered token expires with its exp"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod stats;
 mod tests;
 mod traffic;
 mod values;
+mod verified_tokens;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

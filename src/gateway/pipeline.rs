@@ -423,7 +423,7 @@ impl Gateway {
             let flow = match step {
                 Step::Base => Flow::Next,
                 Step::ValidateJwt(p) => match p.check(&ex.headers) {
-                    Ok(_) => Flow::Next,
+                    Ok(()) => Flow::Next,
                     Err(failure) => {
                         self.stats.bump(Counter::AuthFailed);
                         let reason = failure.reason();

@@ -425,6 +425,9 @@ async fn signing_keys_are_refetched_for_an_unknown_kid() {
         env.get("/gwtest/a", &after).await.status,
         StatusCode::NOT_FOUND
     );
+    // The first token's key left with the old idp: its remembered acceptance went too.
+    let r = env.get("/gwtest/a", &before).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }
 
 #[tokio::test]

@@ -897,6 +897,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             issuers: Vec::new(),
             claims: Vec::new(),
             client_applications: Vec::new(),
+            verified: Default::default(),
         })
     }
 
