@@ -46,6 +46,10 @@ pub struct RunArgs {
     pub repeat: u32,
     #[command(flatten)]
     pub shard: super::shard::ShardArgs,
+    /// Generator threads: each runs its own single-threaded runtime with its share of the
+    /// workers (default: one per core this process may use, e.g. under taskset).
+    #[arg(long, value_name = "N", env = "GATEBENCH_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Test and debugging aid: write one CSV line per request (what, when due, how long)
     /// into FILE. Costs a lock per request.
     #[arg(long, value_name = "FILE", hide = true)]
@@ -79,6 +83,9 @@ pub fn run(args: RunArgs) -> ExitStatus {
         quiet: args.quiet,
         distributed,
         trace: args.trace_requests,
+        threads: args
+            .threads
+            .map_or_else(crate::engine::threads::default_threads, usize::from),
     };
     let runtime = match async_runtime() {
         Ok(r) => r,

@@ -62,6 +62,20 @@ impl GeneratedBody {
             given: Some(bytes),
         }
     }
+
+    /// How many bytes the body sends.
+    pub fn length(&self) -> u64 {
+        self.remaining
+    }
+
+    /// The bytes the body sends, in its frames (for writers that do not poll it).
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        let given = self.given.as_deref();
+        let generated = if given.is_some() { 0 } else { self.remaining };
+        given
+            .into_iter()
+            .chain(frames(generated).map(|frame| -> &[u8] { frame }))
+    }
 }
 
 impl Body for GeneratedBody {
@@ -113,12 +127,22 @@ mod tests {
             let sent = GeneratedBody::new(len).collect().await.unwrap().to_bytes();
             let framed: Vec<u8> = frames(len).flatten().copied().collect();
             assert_eq!(sent.as_ref(), framed.as_slice(), "{len} bytes");
+            let chunked: Vec<u8> = GeneratedBody::new(len)
+                .chunks()
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(chunked, framed, "{len} bytes");
         }
     }
 
     #[tokio::test]
     async fn a_given_body_is_sent_as_given() {
         let body = GeneratedBody::given(Bytes::from_static(b"<Complete/>"));
+        assert_eq!(
+            body.chunks().collect::<Vec<_>>(),
+            [b"<Complete/>".as_slice()]
+        );
         assert_eq!(body.size_hint().exact(), Some(11));
         let got = body.collect().await.unwrap().to_bytes();
         assert_eq!(&got[..], b"<Complete/>");

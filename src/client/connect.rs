@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::body::GeneratedBody;
+use super::h1::{H1Connection, Stream};
 use crate::tls::client::{ClientTls, describe, tls_error};
 
 /// Where and how to connect: `host:port`, and TLS for `https://` targets.
@@ -24,9 +25,10 @@ pub struct Endpoint {
     pub tls: Option<ClientTls>,
 }
 
-/// A request sender on an open connection.
+/// A request sender on an open connection: HTTP/1.1 exchanges run in the sending task
+/// itself; HTTP/2 ones through hyper's connection task.
 pub enum Sender {
-    H1(http1::SendRequest<GeneratedBody>),
+    H1(H1Connection),
     H2(http2::SendRequest<GeneratedBody>),
 }
 
@@ -82,7 +84,7 @@ async fn dial_unbounded(endpoint: &Endpoint) -> Result<Opened, DialError> {
     let _ = stream.set_nodelay(true);
     let connect = started.elapsed();
     let Some(tls) = &endpoint.tls else {
-        let sender = start_http(stream, false).await?;
+        let sender = Sender::H1(H1Connection::new(Stream::Tcp(stream)));
         return Ok(Opened {
             sender,
             times: OpenTimes { connect, tls: None },
@@ -114,7 +116,10 @@ async fn dial_unbounded(endpoint: &Endpoint) -> Result<Opened, DialError> {
         .peer_certificates()
         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default();
-    let sender = start_http(stream, h2).await?;
+    let sender = match h2 {
+        true => start_h2(stream).await?,
+        false => Sender::H1(H1Connection::new(Stream::Tls(Box::new(stream)))),
+    };
     Ok(Opened {
         sender,
         times: OpenTimes {
@@ -126,24 +131,15 @@ async fn dial_unbounded(endpoint: &Endpoint) -> Result<Opened, DialError> {
     })
 }
 
-/// Starts HTTP/2 (if ALPN chose it) or HTTP/1.1 on `io`; the connection task runs until
-/// the server closes it or every sender is dropped.
-async fn start_http<T>(io: T, h2: bool) -> Result<Sender, DialError>
+/// Starts HTTP/2 on `io`; the connection task runs until the server closes it or every
+/// sender is dropped.
+async fn start_h2<T>(io: T) -> Result<Sender, DialError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(io);
-    if h2 {
-        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(|e| DialError::Http(e.to_string()))?;
-        tokio::spawn(connection);
-        Ok(Sender::H2(sender))
-    } else {
-        let (sender, connection) = http1::handshake(io)
-            .await
-            .map_err(|e| DialError::Http(e.to_string()))?;
-        tokio::spawn(connection);
-        Ok(Sender::H1(sender))
-    }
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        .await
+        .map_err(|e| DialError::Http(e.to_string()))?;
+    tokio::spawn(connection);
+    Ok(Sender::H2(sender))
 }

@@ -10,6 +10,7 @@ pub mod body;
 pub mod checksum;
 pub mod connect;
 mod embedded_gateway;
+pub mod h1;
 pub mod listing;
 pub mod multipart;
 pub mod request_ids;
@@ -205,18 +206,32 @@ impl KeySpace {
 
     /// The object key for `key` (empty for `ObjectKey::None`).
     pub fn key(&self, key: ObjectKey) -> String {
+        let mut out = String::new();
+        self.write_key(&mut out, key);
+        out
+    }
+
+    /// Appends the object key for `key` to `out`.
+    fn write_key(&self, out: &mut String, key: ObjectKey) {
         match key {
-            ObjectKey::Seeded(n) => format!("{}s/{n:08}", self.run_prefix),
-            ObjectKey::Written(n) => format!("{}w/{n:010}", self.run_prefix),
-            ObjectKey::None => String::new(),
+            ObjectKey::Seeded(n) => {
+                let _ = write!(out, "{}s/{n:08}", self.run_prefix);
+            }
+            ObjectKey::Written(n) => {
+                let _ = write!(out, "{}w/{n:010}", self.run_prefix);
+            }
+            ObjectKey::None => {}
         }
     }
 
     /// The S3 request that carries out `op`.
     pub fn call(&self, op: &PlannedOp) -> S3Call {
         let bucket = &self.buckets[op.bucket];
-        let mut path = String::with_capacity(64);
-        let _ = write!(path, "/{bucket}/{}", self.key(op.key));
+        let mut path = String::with_capacity(2 + bucket.len() + self.run_prefix.len() + 16);
+        path.push('/');
+        path.push_str(bucket);
+        path.push('/');
+        self.write_key(&mut path, op.key);
         let (method, body_len) = match op.op {
             OpKind::Put => (Method::PUT, op.size),
             OpKind::Get => (Method::GET, 0),

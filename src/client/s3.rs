@@ -28,13 +28,14 @@ use super::body::GeneratedBody;
 use super::checksum::{BodyDigests, X_AMZ_CHECKSUM_CRC32C, X_AMZ_SDK_CHECKSUM_ALGORITHM};
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
 use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
-use super::server_timing::server_timing;
+use super::server_timing::{SERVER_TIMING, server_timing};
 use super::token::TokenSource;
 use crate::plan::clients::identity_of_worker;
 use crate::plan::s3_options::{Addressing, ByteRange, Checksum};
 use crate::plan::{CacheRule, ConnectionPolicy, ConnectionReuse, GatewayTarget};
 use crate::record::slowest::RequestIds;
 use crate::record::{CacheClass, OutcomeClass, ServerTiming, TransportError};
+use crate::shared::request_ids::{AMZ_REQUEST_ID, MS_REQUEST_ID};
 use crate::shared::sigv4::Signer;
 use crate::shared::{S3Endpoint, Secret, TlsSpec};
 use crate::tls::client::{ClientTls, tls_error};
@@ -157,6 +158,69 @@ fn broken(e: &hyper::Error) -> TransportError {
     }
 }
 
+/// The kind of a failure of an HTTP/1.1 exchange (see [`broken`]).
+fn broken_h1(e: &super::h1::H1Error) -> TransportError {
+    match tls_error(e) {
+        Some(_) => TransportError::Tls,
+        None => TransportError::Reset,
+    }
+}
+
+/// An answer whose head has arrived, while its body is read.
+struct Answer {
+    headers_at: Instant,
+    status: u16,
+    cache: CacheClass,
+    retry_after: Option<u32>,
+    server_timing: ServerTiming,
+    /// The headers, when the caller keeps them.
+    headers: Option<HeaderMap>,
+    ids: RequestIds,
+    /// How much of the body to keep.
+    keep_up_to: usize,
+    prefix: Vec<u8>,
+    bytes_up: u64,
+    bytes_down: u64,
+}
+
+impl Answer {
+    /// Counts (and keeps what is asked of) the next piece of the body.
+    fn data(&mut self, data: &[u8]) {
+        self.bytes_down += data.len() as u64;
+        if self.prefix.len() < self.keep_up_to {
+            let take = (self.keep_up_to - self.prefix.len()).min(data.len());
+            self.prefix.extend_from_slice(&data[..take]);
+        }
+    }
+
+    /// The response, once the body ended (or broke, as `broken_by` says).
+    fn finish(self, broken_by: Option<TransportError>) -> Response {
+        let (class, transport) = match broken_by {
+            Some(kind) => (OutcomeClass::Transport, Some(kind)),
+            None => (OutcomeClass::of_status(self.status, &self.prefix), None),
+        };
+        Response {
+            class,
+            cache: self.cache,
+            status: Some(self.status),
+            transport,
+            retry_after: self.retry_after,
+            headers_at: Some(self.headers_at),
+            bytes_up: self.bytes_up,
+            bytes_down: self.bytes_down,
+            opened: None,
+            server_timing: self.server_timing,
+            details: self.headers.map(|headers| {
+                Box::new(ResponseDetails {
+                    headers,
+                    error_body: self.prefix,
+                })
+            }),
+            ids: self.ids,
+        }
+    }
+}
+
 /// How requests authenticate.
 enum Auth {
     /// SigV4 for a direct S3 endpoint.
@@ -237,6 +301,9 @@ pub struct S3Client {
     addressing: Addressing,
     /// Checksums of PUT bodies, by length.
     digests: BodyDigests,
+    /// The headers [`S3Client::answer`] reads: all an HTTP/1.1 answer keeps unless
+    /// the caller keeps its headers.
+    answer_headers: Vec<HeaderName>,
 }
 
 /// What a target's connections speak, as the summary states it.
@@ -335,6 +402,8 @@ impl S3Client {
             Some(r) => Some((HeaderName::from_bytes(r.header.as_bytes())?, r.clone())),
             None => None,
         };
+        let mut answer_headers = vec![RETRY_AFTER, SERVER_TIMING, AMZ_REQUEST_ID, MS_REQUEST_ID];
+        answer_headers.extend(cache_rule.as_ref().map(|(name, _)| name.clone()));
         Ok(S3Client {
             host: HeaderValue::from_str(uri.authority().map_or("", |a| a.as_str()))?,
             endpoint: Endpoint { authority, tls },
@@ -350,6 +419,7 @@ impl S3Client {
             ids: None,
             addressing: Addressing::Path,
             digests: BodyDigests::default(),
+            answer_headers,
         })
     }
 
@@ -566,7 +636,7 @@ impl S3Client {
         opened: &mut Option<OpenTimes>,
     ) -> Result<&'c mut Sender, TransportError> {
         let open = match &mut conn.sender {
-            Some(Sender::H1(s)) => s.ready().await.is_ok(),
+            Some(Sender::H1(c)) => c.is_open(),
             Some(Sender::H2(s)) => s.ready().await.is_ok(),
             None => false,
         };
@@ -637,8 +707,23 @@ impl S3Client {
             Ok(s) => s,
             Err(kind) => return Response::transport(kind),
         };
-        let sent = match sender {
-            Sender::H1(s) => s.send_request(req).await,
+        match sender {
+            Sender::H1(c) => {
+                let head = match c.send(&req).await {
+                    Ok(()) => {
+                        let only = (keep == Kept::Nothing).then_some(&self.answer_headers[..]);
+                        c.read_head(req.method() == Method::HEAD, only).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let head = match head {
+                    Ok(h) => h,
+                    Err(e) => return Response::transport(broken_h1(&e)),
+                };
+                let mut answer = self.answer(head.status, &head.headers, keep, body_len);
+                let read = c.read_body(&head, |data| answer.data(data)).await;
+                answer.finish(read.err().map(|e| broken_h1(&e)))
+            }
             Sender::H2(s) => {
                 // HTTP/2 takes scheme and authority from the URI (`:scheme`,
                 // `:authority`); the signed `host` travels as `:authority`.
@@ -651,71 +736,54 @@ impl S3Client {
                 if let Ok(uri) = http::Uri::from_parts(parts) {
                     *req.uri_mut() = uri;
                 }
-                s.send_request(req).await
-            }
-        };
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => return Response::transport(broken(&e)),
-        };
-        let headers_at = Instant::now();
-        let status = resp.status().as_u16();
-        let cache = self.cache_class(resp.headers());
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let server_timing = server_timing(resp.headers());
-        let headers = (keep != Kept::Nothing).then(|| resp.headers().clone());
-        let ids = answered(None, resp.headers());
-        let keep_up_to = match keep {
-            Kept::Body => KEPT_BODY_MAX,
-            _ if !(200..400).contains(&status) => ERROR_BODY_PREFIX,
-            _ => 0,
-        };
-        let mut prefix = Vec::new();
-        let mut bytes_down = 0u64;
-        let mut body = resp.into_body();
-        let mut broken_by = None;
-        while let Some(frame) = body.frame().await {
-            let frame = match frame {
-                Ok(f) => f,
-                Err(e) => {
-                    broken_by = Some(broken(&e));
-                    break;
+                let resp = match s.send_request(req).await {
+                    Ok(r) => r,
+                    Err(e) => return Response::transport(broken(&e)),
+                };
+                let mut answer =
+                    self.answer(resp.status().as_u16(), resp.headers(), keep, body_len);
+                let mut body = resp.into_body();
+                let mut broken_by = None;
+                while let Some(frame) = body.frame().await {
+                    match frame {
+                        Ok(f) => {
+                            if let Some(data) = f.data_ref() {
+                                answer.data(data.chunk());
+                            }
+                        }
+                        Err(e) => {
+                            broken_by = Some(broken(&e));
+                            break;
+                        }
+                    }
                 }
-            };
-            if let Some(data) = frame.data_ref() {
-                bytes_down += data.remaining() as u64;
-                if prefix.len() < keep_up_to {
-                    let take = (keep_up_to - prefix.len()).min(data.len());
-                    prefix.extend_from_slice(&data[..take]);
-                }
+                answer.finish(broken_by)
             }
         }
-        let (class, transport) = match broken_by {
-            Some(kind) => (OutcomeClass::Transport, Some(kind)),
-            None => (OutcomeClass::of_status(status, &prefix), None),
-        };
-        Response {
-            class,
-            cache,
-            status: Some(status),
-            transport,
-            retry_after,
-            headers_at: Some(headers_at),
+    }
+
+    /// The answer being read, from its status and headers (which arrived just now):
+    /// reads only `answer_headers` unless it keeps them all.
+    fn answer(&self, status: u16, headers: &HeaderMap, keep: Kept, body_len: u64) -> Answer {
+        Answer {
+            headers_at: Instant::now(),
+            status,
+            cache: self.cache_class(headers),
+            retry_after: headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok()),
+            server_timing: server_timing(headers),
+            headers: (keep != Kept::Nothing).then(|| headers.clone()),
+            ids: answered(None, headers),
+            keep_up_to: match keep {
+                Kept::Body => KEPT_BODY_MAX,
+                _ if !(200..400).contains(&status) => ERROR_BODY_PREFIX,
+                _ => 0,
+            },
+            prefix: Vec::new(),
             bytes_up: body_len,
-            bytes_down,
-            opened: None,
-            server_timing,
-            details: headers.map(|headers| {
-                Box::new(ResponseDetails {
-                    headers,
-                    error_body: prefix,
-                })
-            }),
-            ids,
+            bytes_down: 0,
         }
     }
 
@@ -883,6 +951,76 @@ mod tests {
         let req = client.request(&put(Checksum::None), 0).unwrap();
         assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
         assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
+    }
+
+    /// An HTTP/1.1 answer keeps only `answer_headers` on the load path: what the
+    /// response says must be the same as from all of its headers.
+    #[test]
+    fn the_headers_an_answer_reads_are_all_in_answer_headers() {
+        let rule = CacheRule {
+            header: "X-Cache".into(),
+            hit: "HIT".into(),
+            miss: "MISS".into(),
+        };
+        let client = S3Client::direct(
+            &S3Endpoint {
+                endpoint: "http://localhost:7480".into(),
+                region: "us-east-1".into(),
+                access_key: "a".into(),
+                secret_key: Secret::new("b"),
+                tls: TlsSpec::default(),
+            },
+            ClientOptions {
+                cache_rule: Some(&rule),
+                ..options()
+            },
+        )
+        .unwrap();
+        let mut all = HeaderMap::new();
+        for (name, value) in [
+            ("retry-after", "7"),
+            ("server-timing", "backend;dur=1.5"),
+            ("server-timing", "cache;desc=hit"),
+            ("x-amz-request-id", "tx1"),
+            ("x-ms-request-id", "gw1"),
+            ("x-cache", "HIT"),
+            ("content-type", "application/xml"),
+            ("etag", "\"e\""),
+        ] {
+            all.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let mut only = HeaderMap::new();
+        for (name, value) in &all {
+            if client.answer_headers.contains(name) {
+                only.append(name.clone(), value.clone());
+            }
+        }
+        assert!(only.len() < all.len());
+        let from_all = client.answer(503, &all, Kept::Nothing, 0).finish(None);
+        let from_only = client.answer(503, &only, Kept::Nothing, 0).finish(None);
+        assert_eq!(
+            (
+                from_all.class,
+                from_all.cache,
+                from_all.retry_after,
+                from_all.server_timing,
+                &from_all.ids
+            ),
+            (
+                from_only.class,
+                from_only.cache,
+                from_only.retry_after,
+                from_only.server_timing,
+                &from_only.ids
+            )
+        );
+        assert_eq!(
+            (from_all.cache, from_all.retry_after),
+            (CacheClass::Hit, Some(7))
+        );
     }
 
     /// Each worker's connection carries its identity's subscription key, chosen

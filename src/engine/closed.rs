@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use super::threads::run_workers;
 use super::{Due, EngineReport, EngineSettings, Exec};
 use crate::plan::sequence::OpSequence;
 use crate::record::Phase;
@@ -43,11 +43,11 @@ pub async fn run(
         steady_issued: AtomicU64::new(0),
         cancelled: AtomicU64::new(0),
     });
-    let mut workers = JoinSet::new();
-    for id in 0..concurrency {
-        workers.spawn(worker(id, state.clone(), stop.clone()));
-    }
-    while workers.join_next().await.is_some() {}
+    let workers = state.clone();
+    run_workers(settings.threads, concurrency, move |id| {
+        worker(id, workers.clone(), stop.clone())
+    })
+    .await;
     EngineReport {
         steady_elapsed: Instant::now().saturating_duration_since(steady_start),
         steady_issued: state

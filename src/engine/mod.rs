@@ -15,6 +15,7 @@ pub mod journeys;
 mod multipart;
 mod open;
 pub mod schedule;
+pub mod threads;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub struct EngineSettings {
     pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
     /// Where every request is traced, if asked (`--trace-requests`).
     pub trace: Option<Arc<RequestTrace>>,
+    /// Generator threads the workers are spread over ([`threads::run_workers`]).
+    pub threads: usize,
 }
 
 /// A target's open-loop schedule over `warmup` + `duration` of `open` (`shard`'s part of

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::task::JoinSet;
 
 use super::schedule::ScheduleCursor;
+use super::threads::run_workers;
 use super::{Due, EngineReport, EngineSettings, Exec, ScheduleReport, stopped};
 use crate::plan::OpenLoop;
 use crate::plan::sequence::{OpSequence, PlannedOp};
@@ -52,17 +52,22 @@ pub async fn run(
     let length = settings.duration.map(|d| settings.warmup + d);
     let (tx, rx) = async_channel::bounded::<Job>(open.max_in_flight);
     let cancelled = Arc::new(AtomicU64::new(0));
-    let mut workers = JoinSet::new();
-    for id in 0..open.max_in_flight {
-        workers.spawn(worker(
-            id,
-            rx.clone(),
-            exec.clone(),
-            stop.clone(),
-            cancelled.clone(),
-        ));
-    }
-    drop(rx);
+    let workers = {
+        let (stop, cancelled) = (stop.clone(), cancelled.clone());
+        tokio::spawn(run_workers(
+            settings.threads,
+            open.max_in_flight,
+            move |id| {
+                worker(
+                    id,
+                    rx.clone(),
+                    exec.clone(),
+                    stop.clone(),
+                    cancelled.clone(),
+                )
+            },
+        ))
+    };
     let dispatcher = Dispatcher {
         schedule,
         sequence,
@@ -79,7 +84,7 @@ pub async fn run(
     let dispatched = tokio::task::spawn_blocking(move || dispatcher.run())
         .await
         .ok();
-    while workers.join_next().await.is_some() {}
+    let _ = workers.await;
     let (schedule, steady_issued) = dispatched.unzip();
     EngineReport {
         steady_elapsed: Instant::now().saturating_duration_since(steady_start),

@@ -76,6 +76,7 @@ async fn search_target(
             updates: cx.updates,
             shard: cx.shard,
             trace: cx.trace.clone(),
+            threads: cx.threads,
         };
         let settings = EngineSettings {
             target: t.index,
@@ -89,6 +90,7 @@ async fn search_target(
             seed: cx.plan.seed,
             schedule: None,
             trace: cx.trace.clone(),
+            threads: cx.threads,
         };
         let label = format!("[{name} step {} at {rate:.1}/s]", steps.len() + 1);
         let report = turns::turn(&step_cx, t, settings, display, label).await;

@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub distributed: Option<Distributed>,
     /// Trace every request into this CSV file (`--trace-requests`).
     pub trace: Option<PathBuf>,
+    /// Generator threads, each with its own runtime (`--threads`).
+    pub threads: usize,
 }
 
 /// What a finished run produced.
@@ -143,6 +145,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             updates: &updates,
             shard: dist.as_ref().map_or(Shard::WHOLE, |d| d.shard),
             trace: trace.clone(),
+            threads: opts.threads,
         };
         match &plan.load {
             crate::plan::LoadModel::FindCapacity(search) => {

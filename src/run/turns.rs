@@ -39,6 +39,8 @@ pub struct Context<'a> {
     pub shard: Shard,
     /// Where every request is traced, if asked.
     pub trace: Option<Arc<RequestTrace>>,
+    /// Generator threads (`--threads`).
+    pub threads: usize,
 }
 
 /// Runs the plan's load over `targets` according to its turn mode.
@@ -192,6 +194,7 @@ fn settings(
         seed: cx.plan.seed,
         schedule: target.schedule.clone(),
         trace: cx.trace.clone(),
+        threads: cx.threads,
     }
 }
 

@@ -10,7 +10,6 @@
 //!
 //! The tests check that both produce the same `authorization` for gatebench's requests.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -152,16 +151,21 @@ impl Signer {
         let mut signature = [0u8; 64];
         hex::encode_to_slice(to_sign.sign(), &mut signature).map_err(|e| e.to_string())?;
 
-        let mut authorization = String::with_capacity(160 + self.access_key.len());
-        let _ = write!(
-            authorization,
-            "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={SIGNED_HEADERS}, Signature={}",
-            self.access_key,
-            stamp.day.scope,
-            // Hex digits are ASCII.
-            std::str::from_utf8(&signature).unwrap_or_default(),
-        );
-        let authorization = HeaderValue::try_from(authorization).map_err(|e| e.to_string())?;
+        let mut authorization = Vec::with_capacity(160 + self.access_key.len());
+        for part in [
+            b"AWS4-HMAC-SHA256 Credential=".as_slice(),
+            self.access_key.as_bytes(),
+            b"/",
+            stamp.day.scope.as_bytes(),
+            b", SignedHeaders=",
+            SIGNED_HEADERS.as_bytes(),
+            b", Signature=",
+            &signature,
+        ] {
+            authorization.extend_from_slice(part);
+        }
+        let authorization = HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
+            .map_err(|e| e.to_string())?;
         let headers = req.headers_mut();
         headers.insert(X_AMZ_DATE, stamp.amz_date.clone());
         headers.insert(
