@@ -56,37 +56,15 @@ bin="$repo/target/release/gatebench"
 nginx_start "$work" "$PORT" "$SERVER_CORE" 1 4096 "$TLS"
 url="$scheme://127.0.0.1:$PORT/bench/gatebench/s/00000000"
 
-wrk_options=() oha_options=(--no-tui -w --worker-threads 1 --output-format json) tls_target=""
+wrk_options=() oha_options=(--no-tui -w --worker-threads 1 --output-format json)
 if [[ "$CONNECTION" == per-request ]]; then
   wrk_options=(-H "Connection: close")
   oha_options+=(--disable-keepalive)
 fi
 if [[ -n "$tls_ca" ]]; then
-  tls_target="tls = { ca_file = \"$tls_ca\" }"
   oha_options+=(--cacert "$tls_ca")
 fi
-cat > "$work/bench.toml" <<TOML
-name = "generator-bench"
-[run]
-duration = "${DURATION}s"
-warmup = "1s"
-connection = "$CONNECTION"
-[load]
-executor = "closed-loop"
-concurrency = $CONNECTIONS
-[data]
-buckets = ["bench"]
-objects = 1
-size = "4KiB"
-[mix]
-get = 1
-[targets.nginx]
-kind = "s3"
-endpoint = "$scheme://127.0.0.1:$PORT"
-access_key = "bench"
-secret_key = "bench-secret"
-$tls_target
-TOML
+get_scenario "$DURATION" "$CONNECTIONS" "$CONNECTION" "$scheme://127.0.0.1:$PORT" "$tls_ca" > "$work/bench.toml"
 profiler=()
 if [[ -n "${PROFILE:-}" ]]; then
   profiler=(perf record -q -F 2000 -g -o "$PROFILE" --)

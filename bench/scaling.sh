@@ -75,26 +75,7 @@ if [[ "$QUOTA" != 0 ]]; then
   echo 10000 > "$cgroup/cpu.cfs_period_us"
 fi
 
-cat > "$work/bench.toml" <<TOML
-name = "scaling-bench"
-[run]
-duration = "${DURATION}s"
-warmup = "1s"
-[load]
-executor = "closed-loop"
-concurrency = $CONNECTIONS
-[data]
-buckets = ["bench"]
-objects = 1
-size = "4KiB"
-[mix]
-get = 1
-[targets.nginx]
-kind = "s3"
-endpoint = "$scheme://127.0.0.1:$PORT"
-access_key = "bench"
-secret_key = "bench-secret"
-TOML
+get_scenario "$DURATION" "$CONNECTIONS" keep-alive "$scheme://127.0.0.1:$PORT" > "$work/bench.toml"
 
 skip=$(( DURATION >= 6 ? 2 : 0 ))
 window=$(( DURATION - skip - 1 > 1 ? DURATION - skip - 1 : 1 ))

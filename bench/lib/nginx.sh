@@ -6,6 +6,9 @@
 #                                 # sets nginx_pid, nginx_workers, scheme, curl_ca,
 #                                 # tls_ca (the CA file, empty without TLS); DIR is removed by
 #                                 # the caller; nginx_stop ends it
+#   get_scenario DURATION CONNECTIONS CONNECTION URL [TLS_CA]
+#                                 # prints gatebench's scenario: closed-loop signed GETs of
+#                                 # the one 4 KiB object for DURATION s, 1 s of warm-up
 #   nginx_ticks                   # utime+stime of all nginx workers, in clock ticks
 #   sample_cpu SKIP WINDOW FILE   # after SKIP s, over WINDOW s: nginx's ticks, the seconds and
 #                                 # the machine's idle ticks (all cores) into FILE as
@@ -106,6 +109,33 @@ CONF
     echo "nginx started ${#nginx_workers[@]} workers, expected $workers" >&2
     return 1
   fi
+}
+
+get_scenario() {
+  local duration=$1 connections=$2 connection=$3 endpoint=$4 ca=${5:-} tls_target=""
+  if [[ -n "$ca" ]]; then tls_target="tls = { ca_file = \"$ca\" }"; fi
+  cat <<TOML
+name = "generator-bench"
+[run]
+duration = "${duration}s"
+warmup = "1s"
+connection = "$connection"
+[load]
+executor = "closed-loop"
+concurrency = $connections
+[data]
+buckets = ["bench"]
+objects = 1
+size = "4KiB"
+[mix]
+get = 1
+[targets.nginx]
+kind = "s3"
+endpoint = "$endpoint"
+access_key = "bench"
+secret_key = "bench-secret"
+$tls_target
+TOML
 }
 
 nginx_stop() {
