@@ -875,6 +875,10 @@ mod tests {
     }
 
     fn direct_client() -> S3Client {
+        direct_client_with(options())
+    }
+
+    fn direct_client_with(options: ClientOptions) -> S3Client {
         S3Client::direct(
             &S3Endpoint {
                 endpoint: "http://localhost:7480".into(),
@@ -883,7 +887,7 @@ mod tests {
                 secret_key: Secret::new("b"),
                 tls: TlsSpec::default(),
             },
-            options(),
+            options,
         )
         .unwrap()
     }
@@ -962,20 +966,10 @@ mod tests {
             hit: "HIT".into(),
             miss: "MISS".into(),
         };
-        let client = S3Client::direct(
-            &S3Endpoint {
-                endpoint: "http://localhost:7480".into(),
-                region: "us-east-1".into(),
-                access_key: "a".into(),
-                secret_key: Secret::new("b"),
-                tls: TlsSpec::default(),
-            },
-            ClientOptions {
-                cache_rule: Some(&rule),
-                ..options()
-            },
-        )
-        .unwrap();
+        let client = direct_client_with(ClientOptions {
+            cache_rule: Some(&rule),
+            ..options()
+        });
         let mut all = HeaderMap::new();
         for (name, value) in [
             ("retry-after", "7"),

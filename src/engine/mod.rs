@@ -49,7 +49,8 @@ pub struct EngineSettings {
     pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
     /// Where every request is traced, if asked (`--trace-requests`).
     pub trace: Option<Arc<RequestTrace>>,
-    /// Generator threads the workers are spread over ([`threads::run_workers`]).
+    /// Generator threads the workers are spread over ([`threads::run_workers`]; 0: none
+    /// of their own, the caller's runtime).
     pub threads: usize,
 }
 

@@ -18,7 +18,8 @@ pub fn default_threads() -> usize {
 }
 
 /// Runs `workers` workers, worker `id` being `make(id)`, on `threads` generator threads
-/// (worker `id` on thread `id % threads`); returns once every worker has ended.
+/// (worker `id` on thread `id % threads`), or on the caller's runtime if `threads` is 0;
+/// returns once every worker has ended.
 ///
 /// A thread keeps its runtime up until all threads' workers are done: an HTTP/2
 /// connection opened by one thread's worker may carry other threads' requests. Workers
@@ -28,7 +29,15 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let threads = threads.clamp(1, workers.max(1));
+    if threads == 0 {
+        let mut set = JoinSet::new();
+        for id in 0..workers {
+            set.spawn(make(id));
+        }
+        while set.join_next().await.is_some() {}
+        return;
+    }
+    let threads = threads.min(workers.max(1));
     let make = Arc::new(make);
     let (release, released) = watch::channel(false);
     let mut threads_running = Vec::with_capacity(threads);
@@ -110,6 +119,25 @@ mod tests {
         }
         let threads: BTreeSet<&String> = seen.iter().map(|(_, t)| t).collect();
         assert_eq!(threads.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn no_threads_of_its_own_runs_the_workers_on_the_callers_runtime() {
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let record = seen.clone();
+        run_workers(0, 4, move |id| {
+            let record = record.clone();
+            async move {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                record
+                    .lock()
+                    .unwrap()
+                    .insert((id, name.starts_with("gatebench-generator")));
+            }
+        })
+        .await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, (0..4).map(|id| (id, false)).collect::<BTreeSet<_>>());
     }
 
     #[tokio::test]

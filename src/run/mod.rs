@@ -145,9 +145,7 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
             updates: &updates,
             shard: dist.as_ref().map_or(Shard::WHOLE, |d| d.shard),
             trace: trace.clone(),
-            threads: opts
-                .threads
-                .unwrap_or_else(crate::engine::threads::default_threads),
+            threads: opts.threads.unwrap_or_else(|| default_threads(&plan)),
         };
         match &plan.load {
             crate::plan::LoadModel::FindCapacity(search) => {
@@ -679,5 +677,22 @@ impl Signals {
             std::process::exit(130);
         });
         Signals { stop, abandon }
+    }
+}
+
+/// Generator threads when `--threads` is not given: one per usable core, or none of its
+/// own (0: the workers share the runtime) when a target runs in this process, whose
+/// servers are on that runtime: crossing threads on every request would add to what
+/// they measure.
+fn default_threads(plan: &Plan) -> usize {
+    let in_process = plan.targets.iter().any(|t| {
+        matches!(
+            t.kind,
+            TargetKind::Embedded | TargetKind::EmbeddedGateway(_)
+        )
+    });
+    match in_process {
+        true => 0,
+        false => crate::engine::threads::default_threads(),
     }
 }

@@ -186,8 +186,7 @@ impl Signer {
         ] {
             authorization.extend_from_slice(part);
         }
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
-            .map_err(|e| e.to_string())
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization)).map_err(|e| e.to_string())
     }
 
     /// The stamp for `now`'s second, made anew at most once a second (and its key at
