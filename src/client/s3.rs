@@ -149,17 +149,10 @@ fn virtual_host<'p>(
     Ok((host, after))
 }
 
-/// The kind of a failure while sending or receiving: TLS (e.g. a refused client
-/// certificate, which TLS 1.3 reports after the handshake) or a broken connection.
-fn broken(e: &hyper::Error) -> TransportError {
-    match tls_error(e) {
-        Some(_) => TransportError::Tls,
-        None => TransportError::Reset,
-    }
-}
-
-/// The kind of a failure of an HTTP/1.1 exchange (see [`broken`]).
-fn broken_h1(e: &super::h1::H1Error) -> TransportError {
+/// The kind of a failure while sending or receiving (hyper's HTTP/2 or `client::h1`): TLS
+/// (e.g. a refused client certificate, which TLS 1.3 reports after the handshake) or a
+/// broken connection.
+fn broken(e: &(dyn std::error::Error + 'static)) -> TransportError {
     match tls_error(e) {
         Some(_) => TransportError::Tls,
         None => TransportError::Reset,
@@ -718,11 +711,11 @@ impl S3Client {
                 };
                 let head = match head {
                     Ok(h) => h,
-                    Err(e) => return Response::transport(broken_h1(&e)),
+                    Err(e) => return Response::transport(broken(&e)),
                 };
                 let mut answer = self.answer(head.status, &head.headers, keep, body_len);
                 let read = c.read_body(&head, |data| answer.data(data)).await;
-                answer.finish(read.err().map(|e| broken_h1(&e)))
+                answer.finish(read.err().map(|e| broken(&e)))
             }
             Sender::H2(s) => {
                 // HTTP/2 takes scheme and authority from the URI (`:scheme`,

@@ -31,9 +31,7 @@ where
 {
     if threads == 0 {
         let mut set = JoinSet::new();
-        for id in 0..workers {
-            set.spawn(make(id));
-        }
+        spawn_share(&mut set, &make, 0..workers);
         while set.join_next().await.is_some() {}
         return;
     }
@@ -53,9 +51,7 @@ where
             let _ = started.send(());
             runtime.block_on(async move {
                 let mut set = JoinSet::new();
-                for id in (thread..workers).step_by(threads) {
-                    set.spawn(make(id));
-                }
+                spawn_share(&mut set, &*make, (thread..workers).step_by(threads));
                 while set.join_next().await.is_some() {}
                 let _ = done.send(());
                 let _ = released.wait_for(|r| *r).await;
@@ -73,11 +69,7 @@ where
     for (thread, (started_rx, finished_rx)) in threads_running.into_iter().enumerate() {
         match started_rx.await {
             Ok(()) => finished.push(finished_rx),
-            Err(_) => {
-                for id in (thread..workers).step_by(threads) {
-                    fallback.spawn(make(id));
-                }
-            }
+            Err(_) => spawn_share(&mut fallback, &*make, (thread..workers).step_by(threads)),
         }
     }
     for finished_rx in finished {
@@ -85,6 +77,17 @@ where
     }
     while fallback.join_next().await.is_some() {}
     let _ = release.send(true);
+}
+
+/// Spawns the workers `ids` (each `make(id)`) into `set`.
+fn spawn_share<F, Fut>(set: &mut JoinSet<()>, make: &F, ids: impl Iterator<Item = usize>)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for id in ids {
+        set.spawn(make(id));
+    }
 }
 
 #[cfg(test)]
