@@ -9,15 +9,17 @@
 //! against hyper's server and client on the same exchanges.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::body::GeneratedBody;
+use super::request_head::RequestHead;
 
 /// The read buffer a connection starts with.
 const READ_BUFFER: usize = 16 * 1024;
@@ -173,27 +175,14 @@ impl H1Connection {
         }
     }
 
-    /// Writes `req` (origin-form target, headers as given, then its body).
-    pub async fn send(&mut self, req: &Request<GeneratedBody>) -> Result<(), H1Error> {
-        let out = &mut self.out;
-        out.clear();
-        out.extend_from_slice(req.method().as_str().as_bytes());
-        out.push(b' ');
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        out.extend_from_slice(target.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        for (name, value) in req.headers() {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        let body = req.body();
+    /// Writes the request of `head` and `body`.
+    pub async fn send(&mut self, head: &RequestHead, body: &GeneratedBody) -> Result<(), H1Error> {
+        self.out.clear();
+        head.write_to(&mut self.out);
         let inline = body.length() <= INLINE_BODY;
         if inline {
             for chunk in body.chunks() {
-                out.extend_from_slice(chunk);
+                self.out.extend_from_slice(chunk);
             }
         }
         self.stream.write_all(&self.out).await?;
@@ -241,9 +230,14 @@ impl H1Connection {
         head_request: bool,
         only: Option<&[HeaderName]>,
     ) -> Result<Option<(Head, bool)>, H1Error> {
-        let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut lines);
-        let len = match parsed.parse(&self.buf[self.start..self.end]) {
+        // Not initialised first: the parser writes the lines it finds.
+        let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut parsed,
+            &self.buf[self.start..self.end],
+            &mut lines,
+        ) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(H1Error::Malformed("unparsable status line or header")),

@@ -13,6 +13,7 @@ mod embedded_gateway;
 pub mod h1;
 pub mod listing;
 pub mod multipart;
+pub mod request_head;
 pub mod request_ids;
 pub mod s3;
 pub mod server_timing;

@@ -7,6 +7,7 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use super::request_head::decimal;
 use crate::record::slowest::RequestIds;
 pub use crate::shared::request_ids::CLIENT_REQUEST_ID;
 use crate::shared::request_ids::{AMZ_REQUEST_ID, MS_REQUEST_ID};
@@ -28,21 +29,11 @@ impl ClientIds {
 
     /// The id of op `index` (`None` if the run id cannot be a header value).
     pub fn of(&self, index: u64) -> Option<HeaderValue> {
-        // Decimal digits without the formatting machinery: this runs per request.
         let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        let mut n = index;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut id = Vec::with_capacity(self.prefix.len() + digits.len() - start);
+        let digits = decimal(index, &mut digits);
+        let mut id = Vec::with_capacity(self.prefix.len() + digits.len());
         id.extend_from_slice(self.prefix.as_bytes());
-        id.extend_from_slice(&digits[start..]);
+        id.extend_from_slice(digits);
         HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).ok()
     }
 }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, RANGE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::header::{AUTHORIZATION, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
 
@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use super::body::GeneratedBody;
 use super::checksum::{BodyDigests, X_AMZ_CHECKSUM_CRC32C, X_AMZ_SDK_CHECKSUM_ALGORITHM};
 use super::connect::{DialError, Endpoint, OpenTimes, Sender, dial};
+use super::request_head::{RequestHead, decimal};
 use super::request_ids::{CLIENT_REQUEST_ID, ClientIds, answered};
 use super::server_timing::{SERVER_TIMING, server_timing};
 use super::token::TokenSource;
@@ -223,6 +224,16 @@ enum Auth {
     Gateway(Vec<GatewayIdentity>),
 }
 
+/// What [`S3Client::request`] built beside the request's head.
+struct Built<'c> {
+    /// The token whose header the request carries, which a 401 may refresh.
+    token: Option<&'c Arc<TokenSource>>,
+    /// That header, as sent.
+    bearer: Option<HeaderValue>,
+    /// The request's `x-client-request-id`, if it carries one.
+    client_id: Option<HeaderValue>,
+}
+
 /// What one gateway identity sends: a bearer token and/or a subscription key header.
 struct GatewayIdentity {
     token: Option<Arc<TokenSource>>,
@@ -258,6 +269,8 @@ pub struct Connection {
     /// The gateway identity its requests carry (chosen once, by worker).
     identity: usize,
     sender: Option<Sender>,
+    /// The request being sent, its buffers kept from one request to the next.
+    head: RequestHead,
 }
 
 impl Connection {
@@ -437,6 +450,7 @@ impl S3Client {
             group: worker / self.policy.streams_per_connection.max(1) as usize,
             identity: identity_of_worker(worker, self.identities()),
             sender: None,
+            head: RequestHead::default(),
         }
     }
 
@@ -512,103 +526,111 @@ impl S3Client {
         keep: Kept,
         body: Option<bytes::Bytes>,
     ) -> Response {
-        let Ok(mut req) = self.request(call, conn.identity) else {
+        let mut head = std::mem::take(&mut conn.head);
+        let Ok(built) = self.request(call, conn.identity, &mut head) else {
             // Only a malformed path can fail here, and paths are built by gatebench.
+            conn.head = head;
             return Response::transport(TransportError::Reset);
         };
         // Signed as UNSIGNED-PAYLOAD, so the body may be set after signing.
-        if let Some(body) = body {
-            *req.body_mut() = GeneratedBody::given(body);
-        }
-        // The token sent, kept only where a 401 can refresh it (not on the SigV4 path).
-        let token = match &self.auth {
-            Auth::Gateway(ids) => ids.get(conn.identity).and_then(|i| i.token.as_ref()),
-            Auth::SigV4(_) => None,
+        let body = match body {
+            Some(body) => GeneratedBody::given(body),
+            None => GeneratedBody::new(call.body_len),
         };
-        let bearer = token.and_then(|_| req.headers().get(AUTHORIZATION).cloned());
-        let client_id = req.headers().get(CLIENT_REQUEST_ID).cloned();
         let mut opened = None;
-        let exchange = self.exchange(conn, req, call.body_len, &mut opened, keep);
+        let exchange = self.exchange(conn, &head, body, &mut opened, keep);
         let mut resp = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Response::transport(TransportError::Timeout),
         };
+        conn.head = head;
         // A whole object answering a range request: the server (or a cache in front of
         // it) ignored `Range`; not what the scenario asked for.
         if call.range.is_some() && resp.status == Some(200) {
             resp.class = OutcomeClass::ServerError;
         }
         resp.opened = opened;
-        resp.ids.client = client_id;
+        resp.ids.client = built.client_id;
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
             conn.sender = None;
         }
-        if let (Some(401), Some(t), Some(used)) = (resp.status, token, bearer) {
+        if let (Some(401), Some(t), Some(used)) = (resp.status, built.token, built.bearer) {
             t.unauthorized(&used);
         }
         resp
     }
 
-    /// The request of `call`, carrying gateway identity `identity`'s headers.
-    fn request(&self, call: &S3Call, identity: usize) -> Result<Request<GeneratedBody>, String> {
+    /// Builds the request of `call` into `head`, carrying gateway identity `identity`'s
+    /// headers.
+    fn request(
+        &self,
+        call: &S3Call,
+        identity: usize,
+        head: &mut RequestHead,
+    ) -> Result<Built<'_>, String> {
+        let virtual_host_value;
         let (host, path) = match self.addressing {
-            Addressing::Path => (self.host.clone(), call.path_and_query.as_str()),
-            Addressing::Virtual => virtual_host(&self.host, &call.path_and_query)?,
+            Addressing::Path => (&self.host, call.path_and_query.as_str()),
+            Addressing::Virtual => {
+                let (host, path) = virtual_host(&self.host, &call.path_and_query)?;
+                virtual_host_value = host;
+                (&virtual_host_value, path)
+            }
         };
-        let mut path_and_query = String::with_capacity(self.path_prefix.len() + path.len() + 1);
-        path_and_query.push_str(&self.path_prefix);
-        if !path.starts_with('/') {
-            path_and_query.push('/');
-        }
-        path_and_query.push_str(path);
         // Origin form (`/bucket/key?…`) on the request line, as HTTP/1.1 requires of a
-        // client talking to the origin; the host is in `host`. hyper's connection sends
-        // the URI as given. (HTTP/2 gets the absolute form in `exchange`.)
-        let uri = http::Uri::from_maybe_shared(bytes::Bytes::from(path_and_query))
-            .map_err(|e| e.to_string())?;
-        let mut builder = Request::builder()
-            .method(call.method.clone())
-            .uri(uri)
-            .header(HOST, host);
+        // client talking to the origin; the host is in `host`. (HTTP/2 gets the absolute
+        // form in `exchange`.)
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        head.start(call.method.clone(), &[&self.path_prefix, slash, path])?;
+        head.header("host", &[host.as_bytes()]);
         if call.body_len > 0 || call.method == Method::PUT || call.method == Method::POST {
-            builder = builder.header(CONTENT_LENGTH, call.body_len);
+            head.header("content-length", &[decimal(call.body_len, &mut [0; 20])]);
         }
         if let Some(r) = call.range {
-            builder = builder.header(RANGE, format!("bytes={}-{}", r.first, r.last));
+            let (mut first, mut last) = ([0; 20], [0; 20]);
+            let (first, last) = (decimal(r.first, &mut first), decimal(r.last, &mut last));
+            head.header("range", &[b"bytes=", first, b"-", last]);
         }
-        let mut req = builder
-            .body(GeneratedBody::new(call.body_len))
-            .map_err(|e| e.to_string())?;
         let digest = self.digests.of(call.checksum, call.body_len);
         let payload_hash = match (call.checksum, digest) {
             (Checksum::Crc32c, Some(crc)) => {
-                let headers = req.headers_mut();
-                headers.insert(X_AMZ_CHECKSUM_CRC32C, crc);
-                headers.insert(
-                    X_AMZ_SDK_CHECKSUM_ALGORITHM,
-                    HeaderValue::from_static("CRC32C"),
-                );
+                head.header(X_AMZ_CHECKSUM_CRC32C, &[crc.as_bytes()]);
+                head.header(X_AMZ_SDK_CHECKSUM_ALGORITHM, &[b"CRC32C"]);
                 None
             }
             (Checksum::Sha256, Some(sha)) => Some(sha),
             _ => None,
         };
+        let mut built = Built {
+            token: None,
+            bearer: None,
+            client_id: None,
+        };
         match &self.auth {
-            Auth::SigV4(signer) => match &payload_hash {
-                Some(sha) => signer.sign_with_payload_hash(&mut req, sha)?,
-                None => signer.sign(&mut req)?,
-            },
+            Auth::SigV4(signer) => {
+                let (target, mut lines) = head.target_and_headers();
+                signer.sign_head(
+                    call.method.as_str(),
+                    target,
+                    host.as_bytes(),
+                    payload_hash.as_ref().map(HeaderValue::as_bytes),
+                    |name, parts| lines.add(name, parts),
+                )?;
+            }
             Auth::Gateway(ids) => {
                 let id = ids.get(identity).ok_or("no such gateway identity")?;
                 if let Some(t) = &id.token {
-                    req.headers_mut().insert(AUTHORIZATION, t.header());
+                    let bearer = t.header();
+                    head.header(AUTHORIZATION.as_str(), &[bearer.as_bytes()]);
+                    built.token = Some(t);
+                    built.bearer = Some(bearer);
                 }
                 if let Some((name, value)) = &id.subscription {
-                    req.headers_mut().insert(name.clone(), value.clone());
+                    head.header(name.as_str(), &[value.as_bytes()]);
                 }
                 // The gateway signs it as the payload hash when it forwards the body.
                 if let Some(sha) = payload_hash {
-                    req.headers_mut().insert(X_AMZ_CONTENT_SHA256, sha);
+                    head.header(X_AMZ_CONTENT_SHA256, &[sha.as_bytes()]);
                 }
             }
         }
@@ -616,9 +638,10 @@ impl S3Client {
         if let (Some(ids), Some(index)) = (&self.ids, call.index)
             && let Some(id) = ids.of(index)
         {
-            req.headers_mut().insert(CLIENT_REQUEST_ID, id);
+            head.header(CLIENT_REQUEST_ID.as_str(), &[id.as_bytes()]);
+            built.client_id = Some(id);
         }
-        Ok(req)
+        Ok(built)
     }
 
     /// `conn`'s sender, ready for a request: the open one, the group's shared HTTP/2
@@ -691,44 +714,40 @@ impl S3Client {
     async fn exchange(
         &self,
         conn: &mut Connection,
-        mut req: Request<GeneratedBody>,
-        body_len: u64,
+        head: &RequestHead,
+        body: GeneratedBody,
         opened: &mut Option<OpenTimes>,
         keep: Kept,
     ) -> Response {
+        let body_len = body.length();
         let sender = match self.ready(conn, opened).await {
             Ok(s) => s,
             Err(kind) => return Response::transport(kind),
         };
         match sender {
             Sender::H1(c) => {
-                let head = match c.send(&req).await {
+                let answer_head = match c.send(head, &body).await {
                     Ok(()) => {
                         let only = (keep == Kept::Nothing).then_some(&self.answer_headers[..]);
-                        c.read_head(req.method() == Method::HEAD, only).await
+                        c.read_head(head.method() == Method::HEAD, only).await
                     }
                     Err(e) => Err(e),
                 };
-                let head = match head {
+                let answer_head = match answer_head {
                     Ok(h) => h,
                     Err(e) => return Response::transport(broken(&e)),
                 };
-                let mut answer = self.answer(head.status, &head.headers, keep, body_len);
-                let read = c.read_body(&head, |data| answer.data(data)).await;
+                let mut answer =
+                    self.answer(answer_head.status, &answer_head.headers, keep, body_len);
+                let read = c.read_body(&answer_head, |data| answer.data(data)).await;
                 answer.finish(read.err().map(|e| broken(&e)))
             }
             Sender::H2(s) => {
                 // HTTP/2 takes scheme and authority from the URI (`:scheme`,
                 // `:authority`); the signed `host` travels as `:authority`.
-                let mut parts = req.uri().clone().into_parts();
-                parts.scheme = Some(self.scheme.clone());
-                parts.authority = req
-                    .headers_mut()
-                    .remove(HOST)
-                    .and_then(|h| h.to_str().ok().and_then(|h| h.parse().ok()));
-                if let Ok(uri) = http::Uri::from_parts(parts) {
-                    *req.uri_mut() = uri;
-                }
+                let Ok(req) = head.to_request(body, Some(&self.scheme)) else {
+                    return Response::transport(TransportError::Reset);
+                };
                 let resp = match s.send_request(req).await {
                     Ok(r) => r,
                     Err(e) => return Response::transport(broken(&e)),
@@ -796,6 +815,20 @@ impl S3Client {
 mod tests {
     use super::*;
     use crate::plan::GatewayClient;
+    use http::header::{HOST, RANGE};
+
+    impl S3Client {
+        /// The request of `call` as an `http::Request` (origin form).
+        fn http_request(
+            &self,
+            call: &S3Call,
+            identity: usize,
+        ) -> Result<http::Request<GeneratedBody>, String> {
+            let mut head = RequestHead::default();
+            self.request(call, identity, &mut head)?;
+            head.to_request(GeneratedBody::new(call.body_len), None)
+        }
+    }
 
     fn options() -> ClientOptions<'static> {
         ClientOptions {
@@ -832,7 +865,7 @@ mod tests {
         )
         .unwrap();
         let req = direct
-            .request(&get("/bench?list-type=2&prefix=p%2F"), 0)
+            .http_request(&get("/bench?list-type=2&prefix=p%2F"), 0)
             .unwrap();
         assert_eq!(req.uri().to_string(), "/bench?list-type=2&prefix=p%2F");
         assert_eq!(req.headers()[HOST], "127.0.0.1:7480");
@@ -851,7 +884,7 @@ mod tests {
             options(),
         )
         .unwrap();
-        let req = gateway.request(&get("/bench/k"), 0).unwrap();
+        let req = gateway.http_request(&get("/bench/k"), 0).unwrap();
         assert_eq!(req.uri().to_string(), "/storage/bench/k");
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
 
@@ -861,9 +894,9 @@ mod tests {
             index: Some(9),
             ..get("/bench/k")
         };
-        let req = named.request(&call, 0).unwrap();
+        let req = named.http_request(&call, 0).unwrap();
         assert_eq!(req.headers()[CLIENT_REQUEST_ID], "run-2-9");
-        let req = named.request(&get("/bench/k"), 0).unwrap();
+        let req = named.http_request(&get("/bench/k"), 0).unwrap();
         assert!(req.headers().get(CLIENT_REQUEST_ID).is_none());
     }
 
@@ -893,13 +926,13 @@ mod tests {
             ("/bkt?list-type=2&prefix=p%2F", "/?list-type=2&prefix=p%2F"),
             ("/bkt", "/"),
         ] {
-            let req = client.request(&get(path_style), 0).unwrap();
+            let req = client.http_request(&get(path_style), 0).unwrap();
             assert_eq!(req.uri().to_string(), path, "{path_style}");
             assert_eq!(req.headers()[HOST], "bkt.localhost:7480");
             let auth = req.headers()[AUTHORIZATION].to_str().unwrap();
             assert!(auth.contains("SignedHeaders=host;"), "{auth}");
         }
-        let path_style = direct_client().request(&get("/bkt/k"), 0).unwrap();
+        let path_style = direct_client().http_request(&get("/bkt/k"), 0).unwrap();
         assert_eq!(path_style.uri().to_string(), "/bkt/k");
         assert_eq!(path_style.headers()[HOST], "localhost:7480");
     }
@@ -914,11 +947,11 @@ mod tests {
             }),
             ..get("/bkt/k")
         };
-        let req = client.request(&ranged, 0).unwrap();
+        let req = client.http_request(&ranged, 0).unwrap();
         assert_eq!(req.headers()[RANGE], "bytes=10-19");
         assert!(
             client
-                .request(&get("/bkt/k"), 0)
+                .http_request(&get("/bkt/k"), 0)
                 .unwrap()
                 .headers()
                 .get(RANGE)
@@ -932,20 +965,20 @@ mod tests {
             ..get("/bkt/k")
         };
         let digests = BodyDigests::default();
-        let req = client.request(&put(Checksum::Crc32c), 0).unwrap();
+        let req = client.http_request(&put(Checksum::Crc32c), 0).unwrap();
         assert_eq!(
             Some(&req.headers()[X_AMZ_CHECKSUM_CRC32C]),
             digests.of(Checksum::Crc32c, 1000).as_ref()
         );
         assert_eq!(req.headers()[X_AMZ_SDK_CHECKSUM_ALGORITHM], "CRC32C");
         assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
-        let req = client.request(&put(Checksum::Sha256), 0).unwrap();
+        let req = client.http_request(&put(Checksum::Sha256), 0).unwrap();
         assert_eq!(
             Some(&req.headers()[X_AMZ_CONTENT_SHA256]),
             digests.of(Checksum::Sha256, 1000).as_ref()
         );
         assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
-        let req = client.request(&put(Checksum::None), 0).unwrap();
+        let req = client.http_request(&put(Checksum::None), 0).unwrap();
         assert_eq!(req.headers()[X_AMZ_CONTENT_SHA256], "UNSIGNED-PAYLOAD");
         assert!(req.headers().get(X_AMZ_CHECKSUM_CRC32C).is_none());
     }
@@ -1039,7 +1072,9 @@ mod tests {
         let keys: Vec<String> = (0..7)
             .map(|worker| {
                 let conn = gateway.connection(worker);
-                let req = gateway.request(&get("/bench/k"), conn.identity()).unwrap();
+                let req = gateway
+                    .http_request(&get("/bench/k"), conn.identity())
+                    .unwrap();
                 req.headers()["Ocp-Apim-Subscription-Key"]
                     .to_str()
                     .unwrap()
@@ -1052,6 +1087,6 @@ mod tests {
                 "key-a", "key-b", "key-c", "key-a", "key-b", "key-c", "key-a"
             ]
         );
-        assert!(gateway.request(&get("/bench/k"), 3).is_err());
+        assert!(gateway.http_request(&get("/bench/k"), 3).is_err());
     }
 }

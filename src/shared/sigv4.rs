@@ -13,7 +13,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::{digest, hmac};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -21,8 +20,10 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::date_time::{DateTime, Format};
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, HOST};
+use sha2::{Digest, Sha256};
 
 use crate::shared::{S3Endpoint, Secret};
 
@@ -57,7 +58,8 @@ struct SigningDay {
     date: String,
     /// `YYYYMMDD/region/s3/aws4_request`.
     scope: String,
-    key: hmac::Key,
+    /// HMAC-SHA256 keyed with the day's signing key, cloned for every signature.
+    key: Hmac<Sha256>,
 }
 
 impl Signer {
@@ -73,7 +75,7 @@ impl Signer {
                 day: Arc::new(SigningDay {
                     date: String::new(),
                     scope: String::new(),
-                    key: hmac::Key::new(hmac::HMAC_SHA256, b""),
+                    key: Hmac::new_from_slice(b"").expect("HMAC takes a key of any length"),
                 }),
             })),
         }
@@ -93,38 +95,51 @@ impl Signer {
         req: &mut http::Request<B>,
         sha256_hex: &HeaderValue,
     ) -> Result<(), String> {
-        self.sign_at(req, SystemTime::now(), Some(sha256_hex))
+        self.sign_at(req, SystemTime::now(), Some(sha256_hex.as_bytes()))
     }
 
-    fn sign_at<B>(
+    /// Signs a request of `method` to `target` (origin form: path and query, already
+    /// percent-encoded) for `host`, with `payload_hash` (hex SHA-256 of the body) or
+    /// `UNSIGNED-PAYLOAD`: hands `x-amz-date`, `x-amz-content-sha256` and
+    /// `authorization` to `header` as (name, value in parts). Nothing is allocated.
+    pub fn sign_head(
         &self,
-        req: &mut http::Request<B>,
-        now: SystemTime,
-        payload_hash: Option<&HeaderValue>,
+        method: &str,
+        target: &str,
+        host: &[u8],
+        payload_hash: Option<&[u8]>,
+        header: impl FnMut(&'static str, &[&[u8]]),
     ) -> Result<(), String> {
-        let payload = payload_hash.map_or(UNSIGNED_PAYLOAD.as_bytes(), HeaderValue::as_bytes);
+        self.sign_head_at(
+            method,
+            target,
+            host,
+            payload_hash,
+            SystemTime::now(),
+            header,
+        )
+    }
+
+    fn sign_head_at(
+        &self,
+        method: &str,
+        target: &str,
+        host: &[u8],
+        payload_hash: Option<&[u8]>,
+        now: SystemTime,
+        mut header: impl FnMut(&'static str, &[&[u8]]),
+    ) -> Result<(), String> {
+        let payload = payload_hash.unwrap_or(UNSIGNED_PAYLOAD.as_bytes());
         let stamp = self.stamp(now)?;
-        let host = req
-            .headers()
-            .get(HOST)
-            .ok_or("request has no host header")?;
-        let (path, query) = match req.uri().path_and_query() {
-            Some(pq) => (pq.path(), pq.query().unwrap_or("")),
-            None => ("/", ""),
-        };
-        let mut canonical = digest::Context::new(&digest::SHA256);
-        for part in [
-            req.method().as_str().as_bytes(),
-            b"\n",
-            path.as_bytes(),
-            b"\n",
-        ] {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut canonical = Sha256::new();
+        for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n"] {
             canonical.update(part);
         }
         canonical_query(query, |part| canonical.update(part.as_bytes()));
         for part in [
             b"\nhost:".as_slice(),
-            host.as_bytes(),
+            host,
             b"\nx-amz-content-sha256:",
             payload,
             b"\nx-amz-date:",
@@ -134,31 +149,48 @@ impl Signer {
         ] {
             canonical.update(part);
         }
-        let authorization = self.authorization(&stamp, canonical, SIGNED_HEADERS)?;
-        let headers = req.headers_mut();
-        headers.insert(X_AMZ_DATE, stamp.amz_date.clone());
-        headers.insert(
-            X_AMZ_CONTENT_SHA256,
-            payload_hash
-                .cloned()
-                .unwrap_or(HeaderValue::from_static(UNSIGNED_PAYLOAD)),
+        let signature = self.signature(&stamp, &canonical.finalize());
+        header(X_AMZ_DATE, &[stamp.amz_date.as_bytes()]);
+        header(X_AMZ_CONTENT_SHA256, &[payload]);
+        header(
+            AUTHORIZATION.as_str(),
+            &self.authorization_parts(&stamp, SIGNED_HEADERS, &signature),
         );
-        headers.insert(AUTHORIZATION, authorization);
         Ok(())
     }
 
-    /// The `authorization` header for a canonical request hashed in `canonical` and
-    /// signing `signed_headers` (`;`-separated, sorted).
-    fn authorization(
+    fn sign_at<B>(
         &self,
-        stamp: &Stamp,
-        canonical: digest::Context,
-        signed_headers: &str,
-    ) -> Result<HeaderValue, String> {
-        let mut canonical_hex = [0u8; 64];
-        hex::encode_to_slice(canonical.finish(), &mut canonical_hex).map_err(|e| e.to_string())?;
+        req: &mut http::Request<B>,
+        now: SystemTime,
+        payload_hash: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let host = req
+            .headers()
+            .get(HOST)
+            .ok_or("request has no host header")?;
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let mut signed = Vec::with_capacity(3);
+        self.sign_head_at(
+            req.method().as_str(),
+            target,
+            host.as_bytes(),
+            payload_hash,
+            now,
+            |name, parts| signed.push((name, HeaderValue::from_bytes(&parts.concat()))),
+        )?;
+        for (name, value) in signed {
+            req.headers_mut()
+                .insert(name, value.map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    }
 
-        let mut to_sign = hmac::Context::with_key(&stamp.day.key);
+    /// The hex signature of a canonical request whose SHA-256 is `canonical_sha256`.
+    fn signature(&self, stamp: &Stamp, canonical_sha256: &[u8]) -> [u8; 64] {
+        let mut canonical_hex = [0u8; 64];
+        hex::encode_to_slice(canonical_sha256, &mut canonical_hex).expect("a SHA-256 is 32 bytes");
+        let mut to_sign = stamp.day.key.clone();
         for part in [
             b"AWS4-HMAC-SHA256\n".as_slice(),
             stamp.amz_date.as_bytes(),
@@ -170,11 +202,20 @@ impl Signer {
             to_sign.update(part);
         }
         let mut signature = [0u8; 64];
-        hex::encode_to_slice(to_sign.sign(), &mut signature).map_err(|e| e.to_string())?;
+        hex::encode_to_slice(to_sign.finalize().into_bytes(), &mut signature)
+            .expect("an HMAC-SHA256 is 32 bytes");
+        signature
+    }
 
-        let mut authorization =
-            Vec::with_capacity(120 + self.access_key.len() + signed_headers.len());
-        for part in [
+    /// The `authorization` header's value in parts, for `signature` over headers
+    /// `signed_headers` (`;`-separated, sorted).
+    fn authorization_parts<'a>(
+        &'a self,
+        stamp: &'a Stamp,
+        signed_headers: &'a str,
+        signature: &'a [u8; 64],
+    ) -> [&'a [u8]; 8] {
+        [
             b"AWS4-HMAC-SHA256 Credential=".as_slice(),
             self.access_key.as_bytes(),
             b"/",
@@ -182,11 +223,25 @@ impl Signer {
             b", SignedHeaders=",
             signed_headers.as_bytes(),
             b", Signature=",
-            &signature,
-        ] {
-            authorization.extend_from_slice(part);
-        }
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization)).map_err(|e| e.to_string())
+            signature,
+        ]
+    }
+
+    /// The `authorization` header for a canonical request whose SHA-256 is
+    /// `canonical_sha256`, signing `signed_headers` (`;`-separated, sorted).
+    fn authorization(
+        &self,
+        stamp: &Stamp,
+        canonical_sha256: &[u8],
+        signed_headers: &str,
+    ) -> Result<HeaderValue, String> {
+        let signature = self.signature(stamp, canonical_sha256);
+        HeaderValue::from_bytes(
+            &self
+                .authorization_parts(stamp, signed_headers, &signature)
+                .concat(),
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// The stamp for `now`'s second, made anew at most once a second (and its key at
@@ -215,7 +270,7 @@ impl Signer {
             Arc::new(SigningDay {
                 date: date.to_string(),
                 scope: format!("{date}/{}/s3/aws4_request", self.region),
-                key: hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()),
+                key: Hmac::new_from_slice(key.as_ref()).map_err(|e| e.to_string())?,
             })
         };
         *current = Arc::new(Stamp {
@@ -333,7 +388,7 @@ impl ProxySigner {
         // Stable: the values of one name keep their order, joined with `,`.
         signed.sort_by_key(|(name, _)| *name);
 
-        let mut canonical = digest::Context::new(&digest::SHA256);
+        let mut canonical = Sha256::new();
         for part in [req.method().as_str(), "\n", path, "\n"] {
             canonical.update(part.as_bytes());
         }
@@ -358,7 +413,9 @@ impl ProxySigner {
         for part in ["\n\n", &names, "\n", payload] {
             canonical.update(part.as_bytes());
         }
-        let authorization = self.fast.authorization(&stamp, canonical, &names)?;
+        let authorization = self
+            .fast
+            .authorization(&stamp, &canonical.finalize(), &names)?;
         let payload = HeaderValue::try_from(payload).map_err(|e| e.to_string())?;
         let headers = req.headers_mut();
         headers.insert(X_AMZ_DATE, stamp.amz_date.clone());
@@ -513,12 +570,8 @@ mod tests {
                 fast.sign_at(&mut a, at, None).unwrap();
                 reference.sign_with_aws_sigv4_at(&mut b, at, None).unwrap();
                 let (mut signed_a, mut signed_b) = (request(method, pq), request(method, pq));
-                fast.sign_at(
-                    &mut signed_a,
-                    at,
-                    Some(&HeaderValue::from_static(BODY_SHA256)),
-                )
-                .unwrap();
+                fast.sign_at(&mut signed_a, at, Some(BODY_SHA256.as_bytes()))
+                    .unwrap();
                 reference
                     .sign_with_aws_sigv4_at(&mut signed_b, at, Some(BODY_SHA256))
                     .unwrap();

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
@@ -86,20 +86,30 @@ async fn hyper_server() -> std::net::SocketAddr {
     addr
 }
 
-fn request(
-    method: Method,
-    path: &str,
-    body_len: u64,
-    addr: std::net::SocketAddr,
-) -> Request<GeneratedBody> {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string());
-    if body_len > 0 {
-        builder = builder.header(http::header::CONTENT_LENGTH, body_len);
+/// A request as the codec sends it (head and body); hyper gets the same as an
+/// `http::Request`.
+struct TestRequest {
+    head: RequestHead,
+    body: GeneratedBody,
+}
+
+impl TestRequest {
+    async fn send_on(&self, conn: &mut H1Connection) -> Result<(), H1Error> {
+        conn.send(&self.head, &self.body).await
     }
-    builder.body(GeneratedBody::new(body_len)).unwrap()
+}
+
+fn request(method: Method, path: &str, body_len: u64, addr: std::net::SocketAddr) -> TestRequest {
+    let mut head = RequestHead::default();
+    head.start(method, &[path]).unwrap();
+    head.header("host", &[addr.to_string().as_bytes()]);
+    if body_len > 0 {
+        head.header("content-length", &[body_len.to_string().as_bytes()]);
+    }
+    TestRequest {
+        head,
+        body: GeneratedBody::new(body_len),
+    }
 }
 
 async fn connect(addr: std::net::SocketAddr) -> H1Connection {
@@ -107,13 +117,10 @@ async fn connect(addr: std::net::SocketAddr) -> H1Connection {
 }
 
 /// Status, headers (without `date`) and body of one exchange through the codec.
-async fn through_codec(
-    conn: &mut H1Connection,
-    req: &Request<GeneratedBody>,
-) -> (u16, HeaderMap, Vec<u8>) {
-    conn.send(req).await.unwrap();
+async fn through_codec(conn: &mut H1Connection, req: &TestRequest) -> (u16, HeaderMap, Vec<u8>) {
+    req.send_on(conn).await.unwrap();
     let mut head = conn
-        .read_head(req.method() == Method::HEAD, None)
+        .read_head(req.head.method() == Method::HEAD, None)
         .await
         .unwrap();
     let mut body = Vec::new();
@@ -125,10 +132,8 @@ async fn through_codec(
 }
 
 /// The same through hyper's client.
-async fn through_hyper(
-    addr: std::net::SocketAddr,
-    req: Request<GeneratedBody>,
-) -> (u16, HeaderMap, Vec<u8>) {
+async fn through_hyper(addr: std::net::SocketAddr, req: TestRequest) -> (u16, HeaderMap, Vec<u8>) {
+    let req = req.head.to_request(req.body, None).unwrap();
     let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
     tokio::spawn(connection);
@@ -192,7 +197,8 @@ async fn only_the_named_headers_are_kept_and_the_body_still_framed() {
     let mut conn = connect(addr).await;
     let only = [HeaderName::from_static("x-amz-request-id")];
     for _ in 0..2 {
-        conn.send(&request(Method::GET, "/len", 0, addr))
+        request(Method::GET, "/len", 0, addr)
+            .send_on(&mut conn)
             .await
             .unwrap();
         let head = conn.read_head(false, Some(&only)).await.unwrap();
@@ -310,7 +316,8 @@ async fn truncated_and_malformed_answers_are_errors() {
     ] {
         let addr = raw_server(response.to_vec(), usize::MAX, Then::Close).await;
         let mut conn = connect(addr).await;
-        conn.send(&request(Method::GET, "/", 0, addr))
+        request(Method::GET, "/", 0, addr)
+            .send_on(&mut conn)
             .await
             .unwrap();
         let result = match conn.read_head(false, None).await {
@@ -379,7 +386,9 @@ fn any_bytes_from_a_server_end_in_an_answer_or_an_error() {
                 let addr = raw_server(response, usize::MAX, Then::Close).await;
                 let mut conn = connect(addr).await;
                 let exchange = async {
-                    conn.send(&request(Method::GET, "/", 0, addr)).await?;
+                    request(Method::GET, "/", 0, addr)
+                        .send_on(&mut conn)
+                        .await?;
                     let head = conn.read_head(false, None).await?;
                     conn.read_body(&head, |_| {}).await
                 };
