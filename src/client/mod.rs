@@ -34,6 +34,7 @@ use crate::shared::S3Endpoint;
 use crate::shared::embedded_s3::EmbeddedS3;
 pub use admin::Admin;
 use embedded_gateway::RunningEmbeddedGateway;
+use request_head::decimal;
 pub use s3::{ClientOptions, Connection, Protocol, S3Call, S3Client};
 use token::TokenSource;
 
@@ -212,17 +213,22 @@ impl KeySpace {
         out
     }
 
-    /// Appends the object key for `key` to `out`.
+    /// Appends the object key for `key` to `out` (`s/` and 8 digits, `w/` and 10: zero
+    /// padded, without the formatting machinery, as this runs per request).
     fn write_key(&self, out: &mut String, key: ObjectKey) {
-        match key {
-            ObjectKey::Seeded(n) => {
-                let _ = write!(out, "{}s/{n:08}", self.run_prefix);
-            }
-            ObjectKey::Written(n) => {
-                let _ = write!(out, "{}w/{n:010}", self.run_prefix);
-            }
-            ObjectKey::None => {}
+        let (kind, n, width) = match key {
+            ObjectKey::Seeded(n) => ("s/", n, 8),
+            ObjectKey::Written(n) => ("w/", n, 10),
+            ObjectKey::None => return,
+        };
+        out.push_str(&self.run_prefix);
+        out.push_str(kind);
+        let mut digits = [0; 20];
+        let digits = decimal(n, &mut digits);
+        for _ in digits.len()..width {
+            out.push('0');
         }
+        out.extend(digits.iter().map(|d| char::from(*d)));
     }
 
     /// The S3 request that carries out `op`.
@@ -310,5 +316,19 @@ mod tests {
             first_list("{ weight = 1, max_keys = 100, prefix = \"s/\", delimiter = \"/\" }"),
             "/bkt?delimiter=%2F&list-type=2&max-keys=100&prefix=run%2Fs%2F"
         );
+    }
+
+    #[test]
+    fn keys_are_zero_padded_as_the_formatter_pads_them() {
+        let text = "name = \"k\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\n\
+                    concurrency = 1\n[data]\nbuckets = [\"bkt\"]\nobjects = 1\nsize = \"4KiB\"\n[mix]\nget = 1\n\
+                    [targets.local]\nkind = \"embedded\"\n";
+        let plan = crate::scenario::parse(std::path::Path::new("k.toml"), text, &|_| None).unwrap();
+        let keys = KeySpace::new(&plan, "run/");
+        for n in [0, 42, 99_999_999, 100_000_000, 12_345_678_901, u64::MAX] {
+            assert_eq!(keys.key(ObjectKey::Seeded(n)), format!("run/s/{n:08}"));
+            assert_eq!(keys.key(ObjectKey::Written(n)), format!("run/w/{n:010}"));
+        }
+        assert_eq!(keys.key(ObjectKey::None), "");
     }
 }

@@ -13,6 +13,8 @@
 //! `streams_per_connection = N` lets N workers share one. A request that opened a
 //! connection reports how long connect and TLS took.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,7 @@ use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
+use tokio::time::Sleep;
 
 use std::collections::HashMap;
 
@@ -271,6 +274,9 @@ pub struct Connection {
     sender: Option<Sender>,
     /// The request being sent, its buffers kept from one request to the next.
     head: RequestHead,
+    /// The worker's request timer (see [`S3Client::within_timeout`]); made on first use,
+    /// on the runtime the worker runs on.
+    watchdog: Option<Pin<Box<Sleep>>>,
 }
 
 impl Connection {
@@ -451,6 +457,7 @@ impl S3Client {
             identity: identity_of_worker(worker, self.identities()),
             sender: None,
             head: RequestHead::default(),
+            watchdog: None,
         }
     }
 
@@ -538,12 +545,11 @@ impl S3Client {
             None => GeneratedBody::new(call.body_len),
         };
         let mut opened = None;
+        let mut watchdog = conn.watchdog.take();
         let exchange = self.exchange(conn, &head, body, &mut opened, keep);
-        let mut resp = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(r) => r,
-            Err(_) => Response::transport(TransportError::Timeout),
-        };
+        let mut resp = self.within_timeout(exchange, &mut watchdog).await;
         conn.head = head;
+        conn.watchdog = watchdog;
         // A whole object answering a range request: the server (or a cache in front of
         // it) ignored `Range`; not what the scenario asked for.
         if call.range.is_some() && resp.status == Some(200) {
@@ -558,6 +564,34 @@ impl S3Client {
             t.unauthorized(&used);
         }
         resp
+    }
+
+    /// `exchange`'s answer, or a `Timeout` once `self.timeout` has passed since it began.
+    /// A worker has one timer for all its requests rather than one per request (whose
+    /// arming and disarming cost as much as signing): armed at the first request's
+    /// deadline, it wakes when a request is due to time out or, early, at an earlier
+    /// request's deadline, and is then re-armed at the current one. So it fires at most
+    /// once per timeout period per worker without an actual timeout.
+    async fn within_timeout(
+        &self,
+        exchange: impl Future<Output = Response>,
+        watchdog: &mut Option<Pin<Box<Sleep>>>,
+    ) -> Response {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timer = watchdog.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let mut exchange = std::pin::pin!(exchange);
+        loop {
+            tokio::select! {
+                biased;
+                resp = &mut exchange => return resp,
+                () = timer.as_mut() => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Response::transport(TransportError::Timeout);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
     }
 
     /// Builds the request of `call` into `head`, carrying gateway identity `identity`'s
@@ -1088,5 +1122,84 @@ mod tests {
             ]
         );
         assert!(gateway.http_request(&get("/bench/k"), 3).is_err());
+    }
+
+    /// A server on loopback answering `/slow` after 200 ms, never answering `/hang`, and
+    /// anything else at once (empty 200s on one kept-alive connection).
+    async fn timing_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                            }
+                            continue;
+                        };
+                        let line = String::from_utf8_lossy(&pending[..end]).to_string();
+                        pending.drain(..end + 4);
+                        if line.starts_with("GET /hang ") {
+                            std::future::pending::<()>().await;
+                        }
+                        if line.starts_with("GET /slow ") {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// The worker's one request timer, armed by an earlier request, wakes early during a
+    /// later one: that request is not timed out before its own deadline, and a request
+    /// that never gets an answer is, once the timeout has passed since it began.
+    #[tokio::test]
+    async fn a_request_times_out_after_its_own_timeout_and_never_before() {
+        let addr = timing_server().await;
+        let client = S3Client::direct(
+            &S3Endpoint {
+                endpoint: format!("http://{addr}"),
+                region: "us-east-1".into(),
+                access_key: "a".into(),
+                secret_key: Secret::new("b"),
+                tls: TlsSpec::default(),
+            },
+            ClientOptions {
+                timeout: Duration::from_millis(300),
+                ..options()
+            },
+        )
+        .unwrap();
+        let mut conn = client.connection(0);
+        let first = client.send(&mut conn, &get("/fast")).await;
+        assert_eq!(first.status, Some(200));
+        // The timer is armed at the first request's deadline, which falls inside the
+        // slow request below.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let slow = client.send(&mut conn, &get("/slow")).await;
+        assert_eq!((slow.status, slow.transport), (Some(200), None));
+        let began = Instant::now();
+        let hung = client.send(&mut conn, &get("/hang")).await;
+        let waited = began.elapsed();
+        assert_eq!(hung.transport, Some(TransportError::Timeout));
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+            "timed out after {waited:?}"
+        );
+        // The next request opens a new connection and is answered.
+        let after = client.send(&mut conn, &get("/fast")).await;
+        assert_eq!((after.status, after.transport), (Some(200), None));
     }
 }
