@@ -546,8 +546,10 @@ impl S3Client {
         };
         let mut opened = None;
         let mut watchdog = conn.watchdog.take();
-        let exchange = self.exchange(conn, &head, body, &mut opened, keep);
-        let mut resp = self.within_timeout(exchange, &mut watchdog).await;
+        let mut resp = {
+            let exchange = std::pin::pin!(self.exchange(conn, &head, body, &mut opened, keep));
+            self.within_timeout(exchange, &mut watchdog).await
+        };
         conn.head = head;
         conn.watchdog = watchdog;
         // A whole object answering a range request: the server (or a cache in front of
@@ -574,16 +576,15 @@ impl S3Client {
     /// once per timeout period per worker without an actual timeout.
     async fn within_timeout(
         &self,
-        exchange: impl Future<Output = Response>,
+        mut exchange: Pin<&mut impl Future<Output = Response>>,
         watchdog: &mut Option<Pin<Box<Sleep>>>,
     ) -> Response {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let timer = watchdog.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        let mut exchange = std::pin::pin!(exchange);
         loop {
             tokio::select! {
                 biased;
-                resp = &mut exchange => return resp,
+                resp = exchange.as_mut() => return resp,
                 () = timer.as_mut() => {
                     if tokio::time::Instant::now() >= deadline {
                         return Response::transport(TransportError::Timeout);
@@ -754,7 +755,17 @@ impl S3Client {
         keep: Kept,
     ) -> Response {
         let body_len = body.length();
-        let sender = match self.ready(conn, opened).await {
+        // The usual case, a kept-alive HTTP/1.1 connection, without the future of
+        // `ready` (opening connections, HTTP/2): boxed, it is not moved per request.
+        let open_h1 = match &mut conn.sender {
+            Some(Sender::H1(c)) => c.is_open(),
+            _ => false,
+        };
+        let sender = match open_h1 {
+            true => conn.sender.as_mut().ok_or(TransportError::Connect),
+            false => Box::pin(self.ready(conn, opened)).await,
+        };
+        let sender = match sender {
             Ok(s) => s,
             Err(kind) => return Response::transport(kind),
         };
@@ -776,36 +787,45 @@ impl S3Client {
                 let read = c.read_body(&answer_head, |data| answer.data(data)).await;
                 answer.finish(read.err().map(|e| broken(&e)))
             }
-            Sender::H2(s) => {
-                // HTTP/2 takes scheme and authority from the URI (`:scheme`,
-                // `:authority`); the signed `host` travels as `:authority`.
-                let Ok(req) = head.to_request(body, Some(&self.scheme)) else {
-                    return Response::transport(TransportError::Reset);
-                };
-                let resp = match s.send_request(req).await {
-                    Ok(r) => r,
-                    Err(e) => return Response::transport(broken(&e)),
-                };
-                let mut answer =
-                    self.answer(resp.status().as_u16(), resp.headers(), keep, body_len);
-                let mut body = resp.into_body();
-                let mut broken_by = None;
-                while let Some(frame) = body.frame().await {
-                    match frame {
-                        Ok(f) => {
-                            if let Some(data) = f.data_ref() {
-                                answer.data(data.chunk());
-                            }
-                        }
-                        Err(e) => {
-                            broken_by = Some(broken(&e));
-                            break;
-                        }
+            Sender::H2(s) => Box::pin(self.exchange_h2(s.clone(), head, body, keep)).await,
+        }
+    }
+
+    /// One exchange on an HTTP/2 connection.
+    async fn exchange_h2(
+        &self,
+        mut sender: http2::SendRequest<GeneratedBody>,
+        head: &RequestHead,
+        body: GeneratedBody,
+        keep: Kept,
+    ) -> Response {
+        let body_len = body.length();
+        // HTTP/2 takes scheme and authority from the URI (`:scheme`, `:authority`); the
+        // signed `host` travels as `:authority`.
+        let Ok(req) = head.to_request(body, Some(&self.scheme)) else {
+            return Response::transport(TransportError::Reset);
+        };
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => return Response::transport(broken(&e)),
+        };
+        let mut answer = self.answer(resp.status().as_u16(), resp.headers(), keep, body_len);
+        let mut body = resp.into_body();
+        let mut broken_by = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(data) = f.data_ref() {
+                        answer.data(data.chunk());
                     }
                 }
-                answer.finish(broken_by)
+                Err(e) => {
+                    broken_by = Some(broken(&e));
+                    break;
+                }
             }
         }
+        answer.finish(broken_by)
     }
 
     /// The answer being read, from its status and headers (which arrived just now):
