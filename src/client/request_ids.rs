@@ -15,26 +15,32 @@ use crate::shared::request_ids::{AMZ_REQUEST_ID, MS_REQUEST_ID};
 /// Makes the ids of one target's requests: `<run id>-<target index>-<op index>`.
 #[derive(Debug, Clone)]
 pub struct ClientIds {
-    /// `<run id>-<target index>-`.
+    /// `<run id>-<target index>-`: visible ASCII, so any id is a header value.
     prefix: String,
 }
 
 impl ClientIds {
-    /// Ids for target `target` of run `run_id`.
-    pub fn new(run_id: &str, target: usize) -> Self {
-        ClientIds {
-            prefix: format!("{run_id}-{target}-"),
-        }
+    /// Ids for target `target` of run `run_id` (`None` if the run id is not visible
+    /// ASCII, so ids could not be header values).
+    pub fn new(run_id: &str, target: usize) -> Option<Self> {
+        let prefix = format!("{run_id}-{target}-");
+        prefix
+            .bytes()
+            .all(|b| b.is_ascii_graphic())
+            .then_some(ClientIds { prefix })
     }
 
-    /// The id of op `index` (`None` if the run id cannot be a header value).
-    pub fn of(&self, index: u64) -> Option<HeaderValue> {
-        let mut digits = [0u8; 20];
-        let digits = decimal(index, &mut digits);
-        let mut id = Vec::with_capacity(self.prefix.len() + digits.len());
-        id.extend_from_slice(self.prefix.as_bytes());
-        id.extend_from_slice(digits);
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).ok()
+    /// The id of op `index` in two parts, its digits written into `digits` (sent per
+    /// request without allocating).
+    pub fn parts<'a>(&'a self, index: u64, digits: &'a mut [u8; 20]) -> [&'a [u8]; 2] {
+        [self.prefix.as_bytes(), decimal(index, digits)]
+    }
+
+    /// The id of op `index`.
+    pub fn of(&self, index: u64) -> HeaderValue {
+        let id = self.parts(index, &mut [0; 20]).concat();
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
+            .expect("visible ASCII is a header value")
     }
 }
 
@@ -53,19 +59,21 @@ mod tests {
 
     #[test]
     fn ids_name_run_target_and_op_and_answers_keep_server_ids() {
-        let ids = ClientIds::new("demo-20261206T160000Z-5f3a9c0e", 1);
-        assert_eq!(ids.of(42).unwrap(), "demo-20261206T160000Z-5f3a9c0e-1-42");
+        let ids = ClientIds::new("demo-20261206T160000Z-5f3a9c0e", 1).unwrap();
+        assert_eq!(ids.of(42), "demo-20261206T160000Z-5f3a9c0e-1-42");
         let mut headers = HeaderMap::new();
         headers.insert(AMZ_REQUEST_ID, HeaderValue::from_static("tx0001"));
-        let got = answered(ids.of(7), &headers);
+        let got = answered(Some(ids.of(7)), &headers);
         assert_eq!(got.client.unwrap(), "demo-20261206T160000Z-5f3a9c0e-1-7");
         assert_eq!(got.amz.unwrap(), "tx0001");
         assert_eq!(got.gateway, None);
         for index in [0, 9, 10, 1_000_000_007, u64::MAX] {
             assert_eq!(
-                ids.of(index).unwrap(),
+                ids.of(index),
                 format!("demo-20261206T160000Z-5f3a9c0e-1-{index}")
             );
         }
+        assert!(ClientIds::new("run with space", 0).is_none());
+        assert!(ClientIds::new("run\r\nx", 0).is_none());
     }
 }

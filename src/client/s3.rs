@@ -233,8 +233,6 @@ struct Built<'c> {
     token: Option<&'c Arc<TokenSource>>,
     /// That header, as sent.
     bearer: Option<HeaderValue>,
-    /// The request's `x-client-request-id`, if it carries one.
-    client_id: Option<HeaderValue>,
 }
 
 /// What one gateway identity sends: a bearer token and/or a subscription key header.
@@ -449,6 +447,12 @@ impl S3Client {
         self
     }
 
+    /// The `x-client-request-id` `call` carries, if any (the answer does not keep it:
+    /// only the slowest requests' ids are kept).
+    pub fn request_id(&self, call: &S3Call) -> Option<HeaderValue> {
+        Some(self.ids.as_ref()?.of(call.index?))
+    }
+
     /// Worker `worker`'s connection (not opened yet), carrying the identity the worker
     /// sends as (round-robin over the gateway's identities).
     pub fn connection(&self, worker: usize) -> Connection {
@@ -558,7 +562,6 @@ impl S3Client {
             resp.class = OutcomeClass::ServerError;
         }
         resp.opened = opened;
-        resp.ids.client = built.client_id;
         if resp.transport.is_some() || self.policy.reuse == ConnectionReuse::PerRequest {
             conn.sender = None;
         }
@@ -639,7 +642,6 @@ impl S3Client {
         let mut built = Built {
             token: None,
             bearer: None,
-            client_id: None,
         };
         match &self.auth {
             Auth::SigV4(signer) => {
@@ -670,11 +672,8 @@ impl S3Client {
             }
         }
         // After signing: the id is not signed.
-        if let (Some(ids), Some(index)) = (&self.ids, call.index)
-            && let Some(id) = ids.of(index)
-        {
-            head.header(CLIENT_REQUEST_ID.as_str(), &[id.as_bytes()]);
-            built.client_id = Some(id);
+        if let (Some(ids), Some(index)) = (&self.ids, call.index) {
+            head.header(CLIENT_REQUEST_ID.as_str(), &ids.parts(index, &mut [0; 20]));
         }
         Ok(built)
     }
@@ -943,7 +942,7 @@ mod tests {
         assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
 
         // A client naming its requests sends the id of calls with an index only.
-        let named = direct.with_request_ids(ClientIds::new("run", 2));
+        let named = direct.with_request_ids(ClientIds::new("run", 2).unwrap());
         let call = S3Call {
             index: Some(9),
             ..get("/bench/k")

@@ -28,7 +28,7 @@ use crate::client::{Connection, KeySpace, S3Call, S3Client};
 use crate::plan::clients::identity_of_worker;
 use crate::plan::sequence::{OpSequence, PlannedOp};
 use crate::plan::{LoadModel, OpKind, OpenLoop, Shard};
-use crate::record::slowest::SlowDetails;
+use crate::record::slowest::{RequestIds, SlowDetails};
 use crate::record::trace::{RequestTrace, TraceLine};
 use crate::record::{Lanes, Phase, RecordHandle, Sample, SeriesKey, micros};
 use schedule::{Schedule, ScheduleCursor};
@@ -270,7 +270,7 @@ impl Exec {
             .record(worker, &self.response_sample(worker, key, &resp, times));
         self.lanes
             .keep_if_slow(worker, &key, due, completed_at - due, || {
-                slow_details(call, &resp)
+                slow_details(&self.client, call, &resp)
             });
         if let Some(trace) = &self.trace {
             trace.write(&TraceLine {
@@ -289,7 +289,7 @@ impl Exec {
 }
 
 /// What the slowest-requests table shows of a request besides its timing.
-fn slow_details(call: &S3Call, resp: &Response) -> SlowDetails {
+fn slow_details(client: &S3Client, call: &S3Call, resp: &Response) -> SlowDetails {
     let path = &call.path_and_query;
     SlowDetails {
         path: path
@@ -297,7 +297,10 @@ fn slow_details(call: &S3Call, resp: &Response) -> SlowDetails {
             .map_or(path.as_str(), |(p, _)| p)
             .to_string(),
         status: resp.status,
-        ids: resp.ids.clone(),
+        ids: RequestIds {
+            client: client.request_id(call),
+            ..resp.ids.clone()
+        },
     }
 }
 

@@ -170,7 +170,7 @@ impl Exec {
         self.lanes.record(worker, &sample);
         self.lanes
             .keep_if_slow(worker, &key, due.at, sample.latency, || {
-                super::slow_details(&upload.create, &last)
+                super::slow_details(&self.client, &upload.create, &last)
             });
         if let Some(trace) = &self.trace {
             trace.write(&TraceLine {

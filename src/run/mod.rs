@@ -463,7 +463,10 @@ async fn connect(plan: &Plan, run_id: &str, stop: &watch::Receiver<bool>, target
             break;
         }
         let client = match t.client(spec, plan.limits.request_timeout, plan.connections) {
-            Ok(c) => c.with_request_ids(ClientIds::new(run_id, i)),
+            Ok(c) => match ClientIds::new(run_id, i) {
+                Some(ids) => c.with_request_ids(ids),
+                None => c,
+            },
             Err(e) => {
                 targets.errors[i] = Some(format!("{e:#}"));
                 continue;
