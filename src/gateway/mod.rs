@@ -11,6 +11,7 @@
 mod audit;
 mod backend;
 mod cache;
+mod connections;
 mod correlation;
 mod cors;
 mod forward;
