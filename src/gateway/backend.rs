@@ -3,10 +3,10 @@
 //! and streaming bodies both ways.
 //!
 //! Owns header hygiene (the client's credentials and hop-by-hop headers never reach
-//! the backend) and the backend connection pool (http, or https trusting the endpoint's
-//! `tls` settings: `--backend-ca` or the platform's roots). Bodies are passed through frame by
-//! frame, unless `retry` or `buffer-request-body` needs the whole body first
-//! (`gateway::forward`).
+//! the backend) and how backend connections are made (http, or https trusting the
+//! endpoint's `tls` settings: `--backend-ca` or the platform's roots); the pool and the
+//! exchange are `connections`. Bodies are passed through frame by frame, unless `retry`
+//! or `buffer-request-body` needs the whole body first (`gateway::forward`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,12 +19,10 @@ use http_body_util::combinators::BoxBody;
 
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+use super::connections::{Connections, ResponseBody};
 use crate::shared::sigv4::ProxySigner;
 use crate::shared::{S3Endpoint, TlsSpec};
 
@@ -58,7 +56,8 @@ const DROPPED_RESPONSE_HEADERS: [HeaderName; 4] = [
 /// Where backend requests go: `http(s)://host:port` plus an optional path prefix.
 #[derive(Debug, Clone)]
 pub struct BaseUrl {
-    origin: String,
+    /// `http(s)://host:port`: which connections of the pool it uses.
+    origin: Arc<str>,
     path_prefix: String,
     host: HeaderValue,
 }
@@ -76,7 +75,7 @@ impl BaseUrl {
             .authority()
             .ok_or_else(|| anyhow::anyhow!("backend URL {url} has no host"))?;
         Ok(BaseUrl {
-            origin: format!("{scheme}://{authority}"),
+            origin: format!("{scheme}://{authority}").into(),
             path_prefix: uri.path().trim_end_matches('/').to_string(),
             host: HeaderValue::from_str(authority.as_str())?,
         })
@@ -97,7 +96,7 @@ pub type ForwardedBody = BoxBody<Bytes, hyper::Error>;
 
 /// A pooled, signing client for the backend.
 pub struct Backend {
-    http: Client<HttpsConnector<HttpConnector>, ForwardedBody>,
+    connections: Arc<Connections>,
     signer: ProxySigner,
     /// `--backend-endpoint`, unless a policy sets another base URL.
     pub default_base: BaseUrl,
@@ -108,9 +107,7 @@ impl Backend {
     pub fn new(endpoint: &S3Endpoint) -> anyhow::Result<Self> {
         let connector = https_connector(&endpoint.tls).context("backend TLS")?;
         Ok(Backend {
-            http: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
+            connections: Connections::new(connector),
             signer: ProxySigner::new(endpoint),
             default_base: BaseUrl::parse(&endpoint.endpoint)?,
         })
@@ -126,7 +123,7 @@ impl Backend {
         client_headers: &HeaderMap,
         body: ForwardedBody,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, BackendError> {
+    ) -> Result<Response<ResponseBody>, BackendError> {
         let client_body_failed = Arc::new(AtomicBool::new(false));
         let failed = client_body_failed.clone();
         let body = body
@@ -137,7 +134,8 @@ impl Backend {
             .boxed();
         let mut req = Request::new(body);
         *req.method_mut() = method;
-        *req.uri_mut() = format!("{}{}{}", base.origin, base.path_prefix, path_and_query)
+        // Origin-form, as HTTP/1.1 sends it to an origin server.
+        *req.uri_mut() = format!("{}{}", base.path_prefix, path_and_query)
             .parse()
             .map_err(|_| BackendError::Unreachable)?;
         let headers = req.headers_mut();
@@ -150,7 +148,7 @@ impl Backend {
         self.signer
             .sign(&mut req, client_payload_hash(client_headers))
             .map_err(|_| BackendError::Unreachable)?;
-        match tokio::time::timeout(timeout, self.http.request(req)).await {
+        match tokio::time::timeout(timeout, self.connections.send(&base.origin, req)).await {
             Err(_) => Err(BackendError::Timeout),
             Ok(Err(_)) if client_body_failed.load(Ordering::Relaxed) => {
                 Err(BackendError::ClientBody)

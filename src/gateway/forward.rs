@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::backend::{Backend, BackendError, BaseUrl};
+use super::connections::ResponseBody;
 use super::policy::expr::{Condition, Facts, Text};
 use super::policy::{ForwardRequest, Step};
 use super::traffic::{ConcurrencyLimit, ConcurrencySlot, RetryDelays};
@@ -79,7 +80,7 @@ impl<'p> Forwarding<'p> {
         headers: &HeaderMap,
         body: Incoming,
         again: impl Fn(&Condition, u16, &HeaderMap) -> bool,
-    ) -> Result<Response<Incoming>, BackendError> {
+    ) -> Result<Response<ResponseBody>, BackendError> {
         let timeout = self.options.timeout;
         let Some((condition, delays)) = self.retry else {
             let body = if self.options.buffer_request_body {

@@ -1,16 +1,16 @@
 //! `validate-jwt`: the checks of one policy element and the signing keys it trusts.
 //!
 //! Owns token extraction, signature (RS256/384/512, PS256/384/512) and claim validation,
-//! why a token was refused, and fetching keys and the issuer from an OpenID discovery
-//! document (`http://`, or `https://` trusting `--openid-ca` or the platform's roots): in
-//! the background from startup, retried with backoff until known (the idp may start
-//! later), refreshed every `KEY_REFRESH` as APIM caches its metadata, and again when a
-//! token names an unknown `kid` (at most every `JwtPolicy::refetch_floor`). It does not
-//! build error responses; the pipeline does.
+//! why a token was refused, and when the keys of its OpenID discovery documents
+//! (`openid_keys`, fetched over `http://`, or `https://` trusting `--openid-ca` or the
+//! platform's roots) are fetched: in the background from startup, retried with backoff
+//! until known (the idp may start later), refreshed every `KEY_REFRESH` as APIM caches
+//! its metadata, and again when a token names an unknown `kid` (at most every
+//! `OpenIdKeys::refetch_floor`). It does not build error responses; the pipeline does.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use http::HeaderMap;
@@ -19,10 +19,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use super::openid_keys::{OpenIdKeys, Published};
 use super::pipeline::Gateway;
 use super::verified_tokens::{Remembered, VerifiedTokens};
 use crate::shared::TlsSpec;
@@ -49,16 +49,16 @@ const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duratio
 /// Failures already logged by `fetch_all`, so each distinct one is logged once.
 pub type ReportedFailures = HashSet<String>;
 
-/// Fetches the keys of every policy once; whether all were fetched. Each distinct
-/// failure is logged once; a failed fetch keeps the keys already known.
+/// Fetches the keys of every `openid-config` URL once; whether all were fetched. Each
+/// distinct failure is logged once; a failed fetch keeps the keys already known.
 pub async fn fetch_all(
-    policies: &[&JwtPolicy],
+    key_sets: &[Arc<OpenIdKeys>],
     openid: &OpenIdClient,
     reported: &mut ReportedFailures,
 ) -> bool {
     let mut all = true;
-    for p in policies {
-        if let Err(e) = p.fetch_keys(openid).await {
+    for k in key_sets {
+        if let Err(e) = k.fetch(openid).await {
             all = false;
             let message = format!("{e:#}");
             if reported.insert(message.clone()) {
@@ -72,7 +72,7 @@ pub async fn fetch_all(
     all
 }
 
-/// Keeps the keys of every `validate-jwt` of `gateway` fresh for as long as it runs:
+/// Keeps the keys of every `openid-config` of `gateway` fresh for as long as it runs:
 /// after a failed fetch (`fetched` false) retried with doubling backoff, after a
 /// successful one fetched again in `KEY_REFRESH`.
 pub async fn keep_keys_fresh(
@@ -80,8 +80,8 @@ pub async fn keep_keys_fresh(
     mut reported: ReportedFailures,
     mut fetched: bool,
 ) {
-    let policies = super::jwt_policies(&gateway.policy.inbound);
-    if policies.iter().all(|p| p.openid_configs.is_empty()) {
+    let key_sets = &gateway.policy.openid_keys;
+    if key_sets.is_empty() {
         return;
     }
     let mut backoff = RETRY_BACKOFF.0;
@@ -93,7 +93,7 @@ pub async fn keep_keys_fresh(
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(RETRY_BACKOFF.1);
         }
-        fetched = fetch_all(&policies, &gateway.openid, &mut reported).await;
+        fetched = fetch_all(key_sets, &gateway.openid, &mut reported).await;
     }
 }
 
@@ -127,18 +127,11 @@ pub struct JwtPolicy {
     /// `require-scheme`: the header must start with this scheme (e.g. `Bearer`).
     pub require_scheme: Option<String>,
     pub clock_skew: Duration,
-    /// `openid-config url`s, fetched by `fetch_keys`.
-    pub openid_configs: Vec<String>,
+    /// The keys of each `openid-config url`, shared with the gateway's other policies
+    /// naming the same URL; each document's `issuer` is valid besides `issuers`.
+    pub openid_configs: Vec<Arc<OpenIdKeys>>,
     /// `issuer-signing-keys`.
     pub keys: Vec<VerifyKey>,
-    /// Keys from the `openid_configs`, replaced at each fetch.
-    pub fetched: RwLock<Vec<VerifyKey>>,
-    /// When the keys were last fetched.
-    pub fetched_at: Mutex<Option<Instant>>,
-    /// Least time between two fetches for an unknown `kid`.
-    pub refetch_floor: Duration,
-    /// The `issuer` of each `openid_configs` document, valid besides `issuers`.
-    pub discovered_issuers: RwLock<Vec<String>>,
     pub audiences: Vec<String>,
     pub issuers: Vec<String>,
     pub claims: Vec<ClaimRule>,
@@ -234,56 +227,19 @@ impl JwtFailure {
 }
 
 impl JwtPolicy {
-    /// Fetches the JWKS of every `openid-config` and replaces the fetched keys.
+    /// Fetches the keys of every `openid-config` of this policy (for all policies
+    /// sharing them).
     pub async fn fetch_keys(&self, openid: &OpenIdClient) -> anyhow::Result<()> {
-        if self.openid_configs.is_empty() {
-            return Ok(());
+        for k in &self.openid_configs {
+            k.fetch(openid).await?;
         }
-        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let mut keys = Vec::new();
-        let mut issuers = Vec::new();
-        for url in &self.openid_configs {
-            let discovery = openid
-                .get_json(url)
-                .await
-                .with_context(|| format!("openid-config {url}"))?;
-            if let Some(issuer) = discovery.get("issuer").and_then(Value::as_str) {
-                issuers.push(issuer.to_string());
-            }
-            let jwks_uri = discovery
-                .get("jwks_uri")
-                .and_then(Value::as_str)
-                .with_context(|| format!("openid-config {url}: no jwks_uri"))?
-                .to_string();
-            let jwks: JwkSet = serde_json::from_value(
-                openid
-                    .get_json(&jwks_uri)
-                    .await
-                    .with_context(|| format!("jwks_uri {jwks_uri}"))?,
-            )
-            .with_context(|| format!("jwks_uri {jwks_uri}: not a JWK set"))?;
-            let before = keys.len();
-            for jwk in &jwks.keys {
-                if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                    keys.push(VerifyKey {
-                        kid: jwk.common.key_id.clone(),
-                        key,
-                    });
-                }
-            }
-            anyhow::ensure!(
-                keys.len() > before,
-                "jwks_uri {jwks_uri}: no usable RSA keys"
-            );
-        }
-        *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        *self
-            .discovered_issuers
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = issuers;
-        // A key may have been removed: tokens it signed must be verified again.
-        self.verified.forget_all();
         Ok(())
+    }
+
+    /// Changes whenever the keys of an `openid-config` of this policy are replaced: an
+    /// acceptance remembered under another value is not trusted.
+    fn key_generation(&self) -> u64 {
+        self.openid_configs.iter().map(|k| k.generation()).sum()
     }
 
     /// Whether the token in `headers` names a `kid` no known key has, and the keys may
@@ -297,24 +253,21 @@ impl JwtPolicy {
         };
         // A token accepted under the current keys names a known key, if any.
         let now = jsonwebtoken::get_current_timestamp();
-        if self.verified.lookup(token, now, self.clock_skew.as_secs()) != Remembered::Unknown {
+        let remembered =
+            self.verified
+                .lookup(token, self.key_generation(), now, self.clock_skew.as_secs());
+        if remembered != Remembered::Unknown {
             return false;
         }
         let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
             return false;
         };
-        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
         let known = self
             .keys
             .iter()
-            .chain(fetched.iter())
-            .any(|k| k.kid.as_deref() == Some(kid.as_str()));
-        let due = self
-            .fetched_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none_or(|t| t.elapsed() >= self.refetch_floor);
-        !known && due
+            .any(|k| k.kid.as_deref() == Some(kid.as_str()))
+            || self.openid_configs.iter().any(|k| k.knows(&kid));
+        !known && self.openid_configs.iter().any(|k| k.refetch_due())
     }
 
     /// The raw token from `headers`, scheme removed.
@@ -347,14 +300,14 @@ impl JwtPolicy {
         let token = self.token(headers)?;
         let now = jsonwebtoken::get_current_timestamp();
         let skew = self.clock_skew.as_secs();
-        match self.verified.lookup(token, now, skew) {
+        // Read before the keys, so an acceptance racing a key change is not trusted.
+        let generation = self.key_generation();
+        match self.verified.lookup(token, generation, now, skew) {
             Remembered::Valid => return Ok(()),
             // What verifying it again would say: the signature holds, `exp` has passed.
             Remembered::Expired => return Err(JwtFailure::Invalid(Refusal::Expired)),
             Remembered::Unknown => {}
         }
-        // Read before the keys, so an acceptance racing a key change is not remembered.
-        let generation = self.verified.generation();
         let claims = self.verify(token)?;
         let exp = match claims.get("exp").map(Value::as_u64) {
             None => None,
@@ -373,9 +326,11 @@ impl JwtPolicy {
         if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
             return Err(invalid(Refusal::Algorithm));
         }
-        let validation = self.validation(header.alg);
-        let fetched = self.fetched.read().unwrap_or_else(|e| e.into_inner());
-        let all: Vec<&VerifyKey> = self.keys.iter().chain(fetched.iter()).collect();
+        let published: Vec<Arc<Published>> =
+            self.openid_configs.iter().map(|k| k.published()).collect();
+        let validation = self.validation(header.alg, &published);
+        let fetched = published.iter().flat_map(|p| p.keys.iter());
+        let all: Vec<&VerifyKey> = self.keys.iter().chain(fetched).collect();
         let by_kid: Vec<&VerifyKey> = all
             .iter()
             .copied()
@@ -419,7 +374,7 @@ impl JwtPolicy {
         }
     }
 
-    fn validation(&self, alg: Algorithm) -> Validation {
+    fn validation(&self, alg: Algorithm, published: &[Arc<Published>]) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = self.clock_skew.as_secs();
         v.validate_exp = true;
@@ -436,11 +391,8 @@ impl JwtPolicy {
         }
         // validate-jwt-policy.md: with <openid-config>, the metadata's issuer is valid
         // besides those in <issuers>.
-        let discovered = self
-            .discovered_issuers
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let issuers: Vec<&String> = self.issuers.iter().chain(discovered.iter()).collect();
+        let discovered = published.iter().filter_map(|p| p.issuer.as_ref());
+        let issuers: Vec<&String> = self.issuers.iter().chain(discovered).collect();
         if !issuers.is_empty() {
             v.set_issuer(&issuers);
             required.insert("iss".to_string());
@@ -496,7 +448,7 @@ impl OpenIdClient {
     }
 
     /// GETs a JSON document, within 10 s.
-    async fn get_json(&self, url: &str) -> anyhow::Result<Value> {
+    pub async fn get_json(&self, url: &str) -> anyhow::Result<Value> {
         let req = http::Request::get(url).body(Empty::new())?;
         let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
             .await

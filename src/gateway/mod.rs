@@ -11,11 +11,13 @@
 mod audit;
 mod backend;
 mod cache;
+mod connections;
 mod correlation;
 mod cors;
 mod forward;
 mod jwt;
 mod limits;
+mod openid_keys;
 mod pipeline;
 pub mod policy;
 mod reply;
@@ -147,7 +149,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
     // request; if the idp is not up yet, the background task keeps trying.
     let openid = jwt::OpenIdClient::new(&config.openid_tls)?;
     let mut reported = jwt::ReportedFailures::new();
-    let keys_fetched = jwt::fetch_all(&jwt_policies(&policy.inbound), &openid, &mut reported).await;
+    let keys_fetched = jwt::fetch_all(&policy.openid_keys, &openid, &mut reported).await;
     let api_prefix = normalize_prefix(&config.api_prefix);
     let caching = has_cache_lookup(&policy.inbound);
     let native_blocks = policy.native_blocks.clone();

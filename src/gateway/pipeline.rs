@@ -233,10 +233,14 @@ impl Gateway {
             response_headers: Vec::new(),
             timing: Stopwatch::started(arrived),
         };
-        for p in super::jwt_policies(&self.policy.inbound) {
-            if p.wants_refetch(&ex.headers) {
-                // A failed refetch keeps the old keys; the token then fails as invalid.
-                let _ = p.fetch_keys(&self.openid).await;
+        // Only when some keys may be fetched again (rarely: a floor of minutes) are the
+        // tokens looked at for an unknown `kid`.
+        if self.policy.openid_keys.iter().any(|k| k.refetch_due()) {
+            for p in super::jwt_policies(&self.policy.inbound) {
+                if p.wants_refetch(&ex.headers) {
+                    // A failed refetch keeps the old keys; the token then fails as invalid.
+                    let _ = p.fetch_keys(&self.openid).await;
+                }
             }
         }
         match self.inbound(&self.policy.inbound, &mut ex, Instant::now()) {

@@ -38,6 +38,7 @@ use roxmltree::Node;
 
 use super::jwt::{ClaimRule, JwtPolicy, VerifyKey};
 use super::limits::{FixedWindowQuota, SlidingWindow};
+use super::openid_keys::{KeyRegistry, OpenIdKeys};
 use super::traffic::{ConcurrencyLimit, IpFilter, RetryDelays};
 use expr::{Condition, Text};
 
@@ -59,6 +60,9 @@ pub struct Policy {
     pub on_error: Vec<Step>,
     /// Marker blocks replaced natively (`sigv4`, `x-cache`), with their lines, for the log.
     pub native_blocks: Vec<(String, u32)>,
+    /// The keys of every `openid-config` URL the policy names, once each (its
+    /// `validate-jwt`s share them).
+    pub openid_keys: Vec<Arc<OpenIdKeys>>,
 }
 
 /// How to read a policy file.
@@ -323,6 +327,7 @@ pub fn parse(text: &str, file: &str, opts: &LoadOptions) -> anyhow::Result<Polic
         file,
         opts,
         native: std::cell::RefCell::new(Vec::new()),
+        keys: KeyRegistry::default(),
     };
     let root = doc.root_element();
     if root.tag_name().name() != "policies" {
@@ -335,6 +340,7 @@ pub fn parse(text: &str, file: &str, opts: &LoadOptions) -> anyhow::Result<Polic
         outbound: Vec::new(),
         on_error: Vec::new(),
         native_blocks: Vec::new(),
+        openid_keys: Vec::new(),
     };
     for section in p.children(root)? {
         p.attrs(section, &[])?;
@@ -354,6 +360,7 @@ pub fn parse(text: &str, file: &str, opts: &LoadOptions) -> anyhow::Result<Polic
         }
     }
     policy.native_blocks = p.native.into_inner();
+    policy.openid_keys = p.keys.into_all();
     Ok(policy)
 }
 
@@ -376,6 +383,8 @@ struct Parser<'a, 'i> {
     file: &'a str,
     opts: &'a LoadOptions,
     native: std::cell::RefCell<Vec<(String, u32)>>,
+    /// One copy of each `openid-config` URL's keys for all policies naming it.
+    keys: KeyRegistry,
 }
 
 /// The steps each section may hold.
@@ -886,19 +895,21 @@ impl<'a, 'i> Parser<'a, 'i> {
             clock_skew: Duration::ZERO,
             openid_configs: Vec::new(),
             keys: Vec::new(),
-            fetched: Default::default(),
-            fetched_at: Default::default(),
-            refetch_floor: self
-                .opts
-                .jwks_refetch_floor
-                .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR),
-            discovered_issuers: Default::default(),
             audiences: Vec::new(),
             issuers: Vec::new(),
             claims: Vec::new(),
             client_applications: Vec::new(),
             verified: Default::default(),
         })
+    }
+
+    /// The keys of `url`, shared by every policy of this file naming it.
+    fn openid_keys(&self, url: &str) -> Arc<OpenIdKeys> {
+        let floor = self
+            .opts
+            .jwks_refetch_floor
+            .unwrap_or(super::jwt::DEFAULT_REFETCH_FLOOR);
+        self.keys.keys_of(url, floor)
     }
 
     fn validate_jwt(&self, el: Node<'a, 'i>) -> anyhow::Result<JwtPolicy> {
@@ -938,7 +949,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                             )
                         ));
                     }
-                    p.openid_configs.push(url);
+                    p.openid_configs.push(self.openid_keys(&url));
                 }
                 "issuer-signing-keys" => {
                     self.attrs(child, &[])?;
@@ -998,12 +1009,12 @@ impl<'a, 'i> Parser<'a, 'i> {
         let tenant = self.req_attr(el, "tenant-id")?;
         let mut p = self.jwt_common(el)?;
         p.require_scheme = Some("Bearer".into());
-        p.openid_configs
-            .push(self.opts.openid_config_url.clone().unwrap_or_else(|| {
+        let url = self.opts.openid_config_url.clone().unwrap_or_else(|| {
             format!(
                 "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
             )
-        }));
+        });
+        p.openid_configs.push(self.openid_keys(&url));
         p.issuers = vec![
             format!("https://sts.windows.net/{tenant}/"),
             format!("https://login.microsoftonline.com/{tenant}/v2.0"),
