@@ -246,3 +246,107 @@ impl Drop for ResponseBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::{BodyExt, Empty};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::gateway::backend::https_connector;
+
+    /// A backend on loopback answering every request with a 64 KiB body (HEAD: the
+    /// length only), counting the connections it accepted; with `close_after_one`, it
+    /// closes each connection after its first answer without saying so.
+    async fn backend(close_after_one: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                            }
+                            continue;
+                        };
+                        let head = pending.starts_with(b"HEAD ");
+                        pending.drain(..end + 4);
+                        let mut answer =
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 65536\r\n\r\n".to_vec();
+                        if !head {
+                            answer.resize(answer.len() + 65536, b'x');
+                        }
+                        if stream.write_all(&answer).await.is_err() || close_after_one {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (origin, accepted)
+    }
+
+    fn request(method: &str) -> Request<ForwardedBody> {
+        Request::builder()
+            .method(method)
+            .uri("/b/k")
+            .header("host", "backend")
+            .body(Empty::new().map_err(|never| match never {}).boxed())
+            .unwrap()
+    }
+
+    fn pool() -> Arc<Connections> {
+        Connections::new(https_connector(&Default::default()).unwrap())
+    }
+
+    /// A body read to its end, and a HEAD's empty one, leave the connection for the next
+    /// request; a body dropped before its end takes its connection with it.
+    #[tokio::test]
+    async fn connections_are_reused_after_whole_answers_only() {
+        let (origin, accepted) = backend(false).await;
+        let (pool, origin): (_, Arc<str>) = (pool(), origin.into());
+        for method in ["GET", "HEAD", "GET"] {
+            let resp = pool.send(&origin, request(method)).await.unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body.len(), if method == "HEAD" { 0 } else { 65536 });
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        let resp = pool.send(&origin, request("GET")).await.unwrap();
+        let mut body = resp.into_body();
+        let first = body.frame().await.unwrap().unwrap();
+        assert!(first.data_ref().is_some_and(|d| d.len() < 65536));
+        drop(body);
+        let resp = pool.send(&origin, request("GET")).await.unwrap();
+        let whole = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(whole.len(), 65536);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A kept connection the backend closed while idle is not used: the request goes out
+    /// on a new one and is answered.
+    #[tokio::test]
+    async fn a_connection_the_backend_closed_is_replaced_without_an_error() {
+        let (origin, accepted) = backend(true).await;
+        let (pool, origin): (_, Arc<str>) = (pool(), origin.into());
+        for round in 1..=3 {
+            let resp = pool.send(&origin, request("GET")).await.unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body.len(), 65536);
+            // Let the close arrive before the next request.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(accepted.load(Ordering::SeqCst), round);
+        }
+    }
+}

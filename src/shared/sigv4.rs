@@ -2,11 +2,14 @@
 //!
 //! Two signers share one set of keys and rules:
 //! - [`Signer`] signs gatebench's own load requests: method, already-encoded path and
-//!   query, `host`. It derives the signing key once per day, formats the date once per
-//!   second and hashes the canonical request in place, so the per-request cost is one
-//!   SHA-256, one HMAC and one header string.
-//! - [`ProxySigner`] signs any client's request (every header it carries, any query), with
-//!   `aws-sigv4` doing all of it; the gateway stand-in uses it to re-sign what it forwards.
+//!   query, `host`. It derives the signing key once per day (an HMAC state keyed with it,
+//!   cloned per signature), formats the date once per second and hashes the canonical
+//!   request in place, so the per-request cost is one SHA-256 and one HMAC;
+//!   [`Signer::sign_head`] hands the headers over as byte parts, for the HTTP/1.1 path's
+//!   reused buffers.
+//! - [`ProxySigner`] signs any client's request (every header it carries, any query): the
+//!   usual shapes as [`Signer`] does, the others with `aws-sigv4`; the gateway stand-in
+//!   uses it to re-sign what it forwards.
 //!
 //! The tests check that both produce the same `authorization` for gatebench's requests.
 
@@ -101,7 +104,8 @@ impl Signer {
     /// Signs a request of `method` to `target` (origin form: path and query, already
     /// percent-encoded) for `host`, with `payload_hash` (hex SHA-256 of the body) or
     /// `UNSIGNED-PAYLOAD`: hands `x-amz-date`, `x-amz-content-sha256` and
-    /// `authorization` to `header` as (name, value in parts). Nothing is allocated.
+    /// `authorization` to `header` as (name, value in parts). Nothing is allocated for a
+    /// target without a query.
     pub fn sign_head(
         &self,
         method: &str,
