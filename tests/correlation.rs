@@ -14,11 +14,11 @@ use common::*;
 /// per request, so each path names exactly one request.
 const SLOW_INDEXES: [u64; 5] = [20, 60, 100, 140, 180];
 const SLOW_PATHS: &[&str] = &[
-    "w/0000000020",
-    "w/0000000060",
-    "w/0000000100",
-    "w/0000000140",
-    "w/0000000180",
+    "w/server-0000000020",
+    "w/server-0000000060",
+    "w/server-0000000100",
+    "w/server-0000000140",
+    "w/server-0000000180",
 ];
 
 #[test]

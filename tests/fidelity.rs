@@ -325,3 +325,67 @@ fn per_request_connections_open_one_connection_for_every_request() {
         );
     }
 }
+
+/// Two targets of one storage (a gateway in front of the RGW it is compared with) must
+/// each send what the scenario says: a PUT creates a new object, a DELETE removes one
+/// this target wrote. With shared keys the second target's PUTs would overwrite the
+/// first's objects (a cheaper or dearer operation than a create, depending on the
+/// server) and its DELETEs would hit objects already gone.
+#[test]
+fn targets_sharing_a_storage_write_and_delete_their_own_objects() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    let server = TestServer::start(Behaviour::default());
+    for mode in ["sequential", "alternate"] {
+        let scenario_text = scenario_with_targets(
+            "writes",
+            &["a", "b"],
+            &server.endpoint(),
+            &format!("ops = 60\nseed = 3\ncompare = \"{mode}\""),
+            "executor = \"closed-loop\"\nconcurrency = 2",
+        )
+        .replace("get = 1", "put = 6\ndelete = 4");
+        let path = write_scenario(tmp.path(), &format!("writes-{mode}.toml"), &scenario_text);
+        let trace = tmp.path().join(format!("writes-{mode}.csv"));
+        let out_dir = tmp.path().join(format!("writes-{mode}"));
+        let out = run_scenario(
+            &path,
+            &out_dir,
+            &["--keep-data", "--trace-requests", trace.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        // target (its index),index,op,path,size,due,latency,class
+        let mut keys = std::collections::HashMap::<(String, String), Vec<String>>::new();
+        for line in std::fs::read_to_string(&trace).unwrap().lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            keys.entry((c[0].to_string(), c[2].to_string()))
+                .or_default()
+                .push(c[3].to_string());
+        }
+        let of = |t: &str, op: &str| -> std::collections::HashSet<String> {
+            keys.get(&(t.to_string(), op.to_string()))
+                .unwrap_or_else(|| panic!("{mode}: no {op} of {t} in {keys:?}"))
+                .iter()
+                .cloned()
+                .collect()
+        };
+        let (puts_a, puts_b) = (of("0", "put"), of("1", "put"));
+        assert_eq!(
+            puts_a.len(),
+            keys[&("0".into(), "put".into())].len(),
+            "{mode}: a key PUT twice"
+        );
+        assert!(
+            puts_a.is_disjoint(&puts_b),
+            "{mode}: both targets PUT {:?}",
+            puts_a.intersection(&puts_b).collect::<Vec<_>>()
+        );
+        for (t, puts) in [("0", &puts_a), ("1", &puts_b)] {
+            let deletes = of(t, "delete");
+            assert!(
+                deletes.is_subset(puts),
+                "{mode}: {t} deleted {deletes:?}, wrote {puts:?}"
+            );
+        }
+    }
+}

@@ -165,6 +165,9 @@ pub struct KeySpace {
     checksums: Vec<Checksum>,
     /// Per mix entry, for multipart uploads: part size and parts in flight.
     uploads: Vec<Option<crate::plan::multipart::MultipartSpec>>,
+    /// `<target>-` when the keys are one target's (`for_target`): what it writes is
+    /// `w/<target>-<n>`, so targets of one storage never write or delete each other's.
+    written_by: String,
 }
 
 impl KeySpace {
@@ -198,6 +201,19 @@ impl KeySpace {
             lists,
             checksums: plan.mix.iter().map(|m| m.checksum).collect(),
             uploads: plan.mix.iter().map(|m| m.multipart.clone()).collect(),
+            written_by: String::new(),
+        }
+    }
+
+    /// These keys as target `name` (a scenario target name: letters, digits, `-`, `_`)
+    /// uses them: the same seeded read set, and objects of its own for what it writes.
+    /// Every target of a run draws the same op sequence, so with shared written keys
+    /// two targets of one storage (a gateway and the RGW behind it) would write the same
+    /// objects: the second one's PUTs would be overwrites, its DELETEs of objects gone.
+    pub fn for_target(&self, name: &str) -> KeySpace {
+        KeySpace {
+            written_by: format!("{name}-"),
+            ..self.clone()
         }
     }
 
@@ -213,8 +229,9 @@ impl KeySpace {
         out
     }
 
-    /// Appends the object key for `key` to `out` (`s/` and 8 digits, `w/` and 10: zero
-    /// padded, without the formatting machinery, as this runs per request).
+    /// Appends the object key for `key` to `out` (`s/` and 8 digits, `w/`, the target's
+    /// tag and 10 digits: zero padded, without the formatting machinery, as this runs per
+    /// request).
     fn write_key(&self, out: &mut String, key: ObjectKey) {
         let (kind, n, width) = match key {
             ObjectKey::Seeded(n) => ("s/", n, 8),
@@ -223,6 +240,9 @@ impl KeySpace {
         };
         out.push_str(&self.run_prefix);
         out.push_str(kind);
+        if let ObjectKey::Written(_) = key {
+            out.push_str(&self.written_by);
+        }
         let mut digits = [0; 20];
         let digits = decimal(n, &mut digits);
         for _ in digits.len()..width {
@@ -328,6 +348,10 @@ mod tests {
         for n in [0, 42, 99_999_999, 100_000_000, 12_345_678_901, u64::MAX] {
             assert_eq!(keys.key(ObjectKey::Seeded(n)), format!("run/s/{n:08}"));
             assert_eq!(keys.key(ObjectKey::Written(n)), format!("run/w/{n:010}"));
+            let (a, b) = (keys.for_target("a"), keys.for_target("b-1"));
+            assert_eq!(a.key(ObjectKey::Seeded(n)), format!("run/s/{n:08}"));
+            assert_eq!(a.key(ObjectKey::Written(n)), format!("run/w/a-{n:010}"));
+            assert_eq!(b.key(ObjectKey::Written(n)), format!("run/w/b-1-{n:010}"));
         }
         assert_eq!(keys.key(ObjectKey::None), "");
     }

@@ -116,6 +116,7 @@ pub async fn probe(plan: &Plan) -> Probe {
             address: String::new(),
             steps: Vec::new(),
         };
+        let keys = keys.for_target(&spec.name);
         open[i] = probe_target(plan, spec, storage.as_ref(), &keys, &mut report).await;
         probes[i] = Some(report);
     }

@@ -70,7 +70,6 @@ async fn search_target(
         drop(handle);
         let step_cx = Context {
             plan: cx.plan,
-            keys: cx.keys,
             recorder: &teed,
             stop: cx.stop,
             updates: cx.updates,

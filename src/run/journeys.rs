@@ -61,7 +61,7 @@ pub async fn run_all(
         let ran = journeys::run(
             settings,
             t.client.clone(),
-            cx.keys.clone(),
+            t.keys.clone(),
             cx.recorder,
             cx.stop.clone(),
         )

@@ -134,12 +134,11 @@ pub async fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutput> {
         shard = coordinate_start(&plan, &keys, d, &stop, &mut targets, &display).await;
     }
     // Drive the load.
-    let mut runnables = runnables(&plan, dist.as_ref(), &mut targets);
+    let mut runnables = runnables(&plan, &keys, dist.as_ref(), &mut targets);
     let mut found = None;
     if targets.ready() {
         let cx = turns::Context {
             plan: &plan,
-            keys: &keys,
             recorder: &handle,
             stop: &stop,
             updates: &updates,
@@ -511,6 +510,7 @@ async fn seed(
 /// sequence (none once a target has failed).
 fn runnables(
     plan: &Plan,
+    keys: &KeySpace,
     dist: Option<&Distributed>,
     targets: &mut Targets,
 ) -> Vec<turns::Runnable> {
@@ -525,6 +525,7 @@ fn runnables(
             Ok(s) => runnables.push(turns::Runnable {
                 index: i,
                 client: client.clone(),
+                keys: Arc::new(keys.for_target(&plan.targets[i].name)),
                 sequence: Arc::new(Mutex::new(s.for_shard(shard))),
                 schedule: None,
                 report: EngineReport::default(),

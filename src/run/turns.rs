@@ -21,6 +21,8 @@ use crate::record::{Progress, RecordHandle};
 pub struct Runnable {
     pub index: usize,
     pub client: Arc<S3Client>,
+    /// The run's keys as this target uses them (`KeySpace::for_target`).
+    pub keys: Arc<KeySpace>,
     pub sequence: Arc<Mutex<OpSequence>>,
     /// Open loop: the target's schedule, carried on across its turns.
     pub schedule: Option<Arc<Mutex<ScheduleCursor>>>,
@@ -31,7 +33,6 @@ pub struct Runnable {
 /// What the turns need from the run.
 pub struct Context<'a> {
     pub plan: &'a Plan,
-    pub keys: &'a Arc<KeySpace>,
     pub recorder: &'a RecordHandle,
     pub stop: &'a watch::Receiver<bool>,
     pub updates: &'a watch::Receiver<Progress>,
@@ -85,7 +86,7 @@ pub async fn run_all(cx: &Context<'_>, targets: &mut [Runnable], display: &mut D
                 engine::run(
                     s,
                     t.client.clone(),
-                    cx.keys.clone(),
+                    t.keys.clone(),
                     t.sequence.clone(),
                     cx.recorder,
                     cx.stop.clone(),
@@ -166,7 +167,7 @@ pub(super) async fn turn(
     let report = engine::run(
         settings,
         t.client.clone(),
-        cx.keys.clone(),
+        t.keys.clone(),
         t.sequence.clone(),
         cx.recorder,
         cx.stop.clone(),
