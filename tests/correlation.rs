@@ -66,7 +66,7 @@ secret_key = "test"
     let mut amz_ids = BTreeSet::new();
     for r in head {
         let path = r["path"].as_str().unwrap();
-        let index: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
+        let index: u64 = path.rsplit('-').next().unwrap().parse().unwrap();
         assert!(
             SLOW_INDEXES.contains(&index),
             "{path} was not delayed: {r:#}"

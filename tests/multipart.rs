@@ -171,8 +171,15 @@ fn uploads_complete_in_little_memory(targets: &[&str]) {
         assert_uploaded(&s, target);
     }
     let sizes = object_sizes(&r, &prefix);
-    // Targets draw the same sequence, so they upload to the same keys.
-    assert_eq!(sizes.len() as u64, OBJECTS, "{sizes:?}");
+    // Each target uploads objects of its own (`w/<target>-<n>`).
+    assert_eq!(sizes.len() as u64, OBJECTS * targets.len() as u64, "{sizes:?}");
+    for target in targets {
+        let own = sizes
+            .iter()
+            .filter(|(key, _)| key.contains(&format!("/w/{target}-")))
+            .count();
+        assert_eq!(own as u64, OBJECTS, "{target}: {sizes:?}");
+    }
     assert!(sizes.iter().all(|(_, len)| *len == 64 * MIB), "{sizes:?}");
     assert_eq!(uploads_left(&r, &prefix), 0);
     let rss = peak_rss(tmp.path());
