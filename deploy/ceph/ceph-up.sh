@@ -315,7 +315,7 @@ keyring = $DIR/rgw/ceph-gatebench/keyring
 rgw data = $DIR/rgw/ceph-gatebench
 log file = $DIR/log/rgw.log
 rgw frontends = $FRONTENDS tcp_nodelay=1
-# virtual-hosted-style requests: Host `BUCKET.$RGW_DNS_NAME[:port]` names the bucket
+# virtual-hosted-style requests: Host BUCKET.$RGW_DNS_NAME[:port] names the bucket
 rgw dns name = $RGW_DNS_NAME
 EOF
 
