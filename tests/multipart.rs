@@ -172,7 +172,11 @@ fn uploads_complete_in_little_memory(targets: &[&str]) {
     }
     let sizes = object_sizes(&r, &prefix);
     // Each target uploads objects of its own (`w/<target>-<n>`).
-    assert_eq!(sizes.len() as u64, OBJECTS * targets.len() as u64, "{sizes:?}");
+    assert_eq!(
+        sizes.len() as u64,
+        OBJECTS * targets.len() as u64,
+        "{sizes:?}"
+    );
     for target in targets {
         let own = sizes
             .iter()

@@ -154,6 +154,43 @@ fn uri_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, SIGV4_ENCODE).to_string()
 }
 
+/// A LIST entry of the mix: its prefix below the run's, delimiter and page size.
+#[derive(Debug, Clone)]
+struct ListParams {
+    prefix: String,
+    delimiter: Option<String>,
+    max_keys: u32,
+}
+
+/// Per mix entry, the LIST query string (parameters in sorted order) under `run_prefix`;
+/// a prefix under `w/` is narrowed to the objects `written_by` wrote (`w/<target>-`).
+fn list_queries(
+    params: &[Option<ListParams>],
+    run_prefix: &str,
+    written_by: &str,
+) -> Vec<Option<String>> {
+    params
+        .iter()
+        .map(|p| {
+            p.as_ref().map(|p| {
+                let prefix = match p.prefix.strip_prefix("w/") {
+                    Some(rest) => format!("{run_prefix}w/{written_by}{rest}"),
+                    None => format!("{run_prefix}{}", p.prefix),
+                };
+                let delimiter = p
+                    .delimiter
+                    .as_deref()
+                    .map_or(String::new(), |d| format!("delimiter={}&", uri_encode(d)));
+                format!(
+                    "{delimiter}list-type=2&max-keys={}&prefix={}",
+                    p.max_keys,
+                    uri_encode(&prefix)
+                )
+            })
+        })
+        .collect()
+}
+
 /// Object names and request shapes for one run: every key lives under the run's prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {
@@ -161,6 +198,8 @@ pub struct KeySpace {
     run_prefix: String,
     /// Per mix entry, for LIST: the query string (parameters in sorted order).
     lists: Vec<Option<String>>,
+    /// Per mix entry, for LIST: what the query is made of.
+    list_params: Vec<Option<ListParams>>,
     /// Per mix entry: the checksum PUTs carry.
     checksums: Vec<Checksum>,
     /// Per mix entry, for multipart uploads: part size and parts in flight.
@@ -177,28 +216,22 @@ impl KeySpace {
             run_prefix.ends_with('/') && check_key_prefix(run_prefix).is_ok(),
             "run prefix {run_prefix:?} could let keys escape it"
         );
-        let lists = plan
+        let list_params: Vec<Option<ListParams>> = plan
             .mix
             .iter()
             .map(|m| {
-                (m.op == OpKind::List).then(|| {
-                    let prefix = format!("{run_prefix}{}", m.prefix.as_deref().unwrap_or(""));
-                    let delimiter = m
-                        .delimiter
-                        .as_deref()
-                        .map_or(String::new(), |d| format!("delimiter={}&", uri_encode(d)));
-                    format!(
-                        "{delimiter}list-type=2&max-keys={}&prefix={}",
-                        m.max_keys.unwrap_or(1000),
-                        uri_encode(&prefix)
-                    )
+                (m.op == OpKind::List).then(|| ListParams {
+                    prefix: m.prefix.clone().unwrap_or_default(),
+                    delimiter: m.delimiter.clone(),
+                    max_keys: m.max_keys.unwrap_or(1000),
                 })
             })
             .collect();
         KeySpace {
             buckets: plan.data.buckets.clone(),
             run_prefix: run_prefix.to_string(),
-            lists,
+            lists: list_queries(&list_params, run_prefix, ""),
+            list_params,
             checksums: plan.mix.iter().map(|m| m.checksum).collect(),
             uploads: plan.mix.iter().map(|m| m.multipart.clone()).collect(),
             written_by: String::new(),
@@ -210,9 +243,12 @@ impl KeySpace {
     /// Every target of a run draws the same op sequence, so with shared written keys
     /// two targets of one storage (a gateway and the RGW behind it) would write the same
     /// objects: the second one's PUTs would be overwrites, its DELETEs of objects gone.
+    /// A LIST of `w/` lists what this target wrote.
     pub fn for_target(&self, name: &str) -> KeySpace {
+        let written_by = format!("{name}-");
         KeySpace {
-            written_by: format!("{name}-"),
+            lists: list_queries(&self.list_params, &self.run_prefix, &written_by),
+            written_by,
             ..self.clone()
         }
     }
@@ -313,8 +349,9 @@ mod tests {
     use super::*;
     use crate::plan::sequence::OpSequence;
 
-    /// The request of the first LIST of a run whose only op is `list = { … }`.
-    fn first_list(list: &str) -> String {
+    /// The request of the first LIST of a run whose only op is `list = { … }`, sent by
+    /// target `target` (`None`: keys of no target).
+    fn first_list_of(list: &str, target: Option<&str>) -> String {
         let text = format!(
             "name = \"l\"\n[run]\nops = 1\n[load]\nexecutor = \"closed-loop\"\nconcurrency = 1\n\
              [data]\nbuckets = [\"bkt\"]\nobjects = 1\nsize = \"4KiB\"\n[mix]\nlist = {list}\n\
@@ -323,7 +360,38 @@ mod tests {
         let plan =
             crate::scenario::parse(std::path::Path::new("l.toml"), &text, &|_| None).unwrap();
         let op = OpSequence::new(&plan).unwrap().next_op();
-        KeySpace::new(&plan, "run/").call(&op).path_and_query
+        let keys = KeySpace::new(&plan, "run/");
+        match target {
+            Some(name) => keys.for_target(name).call(&op).path_and_query,
+            None => keys.call(&op).path_and_query,
+        }
+    }
+
+    fn first_list(list: &str) -> String {
+        first_list_of(list, None)
+    }
+
+    #[test]
+    fn a_target_lists_the_objects_it_wrote_and_the_shared_read_set() {
+        assert_eq!(
+            first_list_of("{ weight = 1, prefix = \"w/\" }", Some("gw")),
+            "/bkt?list-type=2&max-keys=1000&prefix=run%2Fw%2Fgw-"
+        );
+        assert_eq!(
+            first_list_of(
+                "{ weight = 1, prefix = \"w/00\", delimiter = \"/\" }",
+                Some("a_1")
+            ),
+            "/bkt?delimiter=%2F&list-type=2&max-keys=1000&prefix=run%2Fw%2Fa_1-00"
+        );
+        assert_eq!(
+            first_list_of("{ weight = 1, prefix = \"s/\" }", Some("gw")),
+            "/bkt?list-type=2&max-keys=1000&prefix=run%2Fs%2F"
+        );
+        assert_eq!(
+            first_list_of("{ weight = 1 }", Some("gw")),
+            "/bkt?list-type=2&max-keys=1000&prefix=run%2F"
+        );
     }
 
     #[test]
