@@ -395,6 +395,15 @@ fn report_of_a_gateway_run_shows_overhead_cache_and_throttling() {
         "{md}"
     );
     assert!(!md.contains("### Slowest requests: direct"), "{md}");
+    // The look-up line is prose, not a cell: its query and id shapes are code spans that
+    // Markdown shows as written (entities and `\|` would show literally there).
+    assert!(
+        md.contains(
+            "`ApiManagementGatewayLogs | where CorrelationId == \"<id>\" | project BackendTime, \
+             TotalTime, Cache, ResponseCode`"
+        ) && md.contains("(`<run id>-<target index>-<op index>`)"),
+        "{md}"
+    );
 
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("<h1>gatebench report: gateway &lt;cache&gt; &amp; throttle</h1>"));

@@ -84,7 +84,8 @@ impl Exporter for Markdown {
         for (target, t) in slowest::tables(s) {
             let _ = writeln!(o, "\n### Slowest requests: {}\n", escape(target));
             write_table(&mut o, &t);
-            let _ = writeln!(o, "\n{}", escape(slowest::LOOKUP));
+            // Prose whose markup is all in code spans, where escapes would show literally.
+            let _ = writeln!(o, "\n{}", slowest::LOOKUP);
         }
         if !s.thresholds.is_empty() {
             o.push_str("\n### Thresholds\n\n");
@@ -120,6 +121,23 @@ fn write_table(o: &mut String, t: &Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether every `<`, `>` and `|` of `text` lies inside a code span.
+    fn markup_only_in_code_spans(text: &str) -> bool {
+        let mut in_code = false;
+        text.chars().all(|c| {
+            if c == '`' {
+                in_code = !in_code;
+            }
+            in_code || !matches!(c, '<' | '>' | '|')
+        })
+    }
+
+    #[test]
+    fn the_prose_written_unescaped_has_its_markup_in_code_spans() {
+        assert!(markup_only_in_code_spans(slowest::LOOKUP));
+        assert!(!markup_only_in_code_spans("a (<id>) `b`"));
+    }
 
     #[test]
     fn cells_cannot_break_the_table_or_inject_html() {

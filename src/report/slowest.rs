@@ -7,12 +7,13 @@ use crate::report::table::Table;
 use crate::results::summary::{Summary, TargetSummary};
 use crate::shared::units::format_us;
 
-/// How to find a slow request in the servers' logs.
+/// How to find a slow request in the servers' logs. Every `<`, `>` and `|` of it is in a
+/// code span, so Markdown shows it as written.
 pub const LOOKUP: &str = "Find a request by its ids: in RGW's log (`debug rgw` at 1 or more) by \
      x-amz-request-id; in Azure Monitor by x-ms-request-id, as `ApiManagementGatewayLogs | where \
      CorrelationId == \"<id>\" | project BackendTime, TotalTime, Cache, ResponseCode` (the \
      stand-in's --audit-log has the same id under ids.gateway); the client id \
-     (<run id>-<target index>-<op index>) reaches the backend as x-client-request-id. \
+     (`<run id>-<target index>-<op index>`) reaches the backend as x-client-request-id. \
      Latency: from when the request was due to its last byte; steady phase; summary.json keeps \
      the 10 slowest of each op.";
 
