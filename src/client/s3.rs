@@ -1146,24 +1146,16 @@ mod tests {
     /// A server on loopback answering `/slow` after 200 ms, never answering `/hang`, and
     /// anything else at once (empty 200s on one kept-alive connection).
     async fn timing_server() -> std::net::SocketAddr {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     let mut pending = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                            }
-                            continue;
-                        };
-                        let line = String::from_utf8_lossy(&pending[..end]).to_string();
-                        pending.drain(..end + 4);
+                    while let Some(line) =
+                        crate::shared::test_heads::next_head(&mut stream, &mut pending).await
+                    {
                         if line.starts_with("GET /hang ") {
                             std::future::pending::<()>().await;
                         }

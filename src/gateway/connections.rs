@@ -252,11 +252,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http_body_util::{BodyExt, Empty};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     use super::*;
     use crate::gateway::backend::https_connector;
+    use crate::shared::test_heads::next_head;
 
     /// A backend on loopback answering every request with a 64 KiB body (HEAD: the
     /// length only), counting the connections it accepted; with `close_after_one`, it
@@ -271,17 +272,8 @@ mod tests {
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut pending = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => pending.extend_from_slice(&buf[..n]),
-                            }
-                            continue;
-                        };
-                        let head = pending.starts_with(b"HEAD ");
-                        pending.drain(..end + 4);
+                    while let Some(line) = next_head(&mut stream, &mut pending).await {
+                        let head = line.starts_with("HEAD ");
                         let mut answer =
                             b"HTTP/1.1 200 OK\r\ncontent-length: 65536\r\n\r\n".to_vec();
                         if !head {

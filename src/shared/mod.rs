@@ -9,6 +9,8 @@ pub mod latency;
 pub mod request_ids;
 pub mod secret;
 pub mod sigv4;
+#[cfg(test)]
+pub mod test_heads;
 pub mod units;
 
 pub use endpoint::{HttpVersion, S3Endpoint, TlsSpec};
