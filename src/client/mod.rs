@@ -269,16 +269,14 @@ impl KeySpace {
     /// tag and 10 digits: zero padded, without the formatting machinery, as this runs per
     /// request).
     fn write_key(&self, out: &mut String, key: ObjectKey) {
-        let (kind, n, width) = match key {
-            ObjectKey::Seeded(n) => ("s/", n, 8),
-            ObjectKey::Written(n) => ("w/", n, 10),
+        let (kind, tag, n, width) = match key {
+            ObjectKey::Seeded(n) => ("s/", "", n, 8),
+            ObjectKey::Written(n) => ("w/", self.written_by.as_str(), n, 10),
             ObjectKey::None => return,
         };
         out.push_str(&self.run_prefix);
         out.push_str(kind);
-        if let ObjectKey::Written(_) = key {
-            out.push_str(&self.written_by);
-        }
+        out.push_str(tag);
         let mut digits = [0; 20];
         let digits = decimal(n, &mut digits);
         for _ in digits.len()..width {

@@ -54,11 +54,6 @@ impl RequestHead {
         &self.method
     }
 
-    /// The origin-form target.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
     /// Adds a header (see [`HeaderLines::add`]).
     pub fn header(&mut self, name: &str, parts: &[&[u8]]) {
         self.target_and_headers().1.add(name, parts);
@@ -187,7 +182,7 @@ mod tests {
         // Starting again keeps nothing of the last request.
         head.start(Method::GET, &["/b/k"]).unwrap();
         assert_eq!(head.headers().count(), 0);
-        assert_eq!(head.target(), "/b/k");
+        assert_eq!(head.target_and_headers().0, "/b/k");
     }
 
     #[test]
