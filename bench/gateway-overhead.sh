@@ -66,6 +66,9 @@ esac
 if [ "$PIN" = 1 ] && [ "$BACKEND" != rgw ]; then
   echo "PIN=1 needs BACKEND=rgw: the embedded backend runs in gatebench's process" >&2; exit 2
 fi
+if [ "$PIN" = 1 ] && [ "$(nproc)" -lt 2 ]; then
+  echo "PIN=1 needs 2 cores or more (one for the client and proxies, the rest for Ceph); PIN=0 runs on $(nproc)" >&2; exit 2
+fi
 if [ -z "${GATEBENCH:-}" ]; then
   (cd "$repo" && cargo build --release --quiet --bin gatebench)
   GATEBENCH=$repo/target/release/gatebench
