@@ -571,7 +571,9 @@ impl S3Client {
         resp
     }
 
-    /// `exchange`'s answer, or a `Timeout` once `self.timeout` has passed since it began.
+    /// `exchange`'s answer, or a `Timeout` once `self.timeout` has passed since it began
+    /// (also when the answer is only read after that, its worker's thread having been
+    /// busy: an `ok` never takes longer than the timeout).
     /// A worker has one timer for all its requests rather than one per request (whose
     /// arming and disarming cost as much as signing): armed at the first request's
     /// deadline, it wakes when a request is due to time out or, early, at an earlier
@@ -587,7 +589,12 @@ impl S3Client {
         loop {
             tokio::select! {
                 biased;
-                resp = exchange.as_mut() => return resp,
+                resp = exchange.as_mut() => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Response::transport(TransportError::Timeout);
+                    }
+                    return resp;
+                }
                 () = timer.as_mut() => {
                     if tokio::time::Instant::now() >= deadline {
                         return Response::transport(TransportError::Timeout);
@@ -1173,13 +1180,9 @@ mod tests {
         addr
     }
 
-    /// The worker's one request timer, armed by an earlier request, wakes early during a
-    /// later one: that request is not timed out before its own deadline, and a request
-    /// that never gets an answer is, once the timeout has passed since it began.
-    #[tokio::test]
-    async fn a_request_times_out_after_its_own_timeout_and_never_before() {
-        let addr = timing_server().await;
-        let client = S3Client::direct(
+    /// A client whose requests time out after `timeout`, against `addr`.
+    fn timing_client(addr: std::net::SocketAddr, timeout: Duration) -> S3Client {
+        S3Client::direct(
             &S3Endpoint {
                 endpoint: format!("http://{addr}"),
                 region: "us-east-1".into(),
@@ -1188,11 +1191,50 @@ mod tests {
                 tls: TlsSpec::default(),
             },
             ClientOptions {
-                timeout: Duration::from_millis(300),
+                timeout,
                 ..options()
             },
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// An answer that the worker only reads after the timeout has passed (its thread was
+    /// busy, as on a loaded machine) is a timeout, not an `ok` slower than the timeout:
+    /// every `ok` latency is within `request_timeout`, as the scenario defines it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_read_after_the_deadline_is_a_timeout() {
+        // The server on a thread of its own, so that it answers while this one is blocked.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                tx.send(timing_server().await).unwrap();
+                std::future::pending::<()>().await
+            })
+        });
+        let client = timing_client(rx.recv().unwrap(), Duration::from_millis(100));
+        let mut conn = client.connection(0);
+        let first = client.send(&mut conn, &get("/fast")).await;
+        assert_eq!(first.status, Some(200));
+        // Runs once the request below waits for its answer: blocks this thread past the
+        // deadline, while the answer arrives.
+        tokio::spawn(async { std::thread::sleep(Duration::from_millis(250)) });
+        let began = Instant::now();
+        let late = client.send(&mut conn, &get("/fast")).await;
+        assert!(began.elapsed() >= Duration::from_millis(250));
+        assert_eq!(
+            (late.status, late.transport),
+            (None, Some(TransportError::Timeout))
+        );
+    }
+
+    /// The worker's one request timer, armed by an earlier request, wakes early during a
+    /// later one: that request is not timed out before its own deadline, and a request
+    /// that never gets an answer is, once the timeout has passed since it began.
+    #[tokio::test]
+    async fn a_request_times_out_after_its_own_timeout_and_never_before() {
+        let addr = timing_server().await;
+        let client = timing_client(addr, Duration::from_millis(300));
         let mut conn = client.connection(0);
         let first = client.send(&mut conn, &get("/fast")).await;
         assert_eq!(first.status, Some(200));
