@@ -13,6 +13,23 @@ use crate::report::{attribution, clients, shards, slowest};
 /// File name of the page in the results folder.
 pub const FILE_NAME: &str = "report.html";
 
+/// Escapes `text`, a note written for Markdown too, showing its code spans (between
+/// backticks) as `<code>` elements.
+fn with_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    for (i, part) in text.split('`').enumerate() {
+        match i % 2 {
+            0 => out.push_str(&escape(part)),
+            _ => {
+                out.push_str("<code>");
+                out.push_str(&escape(part));
+                out.push_str("</code>");
+            }
+        }
+    }
+    out
+}
+
 /// The HTML exporter.
 pub struct Html;
 
@@ -149,13 +166,13 @@ impl Exporter for Html {
         if let Some(t) = attribution::table(s) {
             o.push_str("<h2>Server-side timing</h2>\n");
             write_table(&mut o, &t);
-            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(attribution::NOTE));
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", with_code(attribution::NOTE));
         }
 
         for (target, t) in slowest::tables(s) {
             let _ = writeln!(o, "<h2>Slowest requests: {}</h2>", escape(target));
             write_table(&mut o, &t);
-            let _ = writeln!(o, "<p class=\"small\">{}</p>", escape(slowest::LOOKUP));
+            let _ = writeln!(o, "<p class=\"small\">{}</p>", with_code(slowest::LOOKUP));
         }
 
         o.push_str("<h2>Charts</h2>\n");
@@ -250,5 +267,18 @@ mod tests {
             escape(r#"<script>"a" & 'b'</script>"#),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
+    }
+
+    /// The report's notes mark code as Markdown does; HTML shows it as code, not as
+    /// backticks.
+    #[test]
+    fn code_spans_become_code_elements() {
+        assert_eq!(
+            with_code("as `a | b <id>` and `c`."),
+            "as <code>a | b &lt;id&gt;</code> and <code>c</code>."
+        );
+        let lookup = with_code(slowest::LOOKUP);
+        assert!(!lookup.contains('`'), "{lookup}");
+        assert!(lookup.contains("<code>debug rgw</code>"), "{lookup}");
     }
 }
