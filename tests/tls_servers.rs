@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use bytes::Bytes;
-use gatebench::gateway::policy::LoadOptions;
 use gatebench::gateway::{self, GatewayConfig};
 use gatebench::shared::{S3Endpoint, Secret, TlsSpec};
 use http::{Method, Request, StatusCode, Version};
@@ -142,12 +140,9 @@ fn gateway_reaches_rgw_over_https() {
     let policy = tmp.path().join("pass-through.xml");
     std::fs::write(&policy, "<policies><inbound><base /></inbound></policies>").unwrap();
     runtime().block_on(async {
-        let gw = gateway::start(GatewayConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let gw = gateway::start(GatewayConfig::local(
             policy,
-            load: LoadOptions::default(),
-            api_prefix: "/storage".into(),
-            backend: S3Endpoint {
+            S3Endpoint {
                 endpoint: tls_endpoint,
                 region: "us-east-1".into(),
                 access_key: rgw.access_key.clone(),
@@ -157,14 +152,7 @@ fn gateway_reaches_rgw_over_https() {
                     ..Default::default()
                 },
             },
-            subscription_keys: Vec::new(),
-            added_latency: None,
-            header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
-            tls: None,
-            openid_tls: TlsSpec::default(),
-            audit_log: None,
-            openapi: None,
-        })
+        ))
         .await
         .unwrap();
         let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

@@ -114,23 +114,18 @@ pub async fn start(
         .map_err(anyhow::Error::msg)?;
     let running = gateway::start(GatewayConfig {
         listen: loopback,
-        policy: config.policy.clone(),
         load: LoadOptions {
             openid_config_url: Some(idp.openid_config_url()),
             ..Default::default()
         },
-        api_prefix: "/storage".into(),
-        backend: backend.clone(),
         subscription_keys: identities
             .iter()
             .map(|i| (i.subscription.clone(), i.key.clone()))
             .collect(),
         added_latency,
-        header_read_timeout: gateway::DEFAULT_HEADER_READ_TIMEOUT,
         tls: server_tls,
         openid_tls: client_tls.clone(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(config.policy.clone(), backend.clone())
     })
     .await?;
     let grant = |i: &Identity| OAuth2Config {

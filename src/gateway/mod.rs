@@ -84,6 +84,28 @@ pub struct GatewayConfig {
 /// `GatewayConfig::header_read_timeout` unless set otherwise.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+impl GatewayConfig {
+    /// A gateway on a free loopback port serving `policy` under `/storage` in front of
+    /// `backend`, over plain HTTP: no subscription keys, added latency or audit log, the
+    /// default header-read timeout and routes (other fields set with `..`).
+    pub fn local(policy: PathBuf, backend: S3Endpoint) -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            policy,
+            load: LoadOptions::default(),
+            api_prefix: "/storage".into(),
+            openapi: None,
+            backend,
+            subscription_keys: Vec::new(),
+            added_latency: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
+            openid_tls: TlsSpec::default(),
+            audit_log: None,
+        }
+    }
+}
+
 /// A gateway serving in the background; it stops accepting when dropped.
 pub struct RunningGateway {
     /// The bound address.

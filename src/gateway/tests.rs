@@ -148,22 +148,13 @@ async fn env_from(
     };
     load(&mut load_options);
     let gw = super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy,
         load: load_options,
-        api_prefix: "/storage".into(),
-        backend: backend.endpoint.clone(),
         subscription_keys: vec![
             ("bench".into(), "key-bench".into()),
             ("other".into(), "key-other".into()),
             ("setup".into(), "key-setup".into()),
         ],
-        added_latency: None,
-        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-        tls: None,
-        openid_tls: Default::default(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(policy, backend.endpoint.clone())
     })
     .await
     .unwrap();
@@ -622,23 +613,10 @@ async fn unknown_policy_element_is_a_startup_error() {
     )
     .unwrap();
     let backend = EmbeddedS3::start().await.unwrap();
-    let err = super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy,
-        load: LoadOptions::default(),
-        api_prefix: "/storage".into(),
-        backend: backend.endpoint.clone(),
-        subscription_keys: Vec::new(),
-        added_latency: None,
-        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-        tls: None,
-        openid_tls: Default::default(),
-        audit_log: None,
-        openapi: None,
-    })
-    .await
-    .err()
-    .expect("must not start");
+    let err = super::start(GatewayConfig::local(policy, backend.endpoint.clone()))
+        .await
+        .err()
+        .expect("must not start");
     let msg = format!("{err:#}");
     assert!(
         msg.contains("ip-filter") && msg.contains("p.xml:4"),
@@ -723,22 +701,16 @@ async fn shipped_apim_policy_accepts_v1_and_v2_tokens_and_limits_each_client() {
             ]
         );
         let gw = super::start(GatewayConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            policy: policy_path,
             load,
-            api_prefix: "/storage".into(),
-            // Deliberately unreachable: set-backend-service must take over.
-            backend: crate::shared::S3Endpoint {
-                endpoint: "http://127.0.0.1:9".into(),
-                ..backend.endpoint.clone()
-            },
             subscription_keys: vec![("bench".into(), "k".into())],
-            added_latency: None,
-            header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-            tls: None,
-            openid_tls: Default::default(),
-            audit_log: None,
-            openapi: None,
+            // Deliberately unreachable: set-backend-service must take over.
+            ..GatewayConfig::local(
+                policy_path,
+                crate::shared::S3Endpoint {
+                    endpoint: "http://127.0.0.1:9".into(),
+                    ..backend.endpoint.clone()
+                },
+            )
         })
         .await
         .unwrap();
@@ -826,21 +798,12 @@ async fn validate_azure_ad_token_admits_listed_client_applications() {
         let policy = dir.path().join("p.xml");
         std::fs::write(&policy, xml).unwrap();
         let gw = super::start(GatewayConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            policy,
             load: LoadOptions {
                 openid_config_url: Some(idp.openid_config_url()),
                 ..Default::default()
             },
             api_prefix: "/api".into(),
-            backend: backend_unreachable(),
-            subscription_keys: Vec::new(),
-            added_latency: None,
-            header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-            tls: None,
-            openid_tls: Default::default(),
-            audit_log: None,
-            openapi: None,
+            ..GatewayConfig::local(policy, backend_unreachable())
         })
         .await
         .unwrap();
@@ -1012,18 +975,11 @@ async fn gateway_with_keys(
     let policy = dir.path().join("p.xml");
     std::fs::write(&policy, xml).unwrap();
     let gw = super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy,
-        load: LoadOptions::default(),
         api_prefix: "/api/".into(),
-        backend: backend_unreachable(),
         subscription_keys,
         added_latency: latency.map(|l| crate::shared::latency::AddedLatency::parse(l).unwrap()),
         header_read_timeout: Duration::from_secs(1),
-        tls: None,
-        openid_tls: Default::default(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(policy, backend_unreachable())
     })
     .await
     .unwrap();
@@ -1356,23 +1312,17 @@ async fn gateway_starts_before_the_idp_and_validates_once_keys_arrive() {
     };
     let backend = EmbeddedS3::start().await.unwrap();
     let gw = super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy: repo_file("deploy/apim/policy.local.xml"),
         load: LoadOptions {
             openid_config_url: Some(format!(
                 "http://{idp_addr}/.well-known/openid-configuration"
             )),
             ..Default::default()
         },
-        api_prefix: "/storage".into(),
-        backend: backend.endpoint.clone(),
         subscription_keys: vec![("bench".into(), "key-bench".into())],
-        added_latency: None,
-        header_read_timeout: super::DEFAULT_HEADER_READ_TIMEOUT,
-        tls: None,
-        openid_tls: Default::default(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(
+            repo_file("deploy/apim/policy.local.xml"),
+            backend.endpoint.clone(),
+        )
     })
     .await
     .expect("starts although the idp is down");

@@ -47,27 +47,21 @@ async fn gateway(
     let policy = dir.path().join("p.xml");
     std::fs::write(&policy, xml).unwrap();
     let gw = super::super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy,
-        load: LoadOptions::default(),
         api_prefix: "/api".into(),
-        backend: crate::shared::S3Endpoint {
-            endpoint: format!("http://{backend}"),
-            region: "us-east-1".into(),
-            access_key: "AKGATEWAY".into(),
-            secret_key: Secret::new("gateway-secret"),
-            tls: Default::default(),
-        },
         subscription_keys: subscription_keys
             .iter()
             .map(|(n, k)| (n.to_string(), k.to_string()))
             .collect(),
-        added_latency: None,
-        header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
-        tls: None,
-        openid_tls: Default::default(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(
+            policy,
+            crate::shared::S3Endpoint {
+                endpoint: format!("http://{backend}"),
+                region: "us-east-1".into(),
+                access_key: "AKGATEWAY".into(),
+                secret_key: Secret::new("gateway-secret"),
+                tls: Default::default(),
+            },
+        )
     })
     .await
     .unwrap();

@@ -1,7 +1,6 @@
 //! The gateway over TLS: HTTP/1.1 and HTTP/2 by ALPN, mTLS, refused certificates, a
 //! handshake failure that leaves the server serving, and an https backend.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,7 +9,6 @@ use http::{Method, Request, StatusCode, Version};
 use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 
-use super::super::policy::LoadOptions;
 use super::super::{GatewayConfig, RunningGateway};
 use crate::shared::embedded_s3::EmbeddedS3;
 use crate::shared::{S3Endpoint, TlsSpec};
@@ -43,18 +41,8 @@ async fn gateway(
     let policy = dir.join("pass-through.xml");
     std::fs::write(&policy, PASS_THROUGH).unwrap();
     super::super::start(GatewayConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        policy,
-        load: LoadOptions::default(),
-        api_prefix: "/storage".into(),
-        backend,
-        subscription_keys: Vec::new(),
-        added_latency: None,
-        header_read_timeout: super::super::DEFAULT_HEADER_READ_TIMEOUT,
         tls,
-        openid_tls: TlsSpec::default(),
-        audit_log: None,
-        openapi: None,
+        ..GatewayConfig::local(policy, backend)
     })
     .await
     .unwrap()
