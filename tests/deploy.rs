@@ -8,7 +8,9 @@
 //!   `target/` on demand; no cluster needed), kustomization.yaml lists them all and
 //!   copies the shards Job's name (the run id) into the merge Job, the shard count is the
 //!   same everywhere, and the scenario in the ConfigMap validates with exactly the
-//!   environment a pod gets, its secrets coming from the Secret only.
+//!   environment a pod gets, its secrets coming from the Secret only;
+//! - ceph-up.sh's daemon helpers (deploy/ceph/daemons.sh) take a daemon that has not
+//!   exec'd yet for alive and one that has ended for dead.
 //!
 //! That every shipped scenario validates is checked in `docs.rs`, with the list of
 //! scenarios.
@@ -473,4 +475,41 @@ fn kustomization_copies_the_shards_job_name_into_the_merge_jobs_run_id() {
         merge["name"].as_str().unwrap()
     );
     assert_eq!(strings(&target["fieldPaths"]), Some(vec![path]));
+}
+
+/// ceph-up.sh checks that each daemon it started is still alive. A daemon is checked
+/// right after it was started, often before its process has exec'd the daemon (its
+/// command line is still the script's): that must not count as "exited during startup"
+/// (CI once failed so). 200 starts of a daemon that lives 5 s, each checked at once;
+/// then one that exits at once is reported.
+#[test]
+fn a_daemon_checked_before_it_has_execd_is_alive_and_one_that_exited_is_not() {
+    let dir = tempdir();
+    let script = format!(
+        r#"set -euo pipefail
+DIR={dir}; CONF="$DIR/ceph.conf"; STARTED=()
+mkdir -p "$DIR/log"
+log() {{ :; }}
+fail() {{ echo "FAIL $1: $2"; for e in "${{STARTED[@]}}"; do kill "${{e#*:}}" 2>/dev/null || true; done; exit 1; }}
+source {lib}
+for i in $(seq 1 200); do
+    start_daemon "d$i" bash -c 'sleep 5; :' "$CONF"
+    check_alive "d$i"
+done
+for e in "${{STARTED[@]}}"; do kill "${{e#*:}}"; done
+start_daemon quick bash -c 'exit 0; :' "$CONF"
+sleep 0.5
+check_alive quick
+echo "not reported"
+"#,
+        dir = dir.path().display(),
+        lib = root().join("deploy/ceph/daemons.sh").display(),
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "FAIL quick: quick exited during startup",
+        "{}",
+        text(&out)
+    );
 }

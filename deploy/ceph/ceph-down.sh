@@ -18,12 +18,9 @@ DIR="$(cd "$1" && pwd -P)"
 CONF="$DIR/ceph.conf"
 case "$DIR" in /|/root|/home|/tmp|/var|/usr|/etc) log "refusing to remove $DIR"; exit 1;; esac
 
-pid_is_ours() {
-    local pid="$1"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
-}
+# pid_is_ours.
+# shellcheck source=deploy/ceph/daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh"
 
 # Stop in reverse dependency order, each phase with the daemons below it still up:
 # rgw first (its shutdown unwatches objects on the OSD), then osd + mgr (an OSD whose

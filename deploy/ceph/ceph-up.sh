@@ -90,14 +90,10 @@ tls_certificate() {
     ) >>"$DIR/log/tls.out" 2>&1 || die "openssl failed; see $DIR/log/tls.out"
 }
 
-# A recorded pid counts as ours only if that process still runs with our ceph.conf
-# (guards against pid reuse).
-pid_is_ours() {
-    local pid="$1"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
-}
+# pid_is_ours (a recorded pid counts as ours only while that process runs with our
+# ceph.conf), start_daemon, check_alive.
+# shellcheck source=deploy/ceph/daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemons.sh"
 daemon_alive() { local f="$DIR/$1.pid"; [[ -f "$f" ]] && pid_is_ours "$(cat "$f")"; }
 # True once anything answers HTTP on the RGW port (curl if present, else bash /dev/tcp).
 rgw_answers() {
@@ -216,21 +212,6 @@ fail() {
 # shellcheck disable=SC2154  # rc is assigned inside the trap string
 trap 'rc=$?; if [[ $rc -ne 0 && ${#STARTED[@]} -gt 0 ]]; then log "failed (exit $rc); stopping started daemons"; stop_started; fi' EXIT
 
-# start_daemon NAME CMD... : run CMD in the foreground mode of the daemon, detached
-# into its own session, output to DIR/log/NAME.out, pid in DIR/NAME.pid.
-start_daemon() {
-    local name="$1"; shift
-    # Not a process-group leader here (no job control), so setsid execs in place and
-    # $! is the daemon's own pid.
-    setsid "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 &
-    local pid=$!
-    STARTED+=("$name:$pid")
-    echo "$pid" >"$DIR/$name.pid"
-    log "started $name (pid $pid)"
-}
-check_alive() { # NAME
-    pid_is_ours "$(cat "$DIR/$1.pid")" || fail "$1" "$1 exited during startup"
-}
 
 cephc() { timeout 45 ceph -c "$CONF" --connect-timeout 30 "$@"; }
 
