@@ -69,7 +69,7 @@ fn open_loop_reports_the_true_delay() {
 }
 
 /// One measurement of loopback time, then of a 5 ms server, at 100/s: p50 and p99 must
-/// be the delay plus loopback time, within 5% of the delay.
+/// be the delay plus loopback time, within 5% (p50) and 10% (p99) of the delay.
 fn true_delay_attempt(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).unwrap();
     let open = "executor = \"constant-arrival-rate\"\nrate = 100\nmax_in_flight = 16";
@@ -109,8 +109,11 @@ fn true_delay_attempt(dir: &Path) -> Result<(), String> {
     if (p50 - (truth + base_p50)).abs() > 0.05 * truth {
         return Err(format!("p50 {p50} µs vs {truth} + {base_p50}"));
     }
-    // The true delay bounds p99 below; the delay plus the loopback tail bounds it above.
-    if p99 < 0.95 * truth || p99 > truth + base_p99 + 0.05 * truth {
+    // The true delay bounds p99 below; the delay plus the loopback tail bounds it above,
+    // with 10% of the delay for the server's own lateness in the tail (its precise sleep
+    // spins on a core the loaded machine may take away: CI once saw p99 +7 µs over a 5%
+    // bound in all 3 attempts). A generator that is 1 ms late at p99 still fails.
+    if p99 < 0.95 * truth || p99 > truth + base_p99 + 0.10 * truth {
         return Err(format!("p99 {p99} µs vs {truth} + {base_p99}"));
     }
     // A stray scheduler hiccup may make a request or two start more than 1 ms late.
