@@ -20,10 +20,10 @@ start_daemon() {
     # Not a process-group leader here (no job control), so setsid execs in place and
     # $! is the daemon's own pid.
     setsid "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 &
-    local pid=$! i state
+    local pid=$! state
     STARTED+=("$name:$pid")
     echo "$pid" >"$DIR/$name.pid"
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         pid_is_ours "$pid" && break
         # The state after the command name's closing parenthesis: Z once it has ended.
         state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" || state=""
