@@ -1,6 +1,7 @@
 //! HTTP/1.1 exchanges on a worker's own connection, run inside the worker's own task: the
-//! request is written from a reused buffer, the answer's head parsed with `httparse`, and
-//! its body counted (and kept, when asked) as it is read into a reused buffer.
+//! request is written from a reused buffer, the answer's head parsed with `httparse` into
+//! a reused header map, and its body counted (and kept, when asked) as it is read into a
+//! reused buffer.
 //!
 //! hyper's client connection runs as a task of its own and hands every request and
 //! response across channels; for a generator that sends one request at a time on each
@@ -110,11 +111,11 @@ enum Framing {
     UntilClose,
 }
 
-/// A response's status and headers, and how its body is framed.
+/// A response's status and how its body is framed (its headers stay in the
+/// connection: [`H1Connection::headers`]).
 #[derive(Debug)]
 pub struct Head {
     pub status: u16,
-    pub headers: HeaderMap,
     framing: Framing,
 }
 
@@ -127,6 +128,9 @@ pub struct H1Connection {
     end: usize,
     /// The request being written.
     out: Vec<u8>,
+    /// The last answer's headers, until the next answer's head is read (the map's
+    /// room kept from one answer to the next).
+    headers: HeaderMap,
     /// False once the server asked to close, or an answer was not read to its end.
     reusable: bool,
 }
@@ -140,6 +144,7 @@ impl H1Connection {
             start: 0,
             end: 0,
             out: Vec::with_capacity(1024),
+            headers: HeaderMap::new(),
             reusable: true,
         }
     }
@@ -195,9 +200,16 @@ impl H1Connection {
         Ok(())
     }
 
+    /// The headers of the answer whose head was read last: all of them, or just those
+    /// `read_head` was told to keep; taken values are gone.
+    pub fn headers(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
     /// Reads the answer's head (skipping interim 1xx answers); `head_request` says the
-    /// request was a HEAD, whose answer has no body whatever its headers say. `Head`'s
-    /// headers are all of them, or (`only`) just those named.
+    /// request was a HEAD, whose answer has no body whatever its headers say. The
+    /// headers ([`H1Connection::headers`]) are all of them, or (`only`) just those named,
+    /// under the names given (no name is made per answer).
     pub async fn read_head(
         &mut self,
         head_request: bool,
@@ -243,7 +255,8 @@ impl H1Connection {
             Err(_) => return Err(H1Error::Malformed("unparsable status line or header")),
         };
         let status = parsed.code.ok_or(H1Error::Malformed("no status"))?;
-        let mut headers = HeaderMap::new();
+        let headers = &mut self.headers;
+        headers.clear();
         let mut close = parsed.version == Some(0);
         let mut length = None;
         let mut chunked = None;
@@ -273,15 +286,17 @@ impl H1Connection {
                 chunked =
                     Some(last.is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked")));
             }
-            if only.is_some_and(|names| {
-                !names
+            let name = match only {
+                Some(names) => match names
                     .iter()
-                    .any(|n| raw.eq_ignore_ascii_case(n.as_str().as_bytes()))
-            }) {
-                continue;
-            }
-            let name =
-                HeaderName::from_bytes(raw).map_err(|_| H1Error::Malformed("bad header name"))?;
+                    .find(|n| raw.eq_ignore_ascii_case(n.as_str().as_bytes()))
+                {
+                    Some(name) => name.clone(),
+                    None => continue,
+                },
+                None => HeaderName::from_bytes(raw)
+                    .map_err(|_| H1Error::Malformed("bad header name"))?,
+            };
             let value = HeaderValue::from_bytes(line.value)
                 .map_err(|_| H1Error::Malformed("bad header value"))?;
             headers.append(name, value);
@@ -300,14 +315,7 @@ impl H1Connection {
         if framing == Framing::UntilClose {
             close = true;
         }
-        Ok(Some((
-            Head {
-                status,
-                headers,
-                framing,
-            },
-            close,
-        )))
+        Ok(Some((Head { status, framing }, close)))
     }
 
     /// Reads the body `head` announced, handing each piece of it to `data`.

@@ -287,8 +287,15 @@ impl KeySpace {
 
     /// The S3 request that carries out `op`.
     pub fn call(&self, op: &PlannedOp) -> S3Call {
+        self.call_in(op, String::new())
+    }
+
+    /// [`KeySpace::call`] with its path written into `path` (cleared first): a worker
+    /// lends its path buffer to every request, so a request allocates no path.
+    pub fn call_in(&self, op: &PlannedOp, mut path: String) -> S3Call {
         let bucket = &self.buckets[op.bucket];
-        let mut path = String::with_capacity(2 + bucket.len() + self.run_prefix.len() + 16);
+        path.clear();
+        path.reserve(2 + bucket.len() + self.run_prefix.len() + 16);
         path.push('/');
         path.push_str(bucket);
         path.push('/');

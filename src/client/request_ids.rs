@@ -44,12 +44,13 @@ impl ClientIds {
     }
 }
 
-/// The ids of an answer's `headers`, with `client` as sent.
-pub fn answered(client: Option<HeaderValue>, headers: &HeaderMap) -> RequestIds {
+/// The servers' ids of an answer, taken out of its `headers` (moved, not copied: a
+/// copy of a header value allocates); the id sent is added when it is needed.
+pub fn answered(headers: &mut HeaderMap) -> RequestIds {
     RequestIds {
-        client,
-        amz: headers.get(AMZ_REQUEST_ID).cloned(),
-        gateway: headers.get(MS_REQUEST_ID).cloned(),
+        client: None,
+        amz: headers.remove(AMZ_REQUEST_ID),
+        gateway: headers.remove(MS_REQUEST_ID),
     }
 }
 
@@ -63,10 +64,12 @@ mod tests {
         assert_eq!(ids.of(42), "demo-20261206T160000Z-5f3a9c0e-1-42");
         let mut headers = HeaderMap::new();
         headers.insert(AMZ_REQUEST_ID, HeaderValue::from_static("tx0001"));
-        let got = answered(Some(ids.of(7)), &headers);
-        assert_eq!(got.client.unwrap(), "demo-20261206T160000Z-5f3a9c0e-1-7");
+        let got = answered(&mut headers);
+        assert_eq!(got.client, None);
         assert_eq!(got.amz.unwrap(), "tx0001");
         assert_eq!(got.gateway, None);
+        assert!(headers.is_empty(), "the ids were taken out");
+        assert_eq!(ids.of(7), "demo-20261206T160000Z-5f3a9c0e-1-7");
         for index in [0, 9, 10, 1_000_000_007, u64::MAX] {
             assert_eq!(
                 ids.of(index),

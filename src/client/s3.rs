@@ -272,6 +272,8 @@ pub struct Connection {
     sender: Option<Sender>,
     /// The request being sent, its buffers kept from one request to the next.
     head: RequestHead,
+    /// The path buffer lent to each request's [`S3Call`] (`KeySpace::call_in`).
+    path: String,
     /// The worker's request timer (see [`S3Client::within_timeout`]); made on first use,
     /// on the runtime the worker runs on.
     watchdog: Option<Pin<Box<Sleep>>>,
@@ -281,6 +283,17 @@ impl Connection {
     /// The gateway identity this worker's requests carry (0 for a single identity).
     pub fn identity(&self) -> usize {
         self.identity
+    }
+
+    /// The worker's path buffer, to write the next request's path into; give it back
+    /// with [`Connection::return_path`].
+    pub fn lend_path(&mut self) -> String {
+        std::mem::take(&mut self.path)
+    }
+
+    /// Takes back the path buffer of the request just sent, its capacity kept.
+    pub fn return_path(&mut self, path: String) {
+        self.path = path;
     }
 }
 
@@ -461,6 +474,7 @@ impl S3Client {
             identity: identity_of_worker(worker, self.identities()),
             sender: None,
             head: RequestHead::default(),
+            path: String::new(),
             watchdog: None,
         }
     }
@@ -788,8 +802,7 @@ impl S3Client {
                     Ok(h) => h,
                     Err(e) => return Response::transport(broken(&e)),
                 };
-                let mut answer =
-                    self.answer(answer_head.status, &answer_head.headers, keep, body_len);
+                let mut answer = self.answer(answer_head.status, c.headers(), keep, body_len);
                 let read = c.read_body(&answer_head, |data| answer.data(data)).await;
                 answer.finish(read.err().map(|e| broken(&e)))
             }
@@ -811,11 +824,12 @@ impl S3Client {
         let Ok(req) = head.to_request(body, Some(&self.scheme)) else {
             return Response::transport(TransportError::Reset);
         };
-        let resp = match sender.send_request(req).await {
+        let mut resp = match sender.send_request(req).await {
             Ok(r) => r,
             Err(e) => return Response::transport(broken(&e)),
         };
-        let mut answer = self.answer(resp.status().as_u16(), resp.headers(), keep, body_len);
+        let status = resp.status().as_u16();
+        let mut answer = self.answer(status, resp.headers_mut(), keep, body_len);
         let mut body = resp.into_body();
         let mut broken_by = None;
         while let Some(frame) = body.frame().await {
@@ -835,8 +849,10 @@ impl S3Client {
     }
 
     /// The answer being read, from its status and headers (which arrived just now):
-    /// reads only `answer_headers` unless it keeps them all.
-    fn answer(&self, status: u16, headers: &HeaderMap, keep: Kept, body_len: u64) -> Answer {
+    /// reads only `answer_headers` unless it keeps them all, and takes the request ids
+    /// out of `headers` (after keeping them).
+    fn answer(&self, status: u16, headers: &mut HeaderMap, keep: Kept, body_len: u64) -> Answer {
+        let kept = (keep != Kept::Nothing).then(|| headers.clone());
         Answer {
             headers_at: Instant::now(),
             status,
@@ -846,8 +862,8 @@ impl S3Client {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok()),
             server_timing: server_timing(headers),
-            headers: (keep != Kept::Nothing).then(|| headers.clone()),
-            ids: answered(None, headers),
+            headers: kept,
+            ids: answered(headers),
             keep_up_to: match keep {
                 Kept::Body => KEPT_BODY_MAX,
                 _ if !(200..400).contains(&status) => ERROR_BODY_PREFIX,
@@ -1079,8 +1095,8 @@ mod tests {
             }
         }
         assert!(only.len() < all.len());
-        let from_all = client.answer(503, &all, Kept::Nothing, 0).finish(None);
-        let from_only = client.answer(503, &only, Kept::Nothing, 0).finish(None);
+        let from_all = client.answer(503, &mut all, Kept::Nothing, 0).finish(None);
+        let from_only = client.answer(503, &mut only, Kept::Nothing, 0).finish(None);
         assert_eq!(
             (
                 from_all.class,

@@ -223,10 +223,10 @@ impl Exec {
         if op.op == OpKind::Multipart {
             return self.upload(worker, conn, op, due, stop).await;
         }
-        let call = self.keys.call(op);
-        self.send(worker, conn, op, &call, due, stop, false)
-            .await
-            .is_some()
+        let call = self.keys.call_in(op, conn.lend_path());
+        let sent = self.send(worker, conn, op, &call, due, stop, false).await;
+        conn.return_path(call.path_and_query);
+        sent.is_some()
     }
 
     /// Sends `call`, which carries out `op`, and records the outcome; the answer

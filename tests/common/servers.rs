@@ -1,8 +1,8 @@
 //! Small in-process S3-shaped servers whose behaviour is exact, for fidelity tests.
 //!
 //! They answer every request (any method, any path, no auth check) with 200, a tiny
-//! body and an `x-amz-request-id` (`tx` and a serial number) after a precise delay, and
-//! can stall completely for a window of time.
+//! body and (unless told not to) an `x-amz-request-id` (`tx` and a serial number) after
+//! a precise delay, and can stall completely for a window of time.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,6 +34,8 @@ pub struct Behaviour {
     /// Requests whose path ends with one of these wait `slow_delay` more.
     pub slow_paths: &'static [&'static str],
     pub slow_delay: Duration,
+    /// Answer without an `x-amz-request-id`.
+    pub no_request_id: bool,
 }
 
 /// A running test server.
@@ -100,11 +102,13 @@ impl TestServer {
                             let mut resp =
                                 hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
                             let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            resp.headers_mut().insert(
-                                "x-amz-request-id",
-                                hyper::header::HeaderValue::from_str(&format!("tx{n:012}"))
-                                    .unwrap(),
-                            );
+                            if !behaviour.no_request_id {
+                                resp.headers_mut().insert(
+                                    "x-amz-request-id",
+                                    hyper::header::HeaderValue::from_str(&format!("tx{n:012}"))
+                                        .unwrap(),
+                                );
+                            }
                             if behaviour.fail_gets && req.method() == hyper::Method::GET {
                                 *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
                             }

@@ -119,16 +119,17 @@ async fn connect(addr: std::net::SocketAddr) -> H1Connection {
 /// Status, headers (without `date`) and body of one exchange through the codec.
 async fn through_codec(conn: &mut H1Connection, req: &TestRequest) -> (u16, HeaderMap, Vec<u8>) {
     req.send_on(conn).await.unwrap();
-    let mut head = conn
+    let head = conn
         .read_head(req.head.method() == Method::HEAD, None)
         .await
         .unwrap();
+    let mut headers = conn.headers().clone();
     let mut body = Vec::new();
     conn.read_body(&head, |d| body.extend_from_slice(d))
         .await
         .unwrap();
-    head.headers.remove(http::header::DATE);
-    (head.status, head.headers, body)
+    headers.remove(http::header::DATE);
+    (head.status, headers, body)
 }
 
 /// The same through hyper's client.
@@ -202,8 +203,12 @@ async fn only_the_named_headers_are_kept_and_the_body_still_framed() {
             .await
             .unwrap();
         let head = conn.read_head(false, Some(&only)).await.unwrap();
-        assert_eq!(head.headers.len(), 1);
-        assert_eq!(head.headers["x-amz-request-id"], "tx-1");
+        assert_eq!(
+            conn.headers().len(),
+            1,
+            "this answer's only, none of the last"
+        );
+        assert_eq!(conn.headers()["x-amz-request-id"], "tx-1");
         let mut n = 0;
         conn.read_body(&head, |d| n += d.len()).await.unwrap();
         assert_eq!(n, 5000);
