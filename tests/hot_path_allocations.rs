@@ -1,9 +1,10 @@
-//! The generator's hot path allocates nothing per request but the server's request id
-//! (issue #17): a counting global allocator counts the heap allocations made on the
-//! generator's threads while runs of two lengths send signed GETs to an in-process
-//! server; what the longer run allocated more, per request more, is the hot path's
-//! (choosing the key, signing, writing the request, reading the answer, recording it).
-//! Setup, the report and the server run on other threads and are not counted.
+//! The generator's hot path allocates nothing per request but the header values it keeps
+//! of the answer, here the server's request id (issue #17): a counting global allocator
+//! counts the heap allocations made on the generator's threads while runs of two lengths
+//! send signed, path-style GETs to an in-process server; what the longer run allocated
+//! more, per request more, is the hot path's (choosing the key, signing, writing the
+//! request, reading the answer, recording it). Setup, the report and the server run on
+//! other threads and are not counted.
 
 mod common;
 
@@ -129,9 +130,9 @@ fn allocations_of_a_run(server: &TestServer, dir: &Path, ops: u64) -> (u64, u64,
 }
 
 /// Allocations per request on the generator's threads against `server`: what a run of
-/// 11000 requests allocated more than one of 1000 (less the per-second allowance for the
-/// time it took more), over the 10000 more.
-fn allocations_per_request(server: &TestServer, dir: &Path) -> f64 {
+/// 11000 requests allocated more than one of 1000, over the 10000 more; as measured, and
+/// less the per-second allowance for the time the longer run took more.
+fn allocations_per_request(server: &TestServer, dir: &Path) -> (f64, f64) {
     std::fs::create_dir_all(dir).unwrap();
     // A first run warms what is made once per process (TLS roots, lazy statics).
     allocations_of_a_run(server, dir, 200);
@@ -140,13 +141,14 @@ fn allocations_per_request(server: &TestServer, dir: &Path) -> f64 {
     assert_eq!((short, long), (1_000, 11_000), "the runs sent their ops");
     let more = long_allocations as f64 - short_allocations as f64;
     let allowed = PER_SECOND_ALLOWANCE * (long_seconds - short_seconds).max(0.0);
+    let measured = more.max(0.0) / 10_000.0;
     let per_request = (more - allowed).max(0.0) / 10_000.0;
     eprintln!(
         "generator threads: {short_allocations} allocations in {short} requests \
          ({short_seconds:.2} s), {long_allocations} in {long} ({long_seconds:.2} s): \
-         {per_request:.3} per request beyond {PER_SECOND_ALLOWANCE} a second"
+         {measured:.3} per request, {per_request:.3} beyond {PER_SECOND_ALLOWANCE} a second"
     );
-    per_request
+    (measured, per_request)
 }
 
 /// Choosing the key, signing, writing the request, reading and recording the answer
@@ -163,17 +165,17 @@ fn the_generator_allocates_nothing_per_request_but_the_servers_request_id() {
         no_request_id: true,
         ..Behaviour::default()
     });
-    let per_request = allocations_per_request(&silent, &dir.path().join("silent"));
+    let (_, per_request) = allocations_per_request(&silent, &dir.path().join("silent"));
     assert!(
         per_request < 0.1,
         "{per_request:.3} allocations per request on the generator's threads, answers \
          without ids"
     );
     let with_ids = TestServer::start(Behaviour::default());
-    let per_request = allocations_per_request(&with_ids, &dir.path().join("ids"));
+    let (measured, per_request) = allocations_per_request(&with_ids, &dir.path().join("ids"));
     assert!(
-        (0.95..1.1).contains(&per_request),
-        "{per_request:.3} allocations per request on the generator's threads, answers \
-         with an x-amz-request-id (its copy: 1)"
+        measured >= 0.95 && per_request < 1.1,
+        "{measured:.3} allocations per request on the generator's threads ({per_request:.3} \
+         beyond the allowance), answers with an x-amz-request-id (its copy: 1)"
     );
 }

@@ -128,8 +128,8 @@ pub struct H1Connection {
     end: usize,
     /// The request being written.
     out: Vec<u8>,
-    /// The last answer's headers, until the next answer's head is read (the map's
-    /// room kept from one answer to the next).
+    /// The headers of the head parsed last (meaningful once `read_head` returned `Ok`),
+    /// until the next head is read; the map's room is kept from one answer to the next.
     headers: HeaderMap,
     /// False once the server asked to close, or an answer was not read to its end.
     reusable: bool,

@@ -98,7 +98,8 @@ pub struct Response {
     /// Headers and error body, only from [`S3Client::send_keeping_details`] (and
     /// [`S3Client::send_control`], which keeps any body).
     pub details: Option<Box<ResponseDetails>>,
-    /// The id sent and the ids the servers answered with.
+    /// The ids the servers answered with (the id sent is added only for the requests
+    /// the slowest-requests table keeps).
     pub ids: RequestIds,
 }
 
@@ -852,9 +853,10 @@ impl S3Client {
     /// reads only `answer_headers` unless it keeps them all, and takes the request ids
     /// out of `headers` (after keeping them).
     fn answer(&self, status: u16, headers: &mut HeaderMap, keep: Kept, body_len: u64) -> Answer {
+        let headers_at = Instant::now();
         let kept = (keep != Kept::Nothing).then(|| headers.clone());
         Answer {
-            headers_at: Instant::now(),
+            headers_at,
             status,
             cache: self.cache_class(headers),
             retry_after: headers
@@ -1117,6 +1119,38 @@ mod tests {
             (from_all.cache, from_all.retry_after),
             (CacheClass::Hit, Some(7))
         );
+    }
+
+    /// The ids are moved out of the answer's headers, after a copy of them is kept: a
+    /// probe's kept headers still show them, and the response's ids have them too.
+    #[test]
+    fn kept_headers_still_carry_the_request_ids() {
+        let client = direct_client_with(options());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-request-id", HeaderValue::from_static("tx1"));
+        headers.insert("x-ms-request-id", HeaderValue::from_static("gw1"));
+        let resp = client
+            .answer(200, &mut headers, Kept::Details, 0)
+            .finish(None);
+        let kept = &resp.details.expect("details kept").headers;
+        assert_eq!(
+            (
+                kept["x-amz-request-id"].clone(),
+                kept["x-ms-request-id"].clone()
+            ),
+            (
+                HeaderValue::from_static("tx1"),
+                HeaderValue::from_static("gw1")
+            )
+        );
+        assert_eq!(
+            (resp.ids.amz, resp.ids.gateway),
+            (
+                Some(HeaderValue::from_static("tx1")),
+                Some(HeaderValue::from_static("gw1"))
+            )
+        );
+        assert!(headers.is_empty(), "taken out of the answer's own headers");
     }
 
     /// Each worker's connection carries its identity's subscription key, chosen

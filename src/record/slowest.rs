@@ -16,8 +16,8 @@ use crate::plan::OpKind;
 /// How many requests are kept per target × op.
 pub const SLOWEST_KEPT: usize = 10;
 
-/// The ids that find one request in server logs (cheap clones of the header values,
-/// not parsed).
+/// The ids that find one request in server logs (the header values as answered, not
+/// parsed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestIds {
     /// `x-client-request-id` as gatebench sent it.
