@@ -8,7 +8,7 @@ use serde_spanned::Spanned;
 
 use super::bounds::{MAX_IN_FLIGHT, MAX_NAME_CHARS, MAX_OPS, WHY_IN_FLIGHT, WHY_OPS};
 use super::file::{JourneySection, OpEntry, ScenarioFile, StepSection};
-use super::{Checked, ScenarioError, Validator, parse_size, weight};
+use super::{Checked, Validator, parse_size, weight};
 use crate::plan::journey::{
     Journey, JourneyLoad, JourneyStep, MAX_STEP_COUNT, MAX_STEPS, StepKeys, ThinkTime,
 };
@@ -60,11 +60,10 @@ impl Validator<'_> {
                     "[journeys.*] are run by `executor = \"journeys\"`; set it in [load] or remove them",
                 ));
             }
+            // Placed at the executor, which is what needs a mix.
             let Some(mix) = &f.mix else {
-                return Err(ScenarioError::at(
-                    self.path,
-                    self.text,
-                    None,
+                return Err(self.err(
+                    f.load.executor.span(),
                     "mix",
                     "missing [mix]: give each operation a weight",
                 ));

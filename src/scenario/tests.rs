@@ -376,3 +376,16 @@ fn deep_nesting_is_a_located_error_not_a_stack_overflow() {
         assert!(e.message.contains("recursion depth"), "{e}");
     }
 }
+
+/// A scenario without `[mix]` is refused at the executor that needs it (found by the
+/// scenario fuzzer: the refusal had no position).
+#[test]
+fn a_missing_mix_is_refused_at_the_executor() {
+    refused(
+        "[mix]\nget = 60\nlist = { weight = 5, max_keys = 100 }\n",
+        "",
+        5,
+        "mix",
+        "missing [mix]",
+    );
+}
