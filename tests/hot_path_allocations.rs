@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use common::servers::{Behaviour, TestServer, scenario};
-use common::{tempdir, write_scenario};
+use common::{ok_count, op, summary, tempdir, write_scenario};
 use gatebench::run::RunOptions;
 
 /// The system allocator, counting the allocations made on generator threads.
@@ -116,16 +116,10 @@ fn allocations_of_a_run(server: &TestServer, dir: &Path, ops: u64) -> (u64, u64,
         .expect("the run completes");
     let seconds = started.elapsed().as_secs_f64();
     let allocations = GENERATOR_ALLOCATIONS.load(Ordering::Relaxed) - before;
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.folder.join("summary.json")).unwrap()).unwrap();
-    let get = &summary["targets"][0]["ops"][0];
-    assert_eq!(get["op"], "get", "{summary:#}");
+    let summary = summary(&out.folder);
+    let get = op(&summary, "server", "get");
     let requests = get["requests"].as_u64().expect("requests");
-    assert_eq!(
-        get["outcomes"]["ok"].as_u64(),
-        Some(requests),
-        "every GET answered: {get:#}"
-    );
+    assert_eq!(ok_count(get), requests, "every GET answered: {get:#}");
     (requests, allocations, seconds)
 }
 
